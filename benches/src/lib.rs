@@ -1,0 +1,30 @@
+//! Shared workload generators for the criterion benches (named workloads:
+//! nodes, degree, dims), so every bench and peer script builds the same data.
+#![deny(missing_docs)]
+
+use ruvector_gnn::kernels::{Csr, Rng};
+
+/// A random graph where each of `n` nodes receives `degree` edges from
+/// uniformly random other sources (the PyG peer workload).
+pub fn random_graph(n: usize, degree: usize, seed: u64) -> Csr {
+    let mut rng = Rng::seed_from_u64(seed);
+    let lists: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            let mut l = Vec::with_capacity(degree);
+            while l.len() < degree.min(n.saturating_sub(1)) {
+                let j = rng.below(n);
+                if j != i && !l.contains(&j) {
+                    l.push(j);
+                }
+            }
+            l
+        })
+        .collect();
+    Csr::from_adjacency(&lists).expect("valid by construction")
+}
+
+/// `n × d` standard-normal features.
+pub fn random_features(n: usize, d: usize, seed: u64) -> ndarray::Array2<f32> {
+    let mut rng = Rng::seed_from_u64(seed);
+    ndarray::Array2::from_shape_simple_fn((n, d), || rng.normal_f32())
+}

@@ -1,0 +1,432 @@
+//! Compressed sparse row graphs: the structure message passing runs over.
+//!
+//! Row `i` of a [`Csr`] lists the *sources* node `i` aggregates from (its
+//! incoming neighbours), exactly like `adjacency[i]` in the `&[Vec<usize>]`
+//! API. A graph may be rectangular (`n_rows` targets, `n_cols` sources), which
+//! is what a mini-batch block between two GNN layers is.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
+
+/// A validated CSR graph with optional per-edge weights.
+///
+/// Invariants (checked by every constructor):
+/// - `offsets.len() == n_rows + 1`, `offsets[0] == 0`, non-decreasing,
+///   `offsets[n_rows] == indices.len()`;
+/// - every index is `< n_cols`;
+/// - `weights`, when present, has one finite entry per edge.
+///
+/// Constructors from neighbour lists remove duplicate neighbours (keeping the
+/// first occurrence, so list order is preserved for order-sensitive
+/// aggregators such as LSTM) and self references (layers that want a self
+/// loop, such as GCN and GAT, add it themselves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Csr {
+    n_rows: usize,
+    n_cols: usize,
+    offsets: Vec<usize>,
+    indices: Vec<u32>,
+    weights: Option<Vec<f32>>,
+}
+
+impl Csr {
+    /// Builds a square graph from neighbour lists (`adjacency[i]` = sources of `i`).
+    ///
+    /// Duplicates and self references are removed (first occurrence kept).
+    ///
+    /// # Errors
+    /// [`Error::NeighbourOutOfRange`] when a list names a node `>= adjacency.len()`.
+    ///
+    /// ```
+    /// # use ruvector_gnn_kernels::Csr;
+    /// let g = Csr::from_adjacency(&[vec![1, 1, 0], vec![0]])?;
+    /// assert_eq!(g.row(0), &[1]); // duplicate and self reference dropped
+    /// assert!(Csr::from_adjacency(&[vec![5]]).is_err());
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
+    pub fn from_adjacency<L: AsRef<[usize]>>(adjacency: &[L]) -> Result<Self> {
+        Self::from_lists(adjacency, adjacency.len(), true)
+    }
+
+    /// Builds a graph with `adjacency.len()` rows over `n_cols` source nodes.
+    ///
+    /// Duplicates are removed; self references are kept only when
+    /// `drop_self` is false (in a rectangular graph row `i` and column `i`
+    /// are usually different nodes).
+    ///
+    /// # Errors
+    /// [`Error::NeighbourOutOfRange`] when a list names a node `>= n_cols`.
+    pub fn from_lists<L: AsRef<[usize]>>(
+        adjacency: &[L],
+        n_cols: usize,
+        drop_self: bool,
+    ) -> Result<Self> {
+        if n_cols > u32::MAX as usize || adjacency.len() > u32::MAX as usize {
+            return Err(Error::TooManyNodes(n_cols.max(adjacency.len())));
+        }
+        let total: usize = adjacency.iter().map(|l| l.as_ref().len()).sum();
+        let mut offsets = Vec::with_capacity(adjacency.len() + 1);
+        let mut indices: Vec<u32> = Vec::with_capacity(total);
+        offsets.push(0);
+        for (node, list) in adjacency.iter().enumerate() {
+            let start = indices.len();
+            for &nb in list.as_ref() {
+                if nb >= n_cols {
+                    return Err(Error::NeighbourOutOfRange {
+                        node,
+                        neighbour: nb,
+                        nodes: n_cols,
+                    });
+                }
+                if drop_self && nb == node {
+                    continue;
+                }
+                let nb = nb as u32;
+                // Lists are short (HNSW degree), so a linear scan beats hashing.
+                if !indices[start..].contains(&nb) {
+                    indices.push(nb);
+                }
+            }
+            offsets.push(indices.len());
+        }
+        Ok(Self {
+            n_rows: adjacency.len(),
+            n_cols,
+            offsets,
+            indices,
+            weights: None,
+        })
+    }
+
+    /// Builds a graph from raw CSR arrays, validating every invariant.
+    ///
+    /// Unlike [`Csr::from_adjacency`] this keeps duplicates and self loops
+    /// as given (the caller owns the arrays' meaning).
+    ///
+    /// # Errors
+    /// [`Error::InvalidOffsets`], [`Error::NeighbourOutOfRange`],
+    /// [`Error::LengthMismatch`] (weights) or [`Error::NonFinite`] (weights).
+    pub fn from_parts(
+        n_rows: usize,
+        n_cols: usize,
+        offsets: Vec<usize>,
+        indices: Vec<u32>,
+        weights: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        if n_cols > u32::MAX as usize || n_rows > u32::MAX as usize {
+            return Err(Error::TooManyNodes(n_cols.max(n_rows)));
+        }
+        if offsets.len() != n_rows + 1 {
+            return Err(Error::LengthMismatch {
+                what: "CSR offsets (rows + 1)",
+                expected: n_rows + 1,
+                got: offsets.len(),
+            });
+        }
+        if offsets[0] != 0 {
+            return Err(Error::InvalidOffsets(format!(
+                "offsets[0] is {}, must be 0",
+                offsets[0]
+            )));
+        }
+        if let Some(i) = offsets.windows(2).position(|w| w[1] < w[0]) {
+            return Err(Error::InvalidOffsets(format!(
+                "offsets decrease at row {i}: {} > {}",
+                offsets[i],
+                offsets[i + 1]
+            )));
+        }
+        if offsets[n_rows] != indices.len() {
+            return Err(Error::InvalidOffsets(format!(
+                "last offset is {} but there are {} indices",
+                offsets[n_rows],
+                indices.len()
+            )));
+        }
+        for row in 0..n_rows {
+            for &nb in &indices[offsets[row]..offsets[row + 1]] {
+                if nb as usize >= n_cols {
+                    return Err(Error::NeighbourOutOfRange {
+                        node: row,
+                        neighbour: nb as usize,
+                        nodes: n_cols,
+                    });
+                }
+            }
+        }
+        let mut g = Self {
+            n_rows,
+            n_cols,
+            offsets,
+            indices,
+            weights: None,
+        };
+        if let Some(w) = weights {
+            g = g.with_weights(w)?;
+        }
+        Ok(g)
+    }
+
+    /// Attaches per-edge weights (one per edge, in edge order).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] or [`Error::NonFinite`].
+    pub fn with_weights(mut self, weights: Vec<f32>) -> Result<Self> {
+        if weights.len() != self.indices.len() {
+            return Err(Error::LengthMismatch {
+                what: "edge weights",
+                expected: self.indices.len(),
+                got: weights.len(),
+            });
+        }
+        if let Some(index) = weights.iter().position(|w| !w.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "edge weights",
+                index,
+            });
+        }
+        self.weights = Some(weights);
+        Ok(self)
+    }
+
+    /// Drops the edge weights.
+    pub fn without_weights(mut self) -> Self {
+        self.weights = None;
+        self
+    }
+
+    /// Number of rows (target nodes).
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    /// Number of columns (source nodes).
+    pub fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+
+    /// Number of edges.
+    pub fn n_edges(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Whether rows and columns index the same node set.
+    pub fn is_square(&self) -> bool {
+        self.n_rows == self.n_cols
+    }
+
+    /// The `n_rows + 1` row offsets into [`Csr::indices`].
+    pub fn offsets(&self) -> &[usize] {
+        &self.offsets
+    }
+
+    /// All neighbour ids, row after row.
+    pub fn indices(&self) -> &[u32] {
+        &self.indices
+    }
+
+    /// Per-edge weights, if any.
+    pub fn weights(&self) -> Option<&[f32]> {
+        self.weights.as_deref()
+    }
+
+    /// The sources of row `i`.
+    ///
+    /// # Panics
+    /// If `i >= n_rows`.
+    #[inline]
+    pub fn row(&self, i: usize) -> &[u32] {
+        &self.indices[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// The edge-index range of row `i` (for per-edge arrays).
+    #[inline]
+    pub fn row_range(&self, i: usize) -> std::ops::Range<usize> {
+        self.offsets[i]..self.offsets[i + 1]
+    }
+
+    /// In-degree (list length) of row `i`.
+    #[inline]
+    pub fn degree(&self, i: usize) -> usize {
+        self.offsets[i + 1] - self.offsets[i]
+    }
+
+    /// Back to neighbour lists.
+    pub fn to_adjacency(&self) -> Vec<Vec<usize>> {
+        (0..self.n_rows)
+            .map(|i| self.row(i).iter().map(|&j| j as usize).collect())
+            .collect()
+    }
+
+    /// The transposed graph (`n_cols` rows over `n_rows` columns) and, for
+    /// each of its edges, the index of the same edge in `self`.
+    ///
+    /// Backward passes use it to turn a scatter into a race-free gather.
+    /// Within a transposed row, edges keep increasing source-row order.
+    pub fn transpose_with_edge_map(&self) -> (Self, Vec<u32>) {
+        let mut counts = vec![0usize; self.n_cols + 1];
+        for &j in &self.indices {
+            counts[j as usize + 1] += 1;
+        }
+        for k in 0..self.n_cols {
+            counts[k + 1] += counts[k];
+        }
+        let offsets = counts.clone();
+        let mut next = counts;
+        let mut indices = vec![0u32; self.indices.len()];
+        let mut edge_map = vec![0u32; self.indices.len()];
+        for i in 0..self.n_rows {
+            for e in self.row_range(i) {
+                let j = self.indices[e] as usize;
+                let slot = next[j];
+                next[j] += 1;
+                indices[slot] = i as u32;
+                edge_map[slot] = e as u32;
+            }
+        }
+        let weights = self
+            .weights
+            .as_ref()
+            .map(|w| edge_map.iter().map(|&e| w[e as usize]).collect());
+        (
+            Self {
+                n_rows: self.n_cols,
+                n_cols: self.n_rows,
+                offsets,
+                indices,
+                weights,
+            },
+            edge_map,
+        )
+    }
+
+    /// The transposed graph (see [`Csr::transpose_with_edge_map`]).
+    pub fn transpose(&self) -> Self {
+        self.transpose_with_edge_map().0
+    }
+
+    /// Checks that the graph has `rows` rows and `cols` columns.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] naming which side differs.
+    pub fn check_shape(&self, rows: usize, cols: usize) -> Result<()> {
+        if self.n_rows != rows {
+            return Err(Error::LengthMismatch {
+                what: "graph rows (adjacency length) vs feature rows",
+                expected: rows,
+                got: self.n_rows,
+            });
+        }
+        if self.n_cols != cols {
+            return Err(Error::LengthMismatch {
+                what: "graph source nodes vs feature rows",
+                expected: cols,
+                got: self.n_cols,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Anything a layer accepts as a graph: `&[Vec<usize>]` (the seed API),
+/// `Vec<Vec<usize>>`, or a ready [`Csr`] (borrowed, no copy).
+pub trait AsGraph {
+    /// Returns the graph as CSR over `n_nodes` nodes, borrowing when possible.
+    ///
+    /// # Errors
+    /// Out-of-range neighbours or a node count that does not match `n_nodes`.
+    fn as_csr(&self, n_nodes: usize) -> Result<Cow<'_, Csr>>;
+}
+
+impl AsGraph for Csr {
+    fn as_csr(&self, n_nodes: usize) -> Result<Cow<'_, Csr>> {
+        self.check_shape(n_nodes, n_nodes)?;
+        Ok(Cow::Borrowed(self))
+    }
+}
+
+impl AsGraph for [Vec<usize>] {
+    fn as_csr(&self, n_nodes: usize) -> Result<Cow<'_, Csr>> {
+        if self.len() != n_nodes {
+            return Err(Error::LengthMismatch {
+                what: "adjacency length vs feature rows",
+                expected: n_nodes,
+                got: self.len(),
+            });
+        }
+        Csr::from_adjacency(self).map(Cow::Owned)
+    }
+}
+
+impl AsGraph for Vec<Vec<usize>> {
+    fn as_csr(&self, n_nodes: usize) -> Result<Cow<'_, Csr>> {
+        self.as_slice().as_csr(n_nodes)
+    }
+}
+
+impl<T: AsGraph + ?Sized> AsGraph for &T {
+    fn as_csr(&self, n_nodes: usize) -> Result<Cow<'_, Csr>> {
+        (**self).as_csr(n_nodes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_and_self_removed_in_order() {
+        let g = Csr::from_adjacency(&[vec![2, 0, 2, 1], vec![], vec![1, 1]]).unwrap();
+        assert_eq!(g.row(0), &[2, 1]);
+        assert_eq!(g.row(1), &[] as &[u32]);
+        assert_eq!(g.row(2), &[1]);
+        assert_eq!(g.n_edges(), 3);
+    }
+
+    #[test]
+    fn out_of_range_names_node() {
+        let err = Csr::from_adjacency(&[vec![0], vec![1040]]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "node 1 lists neighbour 1040 but the graph has 2 nodes"
+        );
+    }
+
+    #[test]
+    fn from_parts_validates() {
+        assert!(Csr::from_parts(2, 2, vec![0, 1], vec![0], None).is_err());
+        assert!(Csr::from_parts(2, 2, vec![1, 1, 1], vec![0], None).is_err());
+        assert!(Csr::from_parts(2, 2, vec![0, 2, 1], vec![0, 1], None).is_err());
+        assert!(Csr::from_parts(2, 2, vec![0, 1, 2], vec![0, 2], None).is_err());
+        assert!(Csr::from_parts(2, 2, vec![0, 1, 2], vec![0, 1], Some(vec![1.0])).is_err());
+        assert!(
+            Csr::from_parts(2, 2, vec![0, 1, 2], vec![0, 1], Some(vec![1.0, f32::NAN])).is_err()
+        );
+        let g = Csr::from_parts(2, 3, vec![0, 1, 2], vec![2, 1], Some(vec![0.5, 2.0])).unwrap();
+        assert_eq!(g.weights(), Some(&[0.5, 2.0][..]));
+    }
+
+    #[test]
+    fn transpose_round_trip_and_edge_map() {
+        let g = Csr::from_lists(&[vec![1, 2], vec![2], vec![0, 1]], 3, true)
+            .unwrap()
+            .with_weights(vec![1.0, 2.0, 3.0, 4.0, 5.0])
+            .unwrap();
+        let (t, map) = g.transpose_with_edge_map();
+        assert_eq!(t.row(0), &[2]);
+        assert_eq!(t.row(1), &[0, 2]);
+        assert_eq!(t.row(2), &[0, 1]);
+        for (slot, &e) in map.iter().enumerate() {
+            assert_eq!(t.weights().unwrap()[slot], g.weights().unwrap()[e as usize]);
+        }
+        assert_eq!(t.transpose(), g);
+    }
+
+    #[test]
+    fn as_graph_checks_rows() {
+        let adj = vec![vec![1usize], vec![0]];
+        assert!(adj.as_csr(3).is_err());
+        assert_eq!(adj.as_csr(2).unwrap().n_edges(), 2);
+    }
+}

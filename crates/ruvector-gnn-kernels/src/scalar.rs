@@ -1,0 +1,80 @@
+//! Scalar twins of the SIMD kernels: the fallback path and the test oracle.
+//!
+//! These are written for clarity, not speed. Accumulation is in `f32` in
+//! index order unless stated, so they are the reference the dispatched
+//! kernels are compared against (with a tolerance for reordering).
+
+use half::f16;
+
+/// `Σ a[i]·b[i]`.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot: length mismatch");
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `y[i] += alpha·x[i]`.
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "axpy: length mismatch");
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+/// `x[i] *= alpha`.
+pub fn scale(alpha: f32, x: &mut [f32]) {
+    for v in x {
+        *v *= alpha;
+    }
+}
+
+/// `y[i] += x[i]`.
+pub fn add(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "add: length mismatch");
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += x;
+    }
+}
+
+/// `y[i] = max(y[i], x[i])`.
+pub fn max_accumulate(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "max_accumulate: length mismatch");
+    for (y, x) in y.iter_mut().zip(x) {
+        if *x > *y {
+            *y = *x;
+        }
+    }
+}
+
+/// `sqrt(Σ x[i]²)`.
+pub fn l2_norm(x: &[f32]) -> f32 {
+    x.iter().map(|v| v * v).sum::<f32>().sqrt()
+}
+
+/// Cosine similarity; 0 when either vector is zero.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let d = dot(a, b);
+    let n = l2_norm(a) * l2_norm(b);
+    if n == 0.0 {
+        0.0
+    } else {
+        d / n
+    }
+}
+
+/// Squared Euclidean distance `Σ (a[i]-b[i])²`.
+pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "l2_squared: length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// `Σ f16(a[i])·b[i]`, accumulated in f32.
+pub fn dot_f16(a: &[f16], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot_f16: length mismatch");
+    a.iter().zip(b).map(|(x, y)| x.to_f32() * y).sum()
+}
+
+/// `scale·Σ a[i]·b[i]` for int8 `a`.
+pub fn dot_i8(a: &[i8], scale: f32, b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot_i8: length mismatch");
+    scale * a.iter().zip(b).map(|(&x, y)| f32::from(x) * y).sum::<f32>()
+}

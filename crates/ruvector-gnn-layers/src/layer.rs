@@ -1,0 +1,88 @@
+//! The trait every trainable graph layer implements, and the training context.
+
+use std::any::Any;
+
+use ndarray::{Array2, ArrayView2};
+use ruvector_gnn_kernels::{Csr, Rng};
+
+use crate::error::Result;
+use crate::params::{Gradients, Parameters};
+
+/// What a training forward keeps for its backward pass (layer-specific, opaque).
+pub type Cache = Box<dyn Any + Send + Sync>;
+
+/// Per-call state of a forward pass: training or inference, and the random
+/// stream used by dropout and sampling.
+#[derive(Debug, Clone)]
+pub struct ForwardCtx {
+    /// `true` for training (dropout active), `false` for inference.
+    pub training: bool,
+    /// Random stream for dropout masks and neighbour sampling.
+    pub rng: Rng,
+}
+
+impl ForwardCtx {
+    /// An inference context (dropout off).
+    pub fn inference() -> Self {
+        Self {
+            training: false,
+            rng: Rng::seed_from_u64(0),
+        }
+    }
+
+    /// A training context seeded with `seed`.
+    pub fn training(seed: u64) -> Self {
+        Self {
+            training: true,
+            rng: Rng::seed_from_u64(seed),
+        }
+    }
+}
+
+/// A differentiable layer over a graph.
+///
+/// The graph is a validated [`Csr`] whose row `i` lists the sources node `i`
+/// aggregates from. For a rectangular graph (a mini-batch block) `x` has
+/// `graph.n_cols()` rows, the output has `graph.n_rows()` rows, and target
+/// `i` is source `i` (targets come first among the sources, as in PyG's
+/// neighbour loader), which is how root/self terms find their own features.
+///
+/// Layers that do not use the graph (norm, dropout, activation, linear)
+/// implement it too, so any of them can sit in a [`crate::Sequential`] stack.
+pub trait GraphLayer: Parameters + Send + Sync {
+    /// Width of the input rows.
+    fn input_dim(&self) -> usize;
+
+    /// Width of the output rows.
+    fn output_dim(&self) -> usize;
+
+    /// Forward pass that also returns what [`GraphLayer::backward`] needs.
+    ///
+    /// # Errors
+    /// Shape mismatches between `x`, the graph and the layer.
+    fn forward_train(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        ctx: &mut ForwardCtx,
+    ) -> Result<(Array2<f32>, Cache)>;
+
+    /// Backward pass: given `dL/dy`, returns `dL/dx` and `dL/dθ` for every
+    /// parameter, named as in [`Parameters::named_parameters`].
+    ///
+    /// # Errors
+    /// A cache from another layer, or `dy` of the wrong shape.
+    fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)>;
+
+    /// Inference forward (no cache kept). The default runs `forward_train`
+    /// with an inference context; layers override it when that saves work.
+    ///
+    /// # Errors
+    /// As [`GraphLayer::forward_train`].
+    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        Ok(self.forward_train(x, graph, &mut ForwardCtx::inference())?.0)
+    }
+
+    /// A short name for messages and model configs (`"gcn"`, `"gat"`, ...).
+    fn kind(&self) -> &'static str;
+}

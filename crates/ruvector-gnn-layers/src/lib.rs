@@ -1,0 +1,25 @@
+//! # ruvector-gnn-layers
+//!
+//! Trainable graph neural network layers with forward and backward passes,
+//! matching PyTorch Geometric's semantics (pinned by reference fixtures):
+//! GCN, multi-head GAT, GraphSAGE (mean, max, sum, LSTM aggregators with
+//! neighbour sampling and mini-batches), layer norm, residual connections,
+//! dropout, activations, a [`Sequential`] stack, optimizers and losses.
+//!
+//! Every layer implements [`GraphLayer`] (training forward + backward) and
+//! [`Parameters`] (PyTorch state-dict names). Graphs come in as anything that
+//! implements [`AsGraph`]: the seed's `&[Vec<usize>]` or a ready [`Csr`].
+#![deny(missing_docs)]
+
+pub mod check;
+pub mod config;
+pub mod error;
+pub mod init;
+pub mod layer;
+pub mod params;
+
+pub use config::{Activation, Aggregator, AttentionConfig, GNNConfig, SAGEConfig};
+pub use error::{Error, Result};
+pub use layer::{Cache, ForwardCtx, GraphLayer};
+pub use params::{Gradients, Parameters};
+pub use ruvector_gnn_kernels::{AsGraph, Csr};
