@@ -23,3 +23,10 @@ pub use error::{Error, Result};
 pub use layer::{Cache, ForwardCtx, GraphLayer};
 pub use params::{Gradients, Parameters};
 pub use ruvector_gnn_kernels::{AsGraph, Csr};
+
+pub mod loss;
+pub mod optim;
+pub mod sequential;
+
+pub use optim::{Adam, Optimizer, Sgd};
+pub use sequential::Sequential;

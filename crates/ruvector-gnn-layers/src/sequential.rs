@@ -1,0 +1,178 @@
+//! A stack of layers applied in order, trained end to end.
+
+use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMutD};
+use ruvector_gnn_kernels::Csr;
+
+use crate::error::{Error, Result};
+use crate::layer::{Cache, ForwardCtx, GraphLayer};
+use crate::params::{Gradients, Parameters};
+
+/// Layers applied one after another over the same graph.
+///
+/// Parameter names are prefixed `layers.<i>.` like a PyTorch
+/// `nn.Sequential` stored as `layers`.
+///
+/// ```
+/// use ruvector_gnn_layers::{Parameters, Sequential, GraphLayer};
+/// let model = Sequential::new(vec![]);
+/// assert_eq!(model.num_parameters(), 0);
+/// assert!(model.is_empty());
+/// ```
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn GraphLayer>>,
+}
+
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.layers
+                    .iter()
+                    .map(|l| format!("{}({}→{})", l.kind(), l.input_dim(), l.output_dim())),
+            )
+            .finish()
+    }
+}
+
+struct SeqCache {
+    caches: Vec<Cache>,
+}
+
+impl Sequential {
+    /// A stack of `layers` (checked for matching widths by [`Sequential::validate`]).
+    pub fn new(layers: Vec<Box<dyn GraphLayer>>) -> Self {
+        Self { layers }
+    }
+
+    /// Appends a layer.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when its input width differs from the current output width.
+    pub fn push(&mut self, layer: Box<dyn GraphLayer>) -> Result<()> {
+        if let Some(last) = self.layers.last() {
+            if last.output_dim() != layer.input_dim() {
+                return Err(Error::shape(
+                    format!("layer {} ({}) input width", self.layers.len(), layer.kind()),
+                    last.output_dim(),
+                    layer.input_dim(),
+                ));
+            }
+        }
+        self.layers.push(layer);
+        Ok(())
+    }
+
+    /// Checks that consecutive widths agree.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the first mismatching layer.
+    pub fn validate(&self) -> Result<()> {
+        for (i, w) in self.layers.windows(2).enumerate() {
+            if w[0].output_dim() != w[1].input_dim() {
+                return Err(Error::shape(
+                    format!("layer {} ({}) input width", i + 1, w[1].kind()),
+                    w[0].output_dim(),
+                    w[1].input_dim(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Box<dyn GraphLayer>] {
+        &self.layers
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether the stack has no layers (it is then the identity).
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl Parameters for Sequential {
+    fn named_parameters(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.named_parameters()
+                    .into_iter()
+                    .map(move |(n, v)| (format!("layers.{i}.{n}"), v))
+            })
+            .collect()
+    }
+
+    fn named_parameters_mut(&mut self) -> Vec<(String, ArrayViewMutD<'_, f32>)> {
+        self.layers
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.named_parameters_mut()
+                    .into_iter()
+                    .map(move |(n, v)| (format!("layers.{i}.{n}"), v))
+            })
+            .collect()
+    }
+}
+
+impl GraphLayer for Sequential {
+    fn input_dim(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.input_dim())
+    }
+
+    fn output_dim(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.output_dim())
+    }
+
+    fn forward_train(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        ctx: &mut ForwardCtx,
+    ) -> Result<(Array2<f32>, Cache)> {
+        let mut caches = Vec::with_capacity(self.layers.len());
+        let mut h = x.to_owned();
+        for layer in &self.layers {
+            let (y, c) = layer.forward_train(h.view(), graph, ctx)?;
+            caches.push(c);
+            h = y;
+        }
+        Ok((h, Box::new(SeqCache { caches })))
+    }
+
+    fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
+        let cache = cache
+            .downcast_ref::<SeqCache>()
+            .ok_or(Error::BadCache("sequential"))?;
+        if cache.caches.len() != self.layers.len() {
+            return Err(Error::BadCache("sequential"));
+        }
+        let mut grads = Gradients::new();
+        let mut g = dy.to_owned();
+        for (i, (layer, c)) in self.layers.iter().zip(&cache.caches).enumerate().rev() {
+            let (dx, lg) = layer.backward(c, g.view())?;
+            grads.merge_prefixed(&format!("layers.{i}."), lg);
+            g = dx;
+        }
+        Ok((g, grads))
+    }
+
+    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        let mut h = x.to_owned();
+        for layer in &self.layers {
+            h = layer.forward_graph(h.view(), graph)?;
+        }
+        Ok(h)
+    }
+
+    fn kind(&self) -> &'static str {
+        "sequential"
+    }
+}
