@@ -22,3 +22,5 @@ pub use ruvector_gnn_search as search;
 pub use ruvector_gnn_weights as weights;
 
 pub use ruvector_gnn_kernels::{AsGraph, Csr};
+
+pub mod datasets;
