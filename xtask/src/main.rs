@@ -39,7 +39,14 @@ fn cargo(args: &[&str]) -> Result<()> {
 /// The CI steps, in the order `.ci/run` runs them.
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     // Unit, integration and doc tests of every crate; examples are built.
     // Benches are compiled by clippy above, not run: timings live in benches.
     cargo(&["test", "--workspace"])?;

@@ -1,5 +1,8 @@
 //! The `ruvector-gnn` command-line tool.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Try ruvector-gnn on your own vectors: GNN-enhanced HNSW search that learns from feedback.
@@ -12,16 +15,40 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print the kernels' runtime SIMD dispatch and a quick self-check.
-    Info,
+    /// Run the demo on the bundled Cora citation graph.
+    Demo {
+        /// Folder in the Planetoid layout (default: the bundled data/cora).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+/// The bundled data set: `data/cora` under the current directory, else the
+/// copy in the source tree this binary was built from.
+fn default_cora() -> PathBuf {
+    let here = PathBuf::from("data/cora");
+    if here.exists() {
+        here
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/cora"))
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Info => {
-            let v = ruvector_gnn::kernels::vector::dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]);
-            println!("ruvector-gnn {} (dot self-check: {v})", env!("CARGO_PKG_VERSION"));
+        Command::Demo { data } => {
+            let dir = data.unwrap_or_else(default_cora);
+            let ds = ruvector_gnn::datasets::Planetoid::load(&dir, true)
+                .with_context(|| format!("loading {}", dir.display()))?;
+            println!(
+                "{}: {} nodes, {} features, {} edges, {} classes",
+                dir.display(),
+                ds.features.nrows(),
+                ds.features.ncols(),
+                ds.graph.n_edges(),
+                ds.num_classes
+            );
         }
     }
     Ok(())

@@ -83,7 +83,9 @@ mod tests {
 
     #[test]
     fn int8_error_bounded_by_half_scale() {
-        let x: Vec<f32> = (0..100).map(|i| ((i * 37) % 101) as f32 / 7.0 - 7.0).collect();
+        let x: Vec<f32> = (0..100)
+            .map(|i| ((i * 37) % 101) as f32 / 7.0 - 7.0)
+            .collect();
         let mut q = vec![0i8; 100];
         let s = quantize_i8_row(&x, &mut q);
         let mut back = vec![0.0; 100];

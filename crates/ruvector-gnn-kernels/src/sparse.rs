@@ -126,8 +126,15 @@ pub fn gather_multihead(
 ) {
     check(csr, &x, &out);
     let d = x.ncols();
-    assert!(heads > 0 && d % heads == 0, "sparse: width not divisible by heads");
-    assert_eq!(att.len(), csr.n_edges() * heads, "sparse: att is edges × heads");
+    assert!(
+        heads > 0 && d % heads == 0,
+        "sparse: width not divisible by heads"
+    );
+    assert_eq!(
+        att.len(),
+        csr.n_edges() * heads,
+        "sparse: att is edges × heads"
+    );
     let c = d / heads;
     let xs = x.as_standard_layout();
     let xs = xs.as_slice().expect("standard layout");

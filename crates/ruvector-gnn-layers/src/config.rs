@@ -177,7 +177,10 @@ impl Default for SAGEConfig {
 }
 
 /// Fails unless `p` is a probability in `[0, 1)`.
-pub(crate) fn check_dropout(p: f32) -> Result<()> {
+///
+/// # Errors
+/// [`Error::Config`] naming the value.
+pub fn check_dropout(p: f32) -> Result<()> {
     if !(0.0..1.0).contains(&p) {
         return Err(Error::Config(format!("dropout must be in [0, 1), got {p}")));
     }
@@ -185,7 +188,10 @@ pub(crate) fn check_dropout(p: f32) -> Result<()> {
 }
 
 /// Fails unless `v > 0`.
-pub(crate) fn check_positive(what: &str, v: usize) -> Result<()> {
+///
+/// # Errors
+/// [`Error::Config`] naming `what`.
+pub fn check_positive(what: &str, v: usize) -> Result<()> {
     if v == 0 {
         return Err(Error::Config(format!("{what} must be at least 1")));
     }

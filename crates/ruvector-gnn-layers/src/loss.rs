@@ -46,7 +46,11 @@ pub fn softmax_cross_entropy(
     for &i in &selected {
         let y = labels[i];
         if y >= c {
-            return Err(Error::shape(format!("label of row {i}"), format!("< {c}"), y));
+            return Err(Error::shape(
+                format!("label of row {i}"),
+                format!("< {c}"),
+                y,
+            ));
         }
         let row: Vec<f32> = logits.row(i).to_vec();
         let lse = ruvector_gnn_kernels::softmax::log_sum_exp(&row);
@@ -64,7 +68,11 @@ pub fn softmax_cross_entropy(
 ///
 /// # Errors
 /// [`Error::Shape`] on length mismatches.
-pub fn accuracy(logits: ArrayView2<'_, f32>, labels: &[usize], mask: Option<&[bool]>) -> Result<f32> {
+pub fn accuracy(
+    logits: ArrayView2<'_, f32>,
+    labels: &[usize],
+    mask: Option<&[bool]>,
+) -> Result<f32> {
     let n = logits.nrows();
     if labels.len() != n {
         return Err(Error::shape("labels", n, labels.len()));
@@ -80,11 +88,18 @@ pub fn accuracy(logits: ArrayView2<'_, f32>, labels: &[usize], mask: Option<&[bo
         let arg = row
             .iter()
             .enumerate()
-            .fold((0, f32::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b })
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+            )
             .0;
         hit += usize::from(arg == labels[i]);
     }
-    Ok(if total == 0 { 0.0 } else { hit as f32 / total as f32 })
+    Ok(if total == 0 {
+        0.0
+    } else {
+        hit as f32 / total as f32
+    })
 }
 
 /// Listwise softmax loss over one candidate set:
@@ -103,14 +118,20 @@ pub fn listwise_softmax(
         return Err(Error::shape("listwise target", scores.len(), target.len()));
     }
     if temperature <= 0.0 || temperature.is_nan() {
-        return Err(Error::Config(format!("temperature must be > 0, got {temperature}")));
+        return Err(Error::Config(format!(
+            "temperature must be > 0, got {temperature}"
+        )));
     }
     if target.iter().any(|&t| t < 0.0 || !t.is_finite()) {
-        return Err(Error::Config("listwise target has a negative or non-finite entry".into()));
+        return Err(Error::Config(
+            "listwise target has a negative or non-finite entry".into(),
+        ));
     }
     let mass: f32 = target.sum();
     if mass <= 0.0 {
-        return Err(Error::Config("listwise target has no positive entry".into()));
+        return Err(Error::Config(
+            "listwise target has no positive entry".into(),
+        ));
     }
     let z: Vec<f32> = scores.iter().map(|s| s / temperature).collect();
     let lse = ruvector_gnn_kernels::softmax::log_sum_exp(&z);
@@ -154,7 +175,9 @@ pub fn info_nce(
         )));
     }
     if temperature <= 0.0 || temperature.is_nan() {
-        return Err(Error::Config(format!("temperature must be > 0, got {temperature}")));
+        return Err(Error::Config(format!(
+            "temperature must be > 0, got {temperature}"
+        )));
     }
     let z: Vec<f32> = scores.iter().map(|s| s / temperature).collect();
     let lse_all = ruvector_gnn_kernels::softmax::log_sum_exp(&z);
@@ -167,7 +190,11 @@ pub fn info_nce(
     let loss = lse_all - lse_pos;
     let grad = Array1::from_shape_fn(z.len(), |i| {
         let p_all = (z[i] - lse_all).exp();
-        let p_pos = if is_pos[i] { (z[i] - lse_pos).exp() } else { 0.0 };
+        let p_pos = if is_pos[i] {
+            (z[i] - lse_pos).exp()
+        } else {
+            0.0
+        };
         (p_all - p_pos) / temperature
     });
     Ok((loss, grad))
@@ -184,7 +211,11 @@ mod tests {
             a[i] += 1e-3;
             b[i] -= 1e-3;
             let fd = (f(&a) - f(&b)) / 2e-3;
-            assert!((fd - g[i]).abs() < 2e-3, "coordinate {i}: fd {fd} vs {}", g[i]);
+            assert!(
+                (fd - g[i]).abs() < 2e-3,
+                "coordinate {i}: fd {fd} vs {}",
+                g[i]
+            );
         }
     }
 
@@ -197,7 +228,9 @@ mod tests {
         let flat: Vec<f32> = logits.iter().copied().collect();
         let f = |v: &[f32]| {
             let a = Array2::from_shape_vec((3, 3), v.to_vec()).unwrap();
-            softmax_cross_entropy(a.view(), &labels, Some(&mask)).unwrap().0
+            softmax_cross_entropy(a.view(), &labels, Some(&mask))
+                .unwrap()
+                .0
         };
         fd_check(f, &flat, &g.iter().copied().collect::<Vec<_>>());
         assert!(g.row(2).iter().all(|&v| v == 0.0));
@@ -216,9 +249,14 @@ mod tests {
     fn listwise_and_infonce_gradients() {
         let s = [0.5f32, -0.3, 1.2, 0.0];
         let t = array![0.0f32, 2.0, 1.0, 0.0];
-        let (_, g) = listwise_softmax(array![0.5f32, -0.3, 1.2, 0.0].view(), t.view(), 0.5).unwrap();
+        let (_, g) =
+            listwise_softmax(array![0.5f32, -0.3, 1.2, 0.0].view(), t.view(), 0.5).unwrap();
         fd_check(
-            |v| listwise_softmax(ArrayView1::from(v), t.view(), 0.5).unwrap().0,
+            |v| {
+                listwise_softmax(ArrayView1::from(v), t.view(), 0.5)
+                    .unwrap()
+                    .0
+            },
             &s,
             g.as_slice().unwrap(),
         );
@@ -231,7 +269,9 @@ mod tests {
         // One positive: InfoNCE equals listwise softmax with a one-hot target.
         let one_hot = array![0.0f32, 0.0, 1.0, 0.0];
         let a = info_nce(ArrayView1::from(&s), &[2], 0.7).unwrap().0;
-        let b = listwise_softmax(ArrayView1::from(&s), one_hot.view(), 0.7).unwrap().0;
+        let b = listwise_softmax(ArrayView1::from(&s), one_hot.view(), 0.7)
+            .unwrap()
+            .0;
         assert!((a - b).abs() < 1e-6);
     }
 

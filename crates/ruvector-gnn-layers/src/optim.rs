@@ -96,7 +96,9 @@ impl Optimizer for Sgd {
                     std::collections::hash_map::Entry::Vacant(e) => e.insert(d.clone()),
                     std::collections::hash_map::Entry::Occupied(e) => {
                         let v = e.into_mut();
-                        Zip::from(&mut *v).and(&d).for_each(|v, &d| *v = momentum * *v + d);
+                        Zip::from(&mut *v)
+                            .and(&d)
+                            .for_each(|v, &d| *v = momentum * *v + d);
                         v
                     }
                 };
@@ -180,7 +182,10 @@ impl Adam {
 
     /// Applies weight decay only to parameters for which `filter(name)` is
     /// true (e.g. only the first layer, as in the GCN paper).
-    pub fn with_decay_filter(mut self, filter: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+    pub fn with_decay_filter(
+        mut self,
+        filter: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.decay_filter = Some(Box::new(filter));
         self
     }

@@ -158,7 +158,9 @@ impl Planetoid {
             }
             for k in a as usize..b as usize {
                 let c = to_index(indices[k], num_features, "x_indices", dir)?;
-                features[[i, c]] = values.as_ref().map_or(1.0, |v| v.get(k).copied().unwrap_or(0.0));
+                features[[i, c]] = values
+                    .as_ref()
+                    .map_or(1.0, |v| v.get(k).copied().unwrap_or(0.0));
             }
         }
         if row_normalize {
@@ -186,7 +188,10 @@ impl Planetoid {
         let mask = |name: &str| -> Result<Vec<bool>, DatasetError> {
             let m = read_ints(dir, name)?;
             if m.len() != n {
-                return Err(invalid(format!("{name} has {} entries, expected {n}", m.len())));
+                return Err(invalid(format!(
+                    "{name} has {} entries, expected {n}",
+                    m.len()
+                )));
             }
             Ok(m.into_iter().map(|v| v != 0).collect())
         };
