@@ -12,3 +12,6 @@ pub mod metrics;
 
 pub use error::{Error, Result};
 pub use feedback_log::{FeedbackEvent, FeedbackLog, Recovery, SyncPolicy};
+pub mod candidates;
+pub mod eval;
+pub mod rerank;
