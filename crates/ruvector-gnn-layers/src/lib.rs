@@ -23,3 +23,15 @@ pub use error::{Error, Result};
 pub use layer::{Cache, ForwardCtx, GraphLayer};
 pub use params::{Gradients, Parameters};
 pub use ruvector_gnn_kernels::{AsGraph, Csr};
+
+pub mod activation_layer;
+pub mod dropout;
+pub mod norm;
+pub mod residual;
+pub mod sage;
+
+pub use activation_layer::ActivationLayer;
+pub use dropout::Dropout;
+pub use norm::LayerNorm;
+pub use residual::Residual;
+pub use sage::{GraphSAGE, GraphSAGECache, MiniBatch, NeighborSampler, SAGELayer};
