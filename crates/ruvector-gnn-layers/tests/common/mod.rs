@@ -34,7 +34,10 @@ pub fn rand_adj(n: usize, max_deg: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
 /// `L = Σ y ⊙ r` in f64.
 pub fn loss(y: &Array2<f32>, r: &Array2<f32>) -> f64 {
     assert_eq!(y.dim(), r.dim());
-    y.iter().zip(r.iter()).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+    y.iter()
+        .zip(r.iter())
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum()
 }
 
 /// Largest `|a − b|` relative to `max(1e-3, max|b|)`.
@@ -75,7 +78,10 @@ pub fn check_gradients<M: Parameters>(
     }
     assert_eq!(dx.dim(), x.dim(), "dx shape");
     let e = rel_err(&fd, dx.as_standard_layout().as_slice().unwrap());
-    assert!(e < tol, "dL/dx: relative error {e} (fd {fd:?}, analytic {dx:?})");
+    assert!(
+        e < tol,
+        "dL/dx: relative error {e} (fd {fd:?}, analytic {dx:?})"
+    );
     worst = worst.max(e);
     // Parameter gradients.
     let names: Vec<(String, usize)> = model
@@ -105,7 +111,10 @@ pub fn check_gradients<M: Parameters>(
         }
         let gv: Vec<f32> = g.iter().copied().collect();
         let e = rel_err(&fd, &gv);
-        assert!(e < tol, "dL/d{name}: relative error {e} (fd {fd:?}, analytic {gv:?})");
+        assert!(
+            e < tol,
+            "dL/d{name}: relative error {e} (fd {fd:?}, analytic {gv:?})"
+        );
         worst = worst.max(e);
     }
     worst
