@@ -1,5 +1,9 @@
 //! An elementwise [`Activation`] as a [`GraphLayer`].
 
+// ndarray views are cheap `Copy` handles; passing them by value is ndarray's own
+// convention (and the `GraphLayer` trait's), so this pedantic lint is off here.
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Zip};
 use ruvector_gnn_kernels::Csr;
 

@@ -1,5 +1,9 @@
 //! Layer normalisation over the feature dimension (PyTorch `LayerNorm`).
 
+// ndarray views are cheap `Copy` handles; passing them by value is ndarray's own
+// convention (and the `GraphLayer` trait's), so this pedantic lint is off here.
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD};
 use rayon::prelude::*;
 use ruvector_gnn_kernels::{layernorm, Csr};
@@ -12,6 +16,9 @@ use crate::params::{Gradients, Parameters};
 
 /// Rows per Rayon task.
 const ROW_BLOCK: usize = 64;
+
+/// Normalised rows and the `(mean, rstd)` of each row.
+type Normalised = (Array2<f32>, Vec<(f32, f32)>);
 
 /// Checks that a graph-independent (row-wise) layer's input has as many rows
 /// as the graph's targets or its sources; the output keeps `x`'s rows.
@@ -92,7 +99,7 @@ impl LayerNorm {
         self.eps
     }
 
-    fn run(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<(Array2<f32>, Vec<(f32, f32)>)> {
+    fn run(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Normalised> {
         check::width("LayerNorm input", &x, self.dim)?;
         check_rowwise("LayerNorm input", &x, graph)?;
         let d = self.dim;

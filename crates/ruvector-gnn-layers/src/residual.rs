@@ -75,7 +75,7 @@ impl Residual {
         self.inner.as_ref()
     }
 
-    fn skip_rows(&self, x: &ArrayView2<'_, f32>, fx: &Array2<f32>) -> Result<usize> {
+    fn skip_rows(x: &ArrayView2<'_, f32>, fx: &Array2<f32>) -> Result<usize> {
         let rows = fx.nrows();
         if rows > x.nrows() {
             return Err(Error::shape(
@@ -112,7 +112,7 @@ impl GraphLayer for Residual {
         ctx: &mut ForwardCtx,
     ) -> Result<(Array2<f32>, Cache)> {
         let (mut y, inner) = self.inner.forward_train(x, graph, ctx)?;
-        let rows = self.skip_rows(&x, &y)?;
+        let rows = Self::skip_rows(&x, &y)?;
         self.add_skip(&x, rows, &mut y);
         let x_skip = self
             .proj
@@ -131,7 +131,7 @@ impl GraphLayer for Residual {
 
     fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
         let mut y = self.inner.forward_graph(x, graph)?;
-        let rows = self.skip_rows(&x, &y)?;
+        let rows = Self::skip_rows(&x, &y)?;
         self.add_skip(&x, rows, &mut y);
         Ok(y)
     }

@@ -1,5 +1,9 @@
 //! One GraphSAGE layer (PyG `SAGEConv`) with its backward pass.
 
+// ndarray views are cheap `Copy` handles; passing them by value is ndarray's own
+// convention (and the `GraphLayer` trait's), so this pedantic lint is off here.
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Zip};
 use ruvector_gnn_kernels::activation::Act;
 use ruvector_gnn_kernels::matmul::{matmul, matmul_into};

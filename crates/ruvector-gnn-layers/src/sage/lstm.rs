@@ -11,6 +11,10 @@
 //! cache holds no `edges × features` tensor; the per-edge buffers it needs
 //! are bounded by [`EDGE_BLOCK`] edges at a time.
 
+// ndarray views are cheap `Copy` handles; passing them by value is ndarray's own
+// convention (and the `GraphLayer` trait's), so this pedantic lint is off here.
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 use ruvector_gnn_kernels::activation::sigmoid;
@@ -241,7 +245,7 @@ pub(crate) fn backward(
     grads.dx = matmul(dp.view(), w.w_ih);
     grads.w_ih = matmul(dp.t(), x);
     grads.b_ih = dp.sum_axis(Axis(0));
-    grads.b_hh = grads.b_ih.clone();
+    grads.b_hh.clone_from(&grads.b_ih);
     grads
 }
 
