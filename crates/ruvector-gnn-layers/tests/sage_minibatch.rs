@@ -204,3 +204,42 @@ fn parallel_results_do_not_depend_on_thread_count() {
         .install(|| m.forward(&x, &adj).unwrap());
     assert_eq!(many, one);
 }
+
+#[test]
+fn training_pass_does_not_depend_on_thread_count() {
+    use ruvector_gnn_layers::{ForwardCtx, GraphLayer, LayerNorm};
+    let (_, g) = graph(700, 13);
+    let x = rand_mat(700, 6, &mut Rng::seed_from_u64(14));
+    let run = || {
+        let m = model(Aggregator::Lstm, true, vec![4, 3], 2);
+        let b = m
+            .sample(
+                &g,
+                &(0..200).collect::<Vec<_>>(),
+                &mut Rng::seed_from_u64(1),
+            )
+            .unwrap();
+        let (y, c) = m
+            .forward_train(x.view(), &b, &mut ForwardCtx::training(0))
+            .unwrap();
+        let (dx, grads) = m.backward(&c, y.view()).unwrap();
+        let ln = LayerNorm::new(6, 1e-5).unwrap();
+        let (yl, cl) = ln
+            .forward_train(x.view(), &g, &mut ForwardCtx::inference())
+            .unwrap();
+        let (dxl, gl) = ln.backward(&cl, x.view()).unwrap();
+        (y, dx, grads, yl, dxl, gl)
+    };
+    let many = run();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(run);
+    let three = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap()
+        .install(run);
+    assert!(many == one && one == three);
+}

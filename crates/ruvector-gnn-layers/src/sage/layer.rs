@@ -115,7 +115,12 @@ enum AggCache {
 
 /// Training cache of a [`SAGELayer`].
 struct SageCache {
+    /// The input rows backward needs: all of them for the LSTM (it recomputes
+    /// its sequences), else only the targets' rows (for `dW_root`; empty
+    /// without a root weight).
     x: Array2<f32>,
+    /// Rows and columns of the layer input.
+    x_dim: (usize, usize),
     agg: Array2<f32>,
     agg_cache: AggCache,
     /// Input of the activation (after normalisation), when backward needs it.
@@ -369,7 +374,12 @@ impl SAGELayer {
         let pre_act = (keep && (self.normalize || act != Act::Identity)).then(|| z.clone());
         z.par_mapv_inplace(|v| act.apply(v));
         let cache = agg_cache.map(|agg_cache| SageCache {
-            x: x.to_owned(),
+            x: match (self.aggregator, &self.weight_root) {
+                (Aggregator::Lstm, _) => x.to_owned(),
+                (_, Some(_)) => x.slice(s![..n, ..]).to_owned(),
+                (_, None) => Array2::zeros((0, x.ncols())),
+            },
+            x_dim: x.dim(),
             agg,
             agg_cache,
             pre_act,
@@ -442,9 +452,9 @@ impl GraphLayer for SAGELayer {
         let mut grads = Gradients::new();
         grads.insert("weight_neigh", matmul(c.agg.t(), dz.view()).into_dyn());
         grads.insert("bias", dz.sum_axis(Axis(0)).into_dyn());
-        let x_root = c.x.slice(s![..n, ..]);
-        let mut dx = Array2::<f32>::zeros(c.x.dim());
+        let mut dx = Array2::<f32>::zeros(c.x_dim);
         if let Some(wr) = &self.weight_root {
+            let x_root = c.x.slice(s![..n, ..]);
             grads.insert("weight_root", matmul(x_root.t(), dz.view()).into_dyn());
             matmul_into(1.0, dz.view(), wr.t(), 0.0, dx.slice_mut(s![..n, ..]));
         }

@@ -143,6 +143,17 @@ pub(crate) fn backward(
     w: &LstmWeights<'_>,
     dagg: ArrayView2<'_, f32>,
 ) -> LstmGrads {
+    backward_blocked(graph, x, w, dagg, EDGE_BLOCK)
+}
+
+/// [`backward`] holding per-step state for about `edge_block` edges at a time.
+fn backward_blocked(
+    graph: &Csr,
+    x: ArrayView2<'_, f32>,
+    w: &LstmWeights<'_>,
+    dagg: ArrayView2<'_, f32>,
+    edge_block: usize,
+) -> LstmGrads {
     let d = x.ncols();
     let n_cols = x.nrows();
     let mut grads = LstmGrads {
@@ -169,7 +180,7 @@ pub(crate) fn backward(
         .map(|o| o[1] - o[0])
         .max()
         .unwrap_or(0)
-        .max(EDGE_BLOCK.min(graph.n_edges()));
+        .max(edge_block.min(graph.n_edges()));
     let mut gates = vec![0.0f32; max_block * 4 * d];
     let mut cells = vec![0.0f32; max_block * d];
     let mut hprev = vec![0.0f32; max_block * d];
@@ -306,6 +317,44 @@ fn row_backward(
                     vector::axpy(dzk, &w_hh[k * d..(k + 1) * d], dh);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ruvector_gnn_kernels::Rng;
+
+    #[test]
+    fn block_size_does_not_change_the_gradients() {
+        let mut rng = Rng::seed_from_u64(3);
+        let (n, d) = (40, 3);
+        let adj: Vec<Vec<usize>> = (0..n)
+            .map(|i| (0..rng.below(6)).map(|k| (i + 1 + k * 3) % n).collect())
+            .collect();
+        let g = Csr::from_adjacency(&adj).unwrap();
+        let mut m = |r, c| Array2::from_shape_simple_fn((r, c), || rng.uniform_range(-1.0, 1.0));
+        let (x, w_ih, w_hh, dagg) = (m(n, d), m(4 * d, d), m(4 * d, d), m(n, d));
+        let (b_ih, b_hh) = (m(1, 4 * d).row(0).to_owned(), m(1, 4 * d).row(0).to_owned());
+        let w = LstmWeights {
+            w_ih: w_ih.view(),
+            w_hh: w_hh.view(),
+            b_ih: b_ih.view(),
+            b_hh: b_hh.view(),
+        };
+        let whole = backward_blocked(&g, x.view(), &w, dagg.view(), usize::MAX);
+        for block in [1, 2, 7, 33] {
+            let b = backward_blocked(&g, x.view(), &w, dagg.view(), block);
+            let close = |a: &Array2<f32>, b: &Array2<f32>| {
+                a.iter()
+                    .zip(b)
+                    .all(|(p, q)| (p - q).abs() <= 1e-5 * (1.0 + q.abs()))
+            };
+            assert!(close(&b.dx, &whole.dx), "dx, block {block}");
+            assert!(close(&b.w_ih, &whole.w_ih), "w_ih, block {block}");
+            assert!(close(&b.w_hh, &whole.w_hh), "w_hh, block {block}");
+            assert_eq!(b.b_ih, whole.b_ih, "b_ih, block {block}");
         }
     }
 }
