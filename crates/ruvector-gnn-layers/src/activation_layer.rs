@@ -40,6 +40,12 @@ struct ActivationCache {
 impl ActivationLayer {
     /// `activation` over `dim`-wide rows.
     ///
+    /// ```
+    /// use ruvector_gnn_layers::{Activation, ActivationLayer};
+    /// assert!(ActivationLayer::new(4, Activation::GELU).is_ok());
+    /// assert!(ActivationLayer::new(0, Activation::GELU).is_err());
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Config`] when `dim` is 0.
     pub fn new(dim: usize, activation: Activation) -> Result<Self> {
@@ -48,6 +54,12 @@ impl ActivationLayer {
     }
 
     /// The activation function.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Activation, ActivationLayer};
+    /// assert_eq!(ActivationLayer::new(4, Activation::Tanh)?.activation(), Activation::Tanh);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn activation(&self) -> Activation {
         self.activation
     }

@@ -59,6 +59,12 @@ impl Dropout {
     }
 
     /// The drop probability.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::Dropout;
+    /// assert_eq!(Dropout::new(4, 0.25)?.p(), 0.25);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn p(&self) -> f32 {
         self.p
     }

@@ -65,6 +65,12 @@ struct LayerNormCache {
 
 impl LayerNorm {
     /// PyTorch's default epsilon.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::LayerNorm;
+    /// assert_eq!(LayerNorm::new(3, LayerNorm::DEFAULT_EPS)?.eps(), 1e-5);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub const DEFAULT_EPS: f32 = 1e-5;
 
     /// A layer norm over `dim` features (`gamma = 1`, `beta = 0`).
@@ -95,6 +101,12 @@ impl LayerNorm {
     }
 
     /// The epsilon added to the variance.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::LayerNorm;
+    /// assert_eq!(LayerNorm::new(3, 1e-6)?.eps(), 1e-6);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn eps(&self) -> f32 {
         self.eps
     }

@@ -57,6 +57,14 @@ impl Residual {
     /// Wraps `inner`; adds a projection (drawn from `seed`) when its input
     /// and output widths differ.
     ///
+    /// ```
+    /// use ruvector_gnn_layers::{GraphLayer, LayerNorm, Residual};
+    /// let res = Residual::new(Box::new(LayerNorm::new(8, 1e-5)?), 0)?;
+    /// assert!(!res.has_projection());
+    /// assert_eq!(res.inner().kind(), "layernorm");
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// None today; the `Result` leaves room for validation of the wrapped layer.
     pub fn new(inner: Box<dyn GraphLayer>, seed: u64) -> Result<Self> {

@@ -224,21 +224,49 @@ impl SAGELayer {
     }
 
     /// The neighbourhood aggregator.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, SAGELayer};
+    /// let layer = SAGELayer::new(4, 2, Aggregator::Lstm, true, 0)?;
+    /// assert_eq!(layer.aggregator(), Aggregator::Lstm);
+    /// assert!(layer.normalize());
+    /// assert!(layer.has_root_weight());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn aggregator(&self) -> Aggregator {
         self.aggregator
     }
 
     /// Whether output rows are L2-normalised.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, SAGELayer};
+    /// assert!(!SAGELayer::new(4, 2, Aggregator::Mean, false, 0)?.normalize());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn normalize(&self) -> bool {
         self.normalize
     }
 
     /// The activation applied last.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Activation, Aggregator, SAGELayer};
+    /// assert_eq!(SAGELayer::new(4, 2, Aggregator::Mean, false, 0)?.activation(), Activation::Identity);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn activation(&self) -> Activation {
         self.activation
     }
 
     /// Whether the root term `x_i · W_root` is used.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, SAGELayer};
+    /// let layer = SAGELayer::new(4, 2, Aggregator::Mean, false, 0)?.with_root_weight(false);
+    /// assert!(!layer.has_root_weight());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn has_root_weight(&self) -> bool {
         self.weight_root.is_some()
     }

@@ -64,6 +64,19 @@ pub struct GraphSAGE {
 }
 
 /// What [`GraphSAGE::forward_train`] keeps for [`GraphSAGE::backward`].
+///
+/// ```
+/// use ndarray::Array2;
+/// use ruvector_gnn_kernels::Rng;
+/// use ruvector_gnn_layers::{Csr, ForwardCtx, GraphSAGE, SAGEConfig};
+/// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 2, ..Default::default() })?;
+/// let g = Csr::from_adjacency(&[vec![1], vec![0]])?;
+/// let batch = m.sample(&g, &[0], &mut Rng::seed_from_u64(0))?;
+/// let (y, cache) = m.forward_train(Array2::ones((2, 2)).view(), &batch, &mut ForwardCtx::training(0))?;
+/// let (_dx, grads) = m.backward(&cache, y.view())?;
+/// assert!(!grads.is_empty());
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
 pub struct GraphSAGECache {
     caches: Vec<Cache>,
     out_rows: usize,
@@ -71,6 +84,13 @@ pub struct GraphSAGECache {
 
 impl GraphSAGE {
     /// The weight seed used by [`GraphSAGE::new`].
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 2, ..Default::default() })?;
+    /// assert_eq!(m.seed(), GraphSAGE::DEFAULT_SEED);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub const DEFAULT_SEED: u64 = 42;
 
     /// Builds the model (hidden width = `input_dim`).
@@ -187,26 +207,62 @@ impl GraphSAGE {
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 2, aggregator: Aggregator::Max, ..Default::default() })?;
+    /// assert_eq!(m.config().aggregator, Aggregator::Max);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn config(&self) -> &SAGEConfig {
         &self.config
     }
 
     /// Width of the hidden layers.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 6, output_dim: 2, ..Default::default() })?;
+    /// assert_eq!(m.hidden_dim(), 6); // defaults to input_dim
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn hidden_dim(&self) -> usize {
         self.hidden_dim
     }
 
     /// The weight (and default sampling) seed.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 2, ..Default::default() })?.with_seed(5);
+    /// assert_eq!(m.seed(), 5);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn seed(&self) -> u64 {
         self.seed
     }
 
     /// The layers, first to last.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Activation, GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 2, num_layers: 3, ..Default::default() })?;
+    /// assert_eq!(m.layers()[0].activation(), Activation::ReLU);
+    /// assert_eq!(m.layers()[2].activation(), Activation::Identity);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn layers(&self) -> &[SAGELayer] {
         &self.layers
     }
 
     /// The neighbour sampler built from `config.sample_sizes`.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 2, sample_sizes: vec![5, 3], ..Default::default() })?;
+    /// assert_eq!(m.sampler().num_layers(), 2);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     pub fn sampler(&self) -> &NeighborSampler {
         &self.sampler
     }
@@ -244,6 +300,20 @@ impl GraphSAGE {
     /// Only the sampled nodes' features are read. A `&[Vec<usize>]` graph
     /// is converted to CSR first (`O(edges)`); pass a [`Csr`] to avoid that.
     /// An empty `batch_nodes` returns a `0 × output_dim` array.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 3, ..Default::default() })?;
+    /// let adj: Vec<Vec<usize>> = (0..8).map(|i| vec![(i + 1) % 8]).collect();
+    /// let x = Array2::from_shape_fn((8, 2), |(i, j)| (i + j) as f32);
+    /// // With all neighbours (empty sample_sizes) it equals the full forward's rows.
+    /// let full = m.forward(&x, &adj)?;
+    /// let mini = m.forward_minibatch(&x, &adj, &[6, 1])?;
+    /// assert!((&mini.row(0) - &full.row(6)).iter().all(|v| v.abs() < 1e-5));
+    /// assert!(m.forward_minibatch(&x, &adj, &[]).unwrap().is_empty());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     ///
     /// # Errors
     /// Wrong feature width, adjacency length ≠ feature rows, out-of-range
@@ -309,6 +379,18 @@ impl GraphSAGE {
     }
 
     /// Inference over a sampled batch; returns one row per [`MiniBatch::seeds`] entry.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_kernels::Rng;
+    /// use ruvector_gnn_layers::{Csr, GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 3, ..Default::default() })?;
+    /// let g = Csr::from_adjacency(&[vec![1], vec![2], vec![0]])?;
+    /// let batch = m.sample(&g, &[2, 2], &mut Rng::seed_from_u64(0))?;
+    /// let y = m.forward_batch(Array2::ones((3, 2)).view(), &batch)?;
+    /// assert_eq!(y.nrows(), 1); // one row per unique seed
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     ///
     /// # Errors
     /// Features that do not match the batch's graph or the model's width,
@@ -377,6 +459,20 @@ impl GraphSAGE {
     /// [`MiniBatch::input_nodes`] order) and the gradients of every layer,
     /// named `layers.<l>.<name>`.
     ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_kernels::Rng;
+    /// use ruvector_gnn_layers::{Csr, ForwardCtx, GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 3, ..Default::default() })?;
+    /// let g = Csr::from_adjacency(&[vec![1], vec![2], vec![0]])?;
+    /// let batch = m.sample(&g, &[0], &mut Rng::seed_from_u64(0))?;
+    /// let (y, cache) = m.forward_train(Array2::ones((3, 2)).view(), &batch, &mut ForwardCtx::training(0))?;
+    /// let (dx, grads) = m.backward(&cache, Array2::ones(y.dim()).view())?;
+    /// assert_eq!(dx.dim(), (batch.input_nodes().len(), 2));
+    /// assert_eq!(grads.get("layers.0.weight_neigh").unwrap().shape(), &[2, 2]);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// `dy` of the wrong shape, or a cache from another model.
     pub fn backward(
@@ -405,6 +501,16 @@ impl GraphSAGE {
     }
 
     /// Samples a batch with this model's sampler (for training loops).
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::Rng;
+    /// use ruvector_gnn_layers::{Csr, GraphSAGE, SAGEConfig};
+    /// let m = GraphSAGE::new(SAGEConfig { input_dim: 2, output_dim: 2, sample_sizes: vec![1, 1], ..Default::default() })?;
+    /// let g = Csr::from_adjacency(&[vec![1, 2], vec![0, 2], vec![0, 1]])?;
+    /// let batch = m.sample(&g, &[0], &mut Rng::seed_from_u64(3))?;
+    /// assert_eq!(batch.blocks()[1].degree(0), 1);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`NeighborSampler::sample`].

@@ -41,6 +41,20 @@ pub struct NeighborSampler {
 /// its source list (targets first, so target `i` is source `i`).
 /// `node_ids(0)` are the input nodes whose features the first layer reads;
 /// `node_ids(num_layers)` are the unique seeds.
+///
+/// ```
+/// use ruvector_gnn_kernels::Rng;
+/// use ruvector_gnn_layers::{Csr, NeighborSampler};
+/// let g = Csr::from_adjacency(&[vec![1], vec![2], vec![3], vec![]])?;
+/// let b = NeighborSampler::full(2).sample(&g, &[0, 0], &mut Rng::seed_from_u64(0))?;
+/// assert_eq!(b.seeds(), &[0]);
+/// assert_eq!(b.output_rows(), &[0, 0]);
+/// assert_eq!(b.node_ids(1), &[0, 1]);
+/// assert_eq!(b.input_nodes(), &[0, 1, 2]);
+/// assert_eq!((b.blocks()[0].n_rows(), b.blocks()[0].n_cols()), (2, 3));
+/// assert_eq!((b.num_layers(), b.graph_nodes()), (2, 4));
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct MiniBatch {
     blocks: Vec<Csr>,
@@ -101,6 +115,18 @@ impl NeighborSampler {
     ///
     /// Work and memory scale with the sampled receptive field, not the graph.
     /// The draws come from `rng` in a fixed order, so a seed reproduces the sample.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::Rng;
+    /// use ruvector_gnn_layers::{Csr, NeighborSampler};
+    /// let g = Csr::from_adjacency(&[vec![1, 2, 3], vec![0], vec![0], vec![0]])?;
+    /// let s = NeighborSampler::new(1, &[2])?;
+    /// let a = s.sample(&g, &[0], &mut Rng::seed_from_u64(4))?;
+    /// assert_eq!(a, s.sample(&g, &[0], &mut Rng::seed_from_u64(4))?); // reproducible
+    /// assert_eq!(a.blocks()[0].degree(0), 2);
+    /// assert!(s.sample(&g, &[4], &mut Rng::seed_from_u64(4)).is_err());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Shape`] for a non-square graph or a seed id out of range. An empty `seeds` gives an empty batch (no error).
