@@ -190,6 +190,8 @@ impl SAGELayer {
 
     /// Keeps (`true`, the default) or drops the root term `x_i · W_root`
     /// (PyG's `root_weight`). Without it there is no `weight_root` parameter.
+    /// Turning it back on after dropping it draws a fresh Glorot `W_root`
+    /// from a fixed seed; an existing `W_root` is kept as is.
     ///
     /// ```
     /// use ruvector_gnn_layers::{Aggregator, Parameters, SAGELayer};
