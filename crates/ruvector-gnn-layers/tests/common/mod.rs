@@ -1,5 +1,7 @@
 //! Test-local helpers: a finite-difference gradient checker and random data.
 //! (Kept local so the shared `gradcheck` module can replace it later.)
+// Each test binary uses a different subset of these helpers, and `pub` is how
+// sibling test files reach them (`mod common;`), so these two lints do not apply.
 #![allow(dead_code, unreachable_pub)]
 
 use ndarray::Array2;
