@@ -30,3 +30,15 @@ pub mod sequential;
 
 pub use optim::{Adam, Optimizer, Sgd};
 pub use sequential::Sequential;
+
+pub mod activation_layer;
+pub mod dropout;
+pub mod norm;
+pub mod residual;
+pub mod sage;
+
+pub use activation_layer::ActivationLayer;
+pub use dropout::Dropout;
+pub use norm::LayerNorm;
+pub use residual::Residual;
+pub use sage::{GraphSAGE, GraphSAGECache, MiniBatch, NeighborSampler, SAGELayer};

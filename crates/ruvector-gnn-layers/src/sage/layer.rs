@@ -1,0 +1,571 @@
+//! One GraphSAGE layer (PyG `SAGEConv`) with its backward pass.
+
+// ndarray views are cheap `Copy` handles; passing them by value is ndarray's own
+// convention (and the `GraphLayer` trait's), so this pedantic lint is off here.
+#![allow(clippy::needless_pass_by_value)]
+
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Zip};
+use ruvector_gnn_kernels::activation::Act;
+use ruvector_gnn_kernels::matmul::{matmul, matmul_into};
+use ruvector_gnn_kernels::{sparse, AsGraph, Csr, Rng};
+
+use super::lstm::{self, LstmWeights};
+use crate::check;
+use crate::config::{check_positive, Activation, Aggregator};
+use crate::error::{Error, Result};
+use crate::init::{glorot_uniform, uniform_fan};
+use crate::layer::{Cache, ForwardCtx, GraphLayer};
+use crate::params::{Gradients, Parameters};
+
+/// `F.normalize`'s epsilon: rows with a smaller norm are divided by it instead.
+const NORM_EPS: f32 = 1e-12;
+
+/// LSTM aggregator parameters in PyTorch's layout.
+#[derive(Debug, Clone, PartialEq)]
+struct LstmParams {
+    weight_ih: Array2<f32>,
+    weight_hh: Array2<f32>,
+    bias_ih: Array1<f32>,
+    bias_hh: Array1<f32>,
+}
+
+impl LstmParams {
+    fn new(d: usize, rng: &mut Rng) -> Self {
+        let a = 1.0 / (d.max(1) as f32).sqrt();
+        Self {
+            weight_ih: uniform_fan((4 * d, d), d, rng),
+            weight_hh: uniform_fan((4 * d, d), d, rng),
+            bias_ih: Array1::from_shape_simple_fn(4 * d, || rng.uniform_range(-a, a)),
+            bias_hh: Array1::from_shape_simple_fn(4 * d, || rng.uniform_range(-a, a)),
+        }
+    }
+
+    fn view(&self) -> LstmWeights<'_> {
+        LstmWeights {
+            w_ih: self.weight_ih.view(),
+            w_hh: self.weight_hh.view(),
+            b_ih: self.bias_ih.view(),
+            b_hh: self.bias_hh.view(),
+        }
+    }
+}
+
+/// A GraphSAGE layer, PyTorch Geometric's `SAGEConv`:
+///
+/// ```text
+/// y_i = act( norm( agg_{j ∈ adjacency[i]}(x_j) · W_neigh + b + x_i · W_root ) )
+/// ```
+///
+/// - `agg` is [`Aggregator::Mean`], [`Aggregator::Max`], [`Aggregator::Sum`]
+///   or [`Aggregator::Lstm`] (PyTorch `nn.LSTM(in, in)` reading the
+///   neighbours in list order; the aggregate is its last hidden state). No
+///   self loop is added; an empty neighbourhood aggregates to zeros. Edge
+///   weights on the graph are ignored, as in PyG.
+/// - `norm` (optional) divides each row by `max(‖row‖₂, 1e-12)`.
+/// - `act` is [`Activation::Identity`] unless set with
+///   [`SAGELayer::with_activation`].
+///
+/// Parameters (PyTorch state-dict style): `weight_neigh` `(in, out)`,
+/// `weight_root` `(in, out)` (absent with `with_root_weight(false)`),
+/// `bias` `(out)`, and for the LSTM aggregator `lstm_weight_ih` `(4·in, in)`,
+/// `lstm_weight_hh` `(4·in, in)`, `lstm_bias_ih` `(4·in)`, `lstm_bias_hh`
+/// `(4·in)` (gate order i, f, g, o, not transposed).
+///
+/// The layer runs on square graphs and on rectangular mini-batch blocks
+/// (`n_rows` targets over `n_cols ≥ n_rows` sources, target `i` = source `i`).
+///
+/// ```
+/// use ndarray::Array2;
+/// use ruvector_gnn_layers::{Aggregator, SAGELayer};
+///
+/// let layer = SAGELayer::new(4, 3, Aggregator::Mean, false, 7)?;
+/// let x = Array2::from_shape_fn((3, 4), |(i, j)| (i + j) as f32 * 0.1);
+/// let adjacency = vec![vec![1, 2], vec![0], vec![]];
+/// let y = layer.forward(&x, &adjacency)?;
+/// assert_eq!(y.dim(), (3, 3));
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SAGELayer {
+    input_dim: usize,
+    output_dim: usize,
+    aggregator: Aggregator,
+    normalize: bool,
+    activation: Activation,
+    check_finite: bool,
+    weight_neigh: Array2<f32>,
+    weight_root: Option<Array2<f32>>,
+    bias: Array1<f32>,
+    lstm: Option<LstmParams>,
+}
+
+/// What the aggregator keeps for its backward pass.
+enum AggCache {
+    /// Mean/sum: the transposed graph, its edge map and (mean) `1/deg` per target.
+    Linear {
+        t: Csr,
+        edge_map: Vec<u32>,
+        inv_deg: Option<Vec<f32>>,
+    },
+    /// Max: the winning source of every `(target, feature)`.
+    Max { argmax: Vec<u32> },
+    /// LSTM: the graph (the sequences are recomputed in backward).
+    Lstm { graph: Csr },
+}
+
+/// Training cache of a [`SAGELayer`].
+struct SageCache {
+    /// The input rows backward needs: all of them for the LSTM (it recomputes
+    /// its sequences), else only the targets' rows (for `dW_root`; empty
+    /// without a root weight).
+    x: Array2<f32>,
+    /// Rows and columns of the layer input.
+    x_dim: (usize, usize),
+    agg: Array2<f32>,
+    agg_cache: AggCache,
+    /// Input of the activation (after normalisation), when backward needs it.
+    pre_act: Option<Array2<f32>>,
+    /// Row norms before normalisation (only with `normalize`).
+    norms: Option<Vec<f32>>,
+}
+
+impl SAGELayer {
+    /// A layer mapping `input_dim` → `output_dim` features.
+    ///
+    /// `W_neigh` and `W_root` are Glorot-uniform, the bias is zero, and the
+    /// LSTM (for [`Aggregator::Lstm`]) is PyTorch-style `U(-1/√in, 1/√in)`,
+    /// all drawn from `seed`. The activation is the identity (PyG parity);
+    /// the root weight is on.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, Parameters, SAGELayer};
+    /// let layer = SAGELayer::new(8, 4, Aggregator::Lstm, true, 1)?;
+    /// let names: Vec<String> = layer.named_parameters().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names[..3], ["weight_neigh", "weight_root", "bias"]);
+    /// assert!(SAGELayer::new(0, 4, Aggregator::Mean, false, 1).is_err());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a dimension is zero.
+    pub fn new(
+        input_dim: usize,
+        output_dim: usize,
+        aggregator: Aggregator,
+        normalize: bool,
+        seed: u64,
+    ) -> Result<Self> {
+        check_positive("SAGE input_dim", input_dim)?;
+        check_positive("SAGE output_dim", output_dim)?;
+        let mut rng = Rng::seed_from_u64(seed);
+        let weight_neigh = glorot_uniform(input_dim, output_dim, &mut rng);
+        let weight_root = glorot_uniform(input_dim, output_dim, &mut rng);
+        let lstm = (aggregator == Aggregator::Lstm).then(|| LstmParams::new(input_dim, &mut rng));
+        Ok(Self {
+            input_dim,
+            output_dim,
+            aggregator,
+            normalize,
+            activation: Activation::Identity,
+            check_finite: true,
+            weight_neigh,
+            weight_root: Some(weight_root),
+            bias: Array1::zeros(output_dim),
+            lstm,
+        })
+    }
+
+    /// Sets the activation applied after the (optional) normalisation.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Activation, Aggregator, SAGELayer};
+    /// let layer = SAGELayer::new(4, 4, Aggregator::Max, false, 0)?.with_activation(Activation::ReLU);
+    /// assert_eq!(layer.activation(), Activation::ReLU);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Keeps (`true`, the default) or drops the root term `x_i · W_root`
+    /// (PyG's `root_weight`). Without it there is no `weight_root` parameter.
+    /// Turning it back on after dropping it draws a fresh Glorot `W_root`
+    /// from a fixed seed; an existing `W_root` is kept as is.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, Parameters, SAGELayer};
+    /// let layer = SAGELayer::new(4, 2, Aggregator::Sum, false, 0)?.with_root_weight(false);
+    /// assert_eq!(layer.num_parameters(), 4 * 2 + 2);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn with_root_weight(mut self, root_weight: bool) -> Self {
+        if root_weight && self.weight_root.is_none() {
+            let mut rng = Rng::seed_from_u64(0x5A6E_0001);
+            self.weight_root = Some(glorot_uniform(self.input_dim, self.output_dim, &mut rng));
+        } else if !root_weight {
+            self.weight_root = None;
+        }
+        self
+    }
+
+    /// Turns the NaN/infinity scan of the input features on (default) or off.
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ruvector_gnn_layers::{Aggregator, SAGELayer};
+    /// let layer = SAGELayer::new(1, 1, Aggregator::Mean, false, 0)?;
+    /// let adj = vec![vec![], vec![0]];
+    /// assert!(layer.forward(&array![[f32::NAN], [1.0]], &adj).is_err());
+    /// assert!(layer.with_check_finite(false).forward(&array![[f32::NAN], [1.0]], &adj).is_ok());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn with_check_finite(mut self, check_finite: bool) -> Self {
+        self.check_finite = check_finite;
+        self
+    }
+
+    /// The neighbourhood aggregator.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, SAGELayer};
+    /// let layer = SAGELayer::new(4, 2, Aggregator::Lstm, true, 0)?;
+    /// assert_eq!(layer.aggregator(), Aggregator::Lstm);
+    /// assert!(layer.normalize());
+    /// assert!(layer.has_root_weight());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn aggregator(&self) -> Aggregator {
+        self.aggregator
+    }
+
+    /// Whether output rows are L2-normalised.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, SAGELayer};
+    /// assert!(!SAGELayer::new(4, 2, Aggregator::Mean, false, 0)?.normalize());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn normalize(&self) -> bool {
+        self.normalize
+    }
+
+    /// The activation applied last.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Activation, Aggregator, SAGELayer};
+    /// assert_eq!(SAGELayer::new(4, 2, Aggregator::Mean, false, 0)?.activation(), Activation::Identity);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Whether the root term `x_i · W_root` is used.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Aggregator, SAGELayer};
+    /// let layer = SAGELayer::new(4, 2, Aggregator::Mean, false, 0)?.with_root_weight(false);
+    /// assert!(!layer.has_root_weight());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn has_root_weight(&self) -> bool {
+        self.weight_root.is_some()
+    }
+
+    /// Inference forward over any graph form (seed-style API): `x` is
+    /// `nodes × input_dim`, `adjacency[i]` lists the sources of node `i`.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{Aggregator, Csr, SAGELayer};
+    /// let layer = SAGELayer::new(2, 2, Aggregator::Sum, false, 3)?;
+    /// let g = Csr::from_adjacency(&[vec![1], vec![0]])?;
+    /// let y = layer.forward(&Array2::ones((2, 2)), &g)?;
+    /// assert_eq!(y.dim(), (2, 2));
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GraphLayer::forward_train`], plus graph validation errors.
+    pub fn forward<G: AsGraph + ?Sized>(&self, x: &Array2<f32>, adj: &G) -> Result<Array2<f32>> {
+        let g = adj.as_csr(x.nrows())?;
+        self.forward_graph(x.view(), &g)
+    }
+
+    fn check_input(&self, x: &ArrayView2<'_, f32>, graph: &Csr) -> Result<()> {
+        check::width("SAGE input", x, self.input_dim)?;
+        check::rows("SAGE input (graph source nodes)", x, graph.n_cols())?;
+        if graph.n_rows() > graph.n_cols() {
+            return Err(Error::shape(
+                "SAGE graph targets (must not exceed sources; target i is source i)",
+                format!("at most {}", graph.n_cols()),
+                graph.n_rows(),
+            ));
+        }
+        if self.check_finite {
+            check::finite("SAGE input features", x)?;
+        }
+        Ok(())
+    }
+
+    /// Aggregates neighbour features (`n_rows × in`).
+    fn aggregate(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        keep: bool,
+    ) -> (Array2<f32>, Option<AggCache>) {
+        let n = graph.n_rows();
+        let mut agg = Array2::<f32>::zeros((n, self.input_dim));
+        match self.aggregator {
+            Aggregator::Mean | Aggregator::Sum => {
+                // SAGE ignores edge weights: pass explicit unit weights if the graph has some.
+                let ones = graph.weights().map(|_| vec![1.0f32; graph.n_edges()]);
+                sparse::gather(graph, ones.as_deref(), x, 0.0, agg.view_mut());
+                let inv_deg = (self.aggregator == Aggregator::Mean).then(|| {
+                    (0..n)
+                        .map(|i| match graph.degree(i) {
+                            0 => 0.0,
+                            k => 1.0 / k as f32,
+                        })
+                        .collect::<Vec<f32>>()
+                });
+                if let Some(inv) = &inv_deg {
+                    Zip::from(agg.rows_mut())
+                        .and(&ndarray::ArrayView1::from(inv.as_slice()))
+                        .par_for_each(|mut row, &s| row *= s);
+                }
+                let cache = keep.then(|| {
+                    let (t, edge_map) = graph.transpose_with_edge_map();
+                    AggCache::Linear {
+                        t,
+                        edge_map,
+                        inv_deg,
+                    }
+                });
+                (agg, cache)
+            }
+            Aggregator::Max => {
+                let mut argmax = vec![0u32; n * self.input_dim];
+                sparse::gather_max(graph, x, agg.view_mut(), &mut argmax);
+                (agg, keep.then_some(AggCache::Max { argmax }))
+            }
+            Aggregator::Lstm => {
+                let p = self
+                    .lstm
+                    .as_ref()
+                    .expect("LSTM aggregator has LSTM parameters");
+                let agg = lstm::forward(graph, x, &p.view());
+                (
+                    agg,
+                    keep.then(|| AggCache::Lstm {
+                        graph: graph.clone(),
+                    }),
+                )
+            }
+        }
+    }
+
+    /// Shared forward; returns `(y, cache)`.
+    fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        keep: bool,
+    ) -> Result<(Array2<f32>, Option<SageCache>)> {
+        self.check_input(&x, graph)?;
+        let n = graph.n_rows();
+        let (agg, agg_cache) = self.aggregate(x, graph, keep);
+        let mut z = Array2::<f32>::zeros((n, self.output_dim));
+        matmul_into(1.0, agg.view(), self.weight_neigh.view(), 0.0, z.view_mut());
+        if let Some(wr) = &self.weight_root {
+            matmul_into(1.0, x.slice(s![..n, ..]), wr.view(), 1.0, z.view_mut());
+        }
+        z += &self.bias;
+        let norms = self.normalize.then(|| {
+            let mut norms = vec![0.0f32; n];
+            Zip::from(z.rows_mut())
+                .and(&mut ndarray::ArrayViewMut1::from(norms.as_mut_slice()))
+                .par_for_each(|mut row, nrm| {
+                    let s = row
+                        .iter()
+                        .map(|&v| f64::from(v) * f64::from(v))
+                        .sum::<f64>()
+                        .sqrt() as f32;
+                    *nrm = s;
+                    row /= s.max(NORM_EPS);
+                });
+            norms
+        });
+        let act = self.activation.to_act();
+        // The activation's input, needed by backward for the activation
+        // derivative and the normalisation's Jacobian.
+        let pre_act = (keep && (self.normalize || act != Act::Identity)).then(|| z.clone());
+        z.par_mapv_inplace(|v| act.apply(v));
+        let cache = agg_cache.map(|agg_cache| SageCache {
+            x: match (self.aggregator, &self.weight_root) {
+                (Aggregator::Lstm, _) => x.to_owned(),
+                (_, Some(_)) => x.slice(s![..n, ..]).to_owned(),
+                (_, None) => Array2::zeros((0, x.ncols())),
+            },
+            x_dim: x.dim(),
+            agg,
+            agg_cache,
+            pre_act,
+            norms,
+        });
+        Ok((z, cache))
+    }
+}
+
+impl GraphLayer for SAGELayer {
+    fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+
+    fn output_dim(&self) -> usize {
+        self.output_dim
+    }
+
+    fn forward_train(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        _ctx: &mut ForwardCtx,
+    ) -> Result<(Array2<f32>, Cache)> {
+        let (y, cache) = self.run(x, graph, true)?;
+        let cache = cache.expect("keep = true returns a cache");
+        Ok((y, Box::new(cache)))
+    }
+
+    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        Ok(self.run(x, graph, false)?.0)
+    }
+
+    fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
+        let c = cache
+            .downcast_ref::<SageCache>()
+            .ok_or(Error::BadCache("SAGELayer"))?;
+        let n = c.agg.nrows();
+        if dy.dim() != (n, self.output_dim) {
+            return Err(Error::shape(
+                "SAGE dy shape",
+                format!("{:?}", (n, self.output_dim)),
+                format!("{:?}", dy.dim()),
+            ));
+        }
+        // Through the activation.
+        let act = self.activation.to_act();
+        let mut dz = dy.to_owned();
+        if let (false, Some(u)) = (act == Act::Identity, &c.pre_act) {
+            Zip::from(&mut dz)
+                .and(u)
+                .par_for_each(|g, &v| *g *= act.derivative(v));
+        }
+        // Through the row normalisation: u = z / max(‖z‖, eps).
+        if let (Some(norms), Some(u)) = (&c.norms, &c.pre_act) {
+            Zip::from(dz.rows_mut())
+                .and(u.rows())
+                .and(&ndarray::ArrayView1::from(norms.as_slice()))
+                .par_for_each(|mut g, urow, &nrm| {
+                    if nrm > NORM_EPS {
+                        let dot: f32 = g.iter().zip(urow.iter()).map(|(a, b)| a * b).sum();
+                        Zip::from(&mut g)
+                            .and(&urow)
+                            .for_each(|gv, &uv| *gv = (*gv - uv * dot) / nrm);
+                    } else {
+                        g /= NORM_EPS;
+                    }
+                });
+        }
+        let mut grads = Gradients::new();
+        grads.insert("weight_neigh", matmul(c.agg.t(), dz.view()).into_dyn());
+        grads.insert("bias", dz.sum_axis(Axis(0)).into_dyn());
+        let mut dx = Array2::<f32>::zeros(c.x_dim);
+        if let Some(wr) = &self.weight_root {
+            let x_root = c.x.slice(s![..n, ..]);
+            grads.insert("weight_root", matmul(x_root.t(), dz.view()).into_dyn());
+            matmul_into(1.0, dz.view(), wr.t(), 0.0, dx.slice_mut(s![..n, ..]));
+        }
+        let mut dagg = matmul(dz.view(), self.weight_neigh.t());
+        match &c.agg_cache {
+            AggCache::Linear {
+                t,
+                edge_map,
+                inv_deg,
+            } => {
+                if let Some(inv) = inv_deg {
+                    Zip::from(dagg.rows_mut())
+                        .and(&ndarray::ArrayView1::from(inv.as_slice()))
+                        .par_for_each(|mut row, &s| row *= s);
+                }
+                sparse::gather_transposed(t, edge_map, None, dagg.view(), 1.0, dx.view_mut());
+            }
+            AggCache::Max { argmax } => {
+                sparse::scatter_max_backward(argmax, dagg.view(), dx.view_mut());
+            }
+            AggCache::Lstm { graph } => {
+                let p = self
+                    .lstm
+                    .as_ref()
+                    .expect("LSTM aggregator has LSTM parameters");
+                let g = lstm::backward(graph, c.x.view(), &p.view(), dagg.view());
+                dx += &g.dx;
+                grads.insert("lstm_weight_ih", g.w_ih.into_dyn());
+                grads.insert("lstm_weight_hh", g.w_hh.into_dyn());
+                grads.insert("lstm_bias_ih", g.b_ih.into_dyn());
+                grads.insert("lstm_bias_hh", g.b_hh.into_dyn());
+            }
+        }
+        Ok((dx, grads))
+    }
+
+    fn kind(&self) -> &'static str {
+        "sage"
+    }
+}
+
+impl Parameters for SAGELayer {
+    fn named_parameters(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
+        let mut v = vec![(
+            "weight_neigh".to_string(),
+            self.weight_neigh.view().into_dyn(),
+        )];
+        if let Some(wr) = &self.weight_root {
+            v.push(("weight_root".to_string(), wr.view().into_dyn()));
+        }
+        v.push(("bias".to_string(), self.bias.view().into_dyn()));
+        if let Some(l) = &self.lstm {
+            v.push(("lstm_weight_ih".to_string(), l.weight_ih.view().into_dyn()));
+            v.push(("lstm_weight_hh".to_string(), l.weight_hh.view().into_dyn()));
+            v.push(("lstm_bias_ih".to_string(), l.bias_ih.view().into_dyn()));
+            v.push(("lstm_bias_hh".to_string(), l.bias_hh.view().into_dyn()));
+        }
+        v
+    }
+
+    fn named_parameters_mut(&mut self) -> Vec<(String, ArrayViewMutD<'_, f32>)> {
+        let mut v = vec![(
+            "weight_neigh".to_string(),
+            self.weight_neigh.view_mut().into_dyn(),
+        )];
+        if let Some(wr) = &mut self.weight_root {
+            v.push(("weight_root".to_string(), wr.view_mut().into_dyn()));
+        }
+        v.push(("bias".to_string(), self.bias.view_mut().into_dyn()));
+        if let Some(l) = &mut self.lstm {
+            v.push((
+                "lstm_weight_ih".to_string(),
+                l.weight_ih.view_mut().into_dyn(),
+            ));
+            v.push((
+                "lstm_weight_hh".to_string(),
+                l.weight_hh.view_mut().into_dyn(),
+            ));
+            v.push(("lstm_bias_ih".to_string(), l.bias_ih.view_mut().into_dyn()));
+            v.push(("lstm_bias_hh".to_string(), l.bias_hh.view_mut().into_dyn()));
+        }
+        v
+    }
+}
