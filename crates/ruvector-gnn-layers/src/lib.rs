@@ -23,3 +23,16 @@ pub use error::{Error, Result};
 pub use layer::{Cache, ForwardCtx, GraphLayer};
 pub use params::{Gradients, Parameters};
 pub use ruvector_gnn_kernels::{AsGraph, Csr};
+
+pub mod gat;
+pub mod gcn;
+pub mod gradcheck;
+pub mod message_passing;
+#[cfg(feature = "parity")]
+pub mod parity;
+pub mod spec;
+
+pub use gat::{Attention, GATLayer};
+pub use gcn::{GCNLayer, GcnNorm};
+pub use message_passing::MessagePassing;
+pub use spec::LayerSpec;
