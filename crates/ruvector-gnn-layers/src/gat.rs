@@ -14,6 +14,10 @@
 //! Per-(edge, head) values are the only per-edge state kept; nothing of size
 //! edges × features is ever built.
 
+// ndarray views are cheap handles passed by value, like the kernels API and the
+// `GraphLayer` trait; taking `&ArrayView2` would only add noise at call sites.
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
 use rayon::prelude::*;
 use ruvector_gnn_kernels::{matmul, softmax, sparse, vector, AsGraph, Csr, Rng};

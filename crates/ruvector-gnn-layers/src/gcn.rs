@@ -6,6 +6,10 @@
 //! where `deg(i)` is the in-degree of node `i` (the length of its neighbour
 //! list, self references excluded) and `A_ij = 1` when `j` is in `adjacency[i]`.
 
+// ndarray views are cheap handles passed by value, like the kernels API and the
+// `GraphLayer` trait; taking `&ArrayView2` would only add noise at call sites.
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
 use ruvector_gnn_kernels::{matmul, sparse, AsGraph, Csr, Rng};
 

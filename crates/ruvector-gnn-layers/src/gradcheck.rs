@@ -52,6 +52,10 @@
 //! # Ok::<(), ruvector_gnn_layers::Error>(())
 //! ```
 
+// ndarray views are cheap handles passed by value, like the kernels API and the
+// `GraphLayer` trait; taking `&ArrayView2` would only add noise at call sites.
+#![allow(clippy::needless_pass_by_value)]
+
 use std::fmt;
 
 use ndarray::{Array2, ArrayView2};

@@ -16,6 +16,10 @@
 //! difference when `want` is all zeros); a case passes when every one is at
 //! most [`TOLERANCE`].
 
+// ndarray views are cheap handles passed by value, like the kernels API and the
+// `GraphLayer` trait; taking `&ArrayView2` would only add noise at call sites.
+#![allow(clippy::needless_pass_by_value)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
