@@ -28,6 +28,7 @@ use crate::init::glorot_uniform_shaped;
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::message_passing::{
     check_features, dropout_scales, lenient_csr, nan_matrix, require_square, MessagePassing,
+    Workspace,
 };
 use crate::params::{Gradients, Parameters};
 
@@ -155,6 +156,24 @@ struct Pass {
     drop: Option<Vec<f32>>,
 }
 
+impl Pass {
+    /// Hands the buffers back to `ws` (inference paths).
+    fn recycle(self, ws: &mut Workspace) {
+        ws.give_matrix(SLOT_XP, self.xp);
+        ws.give_matrix(SLOT_A_SRC, self.a_src);
+        ws.give_matrix(SLOT_A_DST, self.a_dst);
+        ws.give(SLOT_ALPHA, self.alpha);
+    }
+}
+
+/// [`Workspace`] buffer slots.
+const SLOT_XP: usize = 0;
+const SLOT_A_SRC: usize = 1;
+const SLOT_A_DST: usize = 2;
+const SLOT_ALPHA: usize = 3;
+const SLOT_DROPPED: usize = 4;
+const SLOT_FULL: usize = 5;
+
 /// What [`GATLayer::forward_train`] keeps for backward.
 struct GatCache {
     x: Array2<f32>,
@@ -176,6 +195,40 @@ fn with_self_loops(graph: &Csr) -> Result<Csr> {
         offsets.push(indices.len());
     }
     Ok(Csr::from_parts(n, n, offsets, indices, None)?)
+}
+
+/// A square graph prepared for [`GATLayer::forward_prepared`]: self
+/// references dropped and one self loop appended to every row, as the
+/// layer's attention needs. Build it once per graph.
+///
+/// ```
+/// use ruvector_gnn_layers::{gat::SelfLoopGraph, Csr};
+/// let g = SelfLoopGraph::new(&Csr::from_adjacency(&[vec![1], vec![]])?)?;
+/// assert_eq!(g.csr().row(0), &[1, 0]);
+/// assert_eq!(g.csr().row(1), &[1]);
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfLoopGraph {
+    csr: Csr,
+}
+
+impl SelfLoopGraph {
+    /// Prepares `graph`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the graph is not square.
+    pub fn new(graph: &Csr) -> Result<Self> {
+        require_square("GAT", graph, graph.n_rows())?;
+        Ok(Self {
+            csr: with_self_loops(graph)?,
+        })
+    }
+
+    /// The self-looped graph (row `i`: neighbours of `i`, then `i`).
+    pub fn csr(&self) -> &Csr {
+        &self.csr
+    }
 }
 
 /// Splits `data` (`stride` values per edge) into blocks of whole rows and
@@ -301,7 +354,43 @@ impl GATLayer {
         out: &mut Array2<f32>,
     ) -> Result<()> {
         let aug = self.prepare(x, adj)?;
-        self.run(x, &aug, None, out);
+        self.run(x, &aug, None, &mut Workspace::new(), out);
+        Ok(())
+    }
+
+    /// Inference forward for repeated calls on one graph: the self-looped
+    /// graph is prepared once ([`SelfLoopGraph::new`]) and the intermediate
+    /// buffers (`x'`, scores, attention) come from `workspace`, so
+    /// steady-state calls allocate nothing. `out` is reused when it already
+    /// has the shape `(nodes, out_width)`.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{gat::SelfLoopGraph, message_passing::Workspace};
+    /// use ruvector_gnn_layers::{AttentionConfig, Csr, GATLayer};
+    /// let gat = GATLayer::new(AttentionConfig { input_dim: 4, output_dim: 2, num_heads: 2, ..Default::default() })?;
+    /// let adj = vec![vec![1, 2], vec![0], vec![]];
+    /// let g = SelfLoopGraph::new(&Csr::from_adjacency(&adj)?)?;
+    /// let x = Array2::from_shape_fn((3, 4), |(i, j)| (i + j) as f32 * 0.1);
+    /// let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+    /// gat.forward_prepared(x.view(), &g, &mut ws, &mut out)?;
+    /// assert_eq!(out, gat.forward(&x, &adj)?);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GATLayer::forward`] (the graph must have `x.nrows()` nodes).
+    pub fn forward_prepared(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &SelfLoopGraph,
+        workspace: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GAT", &graph.csr, x.nrows())?;
+        let pass = self.run(x, &graph.csr, None, workspace, out);
+        pass.recycle(workspace);
         Ok(())
     }
 
@@ -344,7 +433,7 @@ impl GATLayer {
     ) -> Result<(Array2<f32>, Attention)> {
         let aug = self.prepare(x.view(), adj)?;
         let mut out = Array2::zeros((0, 0));
-        let pass = self.run(x.view(), &aug, None, &mut out);
+        let pass = self.run(x.view(), &aug, None, &mut Workspace::new(), &mut out);
         let heads = self.heads();
         let weights = Array2::from_shape_vec((aug.n_edges(), heads), pass.alpha)
             .map_err(|e| Error::Config(format!("attention shape: {e}")))?;
@@ -367,11 +456,16 @@ impl GATLayer {
     }
 
     /// Scores and softmax of every (edge, head) of `aug`.
-    fn attention(&self, aug: &Csr, xp: &Array2<f32>) -> (Array2<f32>, Array2<f32>, Vec<f32>) {
+    fn attention(
+        &self,
+        aug: &Csr,
+        xp: &Array2<f32>,
+        ws: &mut Workspace,
+    ) -> (Array2<f32>, Array2<f32>, Vec<f32>) {
         let n = xp.nrows();
         let (heads, c) = (self.heads(), self.config.output_dim);
-        let mut a_src = Array2::zeros((n, heads));
-        let mut a_dst = Array2::zeros((n, heads));
+        let mut a_src = ws.take_matrix(SLOT_A_SRC, n, heads);
+        let mut a_dst = ws.take_matrix(SLOT_A_DST, n, heads);
         for ((xr, mut s), mut d) in xp
             .axis_iter(Axis(0))
             .zip(a_src.axis_iter_mut(Axis(0)))
@@ -385,7 +479,7 @@ impl GATLayer {
             }
         }
         let slope = self.config.leaky_relu_slope;
-        let mut alpha = vec![0.0f32; aug.n_edges() * heads];
+        let mut alpha = ws.take(SLOT_ALPHA, aug.n_edges() * heads);
         let (src_s, dst_s) = (
             a_src.as_slice().expect("row-major"),
             a_dst.as_slice().expect("row-major"),
@@ -420,6 +514,7 @@ impl GATLayer {
         x: ArrayView2<'_, f32>,
         aug: &Csr,
         drop_rng: Option<&mut Rng>,
+        ws: &mut Workspace,
         out: &mut Array2<f32>,
     ) -> Pass {
         let n = x.nrows();
@@ -428,21 +523,23 @@ impl GATLayer {
         if out.dim() != (n, width) {
             *out = Array2::zeros((n, width));
         }
-        let xp = if n == 0 {
-            Array2::zeros((0, heads * c))
-        } else {
-            matmul::matmul(x, self.weight.view())
-        };
-        let (a_src, a_dst, alpha) = self.attention(aug, &xp);
+        let mut xp = ws.take_matrix(SLOT_XP, n, heads * c);
+        if n > 0 {
+            matmul::matmul_into(1.0, x, self.weight.view(), 0.0, xp.view_mut());
+        }
+        let (a_src, a_dst, alpha) = self.attention(aug, &xp, ws);
         let drop = match drop_rng {
             Some(rng) => dropout_scales(alpha.len(), self.config.dropout, rng),
             None => None,
         };
         if n > 0 {
-            let dropped: Vec<f32>;
+            let mut dropped = Vec::new();
             let att = match &drop {
                 Some(d) => {
-                    dropped = alpha.iter().zip(d).map(|(a, s)| a * s).collect();
+                    dropped = ws.take(SLOT_DROPPED, alpha.len());
+                    for ((o, a), s) in dropped.iter_mut().zip(&alpha).zip(d) {
+                        *o = a * s;
+                    }
                     &dropped
                 }
                 None => &alpha,
@@ -450,7 +547,7 @@ impl GATLayer {
             if self.config.concat_heads {
                 sparse::gather_multihead(aug, att, heads, xp.view(), out.view_mut());
             } else {
-                let mut full = Array2::zeros((n, heads * c));
+                let mut full = ws.take_matrix(SLOT_FULL, n, heads * c);
                 sparse::gather_multihead(aug, att, heads, xp.view(), full.view_mut());
                 let inv = 1.0 / heads as f32;
                 for (mut o, f) in out.axis_iter_mut(Axis(0)).zip(full.axis_iter(Axis(0))) {
@@ -459,7 +556,9 @@ impl GATLayer {
                         o.scaled_add(inv, &f.slice(ndarray::s![h * c..(h + 1) * c]));
                     }
                 }
+                ws.give_matrix(SLOT_FULL, full);
             }
+            ws.give(SLOT_DROPPED, dropped);
             for mut row in out.axis_iter_mut(Axis(0)) {
                 row += &self.bias;
             }
@@ -518,7 +617,7 @@ impl GraphLayer for GATLayer {
         } else {
             None
         };
-        let pass = self.run(x, &aug, rng, &mut out);
+        let pass = self.run(x, &aug, rng, &mut Workspace::new(), &mut out);
         let (t, edge_map) = aug.transpose_with_edge_map();
         let cache = GatCache {
             x: x.to_owned(),
@@ -701,7 +800,7 @@ impl GraphLayer for GATLayer {
         require_square("GAT", graph, x.nrows())?;
         let aug = with_self_loops(graph)?;
         let mut out = Array2::zeros((0, 0));
-        self.run(x, &aug, None, &mut out);
+        self.run(x, &aug, None, &mut Workspace::new(), &mut out);
         Ok(out)
     }
 
@@ -727,7 +826,7 @@ impl MessagePassing for GATLayer {
         let mut full = Array2::zeros((n, hc));
         if n > 0 {
             let xp = matmul::matmul(features.view(), self.weight.view());
-            let (_, _, alpha) = self.attention(&aug, &xp);
+            let (_, _, alpha) = self.attention(&aug, &xp, &mut Workspace::new());
             sparse::gather_multihead(&aug, &alpha, self.heads(), xp.view(), full.view_mut());
         }
         full

@@ -19,6 +19,7 @@ use crate::init::glorot_uniform;
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::message_passing::{
     check_features, dropout_scales, lenient_csr, nan_matrix, require_square, MessagePassing,
+    Workspace,
 };
 use crate::params::{Gradients, Parameters};
 
@@ -295,12 +296,15 @@ impl GCNLayer {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         let graph = adj.as_csr(x.nrows())?;
         let norm = GcnNorm::new(&graph)?;
-        self.run(x, &graph, &norm, out);
+        self.run(x, &graph, &norm, &mut Workspace::new(), out);
         Ok(())
     }
 
-    /// Inference forward with a precomputed [`GcnNorm`] of `graph` (saves
-    /// the normalisation pass when the same graph is used repeatedly).
+    /// Inference forward for repeated calls on one graph: takes a
+    /// precomputed [`GcnNorm`] of `graph` (no normalisation pass) and a
+    /// [`Workspace`] for the intermediate `nodes × min(in, out)` matrix, and
+    /// writes into `out` (reused when already `(nodes, output_dim)`), so
+    /// steady-state calls allocate nothing.
     ///
     /// # Errors
     /// As [`GCNLayer::forward`], plus [`Error::Shape`] if `norm` was computed
@@ -310,6 +314,7 @@ impl GCNLayer {
         x: ArrayView2<'_, f32>,
         graph: &Csr,
         norm: &GcnNorm,
+        workspace: &mut Workspace,
         out: &mut Array2<f32>,
     ) -> Result<()> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
@@ -321,12 +326,19 @@ impl GCNLayer {
                 format!("({}, {})", norm.n_nodes(), norm.edge.len()),
             ));
         }
-        self.run(x, graph, norm, out);
+        self.run(x, graph, norm, workspace, out);
         Ok(())
     }
 
     /// The validated inference computation.
-    fn run(&self, x: ArrayView2<'_, f32>, graph: &Csr, norm: &GcnNorm, out: &mut Array2<f32>) {
+    fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        norm: &GcnNorm,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) {
         let n = x.nrows();
         let dout = self.config.output_dim;
         if out.dim() != (n, dout) {
@@ -336,12 +348,15 @@ impl GCNLayer {
             return;
         }
         if self.agg_first() {
-            let mut h = Array2::zeros((n, self.config.input_dim));
+            let mut h = ws.take_matrix(0, n, self.config.input_dim);
             propagate(graph, norm, x, h.view_mut());
             matmul::matmul_into(1.0, h.view(), self.weight.view(), 0.0, out.view_mut());
+            ws.give_matrix(0, h);
         } else {
-            let p = matmul::matmul(x, self.weight.view());
+            let mut p = ws.take_matrix(0, n, dout);
+            matmul::matmul_into(1.0, x, self.weight.view(), 0.0, p.view_mut());
             propagate(graph, norm, p.view(), out.view_mut());
+            ws.give_matrix(0, p);
         }
         let act = self.config.activation.to_act();
         for mut row in out.axis_iter_mut(Axis(0)) {
@@ -394,29 +409,29 @@ impl GraphLayer for GCNLayer {
             0.0
         };
         let mask = dropout_scales(x.len(), p, &mut ctx.rng);
-        let xd: Array2<f32> = match &mask {
-            Some(m) => {
-                let mut xd = x.to_owned();
-                for (v, &s) in xd.iter_mut().zip(m) {
-                    *v *= s;
-                }
-                xd
+        let dropped: Option<Array2<f32>> = mask.as_ref().map(|m| {
+            let mut xd = x.to_owned();
+            for (v, &s) in xd.iter_mut().zip(m) {
+                *v *= s;
             }
-            None => x.to_owned(),
-        };
+            xd
+        });
+        let xd = dropped.as_ref().map_or(x, |d| d.view());
         let agg_first = self.agg_first();
         let mut out = Array2::zeros((n, self.config.output_dim));
-        let saved = if n == 0 {
-            xd
-        } else if agg_first {
+        let saved = if agg_first {
             let mut h = Array2::zeros((n, self.config.input_dim));
-            propagate(graph, &norm, xd.view(), h.view_mut());
-            matmul::matmul_into(1.0, h.view(), self.weight.view(), 0.0, out.view_mut());
+            if n > 0 {
+                propagate(graph, &norm, xd, h.view_mut());
+                matmul::matmul_into(1.0, h.view(), self.weight.view(), 0.0, out.view_mut());
+            }
             h
         } else {
-            let pr = matmul::matmul(xd.view(), self.weight.view());
-            propagate(graph, &norm, pr.view(), out.view_mut());
-            xd
+            if n > 0 {
+                let pr = matmul::matmul(xd, self.weight.view());
+                propagate(graph, &norm, pr.view(), out.view_mut());
+            }
+            dropped.unwrap_or_else(|| x.to_owned())
         };
         for mut row in out.axis_iter_mut(Axis(0)) {
             row += &self.bias;
@@ -496,7 +511,7 @@ impl GraphLayer for GCNLayer {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         require_square("GCN", graph, x.nrows())?;
         let norm = GcnNorm::new(graph)?;
-        self.run(x, graph, &norm, &mut out);
+        self.run(x, graph, &norm, &mut Workspace::new(), &mut out);
         Ok(out)
     }
 

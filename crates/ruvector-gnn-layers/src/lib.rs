@@ -32,7 +32,7 @@ pub mod message_passing;
 pub mod parity;
 pub mod spec;
 
-pub use gat::{Attention, GATLayer};
+pub use gat::{Attention, GATLayer, SelfLoopGraph};
 pub use gcn::{GCNLayer, GcnNorm};
-pub use message_passing::MessagePassing;
+pub use message_passing::{MessagePassing, Workspace};
 pub use spec::LayerSpec;

@@ -117,3 +117,73 @@ pub(crate) fn check_features(x: &ArrayView2<'_, f32>, dim: usize, finite: bool) 
     }
     Ok(())
 }
+
+/// Reusable scratch memory for repeated inference on large graphs.
+///
+/// Fresh memory is expensive to touch (page faults), so the layers' prepared
+/// entry points ([`crate::GCNLayer::forward_normalized`],
+/// [`crate::GATLayer::forward_prepared`]) take their intermediate buffers
+/// from a `Workspace` and hand them back afterwards: after the first call on
+/// a graph, later calls of the same size allocate nothing. A workspace holds
+/// on to its largest buffers until dropped (see [`Workspace::capacity_bytes`]);
+/// it can be shared between layers and is not tied to one graph.
+///
+/// ```
+/// use ndarray::Array2;
+/// use ruvector_gnn_layers::{gcn::GcnNorm, message_passing::Workspace, Csr, GCNLayer, GNNConfig};
+/// let gcn = GCNLayer::new(GNNConfig { input_dim: 4, output_dim: 8, ..Default::default() })?;
+/// let g = Csr::from_adjacency(&[vec![1], vec![0], vec![]])?;
+/// let norm = GcnNorm::new(&g)?;
+/// let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+/// for _ in 0..3 {
+///     gcn.forward_normalized(Array2::ones((3, 4)).view(), &g, &norm, &mut ws, &mut out)?;
+/// }
+/// assert!(ws.capacity_bytes() >= 3 * 4 * 4);
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    slots: Vec<Vec<f32>>,
+}
+
+impl Workspace {
+    /// An empty workspace (allocates on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes currently reserved.
+    pub fn capacity_bytes(&self) -> usize {
+        self.slots.iter().map(|s| s.capacity() * 4).sum()
+    }
+
+    /// Takes buffer `slot`, resized to `len` zeros (capacity kept).
+    pub(crate) fn take(&mut self, slot: usize, len: usize) -> Vec<f32> {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, Vec::new);
+        }
+        let mut v = std::mem::take(&mut self.slots[slot]);
+        v.clear();
+        v.resize(len, 0.0);
+        v
+    }
+
+    /// Takes buffer `slot` as a `rows × cols` zero matrix.
+    pub(crate) fn take_matrix(&mut self, slot: usize, rows: usize, cols: usize) -> Array2<f32> {
+        Array2::from_shape_vec((rows, cols), self.take(slot, rows * cols))
+            .unwrap_or_else(|_| Array2::zeros((rows, cols)))
+    }
+
+    /// Returns a buffer taken with [`Workspace::take`].
+    pub(crate) fn give(&mut self, slot: usize, v: Vec<f32>) {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, Vec::new);
+        }
+        self.slots[slot] = v;
+    }
+
+    /// Returns a matrix taken with [`Workspace::take_matrix`].
+    pub(crate) fn give_matrix(&mut self, slot: usize, m: Array2<f32>) {
+        self.give(slot, m.into_raw_vec_and_offset().0);
+    }
+}

@@ -190,3 +190,30 @@ fn larger_graph_is_deterministic_across_runs() {
     assert_eq!(dx1, dx2);
     assert_eq!(g1, g2);
 }
+
+#[test]
+fn prepared_forward_reuses_workspace() {
+    use ruvector_gnn_layers::{SelfLoopGraph, Workspace};
+    for concat in [true, false] {
+        let gat = with_bias(GATLayer::with_seed(config(5, 3, 3, concat, 0.2), 16).unwrap());
+        let adj = random_graph(40, 5, 4, 17);
+        let g = SelfLoopGraph::new(&Csr::from_adjacency(&adj).unwrap()).unwrap();
+        let x = features(40, 5, 18);
+        let want = gat.forward(&x, &adj).unwrap();
+        let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+        gat.forward_prepared(x.view(), &g, &mut ws, &mut out)
+            .unwrap();
+        assert_eq!(out, want);
+        let (bytes, ptr) = (ws.capacity_bytes(), out.as_ptr());
+        assert!(bytes > 0);
+        gat.forward_prepared(x.view(), &g, &mut ws, &mut out)
+            .unwrap();
+        assert_eq!(out, want);
+        assert_eq!((ws.capacity_bytes(), out.as_ptr()), (bytes, ptr));
+        // A graph of another size is refused.
+        let small = SelfLoopGraph::new(&Csr::from_adjacency(&[vec![1], vec![0]]).unwrap()).unwrap();
+        assert!(gat
+            .forward_prepared(x.view(), &small, &mut ws, &mut out)
+            .is_err());
+    }
+}

@@ -138,7 +138,8 @@ fn entry_points_agree() {
         assert!((&a - &f).iter().all(|v| v.abs() < 1e-5));
         let norm = ruvector_gnn_layers::GcnNorm::new(&g).unwrap();
         let mut out = Array2::zeros((0, 0));
-        gcn.forward_normalized(x.view(), &g, &norm, &mut out)
+        let mut ws = ruvector_gnn_layers::message_passing::Workspace::new();
+        gcn.forward_normalized(x.view(), &g, &norm, &mut ws, &mut out)
             .unwrap();
         assert_eq!(a, out);
     }
@@ -167,4 +168,35 @@ fn self_references_in_a_csr_are_ignored() {
         gcn.forward(&x, &with_self).unwrap(),
         gcn.forward(&x, &without).unwrap()
     );
+}
+
+#[test]
+fn normalized_forward_checks_the_norm_and_reuses_workspace() {
+    use ruvector_gnn_layers::{GcnNorm, Workspace};
+    for (din, dout) in [(3, 5), (5, 3)] {
+        let gcn = GCNLayer::with_seed(config(din, dout, Activation::ReLU, 0.0), 2).unwrap();
+        let adj = random_graph(25, 4, 1, 3);
+        let g = Csr::from_adjacency(&adj).unwrap();
+        let x = features(25, din, 4);
+        let norm = GcnNorm::new(&g).unwrap();
+        let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+        gcn.forward_normalized(x.view(), &g, &norm, &mut ws, &mut out)
+            .unwrap();
+        let bytes = ws.capacity_bytes();
+        gcn.forward_normalized(x.view(), &g, &norm, &mut ws, &mut out)
+            .unwrap();
+        assert_eq!(ws.capacity_bytes(), bytes);
+        assert_eq!(out, gcn.forward(&x, &adj[..]).unwrap());
+        let other =
+            GcnNorm::new(&Csr::from_adjacency(&random_graph(25, 4, 2, 9)).unwrap()).unwrap();
+        if other.edge_weights().len() != norm.edge_weights().len() {
+            assert!(gcn
+                .forward_normalized(x.view(), &g, &other, &mut ws, &mut out)
+                .is_err());
+        }
+        let tiny = GcnNorm::new(&Csr::from_adjacency(&[vec![1], vec![0]]).unwrap()).unwrap();
+        assert!(gcn
+            .forward_normalized(x.view(), &g, &tiny, &mut ws, &mut out)
+            .is_err());
+    }
 }
