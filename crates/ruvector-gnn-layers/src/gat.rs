@@ -99,7 +99,7 @@ impl Attention {
 ///   is `heads·output_dim` with `concat_heads`, else `output_dim`.
 /// - `config.dropout` is attention dropout, in training only.
 /// - Only square graphs; self references in the input are dropped and one
-///   self loop per node is added.
+///   self loop per node is added. Edge weights of a [`Csr`] are ignored.
 ///
 /// The seed's example, with small dimensions:
 ///
@@ -343,7 +343,7 @@ impl GATLayer {
     }
 
     /// As [`GATLayer::forward`], writing into `out` (reused when it already
-    /// has the shape `(nodes, out_width)`).
+    /// has the shape `(nodes, out_width)` in row-major layout).
     ///
     /// # Errors
     /// As [`GATLayer::forward`].
@@ -362,7 +362,7 @@ impl GATLayer {
     /// graph is prepared once ([`SelfLoopGraph::new`]) and the intermediate
     /// buffers (`x'`, scores, attention) come from `workspace`, so
     /// steady-state calls allocate nothing. `out` is reused when it already
-    /// has the shape `(nodes, out_width)`.
+    /// has the shape `(nodes, out_width)` in row-major layout.
     ///
     /// ```
     /// use ndarray::Array2;
@@ -520,7 +520,7 @@ impl GATLayer {
         let n = x.nrows();
         let (heads, c) = (self.heads(), self.config.output_dim);
         let width = self.out_width();
-        if out.dim() != (n, width) {
+        if out.dim() != (n, width) || !out.is_standard_layout() {
             *out = Array2::zeros((n, width));
         }
         let mut xp = ws.take_matrix(SLOT_XP, n, heads * c);

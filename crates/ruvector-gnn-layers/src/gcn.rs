@@ -137,7 +137,8 @@ fn add_self(norm: &GcnNorm, x: ArrayView2<'_, f32>, mut out: ndarray::ArrayViewM
 ///   [`ForwardCtx`]); `forward` is inference.
 /// - The activation is `config.activation` (use `Activation::Identity` for
 ///   the plain PyG layer).
-/// - Only square graphs (all nodes are both sources and targets).
+/// - Only square graphs (all nodes are both sources and targets). Edge
+///   weights attached to a [`Csr`] are ignored (the adjacency is unweighted).
 /// - It multiplies in the cheaper order: aggregate-then-project when
 ///   `input_dim <= output_dim`, project-then-aggregate otherwise.
 ///
@@ -271,7 +272,8 @@ impl GCNLayer {
     }
 
     /// As [`GCNLayer::forward`], writing into `out`, which is reused when it
-    /// already has the shape `(nodes, output_dim)` and reallocated otherwise.
+    /// already has the shape `(nodes, output_dim)` in row-major layout and
+    /// reallocated otherwise.
     ///
     /// ```
     /// use ndarray::Array2;
@@ -303,7 +305,7 @@ impl GCNLayer {
     /// Inference forward for repeated calls on one graph: takes a
     /// precomputed [`GcnNorm`] of `graph` (no normalisation pass) and a
     /// [`Workspace`] for the intermediate `nodes × min(in, out)` matrix, and
-    /// writes into `out` (reused when already `(nodes, output_dim)`), so
+    /// writes into `out` (reused when already a row-major `(nodes, output_dim)`), so
     /// steady-state calls allocate nothing.
     ///
     /// # Errors
@@ -341,7 +343,7 @@ impl GCNLayer {
     ) {
         let n = x.nrows();
         let dout = self.config.output_dim;
-        if out.dim() != (n, dout) {
+        if out.dim() != (n, dout) || !out.is_standard_layout() {
             *out = Array2::zeros((n, dout));
         }
         if n == 0 {

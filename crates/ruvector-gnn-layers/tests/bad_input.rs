@@ -374,3 +374,36 @@ fn spec_errors_are_typed() {
         ("gcn", 3, 2)
     );
 }
+
+#[test]
+fn any_memory_layout_gives_the_same_result() {
+    let x = features(5, 3, 7);
+    let xt = x.t().to_owned(); // 3 × 5, so xt.t() is a column-major view of x
+    let adj = vec![vec![1, 2], vec![0], vec![4], vec![], vec![3, 0]];
+    let g = Csr::from_adjacency(&adj).unwrap();
+    let (a, b) = (gcn(), gat());
+    let mut fortran = Array2::zeros((2, 5)).reversed_axes();
+    a.forward_into(xt.t(), &adj, &mut fortran).unwrap();
+    assert_eq!(fortran, a.forward(&x, &adj).unwrap());
+    let mut fortran = Array2::zeros((4, 5)).reversed_axes();
+    b.forward_into(xt.t(), &adj, &mut fortran).unwrap();
+    assert_eq!(fortran, b.forward(&x, &adj).unwrap());
+    for layer in [&a as &dyn GraphLayer, &b] {
+        let (y1, c1) = layer
+            .forward_train(x.view(), &g, &mut ForwardCtx::inference())
+            .unwrap();
+        let (y2, c2) = layer
+            .forward_train(xt.t(), &g, &mut ForwardCtx::inference())
+            .unwrap();
+        assert_eq!(y1, y2);
+        let dy = features(5, layer.output_dim(), 8);
+        let dyt = dy.t().to_owned();
+        let (d1, g1) = layer.backward(&c1, dy.view()).unwrap();
+        let (d2, g2) = layer.backward(&c2, dyt.t()).unwrap();
+        assert_eq!(d1, d2);
+        for (name, g) in g1.iter() {
+            let other = g2.get(name).unwrap();
+            assert!((g - other).iter().all(|v| v.abs() < 1e-6), "{name}");
+        }
+    }
+}
