@@ -20,7 +20,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
 use rayon::prelude::*;
-use ruvector_gnn_kernels::{matmul, softmax, sparse, vector, AsGraph, Csr, Rng};
+use ruvector_gnn_kernels::{matmul, sparse, vector, AsGraph, Csr, Rng};
 
 use crate::config::{check_dropout, check_positive, AttentionConfig};
 use crate::error::{Error, Result};
@@ -486,20 +486,38 @@ impl GATLayer {
         );
         par_row_blocks(aug.offsets(), heads, &mut alpha, |r0, r1, block| {
             let base = aug.offsets()[r0];
-            let mut tmp = Vec::new();
+            let mut max = vec![0.0f32; heads];
+            let mut sum = vec![0.0f32; heads];
             for i in r0..r1 {
                 let range = aug.row_range(i);
-                let deg = range.len();
-                tmp.resize(deg, 0.0);
-                for h in 0..heads {
-                    for (k, e) in range.clone().enumerate() {
-                        let j = aug.indices()[e] as usize;
-                        let s = src_s[j * heads + h] + dst_s[i * heads + h];
-                        tmp[k] = if s > 0.0 { s } else { slope * s };
+                let dst = &dst_s[i * heads..(i + 1) * heads];
+                let rows = &mut block[(range.start - base) * heads..(range.end - base) * heads];
+                // Scores, edge-major like the output; every row has its self loop.
+                max.fill(f32::NEG_INFINITY);
+                for (e, out) in range.clone().zip(rows.chunks_exact_mut(heads)) {
+                    let j = aug.indices()[e] as usize;
+                    let src = &src_s[j * heads..(j + 1) * heads];
+                    for h in 0..heads {
+                        let s = src[h] + dst[h];
+                        let s = if s > 0.0 { s } else { slope * s };
+                        out[h] = s;
+                        max[h] = max[h].max(s);
                     }
-                    softmax::softmax_inplace(&mut tmp);
-                    for (k, e) in range.clone().enumerate() {
-                        block[(e - base) * heads + h] = tmp[k];
+                }
+                // Softmax per head (stable: shift by the row max).
+                sum.fill(0.0);
+                for out in rows.chunks_exact_mut(heads) {
+                    for h in 0..heads {
+                        out[h] = (out[h] - max[h]).exp();
+                        sum[h] += out[h];
+                    }
+                }
+                for s in &mut sum {
+                    *s = 1.0 / *s;
+                }
+                for out in rows.chunks_exact_mut(heads) {
+                    for h in 0..heads {
+                        out[h] *= sum[h];
                     }
                 }
             }
