@@ -4,11 +4,15 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod parity;
+
 const HELP: &str = "\
 cargo xtask <command>
 
 Commands:
   ci       run what .ci/run runs: fmt check, clippy -D warnings, all tests and doc tests
+  parity   <dir>: run the reference cases under <dir> (e.g. /work/shared/fixtures/pyg);
+           prints one line per case, exits 1 if any fails or exceeds 1e-4
   help     print this help
 ";
 
@@ -16,6 +20,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("parity") => parity::parity(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

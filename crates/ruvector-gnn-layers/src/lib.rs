@@ -42,3 +42,16 @@ pub use dropout::Dropout;
 pub use norm::LayerNorm;
 pub use residual::Residual;
 pub use sage::{GraphSAGE, GraphSAGECache, MiniBatch, NeighborSampler, SAGELayer};
+
+pub mod gat;
+pub mod gcn;
+pub mod gradcheck;
+pub mod message_passing;
+#[cfg(feature = "parity")]
+pub mod parity;
+pub mod spec;
+
+pub use gat::{Attention, GATLayer, SelfLoopGraph};
+pub use gcn::{GCNLayer, GcnNorm};
+pub use message_passing::{MessagePassing, Workspace};
+pub use spec::LayerSpec;

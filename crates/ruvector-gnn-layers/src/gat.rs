@@ -1,0 +1,880 @@
+//! Multi-head graph attention (Veličković et al. 2018) with PyTorch
+//! Geometric's `GATConv` semantics.
+//!
+//! For heads `h = 0..H` of width `C`:
+//!
+//! - `x' = X·W`, `W` is `(in, H·C)`, head `h` uses columns `h·C..(h+1)·C`;
+//! - `e_ij = LeakyReLU(att_src[h]·x'_j + att_dst[h]·x'_i, slope)`;
+//! - `α_ij = softmax_j(e_ij)` over `adjacency[i] ∪ {i}` (the layer adds the
+//!   self loop, last in each row);
+//! - `out_i = Σ_j α_ij x'_j`, heads concatenated (`H·C` wide) or averaged
+//!   (`C` wide), plus `bias`.
+//!
+//! Attention dropout (training only) drops coefficients after the softmax.
+//! Per-(edge, head) values are the only per-edge state kept; nothing of size
+//! edges × features is ever built.
+
+// ndarray views are cheap handles passed by value, like the kernels API and the
+// `GraphLayer` trait; taking `&ArrayView2` would only add noise at call sites.
+#![allow(clippy::needless_pass_by_value)]
+
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
+use rayon::prelude::*;
+use ruvector_gnn_kernels::{matmul, sparse, vector, AsGraph, Csr, Rng};
+
+use crate::config::{check_dropout, check_positive, AttentionConfig};
+use crate::error::{Error, Result};
+use crate::init::glorot_uniform_shaped;
+use crate::layer::{Cache, ForwardCtx, GraphLayer};
+use crate::message_passing::{
+    check_features, dropout_scales, lenient_csr, nan_matrix, require_square, MessagePassing,
+    Workspace,
+};
+use crate::params::{Gradients, Parameters};
+
+/// Seed used by [`GATLayer::new`] (use [`GATLayer::with_seed`] to vary it).
+pub const GAT_DEFAULT_SEED: u64 = 0x6761_745f_7365_6564;
+
+/// Rows per Rayon task in the per-edge passes.
+const ROW_BLOCK: usize = 256;
+
+/// Attention coefficients of every (target, source) pair and head.
+///
+/// Rows of [`Attention::weights`] follow the layer's self-looped graph: for
+/// target `i`, rows `offsets[i]..offsets[i+1]` are its neighbours in
+/// adjacency order and then the self loop `(i, i)` — the reference
+/// fixtures' `attention.npy` order. Columns are heads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attention {
+    /// `nodes + 1` row offsets into `sources` and the rows of `weights`.
+    pub offsets: Vec<usize>,
+    /// Source node of each row (the last of each target is the target itself).
+    pub sources: Vec<u32>,
+    /// `(edges + nodes) × heads` softmax weights; each target's rows sum to 1 per head.
+    pub weights: Array2<f32>,
+}
+
+impl Attention {
+    /// Number of target nodes.
+    pub fn n_nodes(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Sources of target `i` (its neighbours, then `i`).
+    ///
+    /// # Panics
+    /// If `i >= n_nodes()`.
+    pub fn sources_of(&self, i: usize) -> &[u32] {
+        &self.sources[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// `(sources of i) × heads` weights of target `i`.
+    ///
+    /// # Panics
+    /// If `i >= n_nodes()`.
+    pub fn of(&self, i: usize) -> ArrayView2<'_, f32> {
+        self.weights
+            .slice(ndarray::s![self.offsets[i]..self.offsets[i + 1], ..])
+    }
+
+    /// Per-node weights averaged over heads (the seed's `Vec<Vec<f32>>` shape).
+    pub fn head_mean(&self) -> Vec<Vec<f32>> {
+        (0..self.n_nodes())
+            .map(|i| {
+                self.of(i)
+                    .axis_iter(Axis(0))
+                    .map(|r| r.mean().unwrap_or(0.0))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A multi-head graph attention layer (PyG `GATConv`), trainable.
+///
+/// - Parameters: `weight` `(input_dim, heads·output_dim)`, `att_src` and
+///   `att_dst` `(heads, output_dim)` (all Glorot uniform), `bias`
+///   (`heads·output_dim` when concatenating, else `output_dim`; zeros).
+/// - `config.output_dim` is the width *per head*; the layer's output width
+///   is `heads·output_dim` with `concat_heads`, else `output_dim`.
+/// - `config.dropout` is attention dropout, in training only.
+/// - Only square graphs; self references in the input are dropped and one
+///   self loop per node is added. Edge weights of a [`Csr`] are ignored.
+///
+/// The seed's example, with small dimensions:
+///
+/// ```
+/// use ndarray::Array2;
+/// use ruvector_gnn_layers::{AttentionConfig, GATLayer};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let features = Array2::from_shape_fn((6, 16), |(i, j)| ((i * 16 + j) as f32 * 0.1).sin());
+/// let adjacency: Vec<Vec<usize>> = vec![vec![1, 2], vec![0], vec![0, 1, 3], vec![], vec![5], vec![4]];
+/// // Configure multi-head attention
+/// let config = AttentionConfig {
+///     input_dim: 16,
+///     output_dim: 8,
+///     num_heads: 4,
+///     concat_heads: true,
+///     dropout: 0.1,
+///     leaky_relu_slope: 0.2,
+/// };
+/// let gat = GATLayer::new(config)?;
+/// // Forward with attention
+/// let (output, attention_weights) = gat.forward_with_attention(&features, &adjacency)?;
+/// assert_eq!(output.dim(), (6, 32));
+/// // Attention weights for interpretability
+/// for (node_id, weights) in attention_weights.iter().enumerate() {
+///     println!("Node {}: attention weights = {:?}", node_id, weights);
+/// }
+/// // neighbours of node 2, then node 2 itself
+/// assert_eq!(attention_weights[2].len(), 4);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GATLayer {
+    config: AttentionConfig,
+    weight: Array2<f32>,
+    att_src: Array2<f32>,
+    att_dst: Array2<f32>,
+    bias: Array1<f32>,
+    check_finite: bool,
+}
+
+/// Intermediate values of one forward pass.
+struct Pass {
+    /// `X·W`, `n × H·C`.
+    xp: Array2<f32>,
+    /// `att_src[h]·x'_j`, `n × H`.
+    a_src: Array2<f32>,
+    /// `att_dst[h]·x'_i`, `n × H`.
+    a_dst: Array2<f32>,
+    /// Softmax weights, `edges × H` (self-looped graph).
+    alpha: Vec<f32>,
+    /// Attention-dropout scale factors, `edges × H` (training with `p > 0`).
+    drop: Option<Vec<f32>>,
+}
+
+impl Pass {
+    /// Hands the buffers back to `ws` (inference paths).
+    fn recycle(self, ws: &mut Workspace) {
+        ws.give_matrix(SLOT_XP, self.xp);
+        ws.give_matrix(SLOT_A_SRC, self.a_src);
+        ws.give_matrix(SLOT_A_DST, self.a_dst);
+        ws.give(SLOT_ALPHA, self.alpha);
+    }
+}
+
+/// [`Workspace`] buffer slots.
+const SLOT_XP: usize = 0;
+const SLOT_A_SRC: usize = 1;
+const SLOT_A_DST: usize = 2;
+const SLOT_ALPHA: usize = 3;
+const SLOT_DROPPED: usize = 4;
+const SLOT_FULL: usize = 5;
+
+/// What [`GATLayer::forward_train`] keeps for backward.
+struct GatCache {
+    x: Array2<f32>,
+    aug: Csr,
+    t: Csr,
+    edge_map: Vec<u32>,
+    pass: Pass,
+}
+
+/// The graph with self references dropped and one self loop appended to each row.
+fn with_self_loops(graph: &Csr) -> Result<Csr> {
+    let n = graph.n_rows();
+    let mut offsets = Vec::with_capacity(n + 1);
+    let mut indices = Vec::with_capacity(graph.n_edges() + n);
+    offsets.push(0);
+    for i in 0..n {
+        indices.extend(graph.row(i).iter().copied().filter(|&j| j as usize != i));
+        indices.push(i as u32);
+        offsets.push(indices.len());
+    }
+    Ok(Csr::from_parts(n, n, offsets, indices, None)?)
+}
+
+/// A square graph prepared for [`GATLayer::forward_prepared`]: self
+/// references dropped and one self loop appended to every row, as the
+/// layer's attention needs. Build it once per graph.
+///
+/// ```
+/// use ruvector_gnn_layers::{gat::SelfLoopGraph, Csr};
+/// let g = SelfLoopGraph::new(&Csr::from_adjacency(&[vec![1], vec![]])?)?;
+/// assert_eq!(g.csr().row(0), &[1, 0]);
+/// assert_eq!(g.csr().row(1), &[1]);
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfLoopGraph {
+    csr: Csr,
+}
+
+impl SelfLoopGraph {
+    /// Prepares `graph`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the graph is not square.
+    pub fn new(graph: &Csr) -> Result<Self> {
+        require_square("GAT", graph, graph.n_rows())?;
+        Ok(Self {
+            csr: with_self_loops(graph)?,
+        })
+    }
+
+    /// The self-looped graph (row `i`: neighbours of `i`, then `i`).
+    pub fn csr(&self) -> &Csr {
+        &self.csr
+    }
+}
+
+/// Splits `data` (`stride` values per edge) into blocks of whole rows and
+/// runs `f(first_row, last_row, block)` on them in parallel.
+fn par_row_blocks<F>(offsets: &[usize], stride: usize, data: &mut [f32], f: F)
+where
+    F: Fn(usize, usize, &mut [f32]) + Sync + Send,
+{
+    let n = offsets.len() - 1;
+    let mut blocks = Vec::with_capacity(n / ROW_BLOCK + 1);
+    let mut rest = data;
+    let mut start = 0;
+    while start < n {
+        let end = (start + ROW_BLOCK).min(n);
+        let len = (offsets[end] - offsets[start]) * stride;
+        let (block, tail) = rest.split_at_mut(len);
+        blocks.push((start, end, block));
+        rest = tail;
+        start = end;
+    }
+    blocks
+        .into_par_iter()
+        .for_each(|(s, e, block)| f(s, e, block));
+}
+
+impl GATLayer {
+    /// A layer with seeded default initialisation ([`GAT_DEFAULT_SEED`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a dimension or the head count is 0, dropout is
+    /// outside `[0, 1)`, or the slope is not finite.
+    pub fn new(config: AttentionConfig) -> Result<Self> {
+        Self::with_seed(config, GAT_DEFAULT_SEED)
+    }
+
+    /// A layer whose parameters are drawn from `seed` (Glorot uniform
+    /// `weight`, `att_src`, `att_dst`; zero bias, as PyG).
+    ///
+    /// # Errors
+    /// As [`GATLayer::new`].
+    pub fn with_seed(config: AttentionConfig, seed: u64) -> Result<Self> {
+        check_positive("GAT input_dim", config.input_dim)?;
+        check_positive("GAT output_dim", config.output_dim)?;
+        check_positive("GAT num_heads", config.num_heads)?;
+        check_dropout(config.dropout)?;
+        if !config.leaky_relu_slope.is_finite() {
+            return Err(Error::Config(format!(
+                "GAT leaky_relu_slope must be finite, got {}",
+                config.leaky_relu_slope
+            )));
+        }
+        let (h, c) = (config.num_heads, config.output_dim);
+        let mut rng = Rng::seed_from_u64(seed);
+        let weight =
+            glorot_uniform_shaped((config.input_dim, h * c), config.input_dim, h * c, &mut rng);
+        let att_src = glorot_uniform_shaped((h, c), h, c, &mut rng);
+        let att_dst = glorot_uniform_shaped((h, c), h, c, &mut rng);
+        let bias = Array1::zeros(if config.concat_heads { h * c } else { c });
+        Ok(Self {
+            config,
+            weight,
+            att_src,
+            att_dst,
+            bias,
+            check_finite: true,
+        })
+    }
+
+    /// Turns the NaN/Inf scan of input features on (default) or off.
+    pub fn with_check_finite(mut self, check: bool) -> Self {
+        self.check_finite = check;
+        self
+    }
+
+    /// Whether inputs are scanned for NaN/Inf.
+    pub fn check_finite(&self) -> bool {
+        self.check_finite
+    }
+
+    /// The configuration the layer was built with.
+    pub fn config(&self) -> &AttentionConfig {
+        &self.config
+    }
+
+    /// Number of heads.
+    pub fn heads(&self) -> usize {
+        self.config.num_heads
+    }
+
+    /// Output width: `heads·output_dim` when concatenating, else `output_dim`.
+    pub fn out_width(&self) -> usize {
+        if self.config.concat_heads {
+            self.config.num_heads * self.config.output_dim
+        } else {
+            self.config.output_dim
+        }
+    }
+
+    /// Inference forward.
+    ///
+    /// `adj` is the seed's `Vec<Vec<usize>>` / `&[Vec<usize>]` (duplicates and
+    /// self references dropped) or a square [`Csr`].
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a wrong feature width or non-square graph,
+    /// [`Error::Graph`] for a bad adjacency (length, out-of-range id),
+    /// [`Error::NonFinite`] for NaN/Inf features (unless disabled).
+    pub fn forward<G: AsGraph + ?Sized>(&self, x: &Array2<f32>, adj: &G) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((0, 0));
+        self.forward_into(x.view(), adj, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`GATLayer::forward`], writing into `out` (reused when it already
+    /// has the shape `(nodes, out_width)` in row-major layout).
+    ///
+    /// # Errors
+    /// As [`GATLayer::forward`].
+    pub fn forward_into<G: AsGraph + ?Sized>(
+        &self,
+        x: ArrayView2<'_, f32>,
+        adj: &G,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        let aug = self.prepare(x, adj)?;
+        self.run(x, &aug, None, &mut Workspace::new(), out);
+        Ok(())
+    }
+
+    /// Inference forward for repeated calls on one graph: the self-looped
+    /// graph is prepared once ([`SelfLoopGraph::new`]) and the intermediate
+    /// buffers (`x'`, scores, attention) come from `workspace`, so
+    /// steady-state calls allocate nothing. `out` is reused when it already
+    /// has the shape `(nodes, out_width)` in row-major layout.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{gat::SelfLoopGraph, message_passing::Workspace};
+    /// use ruvector_gnn_layers::{AttentionConfig, Csr, GATLayer};
+    /// let gat = GATLayer::new(AttentionConfig { input_dim: 4, output_dim: 2, num_heads: 2, ..Default::default() })?;
+    /// let adj = vec![vec![1, 2], vec![0], vec![]];
+    /// let g = SelfLoopGraph::new(&Csr::from_adjacency(&adj)?)?;
+    /// let x = Array2::from_shape_fn((3, 4), |(i, j)| (i + j) as f32 * 0.1);
+    /// let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+    /// gat.forward_prepared(x.view(), &g, &mut ws, &mut out)?;
+    /// assert_eq!(out, gat.forward(&x, &adj)?);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GATLayer::forward`] (the graph must have `x.nrows()` nodes).
+    pub fn forward_prepared(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &SelfLoopGraph,
+        workspace: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GAT", &graph.csr, x.nrows())?;
+        let pass = self.run(x, &graph.csr, None, workspace, out);
+        pass.recycle(workspace);
+        Ok(())
+    }
+
+    /// Inference forward that also returns the attention weights in the
+    /// seed's shape: for node `i`, the weights over `adjacency[i]` (after
+    /// dropping duplicates and self references, in list order) and then
+    /// over `i` itself. With several heads each weight is the **mean over
+    /// heads**; see [`GATLayer::forward_with_attention_heads`] for all heads.
+    ///
+    /// # Errors
+    /// As [`GATLayer::forward`].
+    pub fn forward_with_attention<G: AsGraph + ?Sized>(
+        &self,
+        x: &Array2<f32>,
+        adj: &G,
+    ) -> Result<(Array2<f32>, Vec<Vec<f32>>)> {
+        let (y, att) = self.forward_with_attention_heads(x, adj)?;
+        Ok((y, att.head_mean()))
+    }
+
+    /// Inference forward returning every (edge, head) attention weight.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{AttentionConfig, GATLayer};
+    /// let gat = GATLayer::new(AttentionConfig { input_dim: 3, output_dim: 2, num_heads: 2, ..Default::default() })?;
+    /// let (_, att) = gat.forward_with_attention_heads(&Array2::ones((3, 3)), &vec![vec![1, 2], vec![], vec![0]])?;
+    /// assert_eq!(att.sources_of(0), &[1, 2, 0]);
+    /// assert_eq!(att.of(1).dim(), (1, 2)); // only the self loop
+    /// assert!((att.of(0).sum_axis(ndarray::Axis(0))[1] - 1.0).abs() < 1e-6);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GATLayer::forward`].
+    pub fn forward_with_attention_heads<G: AsGraph + ?Sized>(
+        &self,
+        x: &Array2<f32>,
+        adj: &G,
+    ) -> Result<(Array2<f32>, Attention)> {
+        let aug = self.prepare(x.view(), adj)?;
+        let mut out = Array2::zeros((0, 0));
+        let pass = self.run(x.view(), &aug, None, &mut Workspace::new(), &mut out);
+        let heads = self.heads();
+        let weights = Array2::from_shape_vec((aug.n_edges(), heads), pass.alpha)
+            .map_err(|e| Error::Config(format!("attention shape: {e}")))?;
+        Ok((
+            out,
+            Attention {
+                offsets: aug.offsets().to_vec(),
+                sources: aug.indices().to_vec(),
+                weights,
+            },
+        ))
+    }
+
+    /// Validates input and returns the self-looped graph.
+    fn prepare<G: AsGraph + ?Sized>(&self, x: ArrayView2<'_, f32>, adj: &G) -> Result<Csr> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        let graph = adj.as_csr(x.nrows())?;
+        require_square("GAT", &graph, x.nrows())?;
+        with_self_loops(&graph)
+    }
+
+    /// Scores and softmax of every (edge, head) of `aug`.
+    fn attention(
+        &self,
+        aug: &Csr,
+        xp: &Array2<f32>,
+        ws: &mut Workspace,
+    ) -> (Array2<f32>, Array2<f32>, Vec<f32>) {
+        let n = xp.nrows();
+        let (heads, c) = (self.heads(), self.config.output_dim);
+        let mut a_src = ws.take_matrix(SLOT_A_SRC, n, heads);
+        let mut a_dst = ws.take_matrix(SLOT_A_DST, n, heads);
+        for ((xr, mut s), mut d) in xp
+            .axis_iter(Axis(0))
+            .zip(a_src.axis_iter_mut(Axis(0)))
+            .zip(a_dst.axis_iter_mut(Axis(0)))
+        {
+            let xr = xr.as_slice().expect("row-major");
+            for h in 0..heads {
+                let blk = &xr[h * c..(h + 1) * c];
+                s[h] = vector::dot(self.att_src.row(h).as_slice().expect("row-major"), blk);
+                d[h] = vector::dot(self.att_dst.row(h).as_slice().expect("row-major"), blk);
+            }
+        }
+        let slope = self.config.leaky_relu_slope;
+        let mut alpha = ws.take(SLOT_ALPHA, aug.n_edges() * heads);
+        let (src_s, dst_s) = (
+            a_src.as_slice().expect("row-major"),
+            a_dst.as_slice().expect("row-major"),
+        );
+        par_row_blocks(aug.offsets(), heads, &mut alpha, |r0, r1, block| {
+            let base = aug.offsets()[r0];
+            let mut max = vec![0.0f32; heads];
+            let mut sum = vec![0.0f32; heads];
+            for i in r0..r1 {
+                let range = aug.row_range(i);
+                let dst = &dst_s[i * heads..(i + 1) * heads];
+                let rows = &mut block[(range.start - base) * heads..(range.end - base) * heads];
+                // Scores, edge-major like the output; every row has its self loop.
+                max.fill(f32::NEG_INFINITY);
+                for (e, out) in range.clone().zip(rows.chunks_exact_mut(heads)) {
+                    let j = aug.indices()[e] as usize;
+                    let src = &src_s[j * heads..(j + 1) * heads];
+                    for h in 0..heads {
+                        let s = src[h] + dst[h];
+                        let s = if s > 0.0 { s } else { slope * s };
+                        out[h] = s;
+                        max[h] = max[h].max(s);
+                    }
+                }
+                // Softmax per head (stable: shift by the row max).
+                sum.fill(0.0);
+                for out in rows.chunks_exact_mut(heads) {
+                    for h in 0..heads {
+                        out[h] = (out[h] - max[h]).exp();
+                        sum[h] += out[h];
+                    }
+                }
+                for s in &mut sum {
+                    *s = 1.0 / *s;
+                }
+                for out in rows.chunks_exact_mut(heads) {
+                    for h in 0..heads {
+                        out[h] *= sum[h];
+                    }
+                }
+            }
+        });
+        (a_src, a_dst, alpha)
+    }
+
+    /// The validated forward over the self-looped graph `aug`; `drop_rng`
+    /// enables attention dropout.
+    fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        aug: &Csr,
+        drop_rng: Option<&mut Rng>,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) -> Pass {
+        let n = x.nrows();
+        let (heads, c) = (self.heads(), self.config.output_dim);
+        let width = self.out_width();
+        if out.dim() != (n, width) || !out.is_standard_layout() {
+            *out = Array2::zeros((n, width));
+        }
+        let mut xp = ws.take_matrix(SLOT_XP, n, heads * c);
+        if n > 0 {
+            matmul::matmul_into(1.0, x, self.weight.view(), 0.0, xp.view_mut());
+        }
+        let (a_src, a_dst, alpha) = self.attention(aug, &xp, ws);
+        let drop = match drop_rng {
+            Some(rng) => dropout_scales(alpha.len(), self.config.dropout, rng),
+            None => None,
+        };
+        if n > 0 {
+            let mut dropped = Vec::new();
+            let att = match &drop {
+                Some(d) => {
+                    dropped = ws.take(SLOT_DROPPED, alpha.len());
+                    for ((o, a), s) in dropped.iter_mut().zip(&alpha).zip(d) {
+                        *o = a * s;
+                    }
+                    &dropped
+                }
+                None => &alpha,
+            };
+            if self.config.concat_heads {
+                sparse::gather_multihead(aug, att, heads, xp.view(), out.view_mut());
+            } else {
+                let mut full = ws.take_matrix(SLOT_FULL, n, heads * c);
+                sparse::gather_multihead(aug, att, heads, xp.view(), full.view_mut());
+                let inv = 1.0 / heads as f32;
+                for (mut o, f) in out.axis_iter_mut(Axis(0)).zip(full.axis_iter(Axis(0))) {
+                    o.fill(0.0);
+                    for h in 0..heads {
+                        o.scaled_add(inv, &f.slice(ndarray::s![h * c..(h + 1) * c]));
+                    }
+                }
+                ws.give_matrix(SLOT_FULL, full);
+            }
+            ws.give(SLOT_DROPPED, dropped);
+            for mut row in out.axis_iter_mut(Axis(0)) {
+                row += &self.bias;
+            }
+        }
+        Pass {
+            xp,
+            a_src,
+            a_dst,
+            alpha,
+            drop,
+        }
+    }
+}
+
+impl Parameters for GATLayer {
+    fn named_parameters(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
+        vec![
+            ("weight".to_string(), self.weight.view().into_dyn()),
+            ("att_src".to_string(), self.att_src.view().into_dyn()),
+            ("att_dst".to_string(), self.att_dst.view().into_dyn()),
+            ("bias".to_string(), self.bias.view().into_dyn()),
+        ]
+    }
+
+    fn named_parameters_mut(&mut self) -> Vec<(String, ArrayViewMutD<'_, f32>)> {
+        vec![
+            ("weight".to_string(), self.weight.view_mut().into_dyn()),
+            ("att_src".to_string(), self.att_src.view_mut().into_dyn()),
+            ("att_dst".to_string(), self.att_dst.view_mut().into_dyn()),
+            ("bias".to_string(), self.bias.view_mut().into_dyn()),
+        ]
+    }
+}
+
+impl GraphLayer for GATLayer {
+    fn input_dim(&self) -> usize {
+        self.config.input_dim
+    }
+
+    fn output_dim(&self) -> usize {
+        self.out_width()
+    }
+
+    fn forward_train(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        ctx: &mut ForwardCtx,
+    ) -> Result<(Array2<f32>, Cache)> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GAT", graph, x.nrows())?;
+        let aug = with_self_loops(graph)?;
+        let mut out = Array2::zeros((0, 0));
+        let rng = if ctx.training && self.config.dropout > 0.0 {
+            Some(&mut ctx.rng)
+        } else {
+            None
+        };
+        let pass = self.run(x, &aug, rng, &mut Workspace::new(), &mut out);
+        let (t, edge_map) = aug.transpose_with_edge_map();
+        let cache = GatCache {
+            x: x.to_owned(),
+            aug,
+            t,
+            edge_map,
+            pass,
+        };
+        Ok((out, Box::new(cache)))
+    }
+
+    fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
+        let cache = cache
+            .downcast_ref::<GatCache>()
+            .ok_or(Error::BadCache("gat"))?;
+        let GatCache {
+            x,
+            aug,
+            t,
+            edge_map,
+            pass,
+        } = cache;
+        let n = x.nrows();
+        let (heads, c) = (self.heads(), self.config.output_dim);
+        let hc = heads * c;
+        if dy.dim() != (n, self.out_width()) {
+            return Err(Error::shape(
+                "GAT output gradient",
+                format!("({n}, {})", self.out_width()),
+                format!("{:?}", dy.dim()),
+            ));
+        }
+        let dbias = dy.sum_axis(Axis(0));
+        // Gradient w.r.t. the multi-head aggregate (n × H·C).
+        let dout: Array2<f32> = if self.config.concat_heads {
+            dy.as_standard_layout().into_owned()
+        } else {
+            let inv = 1.0 / heads as f32;
+            Array2::from_shape_fn((n, hc), |(i, k)| dy[[i, k % c]] * inv)
+        };
+        let dout_s = dout.as_slice().expect("row-major");
+        let xp_s = pass.xp.as_slice().expect("row-major");
+        let src_s = pass.a_src.as_slice().expect("row-major");
+        let dst_s = pass.a_dst.as_slice().expect("row-major");
+        let alpha = &pass.alpha;
+        let drop = pass.drop.as_deref();
+        let slope = self.config.leaky_relu_slope;
+
+        // d score (before LeakyReLU) for every (edge, head), row by row.
+        let mut dscore = vec![0.0f32; aug.n_edges() * heads];
+        par_row_blocks(aug.offsets(), heads, &mut dscore, |r0, r1, block| {
+            let base = aug.offsets()[r0];
+            let mut da = Vec::new();
+            for i in r0..r1 {
+                let range = aug.row_range(i);
+                da.resize(range.len(), 0.0);
+                for h in 0..heads {
+                    let gi = &dout_s[i * hc + h * c..i * hc + (h + 1) * c];
+                    let mut s = 0.0f32;
+                    for (k, e) in range.clone().enumerate() {
+                        let j = aug.indices()[e] as usize;
+                        let mut g = vector::dot(gi, &xp_s[j * hc + h * c..j * hc + (h + 1) * c]);
+                        if let Some(d) = drop {
+                            g *= d[e * heads + h];
+                        }
+                        da[k] = g;
+                        s += alpha[e * heads + h] * g;
+                    }
+                    for (k, e) in range.clone().enumerate() {
+                        let j = aug.indices()[e] as usize;
+                        let a = alpha[e * heads + h];
+                        let raw = src_s[j * heads + h] + dst_s[i * heads + h];
+                        let lr = if raw > 0.0 { 1.0 } else { slope };
+                        block[(e - base) * heads + h] = a * (da[k] - s) * lr;
+                    }
+                }
+            }
+        });
+
+        // d a_dst[i] = Σ_{e in row i} dscore[e]; d a_src[j] = Σ_{e: src j} dscore[e].
+        let mut da_dst = Array2::<f32>::zeros((n, heads));
+        let mut da_src = Array2::<f32>::zeros((n, heads));
+        for i in 0..n {
+            for e in aug.row_range(i) {
+                let j = aug.indices()[e] as usize;
+                for h in 0..heads {
+                    let g = dscore[e * heads + h];
+                    da_dst[[i, h]] += g;
+                    da_src[[j, h]] += g;
+                }
+            }
+        }
+
+        // dx' = Σ_{i: j → i} α_d[e] · dout[i] (per head), through the transposed graph,
+        // plus the score terms d a_src[j]·att_src[h] + d a_dst[j]·att_dst[h].
+        let mut dxp = Array2::<f32>::zeros((n, hc));
+        if n > 0 {
+            let dxp_s = dxp.as_slice_mut().expect("row-major");
+            let (att_src, att_dst) = (&self.att_src, &self.att_dst);
+            let (da_src_ref, da_dst_ref) = (&da_src, &da_dst);
+            dxp_s
+                .par_chunks_mut(hc * ROW_BLOCK)
+                .enumerate()
+                .for_each(|(b, block)| {
+                    for (r, row) in block.chunks_mut(hc).enumerate() {
+                        let j = b * ROW_BLOCK + r;
+                        for slot in t.row_range(j) {
+                            let i = t.indices()[slot] as usize;
+                            let e = edge_map[slot] as usize;
+                            for h in 0..heads {
+                                let mut a = alpha[e * heads + h];
+                                if let Some(d) = drop {
+                                    a *= d[e * heads + h];
+                                }
+                                vector::axpy(
+                                    a,
+                                    &dout_s[i * hc + h * c..i * hc + (h + 1) * c],
+                                    &mut row[h * c..(h + 1) * c],
+                                );
+                            }
+                        }
+                        for h in 0..heads {
+                            let blk = &mut row[h * c..(h + 1) * c];
+                            vector::axpy(
+                                da_src_ref[[j, h]],
+                                att_src.row(h).as_slice().expect("row-major"),
+                                blk,
+                            );
+                            vector::axpy(
+                                da_dst_ref[[j, h]],
+                                att_dst.row(h).as_slice().expect("row-major"),
+                                blk,
+                            );
+                        }
+                    }
+                });
+        }
+
+        // d att_src[h] = Σ_j d a_src[j,h]·x'_j[h], same for att_dst.
+        let mut datt_src = Array2::<f32>::zeros((heads, c));
+        let mut datt_dst = Array2::<f32>::zeros((heads, c));
+        for j in 0..n {
+            let xr = &xp_s[j * hc..(j + 1) * hc];
+            for h in 0..heads {
+                let blk = &xr[h * c..(h + 1) * c];
+                vector::axpy(
+                    da_src[[j, h]],
+                    blk,
+                    datt_src.row_mut(h).as_slice_mut().expect("row-major"),
+                );
+                vector::axpy(
+                    da_dst[[j, h]],
+                    blk,
+                    datt_dst.row_mut(h).as_slice_mut().expect("row-major"),
+                );
+            }
+        }
+
+        let (dw, dx) = if n == 0 {
+            (
+                Array2::zeros(self.weight.dim()),
+                Array2::zeros((0, self.config.input_dim)),
+            )
+        } else {
+            (
+                matmul::matmul_tn(x.view(), dxp.view()),
+                matmul::matmul_nt(dxp.view(), self.weight.view()),
+            )
+        };
+        let mut grads = Gradients::new();
+        grads.insert("weight", dw.into_dyn());
+        grads.insert("att_src", datt_src.into_dyn());
+        grads.insert("att_dst", datt_dst.into_dyn());
+        grads.insert("bias", dbias.into_dyn());
+        Ok((dx, grads))
+    }
+
+    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GAT", graph, x.nrows())?;
+        let aug = with_self_loops(graph)?;
+        let mut out = Array2::zeros((0, 0));
+        self.run(x, &aug, None, &mut Workspace::new(), &mut out);
+        Ok(out)
+    }
+
+    fn kind(&self) -> &'static str {
+        "gat"
+    }
+}
+
+impl MessagePassing for GATLayer {
+    /// The attention-weighted multi-head aggregate `Σ_j α_ij x'_j`
+    /// (`n × heads·output_dim`, heads not yet combined, no bias), over
+    /// `neighbors[i] ∪ {i}`. Lenient on bad ids (see the trait); a feature
+    /// width other than `input_dim` gives `NaN`s.
+    fn aggregate(&self, features: &Array2<f32>, neighbors: &[Vec<usize>]) -> Array2<f32> {
+        let n = features.nrows();
+        let hc = self.heads() * self.config.output_dim;
+        if features.ncols() != self.config.input_dim {
+            return nan_matrix(n, hc);
+        }
+        let Some(aug) = lenient_csr(neighbors, n).and_then(|g| with_self_loops(&g).ok()) else {
+            return nan_matrix(n, hc);
+        };
+        let mut full = Array2::zeros((n, hc));
+        if n > 0 {
+            let xp = matmul::matmul(features.view(), self.weight.view());
+            let (_, _, alpha) = self.attention(&aug, &xp, &mut Workspace::new());
+            sparse::gather_multihead(&aug, &alpha, self.heads(), xp.view(), full.view_mut());
+        }
+        full
+    }
+
+    /// Combines heads (concatenation or mean) and adds the bias;
+    /// `self_features` is unused (the self loop is in the aggregate). A width
+    /// other than `heads·output_dim` gives `NaN`s.
+    fn update(&self, aggregated: &Array2<f32>, _self_features: &Array2<f32>) -> Array2<f32> {
+        let n = aggregated.nrows();
+        let (heads, c) = (self.heads(), self.config.output_dim);
+        if aggregated.ncols() != heads * c {
+            return nan_matrix(n, self.out_width());
+        }
+        let mut out = if self.config.concat_heads {
+            aggregated.clone()
+        } else {
+            let mut o = Array2::zeros((n, c));
+            for h in 0..heads {
+                o += &aggregated.slice(ndarray::s![.., h * c..(h + 1) * c]);
+            }
+            o / heads as f32
+        };
+        for mut row in out.axis_iter_mut(Axis(0)) {
+            row += &self.bias;
+        }
+        out
+    }
+
+    fn forward(&self, features: &Array2<f32>, adjacency: &[Vec<usize>]) -> Result<Array2<f32>> {
+        GATLayer::forward(self, features, adjacency)
+    }
+}

@@ -1,0 +1,564 @@
+//! Graph convolution (Kipf & Welling 2017) with PyTorch Geometric's `GCNConv`
+//! semantics:
+//!
+//! `Y = act(D^-1/2 (A + I) D^-1/2 · X · W + b)`, `D_ii = 1 + deg(i)`,
+//!
+//! where `deg(i)` is the in-degree of node `i` (the length of its neighbour
+//! list, self references excluded) and `A_ij = 1` when `j` is in `adjacency[i]`.
+
+// ndarray views are cheap handles passed by value, like the kernels API and the
+// `GraphLayer` trait; taking `&ArrayView2` would only add noise at call sites.
+#![allow(clippy::needless_pass_by_value)]
+
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
+use ruvector_gnn_kernels::{matmul, sparse, AsGraph, Csr, Rng};
+
+use crate::config::{check_dropout, check_positive, GNNConfig};
+use crate::error::{Error, Result};
+use crate::init::glorot_uniform;
+use crate::layer::{Cache, ForwardCtx, GraphLayer};
+use crate::message_passing::{
+    check_features, dropout_scales, lenient_csr, nan_matrix, require_square, MessagePassing,
+    Workspace,
+};
+use crate::params::{Gradients, Parameters};
+
+/// Seed used by [`GCNLayer::new`] (so two layers built from the same config
+/// start from the same weights; use [`GCNLayer::with_seed`] to vary it).
+pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
+
+/// The symmetric normalisation of one graph: per-edge weights
+/// `1/sqrt(d_i·d_j)` and per-node self-loop weights `1/d_i`, with
+/// `d_i = 1 + deg(i)`.
+///
+/// Computing it costs one pass over the edges; build it once with
+/// [`GcnNorm::new`] and pass it to [`GCNLayer::forward_normalized`] to reuse
+/// it across calls on the same graph. Self references present in a [`Csr`]
+/// (possible with [`Csr::from_parts`]) get weight 0 and do not count in the
+/// degree: the layer adds exactly one self loop per node.
+///
+/// ```
+/// use ruvector_gnn_layers::{gcn::GcnNorm, Csr};
+/// let g = Csr::from_adjacency(&[vec![1], vec![]])?;
+/// let norm = GcnNorm::new(&g)?;
+/// assert_eq!(norm.self_weights(), &[0.5, 1.0]);
+/// assert!((norm.edge_weights()[0] - 1.0 / 2f32.sqrt()).abs() < 1e-7);
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct GcnNorm {
+    edge: Vec<f32>,
+    self_loop: Vec<f32>,
+}
+
+impl GcnNorm {
+    /// Computes the normalisation of a square graph.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the graph is not square.
+    pub fn new(graph: &Csr) -> Result<Self> {
+        require_square("GCN", graph, graph.n_rows())?;
+        let n = graph.n_rows();
+        let inv_sqrt: Vec<f64> = (0..n)
+            .map(|i| {
+                let deg = graph.row(i).iter().filter(|&&j| j as usize != i).count();
+                1.0 / ((1 + deg) as f64).sqrt()
+            })
+            .collect();
+        let mut edge = Vec::with_capacity(graph.n_edges());
+        for i in 0..n {
+            for &j in graph.row(i) {
+                let j = j as usize;
+                edge.push(if j == i {
+                    0.0
+                } else {
+                    (inv_sqrt[i] * inv_sqrt[j]) as f32
+                });
+            }
+        }
+        let self_loop = inv_sqrt.iter().map(|s| (s * s) as f32).collect();
+        Ok(Self { edge, self_loop })
+    }
+
+    /// Per-edge weights, in the graph's edge order.
+    pub fn edge_weights(&self) -> &[f32] {
+        &self.edge
+    }
+
+    /// Per-node self-loop weights `1/d_i`.
+    pub fn self_weights(&self) -> &[f32] {
+        &self.self_loop
+    }
+
+    fn n_nodes(&self) -> usize {
+        self.self_loop.len()
+    }
+}
+
+/// `out = Â·x` with `Â = D^-1/2 (A + I) D^-1/2`.
+fn propagate(
+    graph: &Csr,
+    norm: &GcnNorm,
+    x: ArrayView2<'_, f32>,
+    mut out: ndarray::ArrayViewMut2<'_, f32>,
+) {
+    sparse::gather(graph, Some(&norm.edge), x, 0.0, out.view_mut());
+    add_self(norm, x, out);
+}
+
+/// `out = Âᵀ·g` through the transposed graph.
+fn propagate_t(
+    t: &Csr,
+    edge_map: &[u32],
+    norm: &GcnNorm,
+    g: ArrayView2<'_, f32>,
+    mut out: ndarray::ArrayViewMut2<'_, f32>,
+) {
+    sparse::gather_transposed(t, edge_map, Some(&norm.edge), g, 0.0, out.view_mut());
+    add_self(norm, g, out);
+}
+
+fn add_self(norm: &GcnNorm, x: ArrayView2<'_, f32>, mut out: ndarray::ArrayViewMut2<'_, f32>) {
+    for ((mut o, xi), &s) in out
+        .axis_iter_mut(Axis(0))
+        .zip(x.axis_iter(Axis(0)))
+        .zip(&norm.self_loop)
+    {
+        o.scaled_add(s, &xi);
+    }
+}
+
+/// A graph convolution layer (PyG `GCNConv`), trainable.
+///
+/// - Weights: `weight` `(input_dim, output_dim)` (Glorot uniform at
+///   construction), `bias` `(output_dim)` (zeros).
+/// - Dropout (`config.dropout`) is inverted dropout on the *input*, applied
+///   only in training ([`GraphLayer::forward_train`] with a training
+///   [`ForwardCtx`]); `forward` is inference.
+/// - The activation is `config.activation` (use `Activation::Identity` for
+///   the plain PyG layer).
+/// - Only square graphs (all nodes are both sources and targets). Edge
+///   weights attached to a [`Csr`] are ignored (the adjacency is unweighted).
+/// - It multiplies in the cheaper order: aggregate-then-project when
+///   `input_dim <= output_dim`, project-then-aggregate otherwise.
+///
+/// The seed's example, with small dimensions:
+///
+/// ```
+/// use ndarray::Array2;
+/// use ruvector_gnn_layers::{Activation, GCNLayer, GNNConfig, MessagePassing};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Configure GCN layer
+/// let config = GNNConfig {
+///     input_dim: 16,
+///     output_dim: 8,
+///     hidden_dim: 16,
+///     num_heads: 4, // For GAT
+///     dropout: 0.1,
+///     activation: Activation::ReLU,
+/// };
+/// // Create GCN layer
+/// let gcn = GCNLayer::new(config)?;
+/// // Node features (num_nodes x input_dim)
+/// let features = Array2::zeros((100, 16));
+/// // Adjacency list (HNSW neighbors)
+/// let adjacency: Vec<Vec<usize>> = (0..100).map(|i| vec![(i + 1) % 100, (i + 7) % 100]).collect();
+/// // Forward pass
+/// let output = gcn.forward(&features, &adjacency)?;
+/// println!("Output shape: {:?}", output.shape());
+/// assert_eq!(output.shape(), &[100, 8]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GCNLayer {
+    config: GNNConfig,
+    weight: Array2<f32>,
+    bias: Array1<f32>,
+    check_finite: bool,
+}
+
+/// What [`GCNLayer::forward_train`] keeps for backward.
+struct GcnCache {
+    /// Transposed graph and edge map (for `Âᵀ`).
+    t: Csr,
+    edge_map: Vec<u32>,
+    norm: GcnNorm,
+    /// `Â·X̃` (aggregate-first) or `X̃` (project-first), `X̃` = dropped-out input.
+    saved: Array2<f32>,
+    /// Pre-activation output (only when the activation is not the identity).
+    pre: Option<Array2<f32>>,
+    /// Dropout scale factors on the input (training with `p > 0`).
+    mask: Option<Vec<f32>>,
+    agg_first: bool,
+}
+
+impl GCNLayer {
+    /// A layer with seeded default initialisation ([`GCN_DEFAULT_SEED`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a dimension is 0 or dropout is outside `[0, 1)`.
+    pub fn new(config: GNNConfig) -> Result<Self> {
+        Self::with_seed(config, GCN_DEFAULT_SEED)
+    }
+
+    /// A layer whose weights are drawn from `seed` (Glorot uniform weight, zero bias).
+    ///
+    /// # Errors
+    /// As [`GCNLayer::new`].
+    pub fn with_seed(config: GNNConfig, seed: u64) -> Result<Self> {
+        check_positive("GCN input_dim", config.input_dim)?;
+        check_positive("GCN output_dim", config.output_dim)?;
+        check_dropout(config.dropout)?;
+        let mut rng = Rng::seed_from_u64(seed);
+        let weight = glorot_uniform(config.input_dim, config.output_dim, &mut rng);
+        let bias = Array1::zeros(config.output_dim);
+        Ok(Self {
+            config,
+            weight,
+            bias,
+            check_finite: true,
+        })
+    }
+
+    /// Turns the NaN/Inf scan of input features on (default) or off (saves
+    /// one pass over the input; non-finite input then propagates to the output).
+    pub fn with_check_finite(mut self, check: bool) -> Self {
+        self.check_finite = check;
+        self
+    }
+
+    /// Whether inputs are scanned for NaN/Inf.
+    pub fn check_finite(&self) -> bool {
+        self.check_finite
+    }
+
+    /// The configuration the layer was built with.
+    pub fn config(&self) -> &GNNConfig {
+        &self.config
+    }
+
+    /// The weight matrix `(input_dim, output_dim)`.
+    pub fn weight(&self) -> &Array2<f32> {
+        &self.weight
+    }
+
+    /// The bias `(output_dim)`.
+    pub fn bias(&self) -> &Array1<f32> {
+        &self.bias
+    }
+
+    fn agg_first(&self) -> bool {
+        self.config.input_dim <= self.config.output_dim
+    }
+
+    /// Inference forward: `act(Â·X·W + b)`.
+    ///
+    /// `adj` is anything implementing [`AsGraph`]: the seed's
+    /// `Vec<Vec<usize>>` / `&[Vec<usize>]` (duplicates and self references
+    /// are dropped) or a square [`Csr`].
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a wrong feature width or a non-square graph,
+    /// [`Error::Graph`] for an adjacency whose length differs from the
+    /// number of rows or that names a missing node, [`Error::NonFinite`] for
+    /// NaN/Inf features (unless disabled with [`GCNLayer::with_check_finite`]).
+    /// Zero nodes give a `0 × output_dim` result.
+    pub fn forward<G: AsGraph + ?Sized>(&self, x: &Array2<f32>, adj: &G) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((0, 0));
+        self.forward_into(x.view(), adj, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`GCNLayer::forward`], writing into `out`, which is reused when it
+    /// already has the shape `(nodes, output_dim)` in row-major layout and
+    /// reallocated otherwise.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{GCNLayer, GNNConfig};
+    /// let gcn = GCNLayer::new(GNNConfig { input_dim: 2, output_dim: 3, ..Default::default() })?;
+    /// let mut out = Array2::zeros((0, 0));
+    /// for _ in 0..3 {
+    ///     gcn.forward_into(Array2::ones((4, 2)).view(), &vec![vec![1], vec![2], vec![3], vec![0]], &mut out)?;
+    /// }
+    /// assert_eq!(out.dim(), (4, 3));
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GCNLayer::forward`].
+    pub fn forward_into<G: AsGraph + ?Sized>(
+        &self,
+        x: ArrayView2<'_, f32>,
+        adj: &G,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        let graph = adj.as_csr(x.nrows())?;
+        let norm = GcnNorm::new(&graph)?;
+        self.run(x, &graph, &norm, &mut Workspace::new(), out);
+        Ok(())
+    }
+
+    /// Inference forward for repeated calls on one graph: takes a
+    /// precomputed [`GcnNorm`] of `graph` (no normalisation pass) and a
+    /// [`Workspace`] for the intermediate `nodes × min(in, out)` matrix, and
+    /// writes into `out` (reused when already a row-major `(nodes, output_dim)`), so
+    /// steady-state calls allocate nothing.
+    ///
+    /// # Errors
+    /// As [`GCNLayer::forward`], plus [`Error::Shape`] if `norm` was computed
+    /// for a graph of another size.
+    pub fn forward_normalized(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        norm: &GcnNorm,
+        workspace: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GCN", graph, x.nrows())?;
+        if norm.n_nodes() != graph.n_rows() || norm.edge.len() != graph.n_edges() {
+            return Err(Error::shape(
+                "GCN normalisation (nodes, edges)",
+                format!("({}, {})", graph.n_rows(), graph.n_edges()),
+                format!("({}, {})", norm.n_nodes(), norm.edge.len()),
+            ));
+        }
+        self.run(x, graph, norm, workspace, out);
+        Ok(())
+    }
+
+    /// The validated inference computation.
+    fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        norm: &GcnNorm,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) {
+        let n = x.nrows();
+        let dout = self.config.output_dim;
+        if out.dim() != (n, dout) || !out.is_standard_layout() {
+            *out = Array2::zeros((n, dout));
+        }
+        if n == 0 {
+            return;
+        }
+        if self.agg_first() {
+            let mut h = ws.take_matrix(0, n, self.config.input_dim);
+            propagate(graph, norm, x, h.view_mut());
+            matmul::matmul_into(1.0, h.view(), self.weight.view(), 0.0, out.view_mut());
+            ws.give_matrix(0, h);
+        } else {
+            let mut p = ws.take_matrix(0, n, dout);
+            matmul::matmul_into(1.0, x, self.weight.view(), 0.0, p.view_mut());
+            propagate(graph, norm, p.view(), out.view_mut());
+            ws.give_matrix(0, p);
+        }
+        let act = self.config.activation.to_act();
+        for mut row in out.axis_iter_mut(Axis(0)) {
+            row += &self.bias;
+            if let Some(s) = row.as_slice_mut() {
+                act.forward_inplace(s);
+            }
+        }
+    }
+}
+
+impl Parameters for GCNLayer {
+    fn named_parameters(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
+        vec![
+            ("weight".to_string(), self.weight.view().into_dyn()),
+            ("bias".to_string(), self.bias.view().into_dyn()),
+        ]
+    }
+
+    fn named_parameters_mut(&mut self) -> Vec<(String, ArrayViewMutD<'_, f32>)> {
+        vec![
+            ("weight".to_string(), self.weight.view_mut().into_dyn()),
+            ("bias".to_string(), self.bias.view_mut().into_dyn()),
+        ]
+    }
+}
+
+impl GraphLayer for GCNLayer {
+    fn input_dim(&self) -> usize {
+        self.config.input_dim
+    }
+
+    fn output_dim(&self) -> usize {
+        self.config.output_dim
+    }
+
+    fn forward_train(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        ctx: &mut ForwardCtx,
+    ) -> Result<(Array2<f32>, Cache)> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GCN", graph, x.nrows())?;
+        let norm = GcnNorm::new(graph)?;
+        let n = x.nrows();
+        let p = if ctx.training {
+            self.config.dropout
+        } else {
+            0.0
+        };
+        let mask = dropout_scales(x.len(), p, &mut ctx.rng);
+        let dropped: Option<Array2<f32>> = mask.as_ref().map(|m| {
+            let mut xd = x.to_owned();
+            for (v, &s) in xd.iter_mut().zip(m) {
+                *v *= s;
+            }
+            xd
+        });
+        let xd = dropped.as_ref().map_or(x, |d| d.view());
+        let agg_first = self.agg_first();
+        let mut out = Array2::zeros((n, self.config.output_dim));
+        let saved = if agg_first {
+            let mut h = Array2::zeros((n, self.config.input_dim));
+            if n > 0 {
+                propagate(graph, &norm, xd, h.view_mut());
+                matmul::matmul_into(1.0, h.view(), self.weight.view(), 0.0, out.view_mut());
+            }
+            h
+        } else {
+            if n > 0 {
+                let pr = matmul::matmul(xd, self.weight.view());
+                propagate(graph, &norm, pr.view(), out.view_mut());
+            }
+            dropped.unwrap_or_else(|| x.to_owned())
+        };
+        for mut row in out.axis_iter_mut(Axis(0)) {
+            row += &self.bias;
+        }
+        let act = self.config.activation.to_act();
+        let pre = if act == ruvector_gnn_kernels::activation::Act::Identity {
+            None
+        } else {
+            let pre = out.clone();
+            out.mapv_inplace(|v| act.apply(v));
+            Some(pre)
+        };
+        let (t, edge_map) = graph.transpose_with_edge_map();
+        let cache = GcnCache {
+            t,
+            edge_map,
+            norm,
+            saved,
+            pre,
+            mask,
+            agg_first,
+        };
+        Ok((out, Box::new(cache)))
+    }
+
+    fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
+        let c = cache
+            .downcast_ref::<GcnCache>()
+            .ok_or(Error::BadCache("gcn"))?;
+        let n = c.t.n_rows();
+        if dy.dim() != (n, self.config.output_dim) {
+            return Err(Error::shape(
+                "GCN output gradient",
+                format!("({n}, {})", self.config.output_dim),
+                format!("{:?}", dy.dim()),
+            ));
+        }
+        let mut dz = dy.to_owned();
+        if let Some(pre) = &c.pre {
+            let act = self.config.activation.to_act();
+            for (g, &v) in dz.iter_mut().zip(pre.iter()) {
+                *g *= act.derivative(v);
+            }
+        }
+        let db = dz.sum_axis(Axis(0));
+        let (dw, mut dx) = if n == 0 {
+            (
+                Array2::zeros(self.weight.dim()),
+                Array2::zeros((0, self.config.input_dim)),
+            )
+        } else if c.agg_first {
+            let dw = matmul::matmul_tn(c.saved.view(), dz.view());
+            let dh = matmul::matmul_nt(dz.view(), self.weight.view());
+            let mut dx = Array2::zeros((n, self.config.input_dim));
+            propagate_t(&c.t, &c.edge_map, &c.norm, dh.view(), dx.view_mut());
+            (dw, dx)
+        } else {
+            let mut dp = Array2::zeros((n, self.config.output_dim));
+            propagate_t(&c.t, &c.edge_map, &c.norm, dz.view(), dp.view_mut());
+            let dw = matmul::matmul_tn(c.saved.view(), dp.view());
+            let dx = matmul::matmul_nt(dp.view(), self.weight.view());
+            (dw, dx)
+        };
+        if let Some(m) = &c.mask {
+            for (v, &s) in dx.iter_mut().zip(m) {
+                *v *= s;
+            }
+        }
+        let mut grads = Gradients::new();
+        grads.insert("weight", dw.into_dyn());
+        grads.insert("bias", db.into_dyn());
+        Ok((dx, grads))
+    }
+
+    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((0, 0));
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GCN", graph, x.nrows())?;
+        let norm = GcnNorm::new(graph)?;
+        self.run(x, graph, &norm, &mut Workspace::new(), &mut out);
+        Ok(out)
+    }
+
+    fn kind(&self) -> &'static str {
+        "gcn"
+    }
+}
+
+impl MessagePassing for GCNLayer {
+    /// `Â·X` over any feature width: the normalised sum over
+    /// `neighbors[i] ∪ {i}` (the self loop is included here, so `update`
+    /// does not use `self_features`). Lenient on bad ids (see the trait).
+    fn aggregate(&self, features: &Array2<f32>, neighbors: &[Vec<usize>]) -> Array2<f32> {
+        let n = features.nrows();
+        let Some(graph) = lenient_csr(neighbors, n) else {
+            return nan_matrix(n, features.ncols());
+        };
+        let Ok(norm) = GcnNorm::new(&graph) else {
+            return nan_matrix(n, features.ncols());
+        };
+        let mut out = Array2::zeros(features.dim());
+        if n > 0 {
+            propagate(&graph, &norm, features.view(), out.view_mut());
+        }
+        out
+    }
+
+    /// `act(aggregated·W + b)`; `self_features` is unused (the self loop is
+    /// already in the aggregate). A width other than `input_dim` gives a
+    /// `rows × output_dim` matrix of `NaN`.
+    fn update(&self, aggregated: &Array2<f32>, _self_features: &Array2<f32>) -> Array2<f32> {
+        let n = aggregated.nrows();
+        if aggregated.ncols() != self.config.input_dim {
+            return nan_matrix(n, self.config.output_dim);
+        }
+        let mut out = matmul::matmul(aggregated.view(), self.weight.view());
+        let act = self.config.activation.to_act();
+        for mut row in out.axis_iter_mut(Axis(0)) {
+            row += &self.bias;
+            row.mapv_inplace(|v| act.apply(v));
+        }
+        out
+    }
+
+    fn forward(&self, features: &Array2<f32>, adjacency: &[Vec<usize>]) -> Result<Array2<f32>> {
+        GCNLayer::forward(self, features, adjacency)
+    }
+}

@@ -1,0 +1,189 @@
+//! The seed's [`MessagePassing`] interface, plus helpers shared by the
+//! message-passing layers ([`crate::GCNLayer`], [`crate::GATLayer`]).
+//!
+//! `MessagePassing` splits a layer into `aggregate` (gather from neighbours)
+//! and `update` (combine with the node itself and project). Its two halves are
+//! infallible in the seed's signature, so they are *lenient*: the fallible,
+//! validating entry point is [`MessagePassing::forward`] (or the layers'
+//! inherent `forward`, which also accepts a [`Csr`]).
+
+use ndarray::{Array2, ArrayView2};
+use ruvector_gnn_kernels::{Csr, Rng};
+
+use crate::error::{Error, Result};
+
+/// The seed's message-passing interface.
+///
+/// For the layers of this crate, `update(&aggregate(x, adj), x)` equals
+/// `forward(x, adj)` up to float rounding on valid input; the layers' own
+/// documentation says what each half computes.
+///
+/// # Bad input in `aggregate` / `update`
+/// These two methods cannot return an error, so:
+/// - neighbour ids `>= features.nrows()` are **skipped**, duplicates and self
+///   references are dropped (as [`Csr::from_adjacency`] does), nodes beyond
+///   `neighbors.len()` have no neighbours and extra lists are ignored;
+/// - a feature width the layer cannot use yields a matrix of the right
+///   shape filled with `NaN`, so the mistake cannot pass unnoticed.
+///
+/// Use [`MessagePassing::forward`] to get a typed [`Error`] instead.
+///
+/// ```
+/// use ndarray::Array2;
+/// use ruvector_gnn_layers::{Activation, GCNLayer, GNNConfig, MessagePassing};
+///
+/// let gcn = GCNLayer::new(GNNConfig {
+///     input_dim: 4,
+///     output_dim: 3,
+///     activation: Activation::Identity,
+///     ..Default::default()
+/// })?;
+/// let x = Array2::<f32>::ones((3, 4));
+/// let adj = vec![vec![1], vec![0, 2], vec![]];
+/// let agg = gcn.aggregate(&x, &adj);
+/// let two_step = gcn.update(&agg, &x);
+/// let direct = MessagePassing::forward(&gcn, &x, &adj)?;
+/// assert!((&two_step - &direct).iter().all(|d| d.abs() < 1e-5));
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
+pub trait MessagePassing {
+    /// Gathers neighbour information for every node (lenient, see the trait docs).
+    fn aggregate(&self, features: &Array2<f32>, neighbors: &[Vec<usize>]) -> Array2<f32>;
+
+    /// Combines the aggregate with the nodes' own features into the output
+    /// (lenient, see the trait docs).
+    fn update(&self, aggregated: &Array2<f32>, self_features: &Array2<f32>) -> Array2<f32>;
+
+    /// The full, validating layer forward.
+    ///
+    /// # Errors
+    /// Wrong feature width, adjacency length different from the number of
+    /// rows, out-of-range neighbours, non-finite input (when checked).
+    fn forward(&self, features: &Array2<f32>, adjacency: &[Vec<usize>]) -> Result<Array2<f32>>;
+}
+
+/// A square graph over `n` nodes built leniently from neighbour lists:
+/// out-of-range ids skipped, missing lists empty, extra lists ignored.
+/// `None` only when `n` exceeds the 32-bit id space.
+pub(crate) fn lenient_csr(neighbors: &[Vec<usize>], n: usize) -> Option<Csr> {
+    let lists: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            neighbors
+                .get(i)
+                .map(|l| l.iter().copied().filter(|&j| j < n).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    Csr::from_lists(&lists, n, true).ok()
+}
+
+/// A `rows × cols` matrix of `NaN` (the lenient methods' "bad input" result).
+pub(crate) fn nan_matrix(rows: usize, cols: usize) -> Array2<f32> {
+    Array2::from_elem((rows, cols), f32::NAN)
+}
+
+/// Fails unless `graph` is square over `rows` nodes.
+pub(crate) fn require_square(kind: &str, graph: &Csr, rows: usize) -> Result<()> {
+    if !graph.is_square() {
+        return Err(Error::shape(
+            format!("{kind} graph (needs a square graph: targets == sources)"),
+            format!("{0}x{0}", graph.n_cols()),
+            format!("{}x{}", graph.n_rows(), graph.n_cols()),
+        ));
+    }
+    graph.check_shape(rows, rows)?;
+    Ok(())
+}
+
+/// Inverted-dropout scale factors (`0` or `1/(1-p)`), one per element, drawn
+/// in order from `rng`. `None` when `p == 0`.
+pub(crate) fn dropout_scales(len: usize, p: f32, rng: &mut Rng) -> Option<Vec<f32>> {
+    if p <= 0.0 {
+        return None;
+    }
+    let keep = 1.0 / (1.0 - p);
+    Some(
+        (0..len)
+            .map(|_| if rng.bernoulli(p) { 0.0 } else { keep })
+            .collect(),
+    )
+}
+
+/// Validates features: width, then (optionally) finiteness.
+pub(crate) fn check_features(x: &ArrayView2<'_, f32>, dim: usize, finite: bool) -> Result<()> {
+    crate::check::width("node features", x, dim)?;
+    if finite {
+        crate::check::finite("node features", x)?;
+    }
+    Ok(())
+}
+
+/// Reusable scratch memory for repeated inference on large graphs.
+///
+/// Fresh memory is expensive to touch (page faults), so the layers' prepared
+/// entry points ([`crate::GCNLayer::forward_normalized`],
+/// [`crate::GATLayer::forward_prepared`]) take their intermediate buffers
+/// from a `Workspace` and hand them back afterwards: after the first call on
+/// a graph, later calls of the same size allocate nothing. A workspace holds
+/// on to its largest buffers until dropped (see [`Workspace::capacity_bytes`]);
+/// it can be shared between layers and is not tied to one graph.
+///
+/// ```
+/// use ndarray::Array2;
+/// use ruvector_gnn_layers::{gcn::GcnNorm, message_passing::Workspace, Csr, GCNLayer, GNNConfig};
+/// let gcn = GCNLayer::new(GNNConfig { input_dim: 4, output_dim: 8, ..Default::default() })?;
+/// let g = Csr::from_adjacency(&[vec![1], vec![0], vec![]])?;
+/// let norm = GcnNorm::new(&g)?;
+/// let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+/// for _ in 0..3 {
+///     gcn.forward_normalized(Array2::ones((3, 4)).view(), &g, &norm, &mut ws, &mut out)?;
+/// }
+/// assert!(ws.capacity_bytes() >= 3 * 4 * 4);
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    slots: Vec<Vec<f32>>,
+}
+
+impl Workspace {
+    /// An empty workspace (allocates on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes currently reserved.
+    pub fn capacity_bytes(&self) -> usize {
+        self.slots.iter().map(|s| s.capacity() * 4).sum()
+    }
+
+    /// Takes buffer `slot`, resized to `len` zeros (capacity kept).
+    pub(crate) fn take(&mut self, slot: usize, len: usize) -> Vec<f32> {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, Vec::new);
+        }
+        let mut v = std::mem::take(&mut self.slots[slot]);
+        v.clear();
+        v.resize(len, 0.0);
+        v
+    }
+
+    /// Takes buffer `slot` as a `rows × cols` zero matrix.
+    pub(crate) fn take_matrix(&mut self, slot: usize, rows: usize, cols: usize) -> Array2<f32> {
+        Array2::from_shape_vec((rows, cols), self.take(slot, rows * cols))
+            .unwrap_or_else(|_| Array2::zeros((rows, cols)))
+    }
+
+    /// Returns a buffer taken with [`Workspace::take`].
+    pub(crate) fn give(&mut self, slot: usize, v: Vec<f32>) {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, Vec::new);
+        }
+        self.slots[slot] = v;
+    }
+
+    /// Returns a matrix taken with [`Workspace::take_matrix`].
+    pub(crate) fn give_matrix(&mut self, slot: usize, m: Array2<f32>) {
+        self.give(slot, m.into_raw_vec_and_offset().0);
+    }
+}

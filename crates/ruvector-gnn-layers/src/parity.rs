@@ -1,0 +1,323 @@
+//! Runs reference fixture cases (feature `parity`): folders holding a
+//! `case.json` and `.npy` arrays in the format of
+//! `/work/shared/fixtures/README.md` (PyTorch Geometric outputs and
+//! gradients). Used by `tests/parity.rs` and `cargo xtask parity <dir>`.
+//!
+//! For one case folder, [`run_case`]:
+//! 1. builds the layer from `case.json` with [`LayerSpec::from_case_json`];
+//! 2. sets every parameter listed in `case.json` `"params"` from `<name>.npy`;
+//! 3. builds the graph from `offsets.npy` / `indices.npy` (`i64`, validated);
+//! 4. runs an inference [`GraphLayer::forward_train`] on `x.npy` and
+//!    [`GraphLayer::backward`] with `grad_y.npy`;
+//! 5. compares `y`, `grad_x`, every `grad_<param>` and, for GAT cases with
+//!    an `attention.npy`, the attention weights.
+//!
+//! Each comparison is `max|got − want| / max|want|` (the absolute maximum
+//! difference when `want` is all zeros); a case passes when every one is at
+//! most [`TOLERANCE`].
+
+// ndarray views are cheap handles passed by value, like the kernels API and the
+// `GraphLayer` trait; taking `&ArrayView2` would only add noise at call sites.
+#![allow(clippy::needless_pass_by_value)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD};
+use ndarray_npy::read_npy;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::layer::{ForwardCtx, GraphLayer};
+use crate::spec::LayerSpec;
+use crate::Csr;
+
+/// Largest scaled error a case may have (the fixtures' float32 reordering bound).
+pub const TOLERANCE: f64 = 1e-4;
+
+/// Why a case could not be run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParityError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An `.npy` file could not be read as the expected type/rank.
+    #[error("{path}: {message}")]
+    Npy {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// `case.json` is not valid JSON.
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// Building or running the layer failed.
+    #[error(transparent)]
+    Layer(#[from] Error),
+    /// The case's arrays are inconsistent (shapes, graph, missing gradients).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Scaled errors of one case that ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseReport {
+    /// Folder name.
+    pub name: String,
+    /// Layer kind from `case.json`.
+    pub kind: String,
+    /// `(array name, scaled error)`: `y`, `grad_x`, `grad_<param>`..., `attention`.
+    pub errors: Vec<(String, f64)>,
+}
+
+impl CaseReport {
+    /// The largest error of the case (NaN counts as infinite).
+    pub fn worst(&self) -> f64 {
+        self.errors
+            .iter()
+            .map(|&(_, e)| if e.is_nan() { f64::INFINITY } else { e })
+            .fold(0.0, f64::max)
+    }
+
+    /// Whether every error is at most `tol`.
+    pub fn passes(&self, tol: f64) -> bool {
+        self.worst() <= tol
+    }
+}
+
+impl fmt::Display for CaseReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = if self.passes(TOLERANCE) {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        write!(f, "{status} {:<16} {:<10}", self.name, self.kind)?;
+        for (name, e) in &self.errors {
+            write!(f, " {name}={e:.2e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of one case folder.
+#[derive(Debug)]
+pub struct CaseOutcome {
+    /// Folder name.
+    pub name: String,
+    /// Its report, or why it could not run.
+    pub result: Result<CaseReport, ParityError>,
+}
+
+impl CaseOutcome {
+    /// Whether the case ran and passed at `tol`.
+    pub fn passes(&self, tol: f64) -> bool {
+        self.result.as_ref().is_ok_and(|r| r.passes(tol))
+    }
+}
+
+impl fmt::Display for CaseOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.result {
+            Ok(r) => write!(f, "{r}"),
+            Err(e) => write!(f, "FAIL {:<16} could not run: {e}", self.name),
+        }
+    }
+}
+
+/// Case folders under `dir` (sub-folders holding a `case.json`, sorted by
+/// name), or `[dir]` itself when it holds a `case.json`.
+///
+/// # Errors
+/// [`ParityError::Io`] if `dir` cannot be listed.
+pub fn case_dirs(dir: &Path) -> Result<Vec<PathBuf>, ParityError> {
+    if dir.join("case.json").is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let io = |source| ParityError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.join("case.json").is_file() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Runs every case under `dir` (see [`case_dirs`]).
+///
+/// # Errors
+/// Only when `dir` cannot be listed; per-case failures are in the outcomes.
+pub fn run_dir(dir: &Path) -> Result<Vec<CaseOutcome>, ParityError> {
+    Ok(case_dirs(dir)?
+        .iter()
+        .map(|d| CaseOutcome {
+            name: folder_name(d),
+            result: run_case(d),
+        })
+        .collect())
+}
+
+fn folder_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn npy<T: ndarray_npy::ReadNpyExt>(dir: &Path, file: &str) -> Result<T, ParityError> {
+    let path = dir.join(file);
+    read_npy(&path).map_err(|e| ParityError::Npy {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// `max|got − want| / max|want|` (absolute when `want` is all zeros).
+///
+/// # Errors
+/// A message when the shapes differ.
+pub fn scaled_error(got: ArrayViewD<'_, f32>, want: ArrayViewD<'_, f32>) -> Result<f64, String> {
+    if got.shape() != want.shape() {
+        return Err(format!(
+            "shape {:?}, reference has {:?}",
+            got.shape(),
+            want.shape()
+        ));
+    }
+    let scale = want.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
+    let diff = got
+        .iter()
+        .zip(want.iter())
+        .map(|(&a, &b)| (f64::from(a) - f64::from(b)).abs())
+        .fold(0.0f64, |m, d| {
+            if d.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.max(d)
+            }
+        });
+    Ok(if scale > 0.0 { diff / scale } else { diff })
+}
+
+/// The graph of a case: `offsets.npy`, `indices.npy` (`i64`) over `n_cols` sources.
+fn load_graph(dir: &Path, n_cols: usize) -> Result<Csr, ParityError> {
+    let offsets: Array1<i64> = npy(dir, "offsets.npy")?;
+    let indices: Array1<i64> = npy(dir, "indices.npy")?;
+    let offsets = offsets
+        .iter()
+        .map(|&o| usize::try_from(o))
+        .collect::<Result<Vec<usize>, _>>()
+        .map_err(|_| ParityError::Invalid("offsets.npy holds a negative offset".into()))?;
+    let indices = indices
+        .iter()
+        .map(|&i| u32::try_from(i))
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(|_| {
+            ParityError::Invalid("indices.npy holds an index outside 0..u32::MAX".into())
+        })?;
+    if offsets.is_empty() {
+        return Err(ParityError::Invalid("offsets.npy is empty".into()));
+    }
+    let n_rows = offsets.len() - 1;
+    Ok(Csr::from_parts(n_rows, n_cols, offsets, indices, None).map_err(Error::from)?)
+}
+
+/// Runs one case folder (see the module docs).
+///
+/// # Errors
+/// Unreadable or inconsistent files, an unknown or unbuilt layer kind, or a
+/// layer error.
+pub fn run_case(dir: &Path) -> Result<CaseReport, ParityError> {
+    let case_path = dir.join("case.json");
+    let text = std::fs::read_to_string(&case_path).map_err(|source| ParityError::Io {
+        path: case_path.clone(),
+        source,
+    })?;
+    let case: Value = serde_json::from_str(&text).map_err(|source| ParityError::Json {
+        path: case_path.clone(),
+        source,
+    })?;
+    let spec = LayerSpec::from_case_json(&case)?;
+    let params: Vec<String> = match case.get("params") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ParityError::Invalid(format!("case.json: param name {v} is not a string"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(v) => {
+            return Err(ParityError::Invalid(format!(
+                "case.json: 'params' must be a list, got {v}"
+            )))
+        }
+    };
+    let mut values = Vec::with_capacity(params.len());
+    for name in &params {
+        let v: ArrayD<f32> = npy(dir, &format!("{name}.npy"))?;
+        values.push((name.as_str(), v));
+    }
+    let set_all = |layer: &mut dyn GraphLayer| -> Result<(), ParityError> {
+        for (name, v) in &values {
+            layer.set_parameter(name, v.view())?;
+        }
+        Ok(())
+    };
+    let mut layer = spec.build(0)?;
+    set_all(layer.as_mut())?;
+
+    let x: Array2<f32> = npy(dir, "x.npy")?;
+    let graph = load_graph(dir, x.nrows())?;
+    let (y, cache) = layer.forward_train(x.view(), &graph, &mut ForwardCtx::inference())?;
+    let mut errors = Vec::new();
+    let mut compare =
+        |what: &str, got: ArrayViewD<'_, f32>, file: &str| -> Result<(), ParityError> {
+            let want: ArrayD<f32> = npy(dir, file)?;
+            let e = scaled_error(got, want.view())
+                .map_err(|m| ParityError::Invalid(format!("{what}: {m}")))?;
+            errors.push((what.to_string(), e));
+            Ok(())
+        };
+    compare("y", y.view().into_dyn(), "y.npy")?;
+    let grad_y: Array2<f32> = npy(dir, "grad_y.npy")?;
+    let (dx, grads) = layer.backward(&cache, grad_y.view())?;
+    compare("grad_x", dx.view().into_dyn(), "grad_x.npy")?;
+    for name in &params {
+        let g = grads.get(name).ok_or_else(|| {
+            ParityError::Invalid(format!("backward returned no gradient for '{name}'"))
+        })?;
+        let what = format!("grad_{name}");
+        compare(&what, g.view(), &format!("{what}.npy"))?;
+    }
+    if matches!(spec, LayerSpec::Gat { .. }) && dir.join("attention.npy").is_file() {
+        let mut gat = spec.build_gat(0)?;
+        set_all(&mut gat)?;
+        let (_, att) = gat.forward_with_attention_heads(&x, &graph)?;
+        compare("attention", att.weights.view().into_dyn(), "attention.npy")?;
+    }
+    Ok(CaseReport {
+        name: folder_name(dir),
+        kind: spec.kind().to_string(),
+        errors,
+    })
+}

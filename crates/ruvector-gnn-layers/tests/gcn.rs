@@ -1,0 +1,202 @@
+//! GCN layer: hand-computed values, gradient checks, dropout, buffers.
+
+mod common;
+
+use common::{check_training_dx, features, random_graph};
+use ndarray::{array, Array1, Array2};
+use ruvector_gnn_layers::gradcheck::check_layer;
+use ruvector_gnn_layers::{
+    Activation, Csr, ForwardCtx, GCNLayer, GNNConfig, GraphLayer, MessagePassing, Parameters,
+};
+
+fn config(input_dim: usize, output_dim: usize, activation: Activation, dropout: f32) -> GNNConfig {
+    GNNConfig {
+        input_dim,
+        output_dim,
+        hidden_dim: output_dim,
+        num_heads: 1,
+        dropout,
+        activation,
+    }
+}
+
+#[test]
+fn hand_computed_two_nodes() {
+    // Node 0 aggregates from node 1; node 1 has no neighbours.
+    // d = [2, 1]: Â = [[1/2, 1/sqrt 2], [0, 1]].
+    let mut gcn = GCNLayer::new(config(2, 2, Activation::Identity, 0.0)).unwrap();
+    gcn.set_parameter("weight", Array2::<f32>::eye(2).view().into_dyn())
+        .unwrap();
+    gcn.set_parameter("bias", array![0.5f32, -1.0].view().into_dyn())
+        .unwrap();
+    let x = array![[1.0f32, 2.0], [3.0, 4.0]];
+    let y = gcn.forward(&x, &vec![vec![1], vec![]]).unwrap();
+    let s = std::f32::consts::FRAC_1_SQRT_2;
+    let want = array![[0.5 + 3.0 * s + 0.5, 1.0 + 4.0 * s - 1.0], [3.5, 3.0]];
+    for (a, b) in y.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-6, "{y} vs {want}");
+    }
+}
+
+#[test]
+fn seeded_init_is_deterministic() {
+    let c = config(5, 3, Activation::ReLU, 0.1);
+    let a = GCNLayer::new(c.clone()).unwrap();
+    let b = GCNLayer::new(c.clone()).unwrap();
+    let other = GCNLayer::with_seed(c, 9).unwrap();
+    assert_eq!(a.weight(), b.weight());
+    assert_ne!(a.weight(), other.weight());
+    assert_eq!(a.bias(), &Array1::<f32>::zeros(3));
+    let limit = (6.0f32 / 8.0).sqrt();
+    assert!(a.weight().iter().all(|w| w.abs() <= limit));
+    assert_eq!(a.num_parameters(), 5 * 3 + 3);
+}
+
+#[test]
+fn gradcheck_aggregate_first_with_isolated_node() {
+    // in <= out: aggregate, then project.
+    let mut gcn = GCNLayer::with_seed(config(4, 6, Activation::Identity, 0.0), 3).unwrap();
+    gcn.set_parameter("bias", Array1::from_elem(6, 0.3f32).view().into_dyn())
+        .unwrap();
+    let g = Csr::from_adjacency(&random_graph(12, 4, 5, 1)).unwrap();
+    assert_eq!(g.degree(5), 0);
+    let x = features(12, 4, 2);
+    let report = check_layer(&mut gcn, x.view(), &g, 11);
+    println!("{report}");
+    report.assert_ok(1e-2);
+    assert_eq!(report.tensors.len(), 3);
+}
+
+#[test]
+fn gradcheck_project_first_with_activation() {
+    // in > out: project, then aggregate; smooth activation.
+    let mut gcn = GCNLayer::with_seed(config(7, 3, Activation::Tanh, 0.0), 4).unwrap();
+    let g = Csr::from_adjacency(&random_graph(15, 5, 0, 2)).unwrap();
+    let x = features(15, 7, 3);
+    let report = check_layer(&mut gcn, x.view(), &g, 12);
+    println!("{report}");
+    report.assert_ok(1e-2);
+}
+
+#[test]
+fn gradcheck_elu_and_gelu() {
+    for act in [Activation::ELU(1.0), Activation::GELU, Activation::Sigmoid] {
+        let mut gcn = GCNLayer::with_seed(config(3, 4, act, 0.0), 5).unwrap();
+        let g = Csr::from_adjacency(&random_graph(9, 3, 2, 4)).unwrap();
+        let x = features(9, 3, 5);
+        check_layer(&mut gcn, x.view(), &g, 13).assert_ok(1e-2);
+    }
+}
+
+#[test]
+fn dropout_only_in_training_and_backward_goes_through_mask() {
+    for (din, dout) in [(4, 6), (6, 4)] {
+        let gcn = GCNLayer::with_seed(config(din, dout, Activation::Identity, 0.5), 6).unwrap();
+        let adj = random_graph(10, 3, 1, 6);
+        let g = Csr::from_adjacency(&adj).unwrap();
+        let x = features(10, din, 7);
+        let inference = gcn.forward(&x, &adj).unwrap();
+        let (train_a, _) = gcn
+            .forward_train(x.view(), &g, &mut ForwardCtx::training(1))
+            .unwrap();
+        let (train_b, _) = gcn
+            .forward_train(x.view(), &g, &mut ForwardCtx::training(1))
+            .unwrap();
+        let (train_c, _) = gcn
+            .forward_train(x.view(), &g, &mut ForwardCtx::training(2))
+            .unwrap();
+        assert_eq!(train_a, train_b, "same seed, same mask");
+        assert_ne!(train_a, train_c);
+        assert_ne!(train_a, inference);
+        let (eval, _) = gcn
+            .forward_train(x.view(), &g, &mut ForwardCtx::inference())
+            .unwrap();
+        assert_eq!(eval, inference);
+        check_training_dx(&gcn, &x, &g, 21);
+    }
+}
+
+#[test]
+fn entry_points_agree() {
+    for (din, dout) in [(3, 5), (5, 3)] {
+        let gcn = GCNLayer::with_seed(config(din, dout, Activation::ReLU, 0.1), 8).unwrap();
+        let adj = random_graph(20, 4, 3, 9);
+        let g = Csr::from_adjacency(&adj).unwrap();
+        let x = features(20, din, 10);
+        let a = gcn.forward(&x, &adj).unwrap();
+        let b = gcn.forward(&x, &g).unwrap();
+        let c = gcn.forward_graph(x.view(), &g).unwrap();
+        let (d, _) = gcn
+            .forward_train(x.view(), &g, &mut ForwardCtx::inference())
+            .unwrap();
+        let e = MessagePassing::forward(&gcn, &x, &adj).unwrap();
+        let f = gcn.update(&gcn.aggregate(&x, &adj), &x);
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a, d);
+        assert_eq!(a, e);
+        assert!((&a - &f).iter().all(|v| v.abs() < 1e-5));
+        let norm = ruvector_gnn_layers::GcnNorm::new(&g).unwrap();
+        let mut out = Array2::zeros((0, 0));
+        let mut ws = ruvector_gnn_layers::message_passing::Workspace::new();
+        gcn.forward_normalized(x.view(), &g, &norm, &mut ws, &mut out)
+            .unwrap();
+        assert_eq!(a, out);
+    }
+}
+
+#[test]
+fn forward_into_reuses_the_buffer() {
+    let gcn = GCNLayer::new(config(3, 4, Activation::Identity, 0.0)).unwrap();
+    let adj = random_graph(8, 2, 0, 1);
+    let x = features(8, 3, 2);
+    let mut out = Array2::zeros((8, 4));
+    let ptr = out.as_ptr();
+    gcn.forward_into(x.view(), &adj, &mut out).unwrap();
+    assert_eq!(out.as_ptr(), ptr);
+    assert_eq!(out, gcn.forward(&x, &adj).unwrap());
+}
+
+#[test]
+fn self_references_in_a_csr_are_ignored() {
+    // from_parts keeps a self reference; the layer adds its own self loop once.
+    let gcn = GCNLayer::with_seed(config(2, 2, Activation::Identity, 0.0), 1).unwrap();
+    let with_self = Csr::from_parts(2, 2, vec![0, 2, 2], vec![1, 0], None).unwrap();
+    let without = Csr::from_adjacency(&[vec![1], vec![]]).unwrap();
+    let x = features(2, 2, 3);
+    assert_eq!(
+        gcn.forward(&x, &with_self).unwrap(),
+        gcn.forward(&x, &without).unwrap()
+    );
+}
+
+#[test]
+fn normalized_forward_checks_the_norm_and_reuses_workspace() {
+    use ruvector_gnn_layers::{GcnNorm, Workspace};
+    for (din, dout) in [(3, 5), (5, 3)] {
+        let gcn = GCNLayer::with_seed(config(din, dout, Activation::ReLU, 0.0), 2).unwrap();
+        let adj = random_graph(25, 4, 1, 3);
+        let g = Csr::from_adjacency(&adj).unwrap();
+        let x = features(25, din, 4);
+        let norm = GcnNorm::new(&g).unwrap();
+        let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+        gcn.forward_normalized(x.view(), &g, &norm, &mut ws, &mut out)
+            .unwrap();
+        let bytes = ws.capacity_bytes();
+        gcn.forward_normalized(x.view(), &g, &norm, &mut ws, &mut out)
+            .unwrap();
+        assert_eq!(ws.capacity_bytes(), bytes);
+        assert_eq!(out, gcn.forward(&x, &adj[..]).unwrap());
+        let other =
+            GcnNorm::new(&Csr::from_adjacency(&random_graph(25, 4, 2, 9)).unwrap()).unwrap();
+        if other.edge_weights().len() != norm.edge_weights().len() {
+            assert!(gcn
+                .forward_normalized(x.view(), &g, &other, &mut ws, &mut out)
+                .is_err());
+        }
+        let tiny = GcnNorm::new(&Csr::from_adjacency(&[vec![1], vec![0]]).unwrap()).unwrap();
+        assert!(gcn
+            .forward_normalized(x.view(), &g, &tiny, &mut ws, &mut out)
+            .is_err());
+    }
+}
