@@ -1,9 +1,9 @@
-//! PyTorch Geometric parity for the GCN and GAT fixture cases (skips when
-//! /work/shared/fixtures is absent). Same code path as `cargo xtask parity`.
+//! PyTorch Geometric parity for every fixture case (skips when ../shared/fixtures
+//! is absent). Same code path as `cargo xtask parity`.
 
 use std::path::Path;
 
-use ruvector_gnn_layers::parity::{run_case, TOLERANCE};
+use ruvector_gnn_layers::parity::{run_case, run_dir, TOLERANCE};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/pyg");
 
@@ -66,4 +66,20 @@ fn unknown_kind_is_a_typed_error() {
     let err = run_case(&tmp).unwrap_err().to_string();
     std::fs::remove_dir_all(&tmp).ok();
     assert!(err.contains("transformer"), "{err}");
+}
+
+/// Every case folder, as `cargo xtask parity` runs them: GCN, GAT, SAGE
+/// (mean/max/LSTM/normalised) and LayerNorm.
+#[test]
+fn every_fixture_case() {
+    let dir = Path::new(FIXTURES);
+    if !dir.is_dir() {
+        println!("skipping: {} not found", dir.display());
+        return;
+    }
+    let outcomes = run_dir(dir).expect("fixture folder readable");
+    assert!(outcomes.len() >= 10, "expected the 10 PyG cases, found {}", outcomes.len());
+    for o in &outcomes {
+        assert!(o.passes(TOLERANCE), "{o:?}");
+    }
 }

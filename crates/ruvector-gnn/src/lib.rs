@@ -13,6 +13,96 @@
 //! | [`layers`] | `ruvector-gnn-layers` | GCN, GAT, GraphSAGE, norm, optimizers |
 //! | [`hnsw`] | `ruvector-gnn-hnsw` | the HNSW index and its graph |
 //! | [`search`] | `ruvector-gnn-search` | search that learns from feedback |
+//!
+//! # The seed README's examples
+//!
+//! These are the seed README's code blocks with its placeholders filled in
+//! (smaller sizes so they run as tests).
+//!
+//! A GCN layer over neighbour lists:
+//!
+//! ```
+//! use ruvector_gnn::{Activation, GCNLayer, GNNConfig, MessagePassing};
+//! use ndarray::Array2;
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Configure GCN layer
+//!     let config = GNNConfig {
+//!         input_dim: 128,
+//!         output_dim: 64,
+//!         hidden_dim: 128,
+//!         num_heads: 4, // For GAT
+//!         dropout: 0.1,
+//!         activation: Activation::ReLU,
+//!     };
+//!     // Create GCN layer
+//!     let gcn = GCNLayer::new(config)?;
+//!     // Node features (num_nodes x input_dim)
+//!     let features = Array2::zeros((1000, 128));
+//!     // Adjacency list (HNSW neighbors); here a ring
+//!     let adjacency: Vec<Vec<usize>> = (0..1000).map(|i| vec![(i + 1) % 1000, (i + 999) % 1000]).collect();
+//!     // Forward pass
+//!     let output = gcn.forward(&features, &adjacency)?;
+//!     println!("Output shape: {:?}", output.shape());
+//!     assert_eq!(output.shape(), &[1000, 64]);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Multi-head attention with interpretable weights:
+//!
+//! ```
+//! use ruvector_gnn::{GATLayer, AttentionConfig};
+//! # use ndarray::Array2;
+//! # let features = Array2::<f32>::ones((50, 128));
+//! # let adjacency: Vec<Vec<usize>> = (0..50).map(|i| vec![(i + 1) % 50, (i + 7) % 50]).collect();
+//! // Configure multi-head attention
+//! let config = AttentionConfig {
+//!     input_dim: 128,
+//!     output_dim: 64,
+//!     num_heads: 8,
+//!     concat_heads: true,
+//!     dropout: 0.1,
+//!     leaky_relu_slope: 0.2,
+//! };
+//! let gat = GATLayer::new(config)?;
+//! // Forward with attention
+//! let (output, attention_weights) = gat.forward_with_attention(&features, &adjacency)?;
+//! // Attention weights for interpretability
+//! for (node_id, weights) in attention_weights.iter().enumerate().take(3) {
+//!     println!("Node {}: attention weights = {:?}", node_id, weights);
+//! }
+//! assert_eq!(output.shape(), &[50, 8 * 64]);
+//! assert_eq!(attention_weights[0].len(), 3); // two neighbours + self
+//! # Ok::<(), ruvector_gnn::layers::Error>(())
+//! ```
+//!
+//! GraphSAGE with neighbour sampling on a mini-batch:
+//!
+//! ```
+//! use ruvector_gnn::{GraphSAGE, SAGEConfig, Aggregator};
+//! # use ndarray::Array2;
+//! # let features = Array2::<f32>::ones((200, 128));
+//! # let adjacency: Vec<Vec<usize>> = (0..200).map(|i| (1..12).map(|k| (i + k * 13) % 200).collect()).collect();
+//! # let batch_nodes = vec![0, 5, 17];
+//! let config = SAGEConfig {
+//!     input_dim: 128,
+//!     output_dim: 64,
+//!     num_layers: 2,
+//!     aggregator: Aggregator::Mean,
+//!     sample_sizes: vec![10, 5], // Neighbor sampling per layer
+//!     normalize: true,
+//! };
+//! let sage = GraphSAGE::new(config)?;
+//! // Mini-batch training with neighbor sampling
+//! let embeddings = sage.forward_minibatch(
+//!     &features,
+//!     &adjacency,
+//!     &batch_nodes, // Target nodes
+//! )?;
+//! assert_eq!(embeddings.shape(), &[3, 64]);
+//! # Ok::<(), ruvector_gnn::layers::Error>(())
+//! ```
 #![deny(missing_docs)]
 
 pub use ruvector_gnn_hnsw as hnsw;
@@ -22,5 +112,10 @@ pub use ruvector_gnn_search as search;
 pub use ruvector_gnn_weights as weights;
 
 pub use ruvector_gnn_kernels::{AsGraph, Csr};
+pub use ruvector_gnn_layers::{
+    Activation, Aggregator, AttentionConfig, GATLayer, GCNLayer, GNNConfig, GraphLayer, GraphSAGE,
+    LayerNorm, MessagePassing, Parameters, SAGEConfig, SAGELayer,
+};
 
 pub mod datasets;
+pub mod node_classification;
