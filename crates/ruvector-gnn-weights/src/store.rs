@@ -156,6 +156,16 @@ impl Entry {
         &self.shape
     }
 
+    fn is_backed(&self) -> bool {
+        match &self.data {
+            EntryData::F32(b) => matches!(b, Buf::Backed(_)),
+            EntryData::F16(b) => matches!(b, Buf::Backed(_)),
+            EntryData::I8 { values, scales } => {
+                matches!(values, Buf::Backed(_)) && matches!(scales, Buf::Backed(_))
+            }
+        }
+    }
+
     fn is_int8(&self) -> bool {
         matches!(self.data, EntryData::I8 { .. })
     }
@@ -258,6 +268,13 @@ impl TensorStore {
             .get(name)
             .map(|e| e.view(self.backing.bytes()))
             .ok_or_else(|| Error::MissingTensor(name.to_string()))
+    }
+
+    /// `true` if tensor `name` is read in place from the file buffer or
+    /// mapping (zero-copy); `false` if it was copied (misaligned data, a
+    /// big-endian target) or inserted, or is absent.
+    pub fn is_zero_copy(&self, name: &str) -> bool {
+        self.entries.get(name).is_some_and(Entry::is_backed)
     }
 
     /// `true` if tensor `name` is present.

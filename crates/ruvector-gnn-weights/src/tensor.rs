@@ -234,8 +234,9 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    /// `true` if the values are borrowed (from a file buffer or mapping)
-    /// rather than owned.
+    /// `true` if the values are borrowed (from a store, a file buffer or a
+    /// mapping) rather than owned. See [`crate::TensorStore::is_zero_copy`]
+    /// for whether a stored tensor is read in place from its file.
     pub fn is_borrowed(&self) -> bool {
         match &self.data {
             TensorData::F32(v) => matches!(v, Cow::Borrowed(_)),
