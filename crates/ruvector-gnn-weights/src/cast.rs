@@ -89,7 +89,7 @@ mod tests {
         let mut bytes = Vec::new();
         encode_into(&[1.5f32, -2.0, 0.0], &mut bytes);
         // Place the 12 bytes at a 4-aligned and at a misaligned address.
-        let mut buf = vec![0u8; 32];
+        let mut buf = [0u8; 32];
         let off = buf.as_ptr().align_offset(4);
         buf[off..off + 12].copy_from_slice(&bytes);
         let got: &[f32] = try_borrow(&buf[off..off + 12]).expect("aligned borrow");

@@ -59,6 +59,9 @@ pub struct EmbeddingTable {
 impl EmbeddingTable {
     /// Takes tensor `name` (2-D) out of `store` as a table; the store (its
     /// buffer or mapping and metadata) is kept alive by the table.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`] if `name` is absent, [`Error::Tensor`] if it is not 2-D.
     pub fn from_store(mut store: TensorStore, name: &str) -> Result<Self> {
         let entry = store.take_entry(name)?;
         let &[n, d] = entry.shape() else {
@@ -79,6 +82,9 @@ impl EmbeddingTable {
     }
 
     /// Opens a table file, reading it into memory.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read; any validation error of [`TensorStore::load_with`]; the embedding tensor missing or not 2-D.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(path, LoadOptions::default())
     }
@@ -88,6 +94,9 @@ impl EmbeddingTable {
     /// open; f32/f16 tables are scanned once for NaN/Inf unless opened with
     /// `allow_non_finite` through [`EmbeddingTable::open_with`].
     #[cfg(feature = "mmap")]
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be opened or mapped; any validation error of [`TensorStore::load_with`]; the embedding tensor missing or not 2-D.
     pub fn open_mmap(path: impl AsRef<Path>) -> Result<Self> {
         let store = TensorStore::load_mmap(path)?;
         let name = Self::name_in(&store);
@@ -95,6 +104,9 @@ impl EmbeddingTable {
     }
 
     /// Opens a table file with explicit load options.
+    ///
+    /// # Errors
+    /// As [`EmbeddingTable::open`].
     pub fn open_with(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Self> {
         let store = TensorStore::load_with(path, opts)?;
         let name = Self::name_in(&store);
@@ -102,6 +114,9 @@ impl EmbeddingTable {
     }
 
     /// Parses a table from bytes (e.g. a browser `Uint8Array`).
+    ///
+    /// # Errors
+    /// Any load error of [`TensorStore::from_bytes`], or the embedding tensor is missing or not 2-D.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let store = TensorStore::from_bytes(bytes)?;
         let name = Self::name_in(&store);
@@ -160,6 +175,9 @@ impl EmbeddingTable {
     }
 
     /// Dequantizes row `i` into `out` (length [`EmbeddingTable::dim`]).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `i >= len()`, [`Error::Dimension`] if `out.len() != dim()`.
     pub fn row(&self, i: usize, out: &mut [f32]) -> Result<()> {
         let r = self.check(i, out.len())?;
         match self.entry.slices(self.store.backing_bytes()) {
@@ -171,6 +189,9 @@ impl EmbeddingTable {
     }
 
     /// `row(i) · x`, computed on the stored precision (no dequantized copy).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `i >= len()`, [`Error::Dimension`] if `x.len() != dim()`.
     pub fn dot_row(&self, i: usize, x: &[f32]) -> Result<f32> {
         let r = self.check(i, x.len())?;
         Ok(match self.entry.slices(self.store.backing_bytes()) {
@@ -183,6 +204,9 @@ impl EmbeddingTable {
     /// Advises the kernel that rows will be read in random order (disables
     /// read-ahead on the mapping). No-op unless memory-mapped.
     #[cfg(all(feature = "mmap", unix))]
+    ///
+    /// # Errors
+    /// [`Error::Io`] if `madvise` fails.
     pub fn advise_random(&self) -> Result<()> {
         self.store.advise_random()
     }
@@ -217,11 +241,17 @@ const PLACEHOLDER: usize = 100_000_000_000_000_000;
 
 impl EmbeddingTableWriter {
     /// Starts writing a table of `dim`-dimensional rows at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the temp file cannot be created or written.
     pub fn create(path: impl AsRef<Path>, dim: usize, precision: Precision) -> Result<Self> {
         Self::create_with(path, EMBEDDINGS_NAME, dim, precision, BTreeMap::new())
     }
 
     /// [`EmbeddingTableWriter::create`] with a tensor name and extra metadata.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the temp file cannot be created or written; [`Error::Tensor`] for an empty or reserved name.
     pub fn create_with(
         path: impl AsRef<Path>,
         name: &str,
@@ -298,6 +328,9 @@ impl EmbeddingTableWriter {
 
     /// Appends one row (`row.len()` must equal the dimension; values must
     /// be finite).
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] for a row of the wrong length, [`Error::NonFinite`] for NaN/Inf values, [`Error::Io`] on a write failure.
     pub fn push(&mut self, row: &[f32]) -> Result<()> {
         if row.len() != self.dim {
             return Err(Error::Dimension(format!(
@@ -333,6 +366,9 @@ impl EmbeddingTableWriter {
 
     /// Writes the scales and the header, fsyncs and renames the file into
     /// place.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if writing, syncing or renaming fails (the temp file is then removed).
     pub fn finish(mut self) -> Result<()> {
         let tmp = self.file.tmp_path().to_path_buf();
         let io = |e| io_err(&tmp, e);

@@ -43,6 +43,7 @@ pub struct QuantizedMatrix<'a> {
 
 impl QuantizedMatrix<'static> {
     /// Quantizes `w` (shape `(in, out)`) to precision `p`.
+    #[allow(clippy::needless_pass_by_value)] // ndarray views are cheap handles; by value like the kernels API
     pub fn from_f32(w: ArrayView2<'_, f32>, p: Precision) -> Self {
         let (in_dim, out_dim) = w.dim();
         let wt: Vec<f32> = w.t().iter().copied().collect();
@@ -65,6 +66,9 @@ impl<'a> QuantizedMatrix<'a> {
     /// Wraps a stored tensor of shape `(out, in)` (`LAYOUT_OUT_IN`), or of
     /// shape `(in, out)` (`LAYOUT_IN_OUT`, f32/f16 only: transposed into a
     /// new owned tensor).
+    ///
+    /// # Errors
+    /// [`Error::Tensor`] if `t` is not 2-D, the layout is unknown, or an int8 tensor is given as `in_out`.
     pub fn from_tensor(t: Tensor<'a>, layout: &str) -> Result<Self> {
         let bad = |reason: String| Error::Tensor {
             name: "<matrix>".into(),
@@ -107,6 +111,9 @@ impl<'a> QuantizedMatrix<'a> {
     /// `ruvector_gnn.layout.<name>`; when absent the tensor is taken as
     /// `in_out` (a plain `(in, out)` f32/f16 array, as a Python user would
     /// save `W`).
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`] if `name` is absent; [`Error::Tensor`] if it is not 2-D, has an unknown layout, or is int8 in `in_out` layout.
     pub fn from_store(store: &'a TensorStore, name: &str) -> Result<Self> {
         let t = store.get(name)?;
         let layout = store.layout(name).unwrap_or(LAYOUT_IN_OUT);
@@ -175,6 +182,10 @@ impl<'a> QuantizedMatrix<'a> {
     /// `out = X·W` for `x` of shape `(n, in)` and `out` of shape `(n, out)`,
     /// computed from the stored precision (f32 through the kernels' matmul,
     /// f16/int8 by dot products on the quantized rows; no f32 copy of `W`).
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] if `x` does not have `in_dim` columns or `out` is not `(x.nrows(), out_dim)`.
+    #[allow(clippy::needless_pass_by_value)] // ndarray views are cheap handles; by value like the kernels API
     pub fn matmul_into(
         &self,
         x: ArrayView2<'_, f32>,
@@ -230,6 +241,10 @@ impl<'a> QuantizedMatrix<'a> {
     }
 
     /// `X·W` into a new `(n, out)` array.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] if `x` does not have `in_dim` columns.
+    #[allow(clippy::needless_pass_by_value)] // ndarray views are cheap handles; by value like the kernels API
     pub fn matmul(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         let mut out = Array2::zeros((x.nrows(), self.out_dim));
         self.matmul_into(x, out.view_mut())?;
@@ -252,6 +267,9 @@ fn row_slice<'b>(r: &'b ndarray::ArrayView1<'_, f32>, buf: &'b mut [f32]) -> &'b
 impl TensorStore {
     /// Stores matrix `m` under `name` in its `(out, in)` layout and records
     /// `ruvector_gnn.layout.<name> = out_in` in the metadata.
+    ///
+    /// # Errors
+    /// As [`TensorStore::insert`].
     pub fn insert_matrix(&mut self, name: &str, m: &QuantizedMatrix<'_>) -> Result<()> {
         self.insert(name, m.stored.view())?;
         self.set_metadata(format!("{LAYOUT_KEY_PREFIX}{name}"), LAYOUT_OUT_IN);

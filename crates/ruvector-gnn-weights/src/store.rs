@@ -237,6 +237,9 @@ impl TensorStore {
     /// Adds (or replaces) tensor `name`; the values are copied into the
     /// store. Errors if the name would collide with an int8 scale tensor
     /// (`x.scale` next to an int8 `x`) or is `__metadata__`.
+    ///
+    /// # Errors
+    /// [`Error::Tensor`] for an empty or reserved name or a collision with an int8 tensor's `<name>.scale`.
     pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor<'_>) -> Result<()> {
         let name = name.into();
         let bad = |reason: &str| Error::Tensor {
@@ -263,6 +266,9 @@ impl TensorStore {
     }
 
     /// Tensor `name`, borrowing from the store (zero-copy for mapped files).
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`] if there is no tensor `name`.
     pub fn get(&self, name: &str) -> Result<Tensor<'_>> {
         self.entries
             .get(name)
@@ -340,6 +346,9 @@ impl TensorStore {
     }
 
     /// Sets the model configuration; errors if `json` is not valid JSON.
+    ///
+    /// # Errors
+    /// [`Error::Format`] if `json` does not parse as JSON.
     pub fn set_config(&mut self, json: &str) -> Result<()> {
         serde_json::from_str::<serde_json::Value>(json).map_err(|e| Error::Format {
             path: CONFIG_KEY.to_string(),
@@ -357,6 +366,9 @@ impl TensorStore {
     }
 
     /// Serializes the store to safetensors bytes (see `docs/FORMAT.md`).
+    ///
+    /// # Errors
+    /// [`Error::Tensor`] if a tensor name collides with an int8 tensor's scales.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.data_bytes() + 4096);
         self.write_to(&mut out, Path::new(BYTES_LABEL))?;
@@ -367,6 +379,9 @@ impl TensorStore {
     /// directory is written, fsynced and renamed over `path`, then the
     /// directory is fsynced. Readers (including mappings of the old file)
     /// never see a partial file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the temp file cannot be written, synced or renamed (it is then removed); [`Error::Tensor`] as for [`TensorStore::to_bytes`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         write_atomic(path, |w| self.write_to(w, path))
@@ -379,10 +394,10 @@ impl TensorStore {
             let t = e.view(bytes);
             match t.data() {
                 TensorData::F32(v) => {
-                    items.push(HeaderItem::new(name, Dtype::F32, t.shape(), v.len() * 4))
+                    items.push(HeaderItem::new(name, Dtype::F32, t.shape(), v.len() * 4));
                 }
                 TensorData::F16(v) => {
-                    items.push(HeaderItem::new(name, Dtype::F16, t.shape(), v.len() * 2))
+                    items.push(HeaderItem::new(name, Dtype::F16, t.shape(), v.len() * 2));
                 }
                 TensorData::I8 { values, scales } => {
                     let scale_name = format!("{name}{SCALE_SUFFIX}");
@@ -427,7 +442,7 @@ impl TensorStore {
                 TensorData::F32(v) => write_values(w, v, &mut chunk, path)?,
                 TensorData::F16(v) => write_values(w, v, &mut chunk, path)?,
                 TensorData::I8 { scales, .. } if is_scale => {
-                    write_values(w, scales, &mut chunk, path)?
+                    write_values(w, scales, &mut chunk, path)?;
                 }
                 TensorData::I8 { values, .. } => write_values(w, values, &mut chunk, path)?,
             }
@@ -438,6 +453,9 @@ impl TensorStore {
 
     /// Parses safetensors bytes (copied into the store), validating
     /// everything (see [`TensorStore::from_bytes_with`]).
+    ///
+    /// # Errors
+    /// [`Error::Format`] for a malformed file, [`Error::Tensor`] for an unsupported dtype or bad int8 scales, [`Error::NonFinite`] for NaN/Inf values.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Self::from_bytes_with(bytes, LoadOptions::default())
     }
@@ -451,11 +469,17 @@ impl TensorStore {
     /// finite non-negative `<name>.scale` of one value per row, no NaN/Inf
     /// unless allowed, a supported `format_version`, valid config JSON.
     /// Misaligned data is copied, never referenced unaligned.
+    ///
+    /// # Errors
+    /// As [`TensorStore::from_bytes`] (NaN/Inf accepted if `opts.allow_non_finite`).
     pub fn from_bytes_with(bytes: &[u8], opts: LoadOptions) -> Result<Self> {
         Self::from_backing(Backing::Heap(bytes.to_vec()), opts, BYTES_LABEL, None)
     }
 
     /// Loads a file by reading it into memory ([`LoadMode::Copy`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read; otherwise as [`TensorStore::from_bytes`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         Self::load_with(path, LoadOptions::default())
     }
@@ -465,6 +489,9 @@ impl TensorStore {
     /// reads f32/f16 tensors and int8 scales once unless
     /// `allow_non_finite`; see [`TensorStore::load_with`]).
     #[cfg(feature = "mmap")]
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be opened or mapped; otherwise as [`TensorStore::from_bytes`].
     pub fn load_mmap(path: impl AsRef<Path>) -> Result<Self> {
         Self::load_with(
             path,
@@ -478,6 +505,9 @@ impl TensorStore {
     /// Loads a file with explicit options. With `allow_non_finite: true`
     /// and [`LoadMode::Mmap`], loading reads only the header and the int8
     /// scales, so tensor pages stay untouched until used.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read or mapped; otherwise as [`TensorStore::from_bytes_with`].
     pub fn load_with(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Self> {
         let path = path.as_ref();
         let label = path.display().to_string();
@@ -521,6 +551,9 @@ impl TensorStore {
     /// SIGBUS). Cheap (one `stat`); call it before a batch of accesses when
     /// other processes may rewrite the file in place. Always `Ok` for stores
     /// not loaded from a file.
+    ///
+    /// # Errors
+    /// [`Error::Format`] if the file shrank, [`Error::Io`] if it cannot be stat'ed.
     pub fn check_file_unchanged(&self) -> Result<()> {
         let Some(src) = &self.source else {
             return Ok(());
@@ -555,6 +588,9 @@ impl TensorStore {
     /// Advises the kernel that the mapping will be accessed randomly
     /// (no read-ahead; suits embedding lookups). No-op for unmapped stores.
     #[cfg(all(feature = "mmap", unix))]
+    ///
+    /// # Errors
+    /// [`Error::Io`] if `madvise` fails.
     pub fn advise_random(&self) -> Result<()> {
         if let Backing::Mmap(m) = &self.backing {
             m.advise(memmap2::Advice::Random)

@@ -130,6 +130,9 @@ pub(crate) fn check_scales(name: &str, scales: &[f32]) -> Result<()> {
 
 impl<'a> Tensor<'a> {
     /// An f32 tensor. Errors if `values.len()` is not the shape's size.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] if `values.len()` differs from the shape's size (or the size overflows).
     pub fn from_f32(shape: Vec<usize>, values: impl Into<Cow<'a, [f32]>>) -> Result<Self> {
         let values = values.into();
         check_len(&shape, values.len())?;
@@ -140,6 +143,9 @@ impl<'a> Tensor<'a> {
     }
 
     /// An f16 tensor. Errors if `values.len()` is not the shape's size.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] if `values.len()` differs from the shape's size (or the size overflows).
     pub fn from_f16(shape: Vec<usize>, values: impl Into<Cow<'a, [f16]>>) -> Result<Self> {
         let values = values.into();
         check_len(&shape, values.len())?;
@@ -151,6 +157,9 @@ impl<'a> Tensor<'a> {
 
     /// An int8 tensor with one scale per row. Errors on a length mismatch or
     /// a scale that is negative or not finite.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] on a length mismatch, [`Error::Tensor`] for a negative or non-finite scale.
     pub fn from_i8(
         shape: Vec<usize>,
         values: impl Into<Cow<'a, [i8]>>,
@@ -175,6 +184,7 @@ impl<'a> Tensor<'a> {
     }
 
     /// An f32 tensor copied from a 2-D array (any memory layout).
+    #[allow(clippy::needless_pass_by_value)] // ndarray views are cheap handles; by value like the kernels API
     pub fn from_array2(a: ndarray::ArrayView2<'_, f32>) -> Tensor<'static> {
         Tensor {
             shape: vec![a.nrows(), a.ncols()],
@@ -265,6 +275,9 @@ impl<'a> Tensor<'a> {
     }
 
     /// Dequantizes row `i` into `out` (`out.len()` must be [`Tensor::row_len`]).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `i >= rows()`, [`Error::Dimension`] if `out.len() != row_len()`.
     pub fn row(&self, i: usize, out: &mut [f32]) -> Result<()> {
         let c = self.check_row(i, out.len())?;
         let r = i * c..(i + 1) * c;
@@ -279,6 +292,9 @@ impl<'a> Tensor<'a> {
     }
 
     /// Dot product of row `i` with `x`, computed from the stored precision.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `i >= rows()`, [`Error::Dimension`] if `x.len() != row_len()`.
     pub fn dot_row(&self, i: usize, x: &[f32]) -> Result<f32> {
         let c = self.check_row(i, x.len())?;
         let r = i * c..(i + 1) * c;
@@ -309,6 +325,9 @@ impl<'a> Tensor<'a> {
 
     /// Errors with [`Error::NonFinite`] if any stored value (or int8 scale)
     /// is NaN or infinite. `name` goes into the error.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] naming the tensor.
     pub fn check_finite(&self, name: &str) -> Result<()> {
         let bad = match &self.data {
             TensorData::F32(v) => v.iter().any(|x| !x.is_finite()),
