@@ -15,6 +15,16 @@ pub(crate) fn io_err(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// The process id, or 0 where std has none (wasm32-unknown-unknown, whose
+/// `process::id` panics; file writes fail there with an I/O error anyway).
+fn pid() -> u32 {
+    if cfg!(all(target_family = "wasm", target_os = "unknown")) {
+        0
+    } else {
+        std::process::id()
+    }
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A file being written next to `dest`; becomes `dest` on [`AtomicFile::commit`],
@@ -36,7 +46,7 @@ impl AtomicFile {
         let tmp = dir.join(format!(
             ".{}.tmp.{}.{}",
             file_name.to_string_lossy(),
-            std::process::id(),
+            pid(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let file = File::options()

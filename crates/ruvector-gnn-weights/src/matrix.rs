@@ -206,7 +206,7 @@ impl<'a> QuantizedMatrix<'a> {
                 self.out_dim
             )));
         }
-        if self.in_dim == 0 {
+        if self.in_dim == 0 || self.out_dim == 0 || x.nrows() == 0 {
             out.fill(0.0);
             return Ok(());
         }
@@ -218,7 +218,7 @@ impl<'a> QuantizedMatrix<'a> {
                 matmul::matmul_into(1.0, x, wt.t(), 0.0, out);
             }
             TensorData::F16(v) => {
-                let mut xrow = vec![0.0f32; c];
+                let mut xrow = Vec::new();
                 for (xi, mut oi) in x.rows().into_iter().zip(out.rows_mut()) {
                     let xs = row_slice(&xi, &mut xrow);
                     for (o, w) in oi.iter_mut().zip(v.chunks_exact(c)) {
@@ -227,7 +227,7 @@ impl<'a> QuantizedMatrix<'a> {
                 }
             }
             TensorData::I8 { values, scales } => {
-                let mut xrow = vec![0.0f32; c];
+                let mut xrow = Vec::new();
                 for (xi, mut oi) in x.rows().into_iter().zip(out.rows_mut()) {
                     let xs = row_slice(&xi, &mut xrow);
                     for ((o, w), s) in oi.iter_mut().zip(values.chunks_exact(c)).zip(scales.iter())
@@ -253,13 +253,12 @@ impl<'a> QuantizedMatrix<'a> {
 }
 
 /// A contiguous slice of row `r`, copying into `buf` only if needed.
-fn row_slice<'b>(r: &'b ndarray::ArrayView1<'_, f32>, buf: &'b mut [f32]) -> &'b [f32] {
+fn row_slice<'b>(r: &'b ndarray::ArrayView1<'_, f32>, buf: &'b mut Vec<f32>) -> &'b [f32] {
     if let Some(s) = r.as_slice() {
         s
     } else {
-        for (b, v) in buf.iter_mut().zip(r.iter()) {
-            *b = *v;
-        }
+        buf.clear();
+        buf.extend(r.iter().copied());
         buf
     }
 }

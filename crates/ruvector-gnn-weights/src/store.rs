@@ -779,6 +779,15 @@ fn parse(bytes: &[u8], opts: LoadOptions, label: &str) -> Result<Parsed> {
                     "tensor '{name}': data offsets [{s}, {e}) outside the file"
                 ))
             })?;
+        // A dimension larger than the whole file is only possible for an
+        // empty tensor (one zero dim) and only useful to make derived
+        // buffers (scales, row buffers) huge: refuse it, so every
+        // allocation stays bounded by the input size.
+        if let Some(d) = info.shape.iter().find(|&&d| d > file_len) {
+            return Err(fmt(format!(
+                "tensor '{name}': dimension {d} exceeds the file size {file_len}"
+            )));
+        }
         infos.push((name, info.dtype, info.shape.clone(), range));
     }
     infos.sort_by_key(|i| (i.3.start, i.3.end));

@@ -388,7 +388,12 @@ impl<'a> Tensor<'a> {
 pub fn quantize(t: &Tensor<'_>, p: Precision) -> Tensor<'static> {
     let rows = t.rows();
     let c = t.row_len();
-    let mut buf = vec![0.0f32; c];
+    // Only allocate a row buffer when there is a row to convert.
+    let mut buf = if t.is_empty() {
+        Vec::new()
+    } else {
+        vec![0.0f32; c]
+    };
     let shape = t.shape.clone();
     let data = match p {
         Precision::F32 => TensorData::F32(Cow::Owned(t.to_f32_vec())),

@@ -1,9 +1,7 @@
 //! The loader rejects each class of malformed or hostile input with a typed
 //! error (never a panic, never UB, never an allocation beyond the input).
 
-use ruvector_gnn_weights::{
-    fuzz_load, quantize, Error, LoadOptions, Precision, Tensor, TensorStore,
-};
+use ruvector_gnn_weights::{fuzz_load, Error, LoadOptions, Precision, Tensor, TensorStore};
 
 /// A file from a raw header string and raw data bytes.
 fn raw(header: &str, data: &[u8]) -> Vec<u8> {
@@ -136,6 +134,9 @@ fn dtype_shape_mismatch() {
     // Shape product overflows usize.
     let h = r#"{"a":{"dtype":"F32","shape":[18446744073709551615,2],"data_offsets":[0,8]}}"#;
     format_err(&raw(h, &f32s(&[1.0, 2.0])), "overflow");
+    // An empty tensor claiming a dimension beyond the file size.
+    let h = r#"{"a":{"dtype":"F32","shape":[0,4611686018427387904],"data_offsets":[0,0]}}"#;
+    format_err(&raw(h, &[]), "exceeds the file size");
     let h = r#"{"a":{"dtype":"NOPE","shape":[2],"data_offsets":[0,8]}}"#;
     format_err(&raw(h, &f32s(&[1.0, 2.0])), "json");
     // Valid safetensors, but a dtype we do not load.
@@ -283,7 +284,8 @@ fn truncation_guard_detects_shrunk_file() {
     let p = dir.path().join("t.safetensors");
     let mut s = TensorStore::new();
     let t = Tensor::from_f32(vec![1024, 4], vec![0.5; 4096]).unwrap();
-    s.insert("w", quantize(&t, Precision::F16)).unwrap();
+    s.insert("w", ruvector_gnn_weights::quantize(&t, Precision::F16))
+        .unwrap();
     s.save(&p).unwrap();
     let m = TensorStore::load_mmap(&p).unwrap();
     m.check_file_unchanged().unwrap();

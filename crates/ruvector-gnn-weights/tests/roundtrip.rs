@@ -3,8 +3,8 @@
 use ndarray::Array2;
 use ruvector_gnn_kernels::{matmul, Rng};
 use ruvector_gnn_weights::{
-    quantize, LoadMode, LoadOptions, Precision, QuantizedMatrix, Tensor, TensorData, TensorStore,
-    CONFIG_KEY, FORMAT_VERSION_KEY,
+    quantize, Precision, QuantizedMatrix, Tensor, TensorData, TensorStore, CONFIG_KEY,
+    FORMAT_VERSION_KEY,
 };
 
 fn normal(n: usize, seed: u64) -> Vec<f32> {
@@ -125,8 +125,8 @@ fn file_round_trip_copy_and_mmap() {
             assert!(mapped.is_zero_copy(n), "{n} was copied");
         }
         mapped.check_file_unchanged().unwrap();
-        let opts = LoadOptions {
-            mode: LoadMode::Mmap,
+        let opts = ruvector_gnn_weights::LoadOptions {
+            mode: ruvector_gnn_weights::LoadMode::Mmap,
             allow_non_finite: true,
         };
         assert_same(&s, &TensorStore::load_with(&path, opts).unwrap());
