@@ -1,7 +1,7 @@
 //! [`QuantizedMatrix`]: a weight matrix `W` (in × out, `Y = X·W`) held in
 //! f32, f16 or int8 and multiplied without materialising an f32 copy.
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 use ruvector_gnn_kernels::{matmul, quant};
 
 use crate::error::{Error, Result};
@@ -218,23 +218,24 @@ impl<'a> QuantizedMatrix<'a> {
                 matmul::matmul_into(1.0, x, wt.t(), 0.0, out);
             }
             TensorData::F16(v) => {
-                let mut xrow = Vec::new();
-                for (xi, mut oi) in x.rows().into_iter().zip(out.rows_mut()) {
-                    let xs = row_slice(&xi, &mut xrow);
-                    for (o, w) in oi.iter_mut().zip(v.chunks_exact(c)) {
+                let f = |xs: &[f32], oi: ArrayViewMut1<'_, f32>| {
+                    for (o, w) in oi.into_iter().zip(v.chunks_exact(c)) {
                         *o = quant::dot_f16(w, xs);
                     }
-                }
+                };
+                for_each_row(&x, out, c, self.out_dim, f);
             }
             TensorData::I8 { values, scales } => {
-                let mut xrow = Vec::new();
-                for (xi, mut oi) in x.rows().into_iter().zip(out.rows_mut()) {
-                    let xs = row_slice(&xi, &mut xrow);
-                    for ((o, w), s) in oi.iter_mut().zip(values.chunks_exact(c)).zip(scales.iter())
+                let f = |xs: &[f32], oi: ArrayViewMut1<'_, f32>| {
+                    for ((o, w), s) in oi
+                        .into_iter()
+                        .zip(values.chunks_exact(c))
+                        .zip(scales.iter())
                     {
                         *o = quant::dot_i8(w, *s, xs);
                     }
-                }
+                };
+                for_each_row(&x, out, c, self.out_dim, f);
             }
         }
         Ok(())
@@ -249,6 +250,37 @@ impl<'a> QuantizedMatrix<'a> {
         let mut out = Array2::zeros((x.nrows(), self.out_dim));
         self.matmul_into(x, out.view_mut())?;
         Ok(out)
+    }
+}
+
+/// Work (multiply-adds) above which rows are processed in parallel.
+const PAR_THRESHOLD: usize = 1 << 18;
+
+/// Calls `f(x_row, out_row)` for every row, with `x_row` contiguous (copied
+/// into a per-thread buffer only when `x` is not row-major), in parallel
+/// over rows (rayon through ndarray) when the product is large.
+fn for_each_row<F>(
+    x: &ArrayView2<'_, f32>,
+    mut out: ArrayViewMut2<'_, f32>,
+    c: usize,
+    out_dim: usize,
+    f: F,
+) where
+    F: Fn(&[f32], ArrayViewMut1<'_, f32>) + Sync,
+{
+    let work = x.nrows().saturating_mul(c).saturating_mul(out_dim);
+    if work >= PAR_THRESHOLD && x.nrows() > 1 {
+        Zip::from(x.rows())
+            .and(out.rows_mut())
+            .par_for_each(|xi, oi| {
+                let mut buf = Vec::new();
+                f(row_slice(&xi, &mut buf), oi);
+            });
+    } else {
+        let mut buf = Vec::new();
+        for (xi, oi) in x.rows().into_iter().zip(out.rows_mut()) {
+            f(row_slice(&xi, &mut buf), oi);
+        }
     }
 }
 

@@ -174,7 +174,12 @@ fn misaligned_buffer_is_copied_not_referenced() {
 #[test]
 fn quantized_matmul_matches_dequantized_f32() {
     let mut rng = Rng::seed_from_u64(7);
-    for &(n, din, dout) in &[(31usize, 128usize, 64usize), (5, 1433, 16), (3, 1, 1)] {
+    for &(n, din, dout) in &[
+        (31usize, 128usize, 64usize),
+        (5, 1433, 16),
+        (3, 1, 1),
+        (300, 128, 64),
+    ] {
         let w = Array2::from_shape_fn((din, dout), |_| rng.normal_f32() * 0.1);
         let x = Array2::from_shape_fn((n, din), |_| rng.normal_f32());
         let exact = matmul::matmul(x.view(), w.view());
@@ -213,7 +218,8 @@ fn quantized_matmul_matches_dequantized_f32() {
                 }
             }
         }
-        // A transposed (non-contiguous) input view works too.
+        // A transposed (non-contiguous) input view works too (the last case
+        // also exercises the parallel row path).
         let xt = x.t().to_owned();
         let q = QuantizedMatrix::from_f32(w.view(), Precision::Int8);
         let a = q.matmul(xt.t()).unwrap();
