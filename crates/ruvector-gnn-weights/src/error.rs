@@ -32,6 +32,21 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Arguments have incompatible dimensions (e.g. a matmul input with the
+    /// wrong number of columns, or an output row buffer of the wrong length).
+    #[error("dimension mismatch: {0}")]
+    Dimension(String),
+    /// A row index is past the end of a table or matrix.
+    #[error("row {index} out of range (rows: {len})")]
+    OutOfRange {
+        /// The requested row.
+        index: usize,
+        /// The number of rows.
+        len: usize,
+    },
+    /// A value that must be finite is NaN or infinite.
+    #[error("{0}: non-finite value (NaN or Inf)")]
+    NonFinite(String),
 }
 
 /// `Result` with this crate's [`Error`].
