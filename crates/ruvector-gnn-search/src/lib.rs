@@ -14,4 +14,6 @@ pub use error::{Error, Result};
 pub use feedback_log::{FeedbackEvent, FeedbackLog, Recovery, SyncPolicy};
 pub mod candidates;
 pub mod eval;
+pub mod feedback_graph;
+pub mod gnn_rerank;
 pub mod rerank;

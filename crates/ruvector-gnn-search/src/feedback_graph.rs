@@ -1,0 +1,102 @@
+//! The feedback graph: which past queries chose which items, next to the
+//! items' own neighbour graph (HNSW layer 0 or an exact k-NN graph).
+//!
+//! It is a heterogeneous graph with two edge types:
+//! - *claim* edges item `i` ← past query `c` when event `c` chose `i`;
+//! - *neighbour* edges item `i` ← item `j` from the ANN graph.
+//!
+//! Message passing over it is what the re-ranker in
+//! [`crate::gnn_rerank`] does for every (query, candidate) pair.
+
+use std::collections::HashMap;
+
+use ndarray::{Array2, ArrayView2};
+use ruvector_gnn_kernels::Csr;
+
+use crate::candidates::normalized;
+use crate::rerank::TrainExample;
+
+/// Past queries attached to the items they chose, plus the item graph.
+#[derive(Debug, Clone)]
+pub struct FeedbackGraph {
+    /// Normalised past query vectors, one row per event.
+    queries: Array2<f32>,
+    /// For each item, the events that chose it (ascending).
+    claims: HashMap<u64, Vec<u32>>,
+    /// Item → item neighbour lists.
+    neighbours: Csr,
+}
+
+impl FeedbackGraph {
+    /// Builds the graph from training examples (event `e` = `examples[e]`)
+    /// and the item neighbour graph.
+    ///
+    /// # Panics
+    /// If an example's query width differs from the first one's.
+    pub fn new(examples: &[TrainExample], neighbours: Csr) -> Self {
+        let d = examples.first().map_or(0, |e| e.query.len());
+        let mut queries = Array2::zeros((examples.len(), d));
+        let mut claims: HashMap<u64, Vec<u32>> = HashMap::new();
+        for (e, ex) in examples.iter().enumerate() {
+            let q = normalized(&ex.query);
+            queries
+                .row_mut(e)
+                .assign(&ndarray::ArrayView1::from(&q[..]));
+            for &p in &ex.positives {
+                claims.entry(ex.candidates[p]).or_default().push(e as u32);
+            }
+        }
+        Self {
+            queries,
+            claims,
+            neighbours,
+        }
+    }
+
+    /// Events that chose `item`.
+    pub fn claims(&self, item: u64) -> &[u32] {
+        self.claims.get(&item).map_or(&[], Vec::as_slice)
+    }
+
+    /// The normalised query vector of event `e`.
+    pub fn query(&self, e: u32) -> &[f32] {
+        self.queries
+            .row(e as usize)
+            .to_slice()
+            .expect("standard layout")
+    }
+
+    /// Item neighbours of `item` (empty when out of range).
+    pub fn neighbours(&self, item: u64) -> &[u32] {
+        let i = item as usize;
+        if i < self.neighbours.n_rows() {
+            self.neighbours.row(i)
+        } else {
+            &[]
+        }
+    }
+
+    /// Number of feedback events in the graph.
+    pub fn n_events(&self) -> usize {
+        self.queries.nrows()
+    }
+}
+
+/// A k-nearest-neighbour item graph by exact cosine (for small collections
+/// and tests; large collections use the HNSW index's layer-0 lists).
+pub fn knn_graph(items: ArrayView2<'_, f32>, k: usize) -> Csr {
+    let index = crate::candidates::ExactIndex::new(items);
+    let lists: Vec<Vec<usize>> = (0..items.nrows())
+        .map(|i| {
+            use crate::candidates::CandidateIndex;
+            index
+                .search(index.rows().row(i).as_slice().expect("contiguous"), k + 1)
+                .into_iter()
+                .map(|h| h.0 as usize)
+                .filter(|&j| j != i)
+                .take(k)
+                .collect()
+        })
+        .collect();
+    Csr::from_adjacency(&lists).expect("ids come from the index")
+}
