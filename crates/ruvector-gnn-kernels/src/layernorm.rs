@@ -58,7 +58,11 @@ pub fn backward_row(
     let mut sum_gx = 0.0f32;
     for i in 0..n {
         let xhat = (x[i] - mean) * rstd;
-        let g = if gamma.is_empty() { dy[i] } else { dy[i] * gamma[i] };
+        let g = if gamma.is_empty() {
+            dy[i]
+        } else {
+            dy[i] * gamma[i]
+        };
         sum_g += g;
         sum_gx += g * xhat;
         if !dgamma.is_empty() {
@@ -69,7 +73,11 @@ pub fn backward_row(
     let inv_n = 1.0 / n as f32;
     for i in 0..n {
         let xhat = (x[i] - mean) * rstd;
-        let g = if gamma.is_empty() { dy[i] } else { dy[i] * gamma[i] };
+        let g = if gamma.is_empty() {
+            dy[i]
+        } else {
+            dy[i] * gamma[i]
+        };
         dx[i] = rstd * (g - sum_g * inv_n - xhat * sum_gx * inv_n);
     }
 }
@@ -97,7 +105,10 @@ mod tests {
         let loss = |x: &[f32]| {
             let mut y = [0.0f32; 5];
             forward_row(x, &gamma, &beta, 1e-5, &mut y);
-            y.iter().zip(&dy).map(|(a, b)| f64::from(a * b)).sum::<f64>()
+            y.iter()
+                .zip(&dy)
+                .map(|(a, b)| f64::from(a * b))
+                .sum::<f64>()
         };
         let mut y = [0.0f32; 5];
         let (m, r) = forward_row(&x, &gamma, &beta, 1e-5, &mut y);
@@ -109,7 +120,11 @@ mod tests {
             p[i] += 1e-2;
             q[i] -= 1e-2;
             let fd = (loss(&p) - loss(&q)) / 2e-2;
-            assert!((fd - f64::from(dx[i])).abs() < 5e-3, "{i}: {fd} vs {}", dx[i]);
+            assert!(
+                (fd - f64::from(dx[i])).abs() < 5e-3,
+                "{i}: {fd} vs {}",
+                dx[i]
+            );
         }
         assert_eq!(db, dy);
     }

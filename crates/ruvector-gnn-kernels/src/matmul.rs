@@ -1,12 +1,45 @@
 //! Dense matrix products used by the layers: `X·W`, `Xᵀ·G`, `G·Wᵀ`.
 //!
-//! Inputs are `ndarray` views in any layout (a transposed view is fine);
-//! the output is row-major. The backend is chosen by benchmark (see
-//! `docs/BENCHMARKS.md`).
+//! Inputs are `ndarray` views in any layout (a transposed or negatively
+//! strided view is fine); the output is row-major for the allocating
+//! functions and any layout for [`matmul_into`]. Two backends exist (see
+//! [`Backend`]); the default is chosen by benchmark (`docs/BENCHMARKS.md`):
+//! the [`gemm`] crate (pulp-based AVX-512/AVX2 micro-kernels, Rayon over
+//! the output), with ndarray's `general_mat_mul` (matrixmultiply) kept for
+//! comparison.
+
+// Views are cheap handles and by-value views are the crate-wide API shape
+// (fixed signatures other crates code against).
+#![allow(clippy::needless_pass_by_value)]
 
 use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, ArrayViewMut2};
 
-/// `c = alpha·a·b + beta·c`.
+/// A dense matrix-multiply implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The `gemm` crate (0.19): runtime-dispatched AVX-512/AVX2/NEON
+    /// micro-kernels, parallel over Rayon with the `parallel` feature.
+    #[default]
+    Gemm,
+    /// ndarray's `general_mat_mul` (the `matrixmultiply` crate).
+    Ndarray,
+}
+
+/// Products with fewer multiply-adds than this run single-threaded (Rayon
+/// task overhead dominates below it).
+const PARALLEL_MIN_FLOPS: usize = 1 << 18;
+
+/// `c = alpha·a·b + beta·c`, with the default [`Backend`].
+///
+/// `beta == 0` overwrites `c` without reading it (NaN in `c` is not kept).
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// let a = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let mut c = Array2::ones((2, 2));
+/// ruvector_gnn_kernels::matmul::matmul_into(1.0, a.view(), a.t(), 1.0, c.view_mut());
+/// assert_eq!(c, array![[6.0, 12.0], [12.0, 26.0]]);
+/// ```
 ///
 /// # Panics
 /// If `a.ncols() != b.nrows()` or `c` is not `a.nrows() × b.ncols()`.
@@ -15,11 +48,109 @@ pub fn matmul_into(
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
     beta: f32,
+    c: ArrayViewMut2<'_, f32>,
+) {
+    matmul_into_with(Backend::default(), alpha, a, b, beta, c);
+}
+
+/// [`matmul_into`] on an explicit backend (benchmarks and cross-checks).
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use ruvector_gnn_kernels::matmul::{matmul_into_with, Backend};
+/// let a = array![[1.0f32, 2.0]];
+/// let b = array![[3.0f32], [4.0]];
+/// for backend in [Backend::Gemm, Backend::Ndarray] {
+///     let mut c = Array2::zeros((1, 1));
+///     matmul_into_with(backend, 2.0, a.view(), b.view(), 0.0, c.view_mut());
+///     assert_eq!(c, array![[22.0]]);
+/// }
+/// ```
+///
+/// # Panics
+/// If `a.ncols() != b.nrows()` or `c` is not `a.nrows() × b.ncols()`.
+pub fn matmul_into_with(
+    backend: Backend,
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
     mut c: ArrayViewMut2<'_, f32>,
 ) {
     assert_eq!(a.ncols(), b.nrows(), "matmul: inner dimensions differ");
     assert_eq!(c.dim(), (a.nrows(), b.ncols()), "matmul: output shape");
-    general_mat_mul(alpha, &a, &b, beta, &mut c);
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if beta == 0.0 {
+            c.fill(0.0);
+        } else {
+            c *= beta;
+        }
+        return;
+    }
+    match backend {
+        Backend::Ndarray => {
+            if beta == 0.0 {
+                // general_mat_mul reads c when beta == 0 (0·NaN = NaN).
+                c.fill(0.0);
+            }
+            general_mat_mul(alpha, &a, &b, beta, &mut c);
+        }
+        Backend::Gemm => gemm_into(alpha, a, b, beta, c),
+    }
+}
+
+fn gemm_into(
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<'_, f32>,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let parallelism = if cfg!(feature = "parallel") && m * n * k >= PARALLEL_MIN_FLOPS {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
+    };
+    let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
+    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
+    let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
+    // SAFETY: m, n, k > 0 are the views' logical shapes; `as_ptr` points at
+    // element [0, 0] and every (row, col) pointer offset by the views' own
+    // strides stays inside the borrowed allocations. `c` is a unique mutable
+    // borrow, so it cannot alias `a` or `b`, and a mutable ndarray view never
+    // has a zero stride on a dimension longer than one. `gemm` computes
+    // dst := alpha·dst + beta·lhs·rhs (its alpha/beta are swapped relative to
+    // BLAS) and does not read `dst` when `read_dst` is false.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            c_cs,
+            c_rs,
+            beta != 0.0,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// `a·b` into a new row-major array.
@@ -40,6 +171,13 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
 
 /// `aᵀ·b` (weight gradients: `Xᵀ·G`).
 ///
+/// ```
+/// use ndarray::array;
+/// let x = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let g = array![[1.0f32], [1.0]];
+/// assert_eq!(ruvector_gnn_kernels::matmul::matmul_tn(x.view(), g.view()), array![[4.0], [6.0]]);
+/// ```
+///
 /// # Panics
 /// If `a.nrows() != b.nrows()`.
 pub fn matmul_tn(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
@@ -48,8 +186,87 @@ pub fn matmul_tn(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> 
 
 /// `a·bᵀ` (input gradients: `G·Wᵀ`).
 ///
+/// ```
+/// use ndarray::array;
+/// let g = array![[1.0f32, 1.0]];
+/// let w = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// assert_eq!(ruvector_gnn_kernels::matmul::matmul_nt(g.view(), w.view()), array![[3.0, 7.0]]);
+/// ```
+///
 /// # Panics
 /// If `a.ncols() != b.ncols()`.
 pub fn matmul_nt(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     matmul(a, b.t())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::s;
+
+    fn naive(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+            (0..a.ncols())
+                .map(|p| f64::from(a[[i, p]]) * f64::from(b[[p, j]]))
+                .sum::<f64>() as f32
+        })
+    }
+
+    /// Transposed, sliced, negatively strided and non-contiguous views, on
+    /// both backends, against a naive f64 product; exercises the `unsafe`
+    /// stride handling of the gemm call.
+    #[test]
+    fn strided_views_on_both_backends() {
+        let mut rng = crate::Rng::seed_from_u64(9);
+        let big = Array2::from_shape_simple_fn((67, 45), || rng.normal_f32());
+        let w = Array2::from_shape_simple_fn((45, 33), || rng.normal_f32());
+        let cases: Vec<(ArrayView2<'_, f32>, ArrayView2<'_, f32>)> = vec![
+            (big.view(), w.view()),
+            (big.t(), big.slice(s![.., ..33])),
+            (big.slice(s![..;-2, 1..;3]), w.slice(s![..;-3, ..;2])),
+            (w.t(), w.view()),
+            (big.slice(s![..1, ..]), w.view()),
+        ];
+        for backend in [Backend::Gemm, Backend::Ndarray] {
+            for (a, b) in &cases {
+                let b = b.slice(s![..a.ncols(), ..]);
+                let e = naive(a.view(), b.view());
+                let mut c = Array2::from_elem((a.nrows(), b.ncols()), f32::NAN);
+                matmul_into_with(backend, 1.0, a.view(), b.view(), 0.0, c.view_mut());
+                for (x, y) in c.iter().zip(&e) {
+                    assert!(
+                        (x - y).abs() < 1e-4 * (1.0 + y.abs()),
+                        "{backend:?}: {x} vs {y}"
+                    );
+                }
+                // alpha/beta and a transposed (column-major) destination.
+                let mut ct = Array2::from_elem((b.ncols(), a.nrows()), 1.0f32);
+                matmul_into_with(
+                    backend,
+                    2.0,
+                    a.view(),
+                    b.view(),
+                    0.5,
+                    ct.view_mut().reversed_axes(),
+                );
+                for (x, y) in ct.t().iter().zip(&e) {
+                    assert!(
+                        (x - (2.0 * y + 0.5)).abs() < 1e-4 * (1.0 + y.abs()),
+                        "{backend:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_inner_dimension_scales_c() {
+        let a = Array2::<f32>::zeros((2, 0));
+        let b = Array2::<f32>::zeros((0, 3));
+        let mut c = Array2::from_elem((2, 3), 4.0f32);
+        matmul_into(1.0, a.view(), b.view(), 0.5, c.view_mut());
+        assert!(c.iter().all(|&v| v == 2.0));
+        matmul_into(1.0, a.view(), b.view(), 0.0, c.view_mut());
+        assert!(c.iter().all(|&v| v == 0.0));
+    }
 }

@@ -78,3 +78,40 @@ pub fn dot_i8(a: &[i8], scale: f32, b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot_i8: length mismatch");
     scale * a.iter().zip(b).map(|(&x, y)| f32::from(x) * y).sum::<f32>()
 }
+
+/// `out[i] = f32(h[i])`.
+pub fn dequantize_f16_row(h: &[f16], out: &mut [f32]) {
+    assert_eq!(h.len(), out.len(), "dequantize_f16_row: length mismatch");
+    for (o, v) in out.iter_mut().zip(h) {
+        *o = v.to_f32();
+    }
+}
+
+/// `out[i] = f16(x[i])`, round to nearest even.
+pub fn quantize_f16_row(x: &[f32], out: &mut [f16]) {
+    assert_eq!(x.len(), out.len(), "quantize_f16_row: length mismatch");
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f16::from_f32(v);
+    }
+}
+
+/// `out[i] = q[i]·scale`.
+pub fn dequantize_i8_row(q: &[i8], scale: f32, out: &mut [f32]) {
+    assert_eq!(q.len(), out.len(), "dequantize_i8_row: length mismatch");
+    for (o, &v) in out.iter_mut().zip(q) {
+        *o = f32::from(v) * scale;
+    }
+}
+
+/// `y[i] = max(y[i], x[i])` with the index of the winner: when `x[i] > y[i]`,
+/// `y[i] = x[i]` and `arg[i] = id` (the scalar twin of `gather_max`'s step).
+pub fn max_accumulate_arg(x: &[f32], id: u32, y: &mut [f32], arg: &mut [u32]) {
+    assert_eq!(x.len(), y.len(), "max_accumulate_arg: length mismatch");
+    assert_eq!(x.len(), arg.len(), "max_accumulate_arg: length mismatch");
+    for ((y, a), x) in y.iter_mut().zip(arg.iter_mut()).zip(x) {
+        if *x > *y {
+            *y = *x;
+            *a = id;
+        }
+    }
+}

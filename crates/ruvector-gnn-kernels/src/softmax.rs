@@ -86,7 +86,11 @@ mod tests {
                     .sum::<f64>()
             };
             let fd = (f(1e-6) - f(-1e-6)) / 2e-6;
-            assert!((fd - f64::from(dx[i])).abs() < 1e-4, "{i}: {fd} vs {}", dx[i]);
+            assert!(
+                (fd - f64::from(dx[i])).abs() < 1e-4,
+                "{i}: {fd} vs {}",
+                dx[i]
+            );
         }
     }
 }
