@@ -17,9 +17,13 @@ use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, ArrayViewMut2};
 /// A dense matrix-multiply implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
+    /// Our pulp register-blocked kernel for the layers' skinny shapes
+    /// (`X·W`, `G·Wᵀ`: row-major `a` and `c`, small `b` packed once per
+    /// call); anything else goes to [`Backend::Gemm`].
+    #[default]
+    Pulp,
     /// The `gemm` crate (0.19): runtime-dispatched AVX-512/AVX2/NEON
     /// micro-kernels, parallel over Rayon with the `parallel` feature.
-    #[default]
     Gemm,
     /// ndarray's `general_mat_mul` (the `matrixmultiply` crate).
     Ndarray,
@@ -101,6 +105,14 @@ pub fn matmul_into_with(
             general_mat_mul(alpha, &a, &b, beta, &mut c);
         }
         Backend::Gemm => gemm_into(alpha, a, b, beta, c),
+        Backend::Pulp => {
+            #[cfg(feature = "simd")]
+            let c = match skinny::try_matmul(alpha, &a, &b, beta, c) {
+                Ok(()) => return,
+                Err(c) => c,
+            };
+            gemm_into(alpha, a, b, beta, c);
+        }
     }
 }
 
@@ -199,6 +211,206 @@ pub fn matmul_nt(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> 
     matmul(a, b.t())
 }
 
+/// Register-blocked `c = alpha·a·b + beta·c` for a row-major `a` and `c`
+/// and a small `b` (the layers' `X·W` and `G·Wᵀ`, where `W` is at most a
+/// few hundred square).
+///
+/// `b` is packed once into a zero-padded row-major `k × n_pad` buffer
+/// (≤ 256 KiB, L2-resident). Each block of `MR` rows of `a` then runs a
+/// micro-kernel holding `MR × 4` registers of `c`: per `p`, four loads of
+/// `b`, `MR` broadcasts of `a[r, p]` and `4·MR` FMAs, so the FMA units,
+/// not loads, are the limit. Rows are split over Rayon in blocks.
+#[cfg(feature = "simd")]
+mod skinny {
+    use ndarray::{ArrayView2, ArrayViewMut2};
+    use pulp::{Simd, WithSimd};
+    #[cfg(feature = "parallel")]
+    use rayon::prelude::*;
+
+    use crate::dispatch::dispatch;
+
+    /// Largest packed `b` (floats) the kernel takes: 256 KiB.
+    const MAX_PACKED: usize = 1 << 16;
+    /// Rows per Rayon task (a multiple of every `MR`).
+    const ROWS_PER_TASK: usize = 192;
+    /// Column tile: four registers per row.
+    const NR: usize = 4;
+
+    /// Runs the kernel, or hands `c` back when the shapes or layouts do
+    /// not fit it.
+    pub(super) fn try_matmul<'c>(
+        alpha: f32,
+        a: &ArrayView2<'_, f32>,
+        b: &ArrayView2<'_, f32>,
+        beta: f32,
+        mut c: ArrayViewMut2<'c, f32>,
+    ) -> Result<(), ArrayViewMut2<'c, f32>> {
+        let (m, k) = a.dim();
+        let n = b.ncols();
+        let tile = NR * 16; // widest register tile (AVX-512)
+        let n_pad = n.div_ceil(tile) * tile;
+        if k * n_pad > MAX_PACKED || n > 512 {
+            return Err(c);
+        }
+        let Some(a) = a.as_slice() else { return Err(c) };
+        let Some(cs) = c.as_slice_mut() else {
+            return Err(c);
+        };
+        let mut packed = vec![0.0f32; k * n_pad];
+        for (p, row) in packed.chunks_exact_mut(n_pad).enumerate() {
+            for (dst, src) in row.iter_mut().zip(b.row(p)) {
+                *dst = *src;
+            }
+        }
+        let job = |(a, c): (&[f32], &mut [f32])| {
+            dispatch(Block {
+                a,
+                k,
+                b: &packed,
+                n,
+                n_pad,
+                alpha,
+                beta,
+                c,
+            });
+        };
+        #[cfg(feature = "parallel")]
+        if m * n * k >= super::PARALLEL_MIN_FLOPS {
+            a.par_chunks(k * ROWS_PER_TASK)
+                .zip(cs.par_chunks_mut(n * ROWS_PER_TASK))
+                .for_each(job);
+            return Ok(());
+        }
+        a.chunks(k * ROWS_PER_TASK)
+            .zip(cs.chunks_mut(n * ROWS_PER_TASK))
+            .for_each(job);
+        Ok(())
+    }
+
+    /// A block of rows: `a` is `rows × k`, `c` is `rows × n`.
+    struct Block<'a> {
+        a: &'a [f32],
+        k: usize,
+        b: &'a [f32],
+        n: usize,
+        n_pad: usize,
+        alpha: f32,
+        beta: f32,
+        c: &'a mut [f32],
+    }
+
+    impl WithSimd for Block<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, simd: S) {
+            // Six rows need 24 accumulators + 4 + 1 registers: only with 32.
+            if S::REGISTER_COUNT >= 32 {
+                self.run::<S, 6>(simd);
+            } else {
+                self.run::<S, 2>(simd);
+            }
+        }
+    }
+
+    impl Block<'_> {
+        #[inline(always)]
+        fn run<S: Simd, const MR: usize>(self, simd: S) {
+            let Self {
+                a,
+                k,
+                b,
+                n,
+                n_pad,
+                alpha,
+                beta,
+                c,
+            } = self;
+            let rows = c.len() / n;
+            let mut i = 0;
+            while i + MR <= rows {
+                rows_kernel::<S, MR>(
+                    simd,
+                    &a[i * k..(i + MR) * k],
+                    k,
+                    b,
+                    n,
+                    n_pad,
+                    alpha,
+                    beta,
+                    &mut c[i * n..(i + MR) * n],
+                );
+                i += MR;
+            }
+            while i < rows {
+                rows_kernel::<S, 1>(
+                    simd,
+                    &a[i * k..(i + 1) * k],
+                    k,
+                    b,
+                    n,
+                    n_pad,
+                    alpha,
+                    beta,
+                    &mut c[i * n..(i + 1) * n],
+                );
+                i += 1;
+            }
+        }
+    }
+
+    /// `M` rows of `c` (row-major, width `n`) from `M` rows of `a` (width
+    /// `k`) and the packed `b` (`k × n_pad`, zero-padded columns).
+    #[inline(always)]
+    fn rows_kernel<S: Simd, const M: usize>(
+        simd: S,
+        a: &[f32],
+        k: usize,
+        b: &[f32],
+        n: usize,
+        n_pad: usize,
+        alpha: f32,
+        beta: f32,
+        c: &mut [f32],
+    ) {
+        let lanes = S::F32_LANES;
+        let width = NR * lanes;
+        let zero = simd.splat_f32s(0.0);
+        let av = simd.splat_f32s(alpha);
+        let bv = simd.splat_f32s(beta);
+        let arows: [&[f32]; M] = core::array::from_fn(|r| &a[r * k..(r + 1) * k]);
+        let mut j0 = 0;
+        while j0 < n {
+            let mut acc = [[zero; NR]; M];
+            for p in 0..k {
+                let (brow, _) = S::as_simd_f32s(&b[p * n_pad + j0..p * n_pad + j0 + width]);
+                let bq: [S::f32s; NR] = core::array::from_fn(|q| brow[q]);
+                for r in 0..M {
+                    let x = simd.splat_f32s(arows[r][p]);
+                    for q in 0..NR {
+                        acc[r][q] = simd.mul_add_f32s(x, bq[q], acc[r][q]);
+                    }
+                }
+            }
+            for r in 0..M {
+                let crow = &mut c[r * n..(r + 1) * n];
+                for q in 0..NR {
+                    let j = j0 + q * lanes;
+                    if j >= n {
+                        break;
+                    }
+                    let dst = &mut crow[j..(j + lanes).min(n)];
+                    let mut v = simd.mul_f32s(av, acc[r][q]);
+                    if beta != 0.0 {
+                        v = simd.mul_add_f32s(bv, simd.partial_load_f32s(dst), v);
+                    }
+                    simd.partial_store_f32s(dst, v);
+                }
+            }
+            j0 += width;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,7 +425,7 @@ mod tests {
     }
 
     /// Transposed, sliced, negatively strided and non-contiguous views, on
-    /// both backends, against a naive f64 product; exercises the `unsafe`
+    /// every backend, against a naive f64 product; exercises the `unsafe`
     /// stride handling of the gemm call.
     #[test]
     fn strided_views_on_both_backends() {
@@ -227,7 +439,15 @@ mod tests {
             (w.t(), w.view()),
             (big.slice(s![..1, ..]), w.view()),
         ];
-        for backend in [Backend::Gemm, Backend::Ndarray] {
+        let x = Array2::from_shape_simple_fn((1000, 128), || rng.normal_f32());
+        let wide = Array2::from_shape_simple_fn((128, 70), || rng.normal_f32());
+        let g = Array2::from_shape_simple_fn((1000, 70), || rng.normal_f32());
+        let mut cases = cases;
+        cases.push((x.view(), wide.view())); // skinny kernel, padded columns
+        cases.push((g.view(), wide.t())); // G·Wᵀ: packed transposed b
+        cases.push((g.slice(s![..7, ..]), wide.t())); // fewer rows than a block
+        cases.push((x.view(), wide.slice(s![.., ..1]))); // n = 1
+        for backend in [Backend::Pulp, Backend::Gemm, Backend::Ndarray] {
             for (a, b) in &cases {
                 let b = b.slice(s![..a.ncols(), ..]);
                 let e = naive(a.view(), b.view());
