@@ -2,11 +2,11 @@
 //!
 //! Inputs are `ndarray` views in any layout (a transposed or negatively
 //! strided view is fine); the output is row-major for the allocating
-//! functions and any layout for [`matmul_into`]. Two backends exist (see
+//! functions and any layout for [`matmul_into`]. Three backends exist (see
 //! [`Backend`]); the default is chosen by benchmark (`docs/BENCHMARKS.md`):
 //! the [`gemm`] crate (pulp-based AVX-512/AVX2 micro-kernels, Rayon over
-//! the output), with ndarray's `general_mat_mul` (matrixmultiply) kept for
-//! comparison.
+//! the output). Our own register-blocked pulp kernel for skinny products and
+//! ndarray's `general_mat_mul` (matrixmultiply) are kept for comparison.
 
 // Views are cheap handles and by-value views are the crate-wide API shape
 // (fixed signatures other crates code against).
@@ -17,14 +17,17 @@ use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, ArrayViewMut2};
 /// A dense matrix-multiply implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// Our pulp register-blocked kernel for the layers' skinny shapes
-    /// (`X·W`, `G·Wᵀ`: row-major `a` and `c`, small `b` packed once per
-    /// call); anything else goes to [`Backend::Gemm`].
-    #[default]
-    Pulp,
     /// The `gemm` crate (0.19): runtime-dispatched AVX-512/AVX2/NEON
     /// micro-kernels, parallel over Rayon with the `parallel` feature.
+    /// The default: fastest on the layers' shapes in `docs/BENCHMARKS.md`.
+    #[default]
     Gemm,
+    /// Our pulp register-blocked kernel for the layers' skinny shapes
+    /// (`X·W`, `G·Wᵀ`: row-major `a` and `c`, small `b` packed once per
+    /// call); anything else goes to [`Backend::Gemm`]. Within a few percent
+    /// of `gemm` in cache, slower when streaming from memory (measured).
+    /// Without the `simd` feature it is `gemm`.
+    Pulp,
     /// ndarray's `general_mat_mul` (the `matrixmultiply` crate).
     Ndarray,
 }
