@@ -21,10 +21,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Info => {
             let v = ruvector_gnn::kernels::vector::dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]);
-            println!(
-                "ruvector-gnn {} (dot self-check: {v})",
-                env!("CARGO_PKG_VERSION")
-            );
+            println!("ruvector-gnn {} (dot self-check: {v})", env!("CARGO_PKG_VERSION"));
         }
     }
     Ok(())

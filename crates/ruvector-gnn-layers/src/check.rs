@@ -37,11 +37,7 @@ pub fn rows(what: &str, x: &ArrayView2<'_, f32>, rows: usize) -> Result<()> {
 pub fn finite(what: &'static str, x: &ArrayView2<'_, f32>) -> Result<()> {
     for (r, row) in x.outer_iter().enumerate() {
         if let Some(c) = row.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                what,
-                row: r,
-                col: c,
-            });
+            return Err(Error::NonFinite { what, row: r, col: c });
         }
     }
     Ok(())

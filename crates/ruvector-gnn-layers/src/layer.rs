@@ -80,9 +80,7 @@ pub trait GraphLayer: Parameters + Send + Sync {
     /// # Errors
     /// As [`GraphLayer::forward_train`].
     fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
-        Ok(self
-            .forward_train(x, graph, &mut ForwardCtx::inference())?
-            .0)
+        Ok(self.forward_train(x, graph, &mut ForwardCtx::inference())?.0)
     }
 
     /// A short name for messages and model configs (`"gcn"`, `"gat"`, ...).
