@@ -317,6 +317,11 @@ fn quantized(c: &mut Criterion) {
 
 /// Rounds of the interleaved summary.
 const SUMMARY_ROUNDS: usize = 12;
+/// Copies per timed probe run and FMA probe calls per run: the probes are
+/// stretched to ~20-40 ms, like the gather and matmul runs, so all of them
+/// are equally exposed to time-slicing on a shared machine.
+const COPY_REPS: usize = 4;
+const FMA_REPS: usize = 64;
 
 fn best(times: &mut f64, f: impl FnOnce()) {
     let t = std::time::Instant::now();
@@ -327,8 +332,10 @@ fn best(times: &mut f64, f: impl FnOnce()) {
 /// Prints the `docs/BENCHMARKS.md` roofline table: each probe and kernel
 /// runs once per round, rounds interleave them, and the *fastest* run of each
 /// is kept. On a shared machine (other processes time-slicing the cores)
-/// the minimum is the least-disturbed run, so the fractions compare like
-/// with like; criterion's means above include the disturbance.
+/// the minimum is the least-disturbed run; the roofline probes are
+/// repeated to last about as long as the kernels so both see the same
+/// disturbance, and the fractions compare like with like. Criterion's
+/// means above include the disturbance.
 fn roofline_summary(_c: &mut Criterion) {
     let a = vec![1.0f32; STREAM_LEN];
     let mut b = vec![2.0f32; STREAM_LEN];
@@ -347,19 +354,35 @@ fn roofline_summary(_c: &mut Criterion) {
         .expect("1-thread pool");
     for _ in 0..SUMMARY_ROUNDS {
         best(&mut t[0], || {
-            stream_copy(black_box(&a), black_box(&mut b), 2);
+            for _ in 0..COPY_REPS {
+                stream_copy(black_box(&a), black_box(&mut b), 2);
+            }
         });
         best(&mut t[1], || {
-            stream_copy(black_box(&a), black_box(&mut b), 1);
+            for _ in 0..COPY_REPS {
+                stream_copy(black_box(&a), black_box(&mut b), 1);
+            }
         });
         best(&mut t[2], || {
             black_box(rayon::join(
-                || arch.dispatch(FmaProbe),
-                || arch.dispatch(FmaProbe),
+                || {
+                    (0..FMA_REPS)
+                        .map(|_| arch.dispatch(FmaProbe).0)
+                        .sum::<f32>()
+                },
+                || {
+                    (0..FMA_REPS)
+                        .map(|_| arch.dispatch(FmaProbe).0)
+                        .sum::<f32>()
+                },
             ));
         });
         best(&mut t[3], || {
-            black_box(arch.dispatch(FmaProbe));
+            black_box(
+                (0..FMA_REPS)
+                    .map(|_| arch.dispatch(FmaProbe).0)
+                    .sum::<f32>(),
+            );
         });
         best(&mut t[4], || {
             sparse::gather(&graph, None, x.view(), 0.0, y.view_mut());
@@ -406,10 +429,12 @@ fn roofline_summary(_c: &mut Criterion) {
             });
         });
     }
-    let copy2 = 2.0 * (STREAM_LEN * 4) as f64 / t[0] / 1e9;
-    let copy1 = 2.0 * (STREAM_LEN * 4) as f64 / t[1] / 1e9;
-    let fma2 = 2.0 * fma_probe_flops() as f64 / t[2] / 1e9;
-    let fma1 = fma_probe_flops() as f64 / t[3] / 1e9;
+    let copy_bytes = (2 * COPY_REPS * STREAM_LEN * 4) as f64;
+    let copy2 = copy_bytes / t[0] / 1e9;
+    let copy1 = copy_bytes / t[1] / 1e9;
+    let fma_flops = (FMA_REPS as u64 * fma_probe_flops()) as f64;
+    let fma2 = 2.0 * fma_flops / t[2] / 1e9;
+    let fma1 = fma_flops / t[3] / 1e9;
     let gather = gather_traffic_bytes(&graph, DIM) as f64 / t[4] / 1e9;
     let flops = (2 * m * n * k) as f64;
     let (gemm, nd, pulp) = (flops / t[5] / 1e9, flops / t[6] / 1e9, flops / t[7] / 1e9);
