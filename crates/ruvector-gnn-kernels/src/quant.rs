@@ -103,6 +103,11 @@ pub fn dequantize_i8_row(q: &[i8], scale: f32, out: &mut [f32]) {
     if q.is_empty() {
         return;
     }
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    if let pulp::Arch::V4(v4) = crate::dispatch::arch() {
+        Simd::vectorize(v4, widen_avx512::DequantI8(v4, q, scale, out));
+        return;
+    }
     #[cfg(feature = "simd")]
     dispatch(DequantI8(q, scale, out));
     #[cfg(not(feature = "simd"))]
@@ -307,7 +312,8 @@ impl WithSimd for DequantF16<'_> {
 
 /// AVX-512 widening paths through pulp's `V4` token: f16 with `vcvtph2ps`
 /// (pulp's AVX2 `V3` token has no F16C, so other instruction sets use
-/// [`widen_f16`]) and int8 with `vpmovsxbd` + `vcvtdq2ps`.
+/// [`widen_f16`]) and int8 with `vpmovsxbd` + `vcvtdq2ps` (bit-identical
+/// to the scalar conversions: both are exact, and the scale is one multiply).
 #[cfg(all(feature = "simd", target_arch = "x86_64"))]
 mod widen_avx512 {
     use core::arch::x86_64::{__m128i, __m256i};
@@ -399,6 +405,32 @@ mod widen_avx512 {
                 .map(|(&a, b)| f32::from(a) * b)
                 .sum();
             v4.reduce_sum_f32s(a) + tail
+        }
+    }
+
+    /// `out[i] = q[i]·scale`, sixteen at a time.
+    pub(super) struct DequantI8<'a>(
+        pub(super) V4,
+        pub(super) &'a [i8],
+        pub(super) f32,
+        pub(super) &'a mut [f32],
+    );
+
+    impl WithSimd for DequantI8<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _simd: S) {
+            let DequantI8(v4, q, scale, out) = self;
+            debug_assert_eq!(q.len(), out.len());
+            let s = v4.splat_f32s(scale);
+            let (oh, ot) = V4::as_mut_simd_f32s(out);
+            let mut qc = q.chunks_exact(16);
+            for (o, qb) in oh.iter_mut().zip(&mut qc) {
+                *o = v4.mul_f32s(load16_i8(v4, qb), s);
+            }
+            for (o, &v) in ot.iter_mut().zip(qc.remainder()) {
+                *o = f32::from(v) * scale;
+            }
         }
     }
 
@@ -505,6 +537,12 @@ mod tests {
                 let mut row = vec![f32::NAN; n];
                 isa.run(DequantI8(&q, 0.1, &mut row));
                 assert_eq!(row, e_row, "{isa:?} {n}");
+                #[cfg(target_arch = "x86_64")]
+                if let Isa::V4(v4) = isa {
+                    let mut row = vec![f32::NAN; n];
+                    Simd::vectorize(v4, widen_avx512::DequantI8(v4, &q, 0.1, &mut row));
+                    assert_eq!(row, e_row, "vpmovsxbd dequantize {n}");
+                }
             }
         }
     }
