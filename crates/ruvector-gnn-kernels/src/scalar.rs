@@ -115,3 +115,44 @@ pub fn max_accumulate_arg(x: &[f32], id: u32, y: &mut [f32], arg: &mut [u32]) {
         }
     }
 }
+
+/// Softmax in place (index-order sum, `f32::exp`).
+pub fn softmax_inplace(x: &mut [f32]) {
+    if x.is_empty() {
+        return;
+    }
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        let u = 1.0 / x.len() as f32;
+        x.fill(u);
+        return;
+    }
+    let mut sum = 0.0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `dx[i] = y[i]·(dy[i] − Σ_j y[j]·dy[j])`.
+pub fn softmax_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(y.len(), dy.len(), "softmax_backward: length mismatch");
+    assert_eq!(y.len(), dx.len(), "softmax_backward: length mismatch");
+    let s: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
+    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+        *dx = y * (dy - s);
+    }
+}
+
+/// `log Σ exp(x)`, stably; `-inf` for an empty slice.
+pub fn log_sum_exp(x: &[f32]) -> f32 {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + x.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
+}
