@@ -477,9 +477,45 @@ fn roofline_summary(_c: &mut Criterion) {
     );
 }
 
+// ---------------------------------------------------------------------------
+// Row kernels.
+// ---------------------------------------------------------------------------
+
+fn rows(c: &mut Criterion) {
+    use ruvector_gnn::kernels::{activation::Act, softmax};
+    let mut g = c.benchmark_group("rows");
+    for n in [16usize, 256] {
+        let x = random_vec(n, 15);
+        let mut y = x.clone();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(BenchmarkId::new("softmax", n), |b| {
+            b.iter(|| {
+                y.copy_from_slice(&x);
+                softmax::softmax_inplace(black_box(&mut y));
+            });
+        });
+        g.bench_function(BenchmarkId::new("softmax_scalar", n), |b| {
+            b.iter(|| {
+                y.copy_from_slice(&x);
+                scalar::softmax_inplace(black_box(&mut y));
+            });
+        });
+    }
+    let x = random_vec(65_536, 16);
+    let mut y = x.clone();
+    g.throughput(Throughput::Elements(65_536));
+    g.bench_function(BenchmarkId::new("leaky_relu", 65_536), |b| {
+        b.iter(|| {
+            y.copy_from_slice(&x);
+            Act::LeakyRelu(0.2).forward_inplace(black_box(&mut y));
+        });
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = stream, peak_fma, vectors, gather, dense, quantized, roofline_summary
+    targets = stream, peak_fma, vectors, gather, dense, quantized, rows, roofline_summary
 }
 criterion_main!(benches);
