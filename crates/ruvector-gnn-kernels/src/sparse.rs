@@ -772,6 +772,78 @@ mod tests {
         assert_eq!(back, a.t().dot(&out));
     }
 
+    /// The gather and max bodies on every instruction set this CPU has
+    /// (AVX2 tiles differ from AVX-512 ones), against plain loops.
+    #[cfg(feature = "simd")]
+    #[test]
+    fn bodies_on_every_isa() {
+        use crate::dispatch::Isa;
+        let mut rng = crate::Rng::seed_from_u64(21);
+        let rows = 40;
+        let lists: Vec<Vec<usize>> = (0..rows)
+            .map(|_| (0..rng.below(9)).map(|_| rng.below(30)).collect())
+            .collect();
+        let g = Csr::from_lists(&lists, 30, false).unwrap();
+        let w: Vec<f32> = (0..g.n_edges()).map(|_| rng.normal_f32()).collect();
+        for d in [1usize, 5, 8, 16, 24, 40, 64, 72, 100, 129] {
+            let xs: Vec<f32> = (0..30 * d).map(|_| rng.normal_f32()).collect();
+            let out0: Vec<f32> = (0..rows * d).map(|_| rng.normal_f32()).collect();
+            let mut want = vec![0.0f32; rows * d];
+            let mut want_max = vec![0.0f32; rows * d];
+            let mut want_am = vec![u32::MAX; rows * d];
+            for i in 0..rows {
+                for c in 0..d {
+                    let mut acc = f64::from(out0[i * d + c]) * 0.5;
+                    for e in g.row_range(i) {
+                        acc += f64::from(w[e]) * f64::from(xs[g.indices()[e] as usize * d + c]);
+                    }
+                    want[i * d + c] = acc as f32;
+                    if let Some((&f, rest)) = g.row(i).split_first() {
+                        let (mut m, mut a) = (xs[f as usize * d + c], f);
+                        for &j in rest {
+                            if xs[j as usize * d + c] > m {
+                                m = xs[j as usize * d + c];
+                                a = j;
+                            }
+                        }
+                        want_max[i * d + c] = m;
+                        want_am[i * d + c] = a;
+                    }
+                }
+            }
+            for isa in Isa::available() {
+                let mut out = out0.clone();
+                isa.run(GatherBlock {
+                    csr: &g,
+                    xs: &xs,
+                    d,
+                    w: Direct(&w),
+                    beta: 0.5,
+                    row0: 0,
+                    out: &mut out,
+                });
+                for (k, (a, b)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "{isa:?} d={d} [{k}]: {a} vs {b}"
+                    );
+                }
+                let mut out = vec![f32::NAN; rows * d];
+                let mut am = vec![7u32; rows * d];
+                isa.run(MaxBlock {
+                    csr: &g,
+                    xs: &xs,
+                    d,
+                    row0: 0,
+                    out: &mut out,
+                    argmax: &mut am,
+                });
+                assert_eq!(out, want_max, "{isa:?} d={d}");
+                assert_eq!(am, want_am, "{isa:?} d={d}");
+            }
+        }
+    }
+
     #[test]
     fn max_and_backward() {
         let g = Csr::from_lists(&[vec![1, 2], vec![]], 3, false).unwrap();
