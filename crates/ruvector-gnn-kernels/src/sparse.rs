@@ -384,7 +384,7 @@ fn gather_with<W: EdgeWeights>(
 ///
 /// Each output row is reduced by one thread, in edge order, through register
 /// tiles: a source row segment is read once per edge and `out` written once
-/// per row. Source rows `PREFETCH_EDGES` edges ahead are prefetched.
+/// per row. Source rows 8 edges ahead are prefetched (x86_64).
 ///
 /// ```
 /// use ndarray::{array, Array2};
