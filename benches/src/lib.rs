@@ -28,3 +28,16 @@ pub fn random_features(n: usize, d: usize, seed: u64) -> ndarray::Array2<f32> {
     let mut rng = Rng::seed_from_u64(seed);
     ndarray::Array2::from_shape_simple_fn((n, d), || rng.normal_f32())
 }
+
+/// Bytes a CSR gather-accumulate over `csr` with `d`-wide f32 features
+/// must move at minimum: every edge's source row read once, every output row
+/// written once, the column indices and the row offsets read once.
+pub fn gather_traffic_bytes(csr: &Csr, d: usize) -> u64 {
+    let f = std::mem::size_of::<f32>() as u64;
+    let e = csr.n_edges() as u64;
+    let rows = csr.n_rows() as u64;
+    e * d as u64 * f
+        + rows * d as u64 * f
+        + e * std::mem::size_of::<u32>() as u64
+        + (rows + 1) * std::mem::size_of::<usize>() as u64
+}

@@ -3,6 +3,16 @@
 //! Backward functions take the *pre-activation* input `x` and multiply the
 //! incoming gradient in place by `f'(x)`, so a layer keeps only its
 //! pre-activation values.
+//!
+//! ReLU and leaky ReLU (the layers' defaults) run dispatched SIMD bodies
+//! (a compare and a select per register, bit-identical to the scalar
+//! formulas); the transcendental activations stay scalar.
+
+#[cfg(feature = "simd")]
+use pulp::{Simd, WithSimd};
+
+#[cfg(feature = "simd")]
+use crate::dispatch::dispatch;
 
 /// An activation function.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -120,8 +130,20 @@ impl Act {
     }
 
     /// Applies `f` in place.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::activation::Act;
+    /// let mut x = [-1.0f32, 2.0];
+    /// Act::LeakyRelu(0.1).forward_inplace(&mut x);
+    /// assert_eq!(x, [-0.1, 2.0]);
+    /// ```
     pub fn forward_inplace(self, x: &mut [f32]) {
-        if self == Act::Identity {
+        if self == Act::Identity || x.is_empty() {
+            return;
+        }
+        #[cfg(feature = "simd")]
+        if let Some((slope, relu)) = self.leaky_slope() {
+            dispatch(LeakyForward(slope, relu, x));
             return;
         }
         for v in x {
@@ -131,15 +153,95 @@ impl Act {
 
     /// `dy[i] *= f'(x[i])` where `x` is the pre-activation input.
     ///
+    /// ```
+    /// use ruvector_gnn_kernels::activation::Act;
+    /// let mut dy = [1.0f32, 1.0];
+    /// Act::Relu.backward_inplace(&[-1.0, 2.0], &mut dy);
+    /// assert_eq!(dy, [0.0, 1.0]);
+    /// ```
+    ///
     /// # Panics
     /// If `x.len() != dy.len()`.
     pub fn backward_inplace(self, x: &[f32], dy: &mut [f32]) {
         assert_eq!(x.len(), dy.len(), "activation backward: length mismatch");
-        if self == Act::Identity {
+        if self == Act::Identity || x.is_empty() {
+            return;
+        }
+        #[cfg(feature = "simd")]
+        if let Some((slope, _)) = self.leaky_slope() {
+            dispatch(LeakyBackward(slope, x, dy));
             return;
         }
         for (g, &v) in dy.iter_mut().zip(x) {
             *g *= self.derivative(v);
+        }
+    }
+}
+
+impl Act {
+    /// `(slope, is_relu)` for the activations with a SIMD body. ReLU is
+    /// flagged separately: its negative branch is exactly `+0` (as
+    /// `max(0, x)`), where leaky ReLU with slope 0 gives `0·x` (−0, NaN).
+    #[cfg(feature = "simd")]
+    fn leaky_slope(self) -> Option<(f32, bool)> {
+        match self {
+            Act::Relu => Some((0.0, true)),
+            Act::LeakyRelu(s) => Some((s, false)),
+            _ => None,
+        }
+    }
+}
+
+/// `x = x > 0 ? x : slope·x`, or ReLU's `x > 0 ? x : +0` when flagged.
+#[cfg(feature = "simd")]
+struct LeakyForward<'a>(f32, bool, &'a mut [f32]);
+
+#[cfg(feature = "simd")]
+impl WithSimd for LeakyForward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let LeakyForward(slope, relu, x) = self;
+        let zero = simd.splat_f32s(0.0);
+        let s = simd.splat_f32s(slope);
+        let f = |v: S::f32s| {
+            let neg = if relu { zero } else { simd.mul_f32s(s, v) };
+            simd.select_f32s(simd.greater_than_f32s(v, zero), v, neg)
+        };
+        let (head, tail) = S::as_mut_simd_f32s(x);
+        for v in head {
+            *v = f(*v);
+        }
+        if !tail.is_empty() {
+            simd.partial_store_f32s(tail, f(simd.partial_load_f32s(tail)));
+        }
+    }
+}
+
+/// `dy *= x > 0 ? 1 : slope`.
+#[cfg(feature = "simd")]
+struct LeakyBackward<'a>(f32, &'a [f32], &'a mut [f32]);
+
+#[cfg(feature = "simd")]
+impl WithSimd for LeakyBackward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let LeakyBackward(slope, x, dy) = self;
+        let zero = simd.splat_f32s(0.0);
+        let one = simd.splat_f32s(1.0);
+        let s = simd.splat_f32s(slope);
+        let f = |x: S::f32s, g: S::f32s| {
+            simd.mul_f32s(g, simd.select_f32s(simd.greater_than_f32s(x, zero), one, s))
+        };
+        let (xh, xt) = S::as_simd_f32s(x);
+        let (gh, gt) = S::as_mut_simd_f32s(dy);
+        for (g, &x) in gh.iter_mut().zip(xh) {
+            *g = f(x, *g);
+        }
+        if !xt.is_empty() {
+            let v = f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt));
+            simd.partial_store_f32s(gt, v);
         }
     }
 }
@@ -165,6 +267,46 @@ mod tests {
                 let fd = (act.apply(x + h) - act.apply(x - h)) / (2.0 * h);
                 let d = act.derivative(x);
                 assert!((fd - d).abs() < 2e-3, "{act:?} at {x}: {fd} vs {d}");
+            }
+        }
+    }
+
+    /// The dispatched ReLU / leaky ReLU paths are bit-identical to the
+    /// per-value formulas, including NaN, ±0, infinities and odd tails.
+    #[test]
+    fn simd_relu_paths_match_scalar_formulas() {
+        let mut rng = crate::Rng::seed_from_u64(4);
+        for n in [1usize, 7, 16, 17, 33, 1023] {
+            let mut x: Vec<f32> = (0..=n).map(|_| rng.normal_f32()).collect();
+            x[1] = f32::NAN;
+            if n > 4 {
+                x[2] = -0.0;
+                x[3] = f32::NEG_INFINITY;
+                x[4] = f32::INFINITY;
+            }
+            let x = &x[1..]; // misaligned
+            let dy: Vec<f32> = (0..n).map(|_| rng.normal_f32()).collect();
+            for act in [Act::Relu, Act::LeakyRelu(0.2), Act::LeakyRelu(0.0)] {
+                let mut y = x.to_vec();
+                act.forward_inplace(&mut y);
+                for (g, &v) in y.iter().zip(x) {
+                    let e = act.apply(v);
+                    assert!(
+                        g.to_bits() == e.to_bits()
+                            || (g.is_nan() && e.is_nan())
+                            || (*g == 0.0 && e == 0.0),
+                        "{act:?} {v}: {g} vs {e}"
+                    );
+                }
+                let mut g = dy.clone();
+                act.backward_inplace(x, &mut g);
+                for ((g, &d), &v) in g.iter().zip(&dy).zip(x) {
+                    let e = d * act.derivative(v);
+                    assert!(
+                        g.to_bits() == e.to_bits() || (g.is_nan() && e.is_nan()),
+                        "{act:?}' {v}"
+                    );
+                }
             }
         }
     }

@@ -21,6 +21,20 @@ pub fn forward_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f3
         .sum::<f64>()
         / n as f64) as f32;
     let rstd = 1.0 / (var + eps).sqrt();
+    if !gamma.is_empty() {
+        assert_eq!(gamma.len(), n, "layernorm: gamma length");
+        assert_eq!(beta.len(), n, "layernorm: beta length");
+    }
+    #[cfg(feature = "simd")]
+    crate::dispatch::dispatch(Normalize {
+        x,
+        gamma,
+        beta,
+        mean,
+        rstd,
+        y,
+    });
+    #[cfg(not(feature = "simd"))]
     for i in 0..n {
         let xhat = (x[i] - mean) * rstd;
         y[i] = if gamma.is_empty() {
@@ -30,6 +44,64 @@ pub fn forward_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f3
         };
     }
     (mean, rstd)
+}
+
+/// `y = (x − mean)·rstd [·gamma + beta]`, with the scalar formula's separate
+/// (unfused) roundings, so both paths give identical bits.
+#[cfg(feature = "simd")]
+struct Normalize<'a> {
+    x: &'a [f32],
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    mean: f32,
+    rstd: f32,
+    y: &'a mut [f32],
+}
+
+#[cfg(feature = "simd")]
+impl pulp::WithSimd for Normalize<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let Self {
+            x,
+            gamma,
+            beta,
+            mean,
+            rstd,
+            y,
+        } = self;
+        let m = simd.splat_f32s(mean);
+        let r = simd.splat_f32s(rstd);
+        let (xh, xt) = S::as_simd_f32s(x);
+        let (yh, yt) = S::as_mut_simd_f32s(y);
+        if gamma.is_empty() {
+            for (o, &v) in yh.iter_mut().zip(xh) {
+                *o = simd.mul_f32s(simd.sub_f32s(v, m), r);
+            }
+            if !xt.is_empty() {
+                let v = simd.mul_f32s(simd.sub_f32s(simd.partial_load_f32s(xt), m), r);
+                simd.partial_store_f32s(yt, v);
+            }
+        } else {
+            let (gh, gt) = S::as_simd_f32s(gamma);
+            let (bh, bt) = S::as_simd_f32s(beta);
+            let f = |v: S::f32s, g: S::f32s, b: S::f32s| {
+                simd.add_f32s(simd.mul_f32s(simd.mul_f32s(simd.sub_f32s(v, m), r), g), b)
+            };
+            for (((o, &v), &g), &b) in yh.iter_mut().zip(xh).zip(gh).zip(bh) {
+                *o = f(v, g, b);
+            }
+            if !xt.is_empty() {
+                let v = f(
+                    simd.partial_load_f32s(xt),
+                    simd.partial_load_f32s(gt),
+                    simd.partial_load_f32s(bt),
+                );
+                simd.partial_store_f32s(yt, v);
+            }
+        }
+    }
 }
 
 /// Backward for one row. Writes `dx` and *adds* into `dgamma`/`dbeta`
@@ -94,6 +166,27 @@ mod tests {
         assert!((m - 2.5).abs() < 1e-6);
         assert!((r - 1.0 / (1.25f32 + 1e-5).sqrt()).abs() < 1e-6);
         assert!(y.iter().sum::<f32>().abs() < 1e-5);
+    }
+
+    /// The dispatched normalisation is bit-identical to the scalar formula.
+    #[test]
+    fn forward_matches_scalar_formula_bitwise() {
+        let mut rng = crate::Rng::seed_from_u64(8);
+        for n in [1usize, 3, 16, 17, 64, 100, 1023] {
+            let x: Vec<f32> = (0..n).map(|_| rng.normal_f32() * 3.0 + 1.0).collect();
+            let g: Vec<f32> = (0..n).map(|_| rng.normal_f32()).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.normal_f32()).collect();
+            for affine in [false, true] {
+                let (gg, bb): (&[f32], &[f32]) = if affine { (&g, &b) } else { (&[], &[]) };
+                let mut y = vec![0.0f32; n];
+                let (mean, rstd) = forward_row(&x, gg, bb, 1e-5, &mut y);
+                for i in 0..n {
+                    let xhat = (x[i] - mean) * rstd;
+                    let e = if affine { xhat * g[i] + b[i] } else { xhat };
+                    assert_eq!(y[i].to_bits(), e.to_bits(), "n={n} affine={affine} [{i}]");
+                }
+            }
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 pub mod activation;
 pub mod csr;
+pub mod dispatch;
 pub mod error;
 pub mod layernorm;
 pub mod matmul;

@@ -78,3 +78,81 @@ pub fn dot_i8(a: &[i8], scale: f32, b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot_i8: length mismatch");
     scale * a.iter().zip(b).map(|(&x, y)| f32::from(x) * y).sum::<f32>()
 }
+
+/// `out[i] = f32(h[i])`.
+pub fn dequantize_f16_row(h: &[f16], out: &mut [f32]) {
+    assert_eq!(h.len(), out.len(), "dequantize_f16_row: length mismatch");
+    for (o, v) in out.iter_mut().zip(h) {
+        *o = v.to_f32();
+    }
+}
+
+/// `out[i] = f16(x[i])`, round to nearest even.
+pub fn quantize_f16_row(x: &[f32], out: &mut [f16]) {
+    assert_eq!(x.len(), out.len(), "quantize_f16_row: length mismatch");
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f16::from_f32(v);
+    }
+}
+
+/// `out[i] = q[i]·scale`.
+pub fn dequantize_i8_row(q: &[i8], scale: f32, out: &mut [f32]) {
+    assert_eq!(q.len(), out.len(), "dequantize_i8_row: length mismatch");
+    for (o, &v) in out.iter_mut().zip(q) {
+        *o = f32::from(v) * scale;
+    }
+}
+
+/// `y[i] = max(y[i], x[i])` with the index of the winner: when `x[i] > y[i]`,
+/// `y[i] = x[i]` and `arg[i] = id` (the scalar twin of `gather_max`'s step).
+pub fn max_accumulate_arg(x: &[f32], id: u32, y: &mut [f32], arg: &mut [u32]) {
+    assert_eq!(x.len(), y.len(), "max_accumulate_arg: length mismatch");
+    assert_eq!(x.len(), arg.len(), "max_accumulate_arg: length mismatch");
+    for ((y, a), x) in y.iter_mut().zip(arg.iter_mut()).zip(x) {
+        if *x > *y {
+            *y = *x;
+            *a = id;
+        }
+    }
+}
+
+/// Softmax in place (index-order sum, `f32::exp`).
+pub fn softmax_inplace(x: &mut [f32]) {
+    if x.is_empty() {
+        return;
+    }
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        let u = 1.0 / x.len() as f32;
+        x.fill(u);
+        return;
+    }
+    let mut sum = 0.0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `dx[i] = y[i]·(dy[i] − Σ_j y[j]·dy[j])`.
+pub fn softmax_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(y.len(), dy.len(), "softmax_backward: length mismatch");
+    assert_eq!(y.len(), dx.len(), "softmax_backward: length mismatch");
+    let s: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
+    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+        *dx = y * (dy - s);
+    }
+}
+
+/// `log Σ exp(x)`, stably; `-inf` for an empty slice.
+pub fn log_sum_exp(x: &[f32]) -> f32 {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + x.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
+}

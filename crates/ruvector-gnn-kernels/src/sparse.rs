@@ -9,37 +9,52 @@
 //! For a graph with `n_rows` targets over `n_cols` sources: `x` is
 //! `n_cols × d`, `out` is `n_rows × d`.
 
+// Views are cheap handles and by-value views are the crate-wide API shape
+// (fixed signatures other crates code against).
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+#[cfg(feature = "simd")]
+use pulp::{Simd, WithSimd};
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
 use crate::csr::Csr;
+#[cfg(feature = "simd")]
+use crate::dispatch::dispatch;
+#[cfg(not(feature = "simd"))]
+use crate::scalar;
+#[cfg(not(feature = "simd"))]
 use crate::vector;
 
-/// Rows per Rayon task: large enough to amortise scheduling.
+/// Rows per Rayon task: large enough to amortise scheduling and the one
+/// dispatch per task, small enough to balance skewed degrees.
 const ROW_BLOCK: usize = 256;
 
-fn for_each_row<F>(mut out: ArrayViewMut2<'_, f32>, f: F)
+/// How many edges ahead the gather prefetches source rows.
+#[cfg(feature = "simd")]
+const PREFETCH_EDGES: usize = 8;
+
+/// Runs `f(first_row, rows)` over blocks of [`ROW_BLOCK`] contiguous output
+/// rows (in parallel with the `parallel` feature). A non-contiguous `out`
+/// goes row by row through one reused row buffer.
+fn for_each_block<F>(mut out: ArrayViewMut2<'_, f32>, f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync + Send,
 {
     let d = out.ncols();
+    if d == 0 || out.nrows() == 0 {
+        return;
+    }
     if let Some(slice) = out.as_slice_mut() {
-        if d == 0 {
-            return;
-        }
         #[cfg(feature = "parallel")]
         slice
             .par_chunks_mut(d * ROW_BLOCK)
             .enumerate()
-            .for_each(|(b, block)| {
-                for (r, row) in block.chunks_mut(d).enumerate() {
-                    f(b * ROW_BLOCK + r, row);
-                }
-            });
+            .for_each(|(b, block)| f(b * ROW_BLOCK, block));
         #[cfg(not(feature = "parallel"))]
-        for (i, row) in slice.chunks_mut(d).enumerate() {
-            f(i, row);
+        for (b, block) in slice.chunks_mut(d * ROW_BLOCK).enumerate() {
+            f(b * ROW_BLOCK, block);
         }
     } else {
         let mut buf = vec![0.0f32; d];
@@ -61,10 +76,326 @@ fn check(csr: &Csr, x: &ArrayView2<'_, f32>, out: &ArrayViewMut2<'_, f32>) {
     assert_eq!(x.ncols(), out.ncols(), "sparse: feature widths differ");
 }
 
+/// Per-edge weights as seen by the row bodies; `e` is the global edge slot.
+trait EdgeWeights: Copy + Send + Sync {
+    /// Every weight is 1 (bodies add instead of multiply-add).
+    const UNIT: bool;
+    fn get(self, e: usize) -> f32;
+}
+
+#[derive(Clone, Copy)]
+struct Unit;
+impl EdgeWeights for Unit {
+    const UNIT: bool = true;
+    #[inline(always)]
+    fn get(self, _e: usize) -> f32 {
+        1.0
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Direct<'a>(&'a [f32]);
+impl EdgeWeights for Direct<'_> {
+    const UNIT: bool = false;
+    #[inline(always)]
+    fn get(self, e: usize) -> f32 {
+        self.0[e]
+    }
+}
+
+/// Weights of the original graph seen through a transpose's edge map.
+#[derive(Clone, Copy)]
+struct Mapped<'a>(&'a [f32], &'a [u32]);
+impl EdgeWeights for Mapped<'_> {
+    const UNIT: bool = false;
+    #[inline(always)]
+    fn get(self, e: usize) -> f32 {
+        self.0[self.1[e] as usize]
+    }
+}
+
+/// Hints the cache to fetch `len` floats at `xs[at..]` (no-op off x86_64,
+/// and when out of bounds).
+#[cfg(feature = "simd")]
+#[inline(always)]
+fn prefetch(xs: &[f32], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if at + len <= xs.len() {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = xs[at..].as_ptr().cast::<i8>();
+        let mut l = 0;
+        while l < len {
+            // SAFETY: prefetch is a hint that never faults; the address is in
+            // bounds of `xs` (checked above) and SSE is baseline on x86_64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(l * 4)) };
+            l += 16;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (xs, at, len);
+}
+
+/// One register tile of a gather row: `acc = beta·row[off..off+R·lanes]`,
+/// then `acc += w_e·x[src_e][off..]` over the row's edges `range`, held in
+/// `R` registers so every source row segment is read once and `out` is
+/// written once.
+#[cfg(feature = "simd")]
+#[inline(always)]
+fn gather_tile<S: Simd, W: EdgeWeights, const R: usize>(
+    simd: S,
+    xs: &[f32],
+    d: usize,
+    off: usize,
+    indices: &[u32],
+    range: std::ops::Range<usize>,
+    w: W,
+    beta: f32,
+    regs: &mut [S::f32s],
+) {
+    let lanes = S::F32_LANES;
+    let width = R * lanes;
+    let zero = simd.splat_f32s(0.0);
+    let b = simd.splat_f32s(beta);
+    let mut acc = [zero; R];
+    if beta != 0.0 {
+        for r in 0..R {
+            acc[r] = if beta == 1.0 {
+                regs[r]
+            } else {
+                simd.mul_f32s(b, regs[r])
+            };
+        }
+    }
+    for e in range {
+        if off == 0 {
+            if let Some(&p) = indices.get(e + PREFETCH_EDGES) {
+                prefetch(xs, p as usize * d, d);
+            }
+        }
+        let base = indices[e] as usize * d + off;
+        let (src, _) = S::as_simd_f32s(&xs[base..base + width]);
+        if W::UNIT {
+            for r in 0..R {
+                acc[r] = simd.add_f32s(acc[r], src[r]);
+            }
+        } else {
+            let we = simd.splat_f32s(w.get(e));
+            for r in 0..R {
+                acc[r] = simd.mul_add_f32s(we, src[r], acc[r]);
+            }
+        }
+    }
+    regs[..R].copy_from_slice(&acc);
+}
+
+/// One gather row: register tiles of 4, 2, 1, then a masked tail.
+#[cfg(feature = "simd")]
+#[inline(always)]
+fn gather_row_simd<S: Simd, W: EdgeWeights>(
+    simd: S,
+    xs: &[f32],
+    d: usize,
+    indices: &[u32],
+    range: std::ops::Range<usize>,
+    w: W,
+    beta: f32,
+    row: &mut [f32],
+) {
+    let lanes = S::F32_LANES;
+    let (rh, rt) = S::as_mut_simd_f32s(row);
+    let nreg = rh.len();
+    let mut t = 0;
+    while t + 4 <= nreg {
+        let regs = &mut rh[t..t + 4];
+        gather_tile::<S, W, 4>(
+            simd,
+            xs,
+            d,
+            t * lanes,
+            indices,
+            range.clone(),
+            w,
+            beta,
+            regs,
+        );
+        t += 4;
+    }
+    if t + 2 <= nreg {
+        let regs = &mut rh[t..t + 2];
+        gather_tile::<S, W, 2>(
+            simd,
+            xs,
+            d,
+            t * lanes,
+            indices,
+            range.clone(),
+            w,
+            beta,
+            regs,
+        );
+        t += 2;
+    }
+    if t < nreg {
+        let regs = &mut rh[t..=t];
+        gather_tile::<S, W, 1>(
+            simd,
+            xs,
+            d,
+            t * lanes,
+            indices,
+            range.clone(),
+            w,
+            beta,
+            regs,
+        );
+    }
+    if !rt.is_empty() {
+        let off = nreg * lanes;
+        let len = rt.len();
+        let mut acc = if beta == 0.0 {
+            simd.splat_f32s(0.0)
+        } else {
+            simd.mul_f32s(simd.splat_f32s(beta), simd.partial_load_f32s(rt))
+        };
+        for e in range {
+            let base = indices[e] as usize * d + off;
+            let v = simd.partial_load_f32s(&xs[base..base + len]);
+            acc = if W::UNIT {
+                simd.add_f32s(acc, v)
+            } else {
+                simd.mul_add_f32s(simd.splat_f32s(w.get(e)), v, acc)
+            };
+        }
+        simd.partial_store_f32s(rt, acc);
+    }
+}
+
+/// Scalar twin of [`gather_row_simd`].
+#[cfg(not(feature = "simd"))]
+fn gather_row_scalar<W: EdgeWeights>(
+    xs: &[f32],
+    d: usize,
+    indices: &[u32],
+    range: std::ops::Range<usize>,
+    w: W,
+    beta: f32,
+    row: &mut [f32],
+) {
+    if beta == 0.0 {
+        row.fill(0.0);
+    } else if beta != 1.0 {
+        vector::scale(beta, row);
+    }
+    for e in range {
+        let j = indices[e] as usize;
+        let src = &xs[j * d..(j + 1) * d];
+        if W::UNIT {
+            scalar::add(src, row);
+        } else {
+            scalar::axpy(w.get(e), src, row);
+        }
+    }
+}
+
+/// A block of gather rows starting at `row0`, dispatched once.
+struct GatherBlock<'a, W> {
+    csr: &'a Csr,
+    xs: &'a [f32],
+    d: usize,
+    w: W,
+    beta: f32,
+    row0: usize,
+    out: &'a mut [f32],
+}
+
+#[cfg(feature = "simd")]
+impl<W: EdgeWeights> WithSimd for GatherBlock<'_, W> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Self {
+            csr,
+            xs,
+            d,
+            w,
+            beta,
+            row0,
+            out,
+        } = self;
+        let indices = csr.indices();
+        for (r, row) in out.chunks_exact_mut(d).enumerate() {
+            gather_row_simd(simd, xs, d, indices, csr.row_range(row0 + r), w, beta, row);
+        }
+    }
+}
+
+impl<W: EdgeWeights> GatherBlock<'_, W> {
+    fn run(self) {
+        #[cfg(feature = "simd")]
+        dispatch(self);
+        #[cfg(not(feature = "simd"))]
+        {
+            let Self {
+                csr,
+                xs,
+                d,
+                w,
+                beta,
+                row0,
+                out,
+            } = self;
+            for (r, row) in out.chunks_exact_mut(d).enumerate() {
+                gather_row_scalar(xs, d, csr.indices(), csr.row_range(row0 + r), w, beta, row);
+            }
+        }
+    }
+}
+
+fn gather_with<W: EdgeWeights>(
+    csr: &Csr,
+    w: W,
+    x: &ArrayView2<'_, f32>,
+    beta: f32,
+    out: ArrayViewMut2<'_, f32>,
+) {
+    // Free when `x` is already row-major contiguous (the usual case).
+    let xs = x.as_standard_layout();
+    let xs = xs.as_slice().expect("standard layout");
+    let d = x.ncols();
+    for_each_block(out, |row0, block| {
+        GatherBlock {
+            csr,
+            xs,
+            d,
+            w,
+            beta,
+            row0,
+            out: block,
+        }
+        .run();
+    });
+}
+
 /// `out[i] = beta·out[i] + Σ_{e ∈ row i} w_e · x[src_e]`.
 ///
 /// `weights` overrides the graph's own edge weights; with neither, every
-/// weight is 1. `beta` is 0 (overwrite) or 1 (accumulate) in practice.
+/// weight is 1. `beta` is 0 (overwrite, even NaN) or 1 (accumulate) in
+/// practice; other values scale `out` first.
+///
+/// Each output row is reduced by one thread, in edge order, through register
+/// tiles: a source row segment is read once per edge and `out` written once
+/// per row. Source rows 8 edges ahead are prefetched (x86_64).
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use ruvector_gnn_kernels::{sparse, Csr};
+/// let g = Csr::from_adjacency(&[vec![1, 2], vec![0], vec![]])?;
+/// let x = array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]];
+/// let mut y = Array2::zeros((3, 2));
+/// sparse::gather(&g, None, x.view(), 0.0, y.view_mut());
+/// assert_eq!(y, array![[8.0, 10.0], [1.0, 2.0], [0.0, 0.0]]);
+/// # Ok::<(), ruvector_gnn_kernels::Error>(())
+/// ```
 ///
 /// # Panics
 /// If shapes disagree with the graph (see the module's `# Shapes`) or
@@ -77,42 +408,82 @@ pub fn gather(
     out: ArrayViewMut2<'_, f32>,
 ) {
     check(csr, &x, &out);
-    let w = weights.or(csr.weights());
-    if let Some(w) = w {
-        assert_eq!(w.len(), csr.n_edges(), "sparse: one weight per edge");
+    match weights.or(csr.weights()) {
+        Some(w) => {
+            assert_eq!(w.len(), csr.n_edges(), "sparse: one weight per edge");
+            gather_with(csr, Direct(w), &x, beta, out);
+        }
+        None => gather_with(csr, Unit, &x, beta, out),
     }
-    let xs = x.as_standard_layout();
-    let xs = xs.as_slice().expect("standard layout");
-    let d = x.ncols();
-    for_each_row(out, |i, row| {
-        if beta == 0.0 {
+}
+
+/// Multi-head rows `row0..`, dispatched once per block.
+struct MultiheadBlock<'a> {
+    csr: &'a Csr,
+    att: &'a [f32],
+    heads: usize,
+    xs: &'a [f32],
+    d: usize,
+    row0: usize,
+    out: &'a mut [f32],
+}
+
+impl MultiheadBlock<'_> {
+    #[inline(always)]
+    fn body(self, mut axpy: impl FnMut(f32, &[f32], &mut [f32])) {
+        let Self {
+            csr,
+            att,
+            heads,
+            xs,
+            d,
+            row0,
+            out,
+        } = self;
+        let c = d / heads;
+        for (r, row) in out.chunks_exact_mut(d).enumerate() {
             row.fill(0.0);
-        } else if beta != 1.0 {
-            vector::scale(beta, row);
-        }
-        let range = csr.row_range(i);
-        let idx = &csr.indices()[range.clone()];
-        match w {
-            Some(w) => {
-                for (&j, &wij) in idx.iter().zip(&w[range]) {
-                    let j = j as usize;
-                    vector::axpy(wij, &xs[j * d..(j + 1) * d], row);
-                }
-            }
-            None => {
-                for &j in idx {
-                    let j = j as usize;
-                    vector::add(&xs[j * d..(j + 1) * d], row);
+            for e in csr.row_range(row0 + r) {
+                let j = csr.indices()[e] as usize;
+                let src = &xs[j * d..(j + 1) * d];
+                let a = &att[e * heads..(e + 1) * heads];
+                for ((&ah, s), o) in a
+                    .iter()
+                    .zip(src.chunks_exact(c))
+                    .zip(row.chunks_exact_mut(c))
+                {
+                    axpy(ah, s, o);
                 }
             }
         }
-    });
+    }
+}
+
+#[cfg(feature = "simd")]
+impl WithSimd for MultiheadBlock<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        self.body(|a, x, y| crate::vector::axpy_simd(simd, a, x, y));
+    }
 }
 
 /// Multi-head gather: column block `h` (width `d / heads`) of row `i` is
 /// `Σ_e att[e·heads + h] · x[src_e, block h]`, overwriting `out`.
 ///
 /// This is GAT's aggregation with per-edge, per-head attention weights.
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use ruvector_gnn_kernels::{sparse, Csr};
+/// let g = Csr::from_lists(&[vec![0, 1], vec![]], 2, false)?;
+/// let x = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let att = [0.5, 1.0, 0.5, 0.0]; // edge 0: heads (0.5, 1), edge 1: (0.5, 0)
+/// let mut y = Array2::zeros((2, 2));
+/// sparse::gather_multihead(&g, &att, 2, x.view(), y.view_mut());
+/// assert_eq!(y, array![[2.0, 2.0], [0.0, 0.0]]);
+/// # Ok::<(), ruvector_gnn_kernels::Error>(())
+/// ```
 ///
 /// # Panics
 /// If shapes disagree, `d` is not divisible by `heads`, or
@@ -135,22 +506,22 @@ pub fn gather_multihead(
         csr.n_edges() * heads,
         "sparse: att is edges × heads"
     );
-    let c = d / heads;
     let xs = x.as_standard_layout();
     let xs = xs.as_slice().expect("standard layout");
-    for_each_row(out, |i, row| {
-        row.fill(0.0);
-        for e in csr.row_range(i) {
-            let j = csr.indices()[e] as usize;
-            let src = &xs[j * d..(j + 1) * d];
-            for h in 0..heads {
-                vector::axpy(
-                    att[e * heads + h],
-                    &src[h * c..(h + 1) * c],
-                    &mut row[h * c..(h + 1) * c],
-                );
-            }
-        }
+    for_each_block(out, |row0, block| {
+        let b = MultiheadBlock {
+            csr,
+            att,
+            heads,
+            xs,
+            d,
+            row0,
+            out: block,
+        };
+        #[cfg(feature = "simd")]
+        dispatch(b);
+        #[cfg(not(feature = "simd"))]
+        b.body(scalar::axpy);
     });
 }
 
@@ -159,7 +530,20 @@ pub fn gather_multihead(
 ///
 /// With `(t, edge_map) = csr.transpose_with_edge_map()` this computes
 /// `Aᵀ·g` for the original `A`, using the original graph's per-edge
-/// `weights` (or 1 when `None`). Race-free and deterministic.
+/// `weights` (or 1 when `None`). Race-free and deterministic; same kernel
+/// as [`gather`].
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use ruvector_gnn_kernels::{sparse, Csr};
+/// let a = Csr::from_adjacency(&[vec![1], vec![]])?.with_weights(vec![2.0])?;
+/// let (t, map) = a.transpose_with_edge_map();
+/// let g = array![[1.0f32], [0.0]];
+/// let mut out = Array2::zeros((2, 1));
+/// sparse::gather_transposed(&t, &map, a.weights(), g.view(), 0.0, out.view_mut());
+/// assert_eq!(out, array![[0.0], [2.0]]);
+/// # Ok::<(), ruvector_gnn_kernels::Error>(())
+/// ```
 ///
 /// # Panics
 /// If shapes disagree with `t`, or `edge_map`/`weights` lengths differ from
@@ -174,29 +558,112 @@ pub fn gather_transposed(
 ) {
     check(t, &g, &out);
     assert_eq!(edge_map.len(), t.n_edges(), "sparse: edge map length");
-    if let Some(w) = weights {
-        assert_eq!(w.len(), t.n_edges(), "sparse: one weight per edge");
+    match weights {
+        Some(w) => {
+            assert_eq!(w.len(), t.n_edges(), "sparse: one weight per edge");
+            assert!(
+                edge_map.iter().all(|&e| (e as usize) < w.len()),
+                "sparse: edge map entry out of range"
+            );
+            gather_with(t, Mapped(w, edge_map), &g, beta, out);
+        }
+        None => gather_with(t, Unit, &g, beta, out),
     }
-    let gs = g.as_standard_layout();
-    let gs = gs.as_slice().expect("standard layout");
-    let d = g.ncols();
-    for_each_row(out, |j, row| {
-        if beta == 0.0 {
-            row.fill(0.0);
-        } else if beta != 1.0 {
-            vector::scale(beta, row);
+}
+
+/// Max-aggregation rows `row0..` with their argmax, dispatched once.
+struct MaxBlock<'a> {
+    csr: &'a Csr,
+    xs: &'a [f32],
+    d: usize,
+    row0: usize,
+    out: &'a mut [f32],
+    argmax: &'a mut [u32],
+}
+
+impl MaxBlock<'_> {
+    /// Runs `step(src, id, row, argmax_row)` for every edge after the first.
+    #[inline(always)]
+    fn body(self, mut step: impl FnMut(&[f32], u32, &mut [f32], &mut [u32])) {
+        let Self {
+            csr,
+            xs,
+            d,
+            row0,
+            out,
+            argmax,
+        } = self;
+        for (r, (row, am)) in out
+            .chunks_exact_mut(d)
+            .zip(argmax.chunks_exact_mut(d))
+            .enumerate()
+        {
+            let idx = csr.row(row0 + r);
+            let Some((&first, rest)) = idx.split_first() else {
+                row.fill(0.0);
+                am.fill(u32::MAX);
+                continue;
+            };
+            let f = first as usize;
+            row.copy_from_slice(&xs[f * d..(f + 1) * d]);
+            am.fill(first);
+            for &j in rest {
+                let s = j as usize;
+                step(&xs[s * d..(s + 1) * d], j, row, am);
+            }
         }
-        for slot in t.row_range(j) {
-            let i = t.indices()[slot] as usize;
-            let wij = weights.map_or(1.0, |w| w[edge_map[slot] as usize]);
-            vector::axpy(wij, &gs[i * d..(i + 1) * d], row);
-        }
-    });
+    }
+}
+
+/// `y = (x > y) ? x : y` and `arg = (x > y) ? id : arg`, lane by lane.
+#[cfg(feature = "simd")]
+#[inline(always)]
+fn max_arg_simd<S: Simd>(simd: S, x: &[f32], id: u32, y: &mut [f32], arg: &mut [u32]) {
+    let (xh, xt) = S::as_simd_f32s(x);
+    let (yh, yt) = S::as_mut_simd_f32s(y);
+    let (ah, at) = S::as_mut_simd_u32s(arg);
+    let idv = simd.splat_u32s(id);
+    for ((y, a), &x) in yh.iter_mut().zip(ah.iter_mut()).zip(xh) {
+        let m = simd.greater_than_f32s(x, *y);
+        *y = simd.select_f32s(m, x, *y);
+        *a = simd.select_u32s(m, idv, *a);
+    }
+    if !xt.is_empty() {
+        let x = simd.partial_load_f32s(xt);
+        let yv = simd.partial_load_f32s(yt);
+        let av = simd.partial_load_u32s(at);
+        let m = simd.greater_than_f32s(x, yv);
+        simd.partial_store_f32s(yt, simd.select_f32s(m, x, yv));
+        simd.partial_store_u32s(at, simd.select_u32s(m, idv, av));
+    }
+}
+
+#[cfg(feature = "simd")]
+impl WithSimd for MaxBlock<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        self.body(|x, id, y, a| max_arg_simd(simd, x, id, y, a));
+    }
 }
 
 /// Max aggregation: `out[i, c] = max_{e ∈ row i} x[src_e, c]`, and 0 for a
 /// row with no edges. `argmax[i·d + c]` receives the winning source id
 /// (`u32::MAX` for empty rows), which backward uses to route gradients.
+/// Ties keep the earliest edge; NaN never wins over a number that came first.
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use ruvector_gnn_kernels::{sparse, Csr};
+/// let g = Csr::from_lists(&[vec![1, 2], vec![]], 3, false)?;
+/// let x = array![[9.0f32, 9.0], [1.0, 5.0], [3.0, 2.0]];
+/// let mut y = Array2::zeros((2, 2));
+/// let mut am = vec![0; 4];
+/// sparse::gather_max(&g, x.view(), y.view_mut(), &mut am);
+/// assert_eq!(y, array![[3.0, 5.0], [0.0, 0.0]]);
+/// assert_eq!(am, [2, 1, u32::MAX, u32::MAX]);
+/// # Ok::<(), ruvector_gnn_kernels::Error>(())
+/// ```
 ///
 /// # Panics
 /// If shapes disagree or `argmax.len() != n_rows · d`.
@@ -209,31 +676,52 @@ pub fn gather_max(
     check(csr, &x, &out);
     let d = x.ncols();
     assert_eq!(argmax.len(), csr.n_rows() * d, "sparse: argmax is rows × d");
+    if d == 0 || csr.n_rows() == 0 {
+        return;
+    }
     let xs = x.as_standard_layout();
     let xs = xs.as_slice().expect("standard layout");
-    for (i, (mut row, am)) in out
-        .axis_iter_mut(Axis(0))
-        .zip(argmax.chunks_mut(d.max(1)))
-        .enumerate()
-    {
-        let idx = csr.row(i);
-        if idx.is_empty() {
-            row.fill(0.0);
-            am.fill(u32::MAX);
-            continue;
-        }
-        let first = idx[0] as usize;
-        for c in 0..d {
-            row[c] = xs[first * d + c];
-            am[c] = idx[0];
-        }
-        for &j in &idx[1..] {
-            let src = &xs[j as usize * d..(j as usize + 1) * d];
-            for c in 0..d {
-                if src[c] > row[c] {
-                    row[c] = src[c];
-                    am[c] = j;
-                }
+    let run = |b: MaxBlock<'_>| {
+        #[cfg(feature = "simd")]
+        dispatch(b);
+        #[cfg(not(feature = "simd"))]
+        b.body(scalar::max_accumulate_arg);
+    };
+    if let Some(slice) = out.as_slice_mut() {
+        let chunk = d * ROW_BLOCK;
+        #[cfg(feature = "parallel")]
+        let iter = slice
+            .par_chunks_mut(chunk)
+            .zip(argmax.par_chunks_mut(chunk));
+        #[cfg(not(feature = "parallel"))]
+        let iter = slice.chunks_mut(chunk).zip(argmax.chunks_mut(chunk));
+        iter.enumerate().for_each(|(b, (o, a))| {
+            run(MaxBlock {
+                csr,
+                xs,
+                d,
+                row0: b * ROW_BLOCK,
+                out: o,
+                argmax: a,
+            });
+        });
+    } else {
+        let mut buf = vec![0.0f32; d];
+        for (i, (mut row, am)) in out
+            .axis_iter_mut(Axis(0))
+            .zip(argmax.chunks_exact_mut(d))
+            .enumerate()
+        {
+            run(MaxBlock {
+                csr,
+                xs,
+                d,
+                row0: i,
+                out: &mut buf,
+                argmax: am,
+            });
+            for (v, b) in row.iter_mut().zip(&buf) {
+                *v = *b;
             }
         }
     }
@@ -282,6 +770,78 @@ mod tests {
         // Dense Aᵀ·out
         let a = array![[0.0f32, 0.5, 2.0], [0.0, 0.0, 0.0], [-1.0, 0.0, 0.0]];
         assert_eq!(back, a.t().dot(&out));
+    }
+
+    /// The gather and max bodies on every instruction set this CPU has
+    /// (AVX2 tiles differ from AVX-512 ones), against plain loops.
+    #[cfg(feature = "simd")]
+    #[test]
+    fn bodies_on_every_isa() {
+        use crate::dispatch::Isa;
+        let mut rng = crate::Rng::seed_from_u64(21);
+        let rows = 40;
+        let lists: Vec<Vec<usize>> = (0..rows)
+            .map(|_| (0..rng.below(9)).map(|_| rng.below(30)).collect())
+            .collect();
+        let g = Csr::from_lists(&lists, 30, false).unwrap();
+        let w: Vec<f32> = (0..g.n_edges()).map(|_| rng.normal_f32()).collect();
+        for d in [1usize, 5, 8, 16, 24, 40, 64, 72, 100, 129] {
+            let xs: Vec<f32> = (0..30 * d).map(|_| rng.normal_f32()).collect();
+            let out0: Vec<f32> = (0..rows * d).map(|_| rng.normal_f32()).collect();
+            let mut want = vec![0.0f32; rows * d];
+            let mut want_max = vec![0.0f32; rows * d];
+            let mut want_am = vec![u32::MAX; rows * d];
+            for i in 0..rows {
+                for c in 0..d {
+                    let mut acc = f64::from(out0[i * d + c]) * 0.5;
+                    for e in g.row_range(i) {
+                        acc += f64::from(w[e]) * f64::from(xs[g.indices()[e] as usize * d + c]);
+                    }
+                    want[i * d + c] = acc as f32;
+                    if let Some((&f, rest)) = g.row(i).split_first() {
+                        let (mut m, mut a) = (xs[f as usize * d + c], f);
+                        for &j in rest {
+                            if xs[j as usize * d + c] > m {
+                                m = xs[j as usize * d + c];
+                                a = j;
+                            }
+                        }
+                        want_max[i * d + c] = m;
+                        want_am[i * d + c] = a;
+                    }
+                }
+            }
+            for isa in Isa::available() {
+                let mut out = out0.clone();
+                isa.run(GatherBlock {
+                    csr: &g,
+                    xs: &xs,
+                    d,
+                    w: Direct(&w),
+                    beta: 0.5,
+                    row0: 0,
+                    out: &mut out,
+                });
+                for (k, (a, b)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "{isa:?} d={d} [{k}]: {a} vs {b}"
+                    );
+                }
+                let mut out = vec![f32::NAN; rows * d];
+                let mut am = vec![7u32; rows * d];
+                isa.run(MaxBlock {
+                    csr: &g,
+                    xs: &xs,
+                    d,
+                    row0: 0,
+                    out: &mut out,
+                    argmax: &mut am,
+                });
+                assert_eq!(out, want_max, "{isa:?} d={d}");
+                assert_eq!(am, want_am, "{isa:?} d={d}");
+            }
+        }
     }
 
     #[test]
