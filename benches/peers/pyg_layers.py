@@ -399,6 +399,13 @@ def main(argv=None) -> int:
           f"threads {torch.get_num_threads()}, runs {args.runs}, warmup {args.warmup}, "
           f"seed {args.seed}, load avg {os.getloadavg()}", flush=True)
     results: list[dict] = []
+
+    def save(rs: list[dict]) -> None:
+        # Rewritten after every result so an interrupted run keeps what it measured.
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(rs, indent=1) + "\n")
+
     layer_names = [b for b in LAYER_BENCHES if b.name in args.selected]
     for wname in args.workloads:
         if wname == "cora":
@@ -413,6 +420,7 @@ def main(argv=None) -> int:
                 r = bench_cora(name, data, args)
                 print(fmt_row(r), flush=True)
                 results.append(r)
+                save(results)
             continue
         if not layer_names:
             continue
@@ -429,10 +437,10 @@ def main(argv=None) -> int:
             for r in bench_layer(b, w, args, args.modes):
                 print(fmt_row(r), flush=True)
                 results.append(r)
+                save(results)
         del w
+    save(results)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1) + "\n")
         print(f"# wrote {len(results)} results to {args.json}")
     return 0
 
