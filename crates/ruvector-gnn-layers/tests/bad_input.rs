@@ -352,7 +352,10 @@ fn spec_errors_are_typed() {
     .unwrap();
     assert_eq!(sage.kind(), "sage");
     let built = sage.build(0).unwrap();
-    assert_eq!((built.kind(), built.input_dim(), built.output_dim()), ("sage", 3, 2));
+    assert_eq!(
+        (built.kind(), built.input_dim(), built.output_dim()),
+        ("sage", 3, 2)
+    );
     let gcn = LayerSpec::from_case_json(
         &serde_json::json!({"kind": "gcn", "in_dim": 3, "out_dim": 2, "activation": "relu"}),
     )
