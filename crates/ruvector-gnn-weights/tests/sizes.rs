@@ -1,6 +1,6 @@
 //! Stored size of f16 / int8 weights relative to f32 (scales included).
 //! `cargo test -p ruvector-gnn-weights --test sizes -- --nocapture` prints
-//! the table used in docs/BENCHMARKS-weights.md.
+//! the table used in docs/BENCHMARKS.md ("Weights and quantization").
 
 use ndarray::Array2;
 use ruvector_gnn_kernels::Rng;
