@@ -149,6 +149,7 @@ pub fn feedback_examples(
                 .collect();
             TrainExample {
                 query,
+                shown: candidates.len(),
                 candidates,
                 positives,
             }

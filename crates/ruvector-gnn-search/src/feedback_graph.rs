@@ -3,6 +3,8 @@
 //!
 //! It is a heterogeneous graph with two edge types:
 //! - *claim* edges item `i` ← past query `c` when event `c` chose `i`;
+//! - *skip* edges item `i` ← past query `c` when event `c` was shown `i`
+//!   and chose another result (negative feedback);
 //! - *neighbour* edges item `i` ← item `j` from the ANN graph.
 //!
 //! Message passing over it is what the re-ranker in
@@ -23,6 +25,8 @@ pub struct FeedbackGraph {
     queries: Array2<f32>,
     /// For each item, the events that chose it (ascending).
     claims: HashMap<u64, Vec<u32>>,
+    /// For each item, the events that were shown it and chose something else.
+    skips: HashMap<u64, Vec<u32>>,
     /// Item → item neighbour lists.
     neighbours: Csr,
 }
@@ -37,6 +41,7 @@ impl FeedbackGraph {
         let d = examples.first().map_or(0, |e| e.query.len());
         let mut queries = Array2::zeros((examples.len(), d));
         let mut claims: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut skips: HashMap<u64, Vec<u32>> = HashMap::new();
         for (e, ex) in examples.iter().enumerate() {
             let q = normalized(&ex.query);
             queries
@@ -45,10 +50,18 @@ impl FeedbackGraph {
             for &p in &ex.positives {
                 claims.entry(ex.candidates[p]).or_default().push(e as u32);
             }
+            if !ex.positives.is_empty() {
+                for (k, &c) in ex.candidates.iter().enumerate().take(ex.shown) {
+                    if !ex.positives.contains(&k) {
+                        skips.entry(c).or_default().push(e as u32);
+                    }
+                }
+            }
         }
         Self {
             queries,
             claims,
+            skips,
             neighbours,
         }
     }
@@ -56,6 +69,11 @@ impl FeedbackGraph {
     /// Events that chose `item`.
     pub fn claims(&self, item: u64) -> &[u32] {
         self.claims.get(&item).map_or(&[], Vec::as_slice)
+    }
+
+    /// Events that were shown `item`, chose something else, and so skipped it.
+    pub fn skips(&self, item: u64) -> &[u32] {
+        self.skips.get(&item).map_or(&[], Vec::as_slice)
     }
 
     /// The normalised query vector of event `e`.

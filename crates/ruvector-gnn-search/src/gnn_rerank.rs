@@ -26,7 +26,7 @@ use crate::feedback_graph::FeedbackGraph;
 use crate::rerank::{Reranker, TrainConfig, TrainExample};
 
 /// Number of message features per (query, item) pair.
-pub const NUM_FEATURES: usize = 7;
+pub const NUM_FEATURES: usize = 9;
 const HIDDEN: usize = 16;
 /// Temperature of the attention over claiming queries.
 const ATTENTION_TEMPERATURE: f32 = 0.05;
@@ -40,6 +40,8 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "mean log(1 + #choices) over item neighbours",
     "cosine(query, mean of item neighbours)",
     "max similarity to queries that chose a neighbour",
+    "log(1 + #queries that were shown the item and chose another)",
+    "max similarity to those queries",
 ];
 
 /// Why an item got its score.
@@ -138,6 +140,14 @@ impl GnnReranker {
             f[3] = sims.iter().copied().fold(f32::MIN, f32::max);
             attention = claims.iter().copied().zip(w).collect();
         }
+        let mut n_skips = 0usize;
+        let mut best_skip = 0.0f32;
+        for &c in self.graph.skips(i).iter().filter(|&&c| Some(c) != skip) {
+            n_skips += 1;
+            best_skip = best_skip.max(vector::dot(q, self.graph.query(c)));
+        }
+        f[7] = (1.0 + n_skips as f32).ln();
+        f[8] = best_skip;
         let nb = self.graph.neighbours(i);
         if !nb.is_empty() {
             let mut deg = 0.0;
@@ -192,7 +202,21 @@ impl GnnReranker {
     /// # Errors
     /// [`Error::Invalid`] when the examples do not match the graph.
     pub fn train(&mut self, examples: &[TrainExample], cfg: &TrainConfig) -> Result<f32> {
-        if examples.len() != self.graph.n_events() {
+        self.train_on(examples, 0..examples.len(), cfg)
+    }
+
+    /// Trains on the events in `range` only (the others stay in the graph
+    /// as context, e.g. when they are a validation slice).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the examples do not match the graph.
+    pub fn train_on(
+        &mut self,
+        examples: &[TrainExample],
+        range: std::ops::Range<usize>,
+        cfg: &TrainConfig,
+    ) -> Result<f32> {
+        if examples.len() != self.graph.n_events() || range.end > examples.len() {
             return Err(Error::Invalid(format!(
                 "{} examples for a feedback graph of {} events",
                 examples.len(),
@@ -203,6 +227,8 @@ impl GnnReranker {
         let prepared: Vec<(Vec<[f32; NUM_FEATURES]>, &[usize])> = examples
             .iter()
             .enumerate()
+            .skip(range.start)
+            .take(range.len())
             .filter(|(_, ex)| !ex.positives.is_empty())
             .map(|(e, ex)| {
                 let q = normalized(&ex.query);
@@ -257,6 +283,38 @@ impl GnnReranker {
             last = total / prepared.len().max(1) as f32;
         }
         Ok(last)
+    }
+
+    /// Mean reciprocal rank of the chosen items among each example's
+    /// candidates, with the example's own feedback masked (leave-one-out).
+    /// `examples[k]` must be event `events[k]` of the graph.
+    pub fn validation_mrr(&self, examples: &[TrainExample], events: &[u32]) -> f64 {
+        let mut total = 0.0;
+        let mut n = 0usize;
+        for (ex, &e) in examples.iter().zip(events) {
+            if ex.positives.is_empty() {
+                continue;
+            }
+            let q = normalized(&ex.query);
+            let scores: Vec<f32> = ex
+                .candidates
+                .iter()
+                .map(|&c| self.score_one(&q, c, Some(e)))
+                .collect();
+            let best_pos = ex
+                .positives
+                .iter()
+                .map(|&p| scores[p])
+                .fold(f32::NEG_INFINITY, f32::max);
+            let rank = 1 + scores.iter().filter(|&&s| s > best_pos).count();
+            total += 1.0 / rank as f64;
+            n += 1;
+        }
+        if n == 0 {
+            0.0
+        } else {
+            total / n as f64
+        }
     }
 
     /// The messages and attention behind `item`'s score for `query`.
@@ -341,10 +399,26 @@ impl crate::eval::Learner for GnnLearner {
 
     fn fit(&self, examples: &[TrainExample]) -> Result<Box<dyn Reranker>> {
         let graph = FeedbackGraph::new(examples, self.neighbours.clone());
-        let mut r = GnnReranker::new(self.items.view(), graph, self.train.seed)?;
-        if !examples.is_empty() {
-            r.train(examples, &self.train)?;
+        let untrained = GnnReranker::new(self.items.view(), graph, self.train.seed)?;
+        if examples.is_empty() {
+            return Ok(Box::new(untrained));
         }
+        // Publish only a model that does not lose to the untrained one (which
+        // ranks like the index) on a held-out slice of the newest feedback.
+        let n_val = (examples.len() / 5).max(1).min(examples.len());
+        let split = examples.len() - n_val;
+        let val_events: Vec<u32> = (split as u32..examples.len() as u32).collect();
+        let mut candidate = untrained.clone();
+        candidate.train_on(examples, 0..split, &self.train)?;
+        let (base, trained) = (
+            untrained.validation_mrr(&examples[split..], &val_events),
+            candidate.validation_mrr(&examples[split..], &val_events),
+        );
+        if trained < base {
+            return Ok(Box::new(untrained));
+        }
+        let mut r = untrained;
+        r.train(examples, &self.train)?;
         Ok(Box::new(r))
     }
 }

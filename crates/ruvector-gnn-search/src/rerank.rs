@@ -20,6 +20,9 @@ pub struct TrainExample {
     pub query: Vec<f32>,
     /// Candidate item rows (shown results, then sampled negatives).
     pub candidates: Vec<u64>,
+    /// How many leading `candidates` were shown to the user (the rest are
+    /// sampled negatives added for training).
+    pub shown: usize,
     /// Positions in `candidates` the user chose.
     pub positives: Vec<usize>,
 }

@@ -5,7 +5,11 @@ use ruvector_gnn::datasets::Planetoid;
 use ruvector_gnn::node_classification::{train, ModelKind, TrainSettings};
 
 fn cora() -> Planetoid {
-    Planetoid::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/cora"), true).unwrap()
+    Planetoid::load(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/cora"),
+        true,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -15,7 +19,11 @@ fn gcn_learns_cora_in_a_few_epochs() {
     s.epochs = 40;
     let rep = train(&ds, &s, |_, _, _| {}).unwrap();
     assert!(rep.losses[39] < rep.losses[0], "{:?}", rep.losses);
-    assert!(rep.test_accuracy > 0.6, "test accuracy {}", rep.test_accuracy);
+    assert!(
+        rep.test_accuracy > 0.6,
+        "test accuracy {}",
+        rep.test_accuracy
+    );
 }
 
 #[test]
