@@ -351,7 +351,13 @@ fn spec_errors_are_typed() {
     )
     .unwrap();
     assert_eq!(sage.kind(), "sage");
-    let err = sage.build(0).err().unwrap();
+    // SAGE specs build since the SAGE layer landed (this used to be an error).
+    let layer = sage.build(0).unwrap();
+    assert_eq!(
+        (layer.kind(), layer.input_dim(), layer.output_dim()),
+        ("sage", 3, 2)
+    );
+    let err = sage.build_gcn(0).unwrap_err();
     assert!(
         matches!(&err, Error::Config(m) if m.contains("'sage'")),
         "{err}"
