@@ -433,7 +433,7 @@ impl LayerSpec {
                 dropout,
                 ..
             } => {
-                json!({"kind": "gcn", "in_dim": input_dim, "out_dim": output_dim, "dropout": dropout})
+                json!({"kind": "gcn", "in_dim": input_dim, "out_dim": output_dim, "dropout": num(*dropout)})
             }
             LayerSpec::Gat {
                 input_dim,
@@ -444,7 +444,7 @@ impl LayerSpec {
                 dropout,
             } => json!({
                 "kind": "gat", "in_dim": input_dim, "out_dim": output_dim, "heads": heads,
-                "concat": concat, "negative_slope": negative_slope, "dropout": dropout,
+                "concat": concat, "negative_slope": num(*negative_slope), "dropout": num(*dropout),
             }),
             LayerSpec::Sage {
                 input_dim,
@@ -458,9 +458,11 @@ impl LayerSpec {
                 "aggr": aggregator.name(), "normalize": normalize, "root_weight": root_weight,
             }),
             LayerSpec::LayerNorm { dim, eps } => {
-                json!({"kind": "layernorm", "in_dim": dim, "eps": eps})
+                json!({"kind": "layernorm", "in_dim": dim, "eps": num(*eps)})
             }
-            LayerSpec::Dropout { dim, p } => json!({"kind": "dropout", "in_dim": dim, "p": p}),
+            LayerSpec::Dropout { dim, p } => {
+                json!({"kind": "dropout", "in_dim": dim, "p": num(*p)})
+            }
             LayerSpec::Activation { dim, .. } => json!({"kind": "activation", "in_dim": dim}),
             LayerSpec::Residual { inner } => json!({"kind": "residual", "inner": inner.to_json()}),
             LayerSpec::Sequential { layers } => json!({
@@ -478,7 +480,7 @@ impl LayerSpec {
             map.insert("activation".into(), activation.name().into());
             match activation {
                 Activation::LeakyReLU(a) | Activation::ELU(a) => {
-                    map.insert("activation_param".into(), (*a).into());
+                    map.insert("activation_param".into(), num(*a));
                 }
                 _ => {}
             }
@@ -500,6 +502,18 @@ impl LayerSpec {
         }
         out
     }
+}
+
+/// An f32 as a JSON number written with its shortest decimal form (`0.2`,
+/// not `0.20000000298023224`) when that reads back to the same f32, else
+/// the exact f64 value.
+fn num(f: f32) -> Value {
+    let short: Option<f64> = format!("{f}").parse().ok();
+    let v = match short {
+        Some(d) if (d as f32).to_bits() == f.to_bits() => d,
+        _ => f64::from(f),
+    };
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
 fn req_usize(case: &Value, key: &str) -> Result<usize> {

@@ -725,6 +725,19 @@ fn spec_json_covers_every_field() {
         ],
     };
     let text = spec.to_json().to_string();
+    assert!(text.contains(r#""negative_slope":0.15"#), "{text}");
+    assert!(
+        text.contains(r#""eps":1e-6"#) || text.contains(r#""eps":0.000001"#),
+        "{text}"
+    );
+    // Every f32 survives the JSON text exactly.
+    let mut rng = Rng::seed_from_u64(3);
+    for _ in 0..2000 {
+        let p = f32::from_bits(rng.next_u64() as u32 & 0x3f7f_ffff);
+        let d = LayerSpec::Dropout { dim: 1, p };
+        let back: serde_json::Value = serde_json::from_str(&d.to_json().to_string()).unwrap();
+        assert_eq!(LayerSpec::from_json(&back).unwrap(), d, "{p:e}");
+    }
     let back = LayerSpec::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
     assert_eq!(back, spec);
     let built = spec.build(3).unwrap();
