@@ -41,6 +41,16 @@ pub enum Error {
     /// `backward` was given a cache from another layer type or a stale forward.
     #[error("backward called with a cache that does not belong to this layer ({0})")]
     BadCache(&'static str),
+    /// A saved model's config differs from the layer it is loaded into.
+    #[error("model config mismatch at '{field}': file has {file}, model has {model}")]
+    ConfigMismatch {
+        /// Path of the first differing field (`heads`, `layers[1].in_dim`, ...).
+        field: String,
+        /// The value in the file (JSON).
+        file: String,
+        /// The value of the model (JSON).
+        model: String,
+    },
     /// Reading or writing weights failed.
     #[error(transparent)]
     Weights(#[from] ruvector_gnn_weights::Error),

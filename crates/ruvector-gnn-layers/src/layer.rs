@@ -39,6 +39,21 @@ impl ForwardCtx {
     }
 }
 
+/// Access to a layer as [`Any`], so code holding a `&dyn GraphLayer` (a
+/// [`crate::Sequential`] stack) can recover the concrete type, e.g. to
+/// describe or save it ([`crate::persist`]). Implemented for every `'static`
+/// type; layers do not implement it by hand.
+pub trait AsAny {
+    /// `self` as [`Any`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 /// A differentiable layer over a graph.
 ///
 /// The graph is a validated [`Csr`] whose row `i` lists the sources node `i`
@@ -49,7 +64,7 @@ impl ForwardCtx {
 ///
 /// Layers that do not use the graph (norm, dropout, activation, linear)
 /// implement it too, so any of them can sit in a [`crate::Sequential`] stack.
-pub trait GraphLayer: Parameters + Send + Sync {
+pub trait GraphLayer: Parameters + AsAny + Send + Sync {
     /// Width of the input rows.
     fn input_dim(&self) -> usize;
 

@@ -49,9 +49,16 @@ pub mod gradcheck;
 pub mod message_passing;
 #[cfg(feature = "parity")]
 pub mod parity;
+pub mod persist;
+pub mod quantized;
 pub mod spec;
 
 pub use gat::{Attention, GATLayer, SelfLoopGraph};
 pub use gcn::{GCNLayer, GcnNorm};
 pub use message_passing::{MessagePassing, Workspace};
+#[cfg(feature = "mmap")]
+pub use persist::load_model_mmap;
+pub use persist::{describe, load_model, model_from_bytes, save_model, Describe};
+pub use quantized::{quantize, QuantizedModel};
+pub use ruvector_gnn_weights::Precision;
 pub use spec::LayerSpec;

@@ -351,10 +351,16 @@ fn spec_errors_are_typed() {
     )
     .unwrap();
     assert_eq!(sage.kind(), "sage");
-    let built = sage.build(0).unwrap();
+    // SAGE specs build since the SAGE layer landed (this used to be an error).
+    let layer = sage.build(0).unwrap();
     assert_eq!(
-        (built.kind(), built.input_dim(), built.output_dim()),
+        (layer.kind(), layer.input_dim(), layer.output_dim()),
         ("sage", 3, 2)
+    );
+    let err = sage.build_gcn(0).unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("'sage'")),
+        "{err}"
     );
     let gcn = LayerSpec::from_case_json(
         &serde_json::json!({"kind": "gcn", "in_dim": 3, "out_dim": 2, "activation": "relu"}),
