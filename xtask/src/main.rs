@@ -11,7 +11,8 @@ cargo xtask <command>
 
 Commands:
   ci                 run what .ci/run runs: fmt check, clippy -D warnings, all tests and
-                     doc tests, then the Cora accuracy check
+                     doc tests, a 30 s fuzz run of the weights loader, then the
+                     Cora accuracy check
   accuracy [dir]     train GCN and GAT on a Planetoid folder (default data/cora) over
                      5 seeds with the papers' settings; fail if the mean test accuracy
                      is below GCN 0.805 / GAT 0.815
@@ -60,6 +61,18 @@ fn ci() -> Result<()> {
     // Unit, integration and doc tests of every crate; examples are built.
     // Benches are compiled by clippy above, not run: timings live in benches.
     cargo(&["test", "--workspace"])?;
+    // The weights loader's fuzz target on the stable toolchain, time-bounded.
+    cargo(&[
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "ruvector-gnn-weights",
+        "--example",
+        "fuzz_stable",
+        "--",
+        "30",
+    ])?;
     accuracy("data/cora")?;
     Ok(())
 }
