@@ -49,6 +49,7 @@ pub mod gradcheck;
 pub mod message_passing;
 #[cfg(feature = "parity")]
 pub mod parity;
+mod sparse_input;
 pub mod spec;
 
 pub use gat::{Attention, GATLayer, SelfLoopGraph};

@@ -78,7 +78,11 @@ fn every_fixture_case() {
         return;
     }
     let outcomes = run_dir(dir).expect("fixture folder readable");
-    assert!(outcomes.len() >= 10, "expected the 10 PyG cases, found {}", outcomes.len());
+    assert!(
+        outcomes.len() >= 10,
+        "expected the 10 PyG cases, found {}",
+        outcomes.len()
+    );
     for o in &outcomes {
         assert!(o.passes(TOLERANCE), "{o:?}");
     }

@@ -69,7 +69,12 @@ impl CandidateIndex for ExactIndex {
             .rows
             .outer_iter()
             .enumerate()
-            .map(|(i, r)| (i as u64, vector::dot(r.as_slice().unwrap_or(&r.to_vec()), &q)))
+            .map(|(i, r)| {
+                (
+                    i as u64,
+                    vector::dot(r.as_slice().unwrap_or(&r.to_vec()), &q),
+                )
+            })
             .collect();
         let k = k.min(scored.len());
         if k == 0 {

@@ -17,7 +17,9 @@ use crate::candidates::{normalized, CandidateIndex};
 use crate::error::{Error, Result};
 use crate::formats::Qrels;
 use crate::metrics::{ndcg_at_k, percentile, recall_at_k, reciprocal_rank};
-use crate::rerank::{add_sampled_negatives, rank_by, LinearAdapter, Reranker, TrainConfig, TrainExample};
+use crate::rerank::{
+    add_sampled_negatives, rank_by, LinearAdapter, Reranker, TrainConfig, TrainExample,
+};
 
 /// Evaluation settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +110,10 @@ pub fn split_queries(qrels: &Qrels, train_fraction: f64, seed: u64) -> Split {
     rng.shuffle(&mut judged);
     let n_train = ((judged.len() as f64) * train_fraction.clamp(0.0, 1.0)).round() as usize;
     let test = judged.split_off(n_train);
-    Split { train: judged, test }
+    Split {
+        train: judged,
+        test,
+    }
 }
 
 /// Turns the first `events` training queries into examples: shown = top
@@ -124,8 +129,17 @@ pub fn feedback_examples(
     train
         .iter()
         .map(|&q| {
-            let query = normalized(queries.row(q).as_slice().unwrap_or(&queries.row(q).to_vec()));
-            let candidates: Vec<u64> = index.search(&query, shown).into_iter().map(|h| h.0).collect();
+            let query = normalized(
+                queries
+                    .row(q)
+                    .as_slice()
+                    .unwrap_or(&queries.row(q).to_vec()),
+            );
+            let candidates: Vec<u64> = index
+                .search(&query, shown)
+                .into_iter()
+                .map(|h| h.0)
+                .collect();
             let rel = &qrels[&q];
             let positives = candidates
                 .iter()
@@ -155,7 +169,11 @@ fn measure(
     for &q in test {
         let row = queries.row(q).to_vec();
         let t = Instant::now();
-        let hits: Vec<u64> = index.search(&row, cfg.candidates).into_iter().map(|h| h.0).collect();
+        let hits: Vec<u64> = index
+            .search(&row, cfg.candidates)
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
         let ranked = match reranker {
             Some(r) => rank_by(&hits, &r.score(&row, &hits)),
             None => hits,
@@ -199,7 +217,9 @@ pub fn run_eval(
     }
     let split = split_queries(qrels, cfg.train_fraction, cfg.seed);
     if split.test.is_empty() {
-        return Err(Error::Invalid("no held-out queries: lower --train-fraction".into()));
+        return Err(Error::Invalid(
+            "no held-out queries: lower --train-fraction".into(),
+        ));
     }
     let all = feedback_examples(index, queries, qrels, &split.train, cfg.shown);
     let static_ = measure(index, None, queries, qrels, &split.test, cfg);
@@ -209,7 +229,12 @@ pub fn run_eval(
     for events in caps {
         let mut examples: Vec<TrainExample> = all[..events].to_vec();
         let mut rng = Rng::seed_from_u64(cfg.seed ^ 0x5EED);
-        add_sampled_negatives(&mut examples, items.nrows(), cfg.train.sampled_negatives, &mut rng);
+        add_sampled_negatives(
+            &mut examples,
+            items.nrows(),
+            cfg.train.sampled_negatives,
+            &mut rng,
+        );
         let mut linear = LinearAdapter::new(items);
         if events > 0 {
             linear.train(&examples, &cfg.train)?;
@@ -218,7 +243,10 @@ pub fn run_eval(
         let mut others = Vec::new();
         for l in learners {
             let r = l.fit(&examples)?;
-            others.push((l.name(), measure(index, Some(r.as_ref()), queries, qrels, &split.test, cfg)));
+            others.push((
+                l.name(),
+                measure(index, Some(r.as_ref()), queries, qrels, &split.test, cfg),
+            ));
         }
         let cp = Checkpoint {
             events,

@@ -36,7 +36,11 @@ pub trait Reranker: Send + Sync {
 /// Sorts `candidates` by `scores`, best first (ties by id, deterministic).
 pub fn rank_by(candidates: &[u64], scores: &[f32]) -> Vec<u64> {
     let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(candidates[a].cmp(&candidates[b])));
+    order.sort_by(|&a, &b| {
+        scores[b]
+            .total_cmp(&scores[a])
+            .then(candidates[a].cmp(&candidates[b]))
+    });
     order.into_iter().map(|i| candidates[i]).collect()
 }
 
@@ -75,7 +79,12 @@ impl Default for TrainConfig {
 }
 
 /// Adds `n` random negatives (rows not already in the list) to each example.
-pub fn add_sampled_negatives(examples: &mut [TrainExample], n_items: usize, n: usize, rng: &mut Rng) {
+pub fn add_sampled_negatives(
+    examples: &mut [TrainExample],
+    n_items: usize,
+    n: usize,
+    rng: &mut Rng,
+) {
     for ex in examples {
         let mut added = 0;
         let mut tries = 0;
@@ -174,7 +183,11 @@ impl LinearAdapter {
                 grads.insert("delta", (grad / batch.len() as f32).into_dyn());
                 opt.step(self, &grads)?;
             }
-            last = if counted > 0 { total / counted as f32 } else { 0.0 };
+            last = if counted > 0 {
+                total / counted as f32
+            } else {
+                0.0
+            };
         }
         Ok(last)
     }

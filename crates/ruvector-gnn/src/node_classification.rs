@@ -40,7 +40,9 @@ impl std::str::FromStr for ModelKind {
             "gcn" => Ok(Self::Gcn),
             "gat" => Ok(Self::Gat),
             "sage" | "graphsage" => Ok(Self::Sage),
-            other => Err(format!("unknown model '{other}' (expected gcn, gat or sage)")),
+            other => Err(format!(
+                "unknown model '{other}' (expected gcn, gat or sage)"
+            )),
         }
     }
 }
@@ -94,7 +96,12 @@ pub struct TrainReport {
 ///
 /// # Errors
 /// Layer construction errors (zero dimensions).
-pub fn build_model(kind: ModelKind, in_dim: usize, classes: usize, seed: u64) -> Result<Sequential> {
+pub fn build_model(
+    kind: ModelKind,
+    in_dim: usize,
+    classes: usize,
+    seed: u64,
+) -> Result<Sequential> {
     let mut m = Sequential::new(Vec::new());
     match kind {
         ModelKind::Gcn => {
@@ -193,7 +200,8 @@ pub fn train(
         );
         let (logits, cache) = model.forward_train(x, &ds.graph, &mut ctx)?;
         let (loss, grad) = softmax_cross_entropy(logits.view(), &ds.labels, Some(&ds.train_mask))?;
-        let (_, grads) = model.backward(&cache, grad.view())?;
+        // The input is data: no gradient for it (the first layer skips `dX`).
+        let grads = model.backward_params(&cache, grad.view())?;
         opt.step(&mut model, &grads)?;
         report.losses.push(loss);
 
