@@ -470,17 +470,18 @@ impl GATLayer {
         let (heads, c) = (self.heads(), self.config.output_dim);
         let mut a_src = ws.take_matrix(SLOT_A_SRC, n, heads);
         let mut a_dst = ws.take_matrix(SLOT_A_DST, n, heads);
-        ndarray::Zip::from(xp.rows())
-            .and(a_src.rows_mut())
-            .and(a_dst.rows_mut())
-            .par_for_each(|xr, mut s, mut d| {
-                let xr = xr.to_slice().expect("row-major");
-                for h in 0..heads {
-                    let blk = &xr[h * c..(h + 1) * c];
-                    s[h] = vector::dot(self.att_src.row(h).to_slice().expect("row-major"), blk);
-                    d[h] = vector::dot(self.att_dst.row(h).to_slice().expect("row-major"), blk);
-                }
-            });
+        for ((xr, mut s), mut d) in xp
+            .axis_iter(Axis(0))
+            .zip(a_src.axis_iter_mut(Axis(0)))
+            .zip(a_dst.axis_iter_mut(Axis(0)))
+        {
+            let xr = xr.as_slice().expect("row-major");
+            for h in 0..heads {
+                let blk = &xr[h * c..(h + 1) * c];
+                s[h] = vector::dot(self.att_src.row(h).as_slice().expect("row-major"), blk);
+                d[h] = vector::dot(self.att_dst.row(h).as_slice().expect("row-major"), blk);
+            }
+        }
         let slope = self.config.leaky_relu_slope;
         let mut alpha = ws.take(SLOT_ALPHA, aug.n_edges() * heads);
         let (src_s, dst_s) = (
