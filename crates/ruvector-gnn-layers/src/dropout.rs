@@ -1,7 +1,7 @@
 //! Inverted dropout as a [`GraphLayer`].
 
 use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Zip};
-use ruvector_gnn_kernels::Csr;
+use ruvector_gnn_kernels::{Csr, Rng};
 
 use crate::check;
 use crate::config::{check_dropout, check_positive};
@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::norm::check_rowwise;
 use crate::params::{Gradients, Parameters};
+use crate::sparse_input::SparseRows;
 
 /// Inverted dropout: in training each value is zeroed with probability `p`
 /// and the survivors are scaled by `1/(1 − p)`; at inference it is the
@@ -36,10 +37,17 @@ pub struct Dropout {
 }
 
 struct DropoutCache {
-    /// Per-value multiplier (`0` or `1/(1−p)`); `None` when dropout was off.
+    /// Per-value multiplier (`0` or `1/(1−p)`); `None` when dropout was off
+    /// or the input was row-sparse.
     mask: Option<Array2<f32>>,
+    /// Row-sparse input (bag-of-words features): the dropped non-zeros and
+    /// the stream that draws the zero entries' factors in backward.
+    sparse: Option<(SparseRows, Rng)>,
     dim: (usize, usize),
 }
+
+/// Stream id of the forked generator of the sparse-input path.
+const DROPOUT_STREAM: u64 = 0x6472_6f70_6f75_7421;
 
 impl Dropout {
     /// Dropout on `dim`-wide rows with drop probability `p`.
@@ -92,6 +100,21 @@ impl GraphLayer for Dropout {
                 x.to_owned(),
                 Box::new(DropoutCache {
                     mask: None,
+                    sparse: None,
+                    dim: x.dim(),
+                }),
+            ));
+        }
+        // A row-sparse input: one draw per non-zero now, the zeros' factors
+        // only if backward runs (see `sparse_input`).
+        if let Some(mut sx) = SparseRows::detect(x) {
+            let mut rng = ctx.rng.fork(DROPOUT_STREAM);
+            sx.dropout(self.p, &mut rng);
+            return Ok((
+                sx.to_dense(),
+                Box::new(DropoutCache {
+                    mask: None,
+                    sparse: Some((sx, rng)),
                     dim: x.dim(),
                 }),
             ));
@@ -105,12 +128,12 @@ impl GraphLayer for Dropout {
                 0.0
             }
         });
-        let mut y = x.to_owned();
-        Zip::from(&mut y).and(&mask).par_for_each(|v, &m| *v *= m);
+        let y = Zip::from(&x).and(&mask).par_map_collect(|&v, &m| v * m);
         Ok((
             y,
             Box::new(DropoutCache {
                 mask: Some(mask),
+                sparse: None,
                 dim: x.dim(),
             }),
         ))
@@ -136,6 +159,9 @@ impl GraphLayer for Dropout {
         let mut dx = dy.to_owned();
         if let Some(mask) = &c.mask {
             Zip::from(&mut dx).and(mask).par_for_each(|v, &m| *v *= m);
+        }
+        if let Some((sx, rng)) = &c.sparse {
+            sx.apply_mask(self.p, rng.clone(), &mut dx);
         }
         Ok((dx, Gradients::new()))
     }

@@ -31,6 +31,7 @@ use crate::message_passing::{
     Workspace,
 };
 use crate::params::{Gradients, Parameters};
+use crate::sparse_input::SparseRows;
 
 /// Seed used by [`GATLayer::new`] (use [`GATLayer::with_seed`] to vary it).
 pub const GAT_DEFAULT_SEED: u64 = 0x6761_745f_7365_6564;
@@ -176,7 +177,10 @@ const SLOT_FULL: usize = 5;
 
 /// What [`GATLayer::forward_train`] keeps for backward.
 struct GatCache {
+    /// The input (empty when `sx` holds it).
     x: Array2<f32>,
+    /// The input's non-zeros, when it is row-sparse.
+    sx: Option<SparseRows>,
     aug: Csr,
     t: Csr,
     edge_map: Vec<u32>,
@@ -535,6 +539,19 @@ impl GATLayer {
         ws: &mut Workspace,
         out: &mut Array2<f32>,
     ) -> Pass {
+        self.run_with(x, None, aug, drop_rng, ws, out)
+    }
+
+    /// As `run`; `sx` (the non-zeros of `x`) makes the projection a sparse product.
+    fn run_with(
+        &self,
+        x: ArrayView2<'_, f32>,
+        sx: Option<&SparseRows>,
+        aug: &Csr,
+        drop_rng: Option<&mut Rng>,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) -> Pass {
         let n = x.nrows();
         let (heads, c) = (self.heads(), self.config.output_dim);
         let width = self.out_width();
@@ -543,7 +560,10 @@ impl GATLayer {
         }
         let mut xp = ws.take_matrix(SLOT_XP, n, heads * c);
         if n > 0 {
-            matmul::matmul_into(1.0, x, self.weight.view(), 0.0, xp.view_mut());
+            match sx {
+                Some(sx) => sx.matmul_into(self.weight.view(), xp.view_mut()),
+                None => matmul::matmul_into(1.0, x, self.weight.view(), 0.0, xp.view_mut()),
+            }
         }
         let (a_src, a_dst, alpha) = self.attention(aug, &xp, ws);
         let drop = match drop_rng {
@@ -635,10 +655,16 @@ impl GraphLayer for GATLayer {
         } else {
             None
         };
-        let pass = self.run(x, &aug, rng, &mut Workspace::new(), &mut out);
+        let sx = SparseRows::detect(x);
+        let pass = self.run_with(x, sx.as_ref(), &aug, rng, &mut Workspace::new(), &mut out);
         let (t, edge_map) = aug.transpose_with_edge_map();
         let cache = GatCache {
-            x: x.to_owned(),
+            x: if sx.is_some() {
+                Array2::zeros((x.nrows(), 0))
+            } else {
+                x.to_owned()
+            },
+            sx,
             aug,
             t,
             edge_map,
@@ -648,11 +674,42 @@ impl GraphLayer for GATLayer {
     }
 
     fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
+        let (dx, grads) = self.backward_impl(cache, dy, true)?;
+        Ok((dx.expect("requested"), grads))
+    }
+
+    fn backward_params(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<Gradients> {
+        Ok(self.backward_impl(cache, dy, false)?.1)
+    }
+
+    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GAT", graph, x.nrows())?;
+        let aug = with_self_loops(graph)?;
+        let mut out = Array2::zeros((0, 0));
+        self.run(x, &aug, None, &mut Workspace::new(), &mut out);
+        Ok(out)
+    }
+
+    fn kind(&self) -> &'static str {
+        "gat"
+    }
+}
+
+impl GATLayer {
+    /// Backward; `dX` only when `need_dx`.
+    fn backward_impl(
+        &self,
+        cache: &Cache,
+        dy: ArrayView2<'_, f32>,
+        need_dx: bool,
+    ) -> Result<(Option<Array2<f32>>, Gradients)> {
         let cache = cache
             .downcast_ref::<GatCache>()
             .ok_or(Error::BadCache("gat"))?;
         let GatCache {
             x,
+            sx,
             aug,
             t,
             edge_map,
@@ -689,27 +746,38 @@ impl GraphLayer for GATLayer {
         par_row_blocks(aug.offsets(), heads, &mut dscore, |r0, r1, block| {
             let base = aug.offsets()[r0];
             let mut da = Vec::new();
+            let mut s = vec![0.0f32; heads];
             for i in r0..r1 {
                 let range = aug.row_range(i);
-                da.resize(range.len(), 0.0);
-                for h in 0..heads {
-                    let gi = &dout_s[i * hc + h * c..i * hc + (h + 1) * c];
-                    let mut s = 0.0f32;
-                    for (k, e) in range.clone().enumerate() {
-                        let j = aug.indices()[e] as usize;
-                        let mut g = vector::dot(gi, &xp_s[j * hc + h * c..j * hc + (h + 1) * c]);
+                // Edge-major: one pass over each source row for all heads
+                // (the per-head dots are only `c` long).
+                da.resize(range.len() * heads, 0.0);
+                s.fill(0.0);
+                let gi = &dout_s[i * hc..(i + 1) * hc];
+                for (k, e) in range.clone().enumerate() {
+                    let j = aug.indices()[e] as usize;
+                    let xr = &xp_s[j * hc..(j + 1) * hc];
+                    for h in 0..heads {
+                        let blk = h * c..(h + 1) * c;
+                        let mut g: f32 = gi[blk.clone()]
+                            .iter()
+                            .zip(&xr[blk])
+                            .map(|(a, b)| a * b)
+                            .sum();
                         if let Some(d) = drop {
                             g *= d[e * heads + h];
                         }
-                        da[k] = g;
-                        s += alpha[e * heads + h] * g;
+                        da[k * heads + h] = g;
+                        s[h] += alpha[e * heads + h] * g;
                     }
-                    for (k, e) in range.clone().enumerate() {
-                        let j = aug.indices()[e] as usize;
+                }
+                for (k, e) in range.clone().enumerate() {
+                    let j = aug.indices()[e] as usize;
+                    for h in 0..heads {
                         let a = alpha[e * heads + h];
                         let raw = src_s[j * heads + h] + dst_s[i * heads + h];
                         let lr = if raw > 0.0 { 1.0 } else { slope };
-                        block[(e - base) * heads + h] = a * (da[k] - s) * lr;
+                        block[(e - base) * heads + h] = a * (da[k * heads + h] - s[h]) * lr;
                     }
                 }
             }
@@ -745,16 +813,17 @@ impl GraphLayer for GATLayer {
                         for slot in t.row_range(j) {
                             let i = t.indices()[slot] as usize;
                             let e = edge_map[slot] as usize;
+                            let gi = &dout_s[i * hc..(i + 1) * hc];
                             for h in 0..heads {
                                 let mut a = alpha[e * heads + h];
                                 if let Some(d) = drop {
                                     a *= d[e * heads + h];
                                 }
-                                vector::axpy(
-                                    a,
-                                    &dout_s[i * hc + h * c..i * hc + (h + 1) * c],
-                                    &mut row[h * c..(h + 1) * c],
-                                );
+                                // Inline: the head blocks are only `c` long.
+                                let blk = h * c..(h + 1) * c;
+                                for (o, g) in row[blk.clone()].iter_mut().zip(&gi[blk]) {
+                                    *o += a * g;
+                                }
                             }
                         }
                         for h in 0..heads {
@@ -797,12 +866,15 @@ impl GraphLayer for GATLayer {
         let (dw, dx) = if n == 0 {
             (
                 Array2::zeros(self.weight.dim()),
-                Array2::zeros((0, self.config.input_dim)),
+                Some(Array2::zeros((0, self.config.input_dim))),
             )
         } else {
             (
-                matmul::matmul_tn(x.view(), dxp.view()),
-                matmul::matmul_nt(dxp.view(), self.weight.view()),
+                match sx {
+                    Some(sx) => sx.matmul_tn(dxp.view()),
+                    None => matmul::matmul_tn(x.view(), dxp.view()),
+                },
+                need_dx.then(|| matmul::matmul_nt(dxp.view(), self.weight.view())),
             )
         };
         let mut grads = Gradients::new();
@@ -811,19 +883,6 @@ impl GraphLayer for GATLayer {
         grads.insert("att_dst", datt_dst.into_dyn());
         grads.insert("bias", dbias.into_dyn());
         Ok((dx, grads))
-    }
-
-    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
-        check_features(&x, self.config.input_dim, self.check_finite)?;
-        require_square("GAT", graph, x.nrows())?;
-        let aug = with_self_loops(graph)?;
-        let mut out = Array2::zeros((0, 0));
-        self.run(x, &aug, None, &mut Workspace::new(), &mut out);
-        Ok(out)
-    }
-
-    fn kind(&self) -> &'static str {
-        "gat"
     }
 }
 
@@ -876,5 +935,63 @@ impl MessagePassing for GATLayer {
 
     fn forward(&self, features: &Array2<f32>, adjacency: &[Vec<usize>]) -> Result<Array2<f32>> {
         GATLayer::forward(self, features, adjacency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row-sparse input path gives the dense path's gradients.
+    #[test]
+    fn sparse_input_gradients_match_dense() {
+        let n = 300;
+        let mut rng = Rng::seed_from_u64(1);
+        let lists: Vec<Vec<usize>> = (0..n).map(|i| vec![(i + 1) % n, (i * 7 + 3) % n]).collect();
+        let g = Csr::from_adjacency(&lists).unwrap();
+        let x = Array2::from_shape_fn((n, 256), |(i, k)| {
+            if k == i % 256 || rng.bernoulli(0.03) {
+                rng.uniform_range(0.1, 1.0)
+            } else {
+                0.0
+            }
+        });
+        let layer = GATLayer::with_seed(
+            AttentionConfig {
+                input_dim: 256,
+                output_dim: 2,
+                num_heads: 4,
+                ..AttentionConfig::default()
+            },
+            2,
+        )
+        .unwrap();
+        let (_, cache) = layer
+            .forward_train(x.view(), &g, &mut ForwardCtx::inference())
+            .unwrap();
+        let c = cache.downcast_ref::<GatCache>().unwrap();
+        assert!(c.sx.is_some(), "sparse path taken");
+        let dense: Cache = Box::new(GatCache {
+            x: x.clone(),
+            sx: None,
+            aug: c.aug.clone(),
+            t: c.t.clone(),
+            edge_map: c.edge_map.clone(),
+            pass: Pass {
+                xp: c.pass.xp.clone(),
+                a_src: c.pass.a_src.clone(),
+                a_dst: c.pass.a_dst.clone(),
+                alpha: c.pass.alpha.clone(),
+                drop: None,
+            },
+        });
+        let dy = Array2::from_shape_simple_fn((n, 8), || rng.uniform_range(-1.0, 1.0));
+        let (dxs, gs) = layer.backward(&cache, dy.view()).unwrap();
+        let (dxd, gd) = layer.backward(&dense, dy.view()).unwrap();
+        assert!((&dxs - &dxd).iter().all(|v| v.abs() < 1e-5));
+        for (name, a) in gs.iter() {
+            let b = gd.get(name).unwrap();
+            assert!((a - b).iter().all(|v| v.abs() < 1e-4), "{name}");
+        }
     }
 }

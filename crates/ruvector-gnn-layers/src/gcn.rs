@@ -22,6 +22,10 @@ use crate::message_passing::{
     Workspace,
 };
 use crate::params::{Gradients, Parameters};
+use crate::sparse_input::SparseRows;
+
+/// Stream id of the forked dropout generator of the sparse-input path.
+const GCN_DROPOUT_STREAM: u64 = 0x6763_6e5f_6472_6f70;
 
 /// Seed used by [`GCNLayer::new`] (so two layers built from the same config
 /// start from the same weights; use [`GCNLayer::with_seed`] to vary it).
@@ -189,8 +193,12 @@ struct GcnCache {
     saved: Array2<f32>,
     /// Pre-activation output (only when the activation is not the identity).
     pre: Option<Array2<f32>>,
-    /// Dropout scale factors on the input (training with `p > 0`).
+    /// Dropout scale factors on the input (training with `p > 0`, dense input).
     mask: Option<Vec<f32>>,
+    /// Project-first with a row-sparse input: the dropped-out non-zeros of
+    /// `X̃` (then `saved` is empty) and, with dropout, the stream that draws
+    /// the zero entries' dropout factors if `dX` is asked for.
+    sparse: Option<(SparseRows, Option<Rng>)>,
     agg_first: bool,
 }
 
@@ -410,16 +418,45 @@ impl GraphLayer for GCNLayer {
         } else {
             0.0
         };
+        let agg_first = self.agg_first();
+        // Project-first on a row-sparse input (bag-of-words features): work
+        // on the non-zeros only, dropout included.
+        if !agg_first {
+            if let Some(mut sx) = SparseRows::detect(x) {
+                let zeros_rng = (p > 0.0).then(|| {
+                    let mut drop_rng = ctx.rng.fork(GCN_DROPOUT_STREAM);
+                    sx.dropout(p, &mut drop_rng);
+                    drop_rng
+                });
+                let mut pr = Array2::zeros((n, self.config.output_dim));
+                sx.matmul_into(self.weight.view(), pr.view_mut());
+                let mut out = Array2::zeros((n, self.config.output_dim));
+                propagate(graph, &norm, pr.view(), out.view_mut());
+                let pre = self.bias_act(&mut out);
+                let (t, edge_map) = graph.transpose_with_edge_map();
+                let cache = GcnCache {
+                    t,
+                    edge_map,
+                    norm,
+                    saved: Array2::zeros((0, 0)),
+                    pre,
+                    mask: None,
+                    sparse: Some((sx, zeros_rng)),
+                    agg_first,
+                };
+                return Ok((out, Box::new(cache)));
+            }
+        }
         let mask = dropout_scales(x.len(), p, &mut ctx.rng);
         let dropped: Option<Array2<f32>> = mask.as_ref().map(|m| {
-            let mut xd = x.to_owned();
-            for (v, &s) in xd.iter_mut().zip(m) {
-                *v *= s;
-            }
+            let mut xd = Array2::zeros(x.dim());
+            ndarray::Zip::from(&mut xd)
+                .and(x)
+                .and(&ndarray::ArrayView2::from_shape(x.dim(), m).expect("x.len() factors"))
+                .for_each(|d, &v, &s| *d = v * s);
             xd
         });
         let xd = dropped.as_ref().map_or(x, |d| d.view());
-        let agg_first = self.agg_first();
         let mut out = Array2::zeros((n, self.config.output_dim));
         let saved = if agg_first {
             let mut h = Array2::zeros((n, self.config.input_dim));
@@ -435,17 +472,7 @@ impl GraphLayer for GCNLayer {
             }
             dropped.unwrap_or_else(|| x.to_owned())
         };
-        for mut row in out.axis_iter_mut(Axis(0)) {
-            row += &self.bias;
-        }
-        let act = self.config.activation.to_act();
-        let pre = if act == ruvector_gnn_kernels::activation::Act::Identity {
-            None
-        } else {
-            let pre = out.clone();
-            out.mapv_inplace(|v| act.apply(v));
-            Some(pre)
-        };
+        let pre = self.bias_act(&mut out);
         let (t, edge_map) = graph.transpose_with_edge_map();
         let cache = GcnCache {
             t,
@@ -454,12 +481,62 @@ impl GraphLayer for GCNLayer {
             saved,
             pre,
             mask,
+            sparse: None,
             agg_first,
         };
         Ok((out, Box::new(cache)))
     }
 
     fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
+        let (dx, grads) = self.backward_impl(cache, dy, true)?;
+        Ok((dx.expect("requested"), grads))
+    }
+
+    fn backward_params(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<Gradients> {
+        Ok(self.backward_impl(cache, dy, false)?.1)
+    }
+
+    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((0, 0));
+        check_features(&x, self.config.input_dim, self.check_finite)?;
+        require_square("GCN", graph, x.nrows())?;
+        let norm = GcnNorm::new(graph)?;
+        self.run(x, graph, &norm, &mut Workspace::new(), &mut out);
+        Ok(out)
+    }
+
+    fn kind(&self) -> &'static str {
+        "gcn"
+    }
+}
+
+impl GCNLayer {
+    /// Adds the bias and applies the activation in place; returns the
+    /// pre-activation values when the activation is not the identity.
+    fn bias_act(&self, out: &mut Array2<f32>) -> Option<Array2<f32>> {
+        let act = self.config.activation.to_act();
+        if act == ruvector_gnn_kernels::activation::Act::Identity {
+            for mut row in out.axis_iter_mut(Axis(0)) {
+                row += &self.bias;
+            }
+            return None;
+        }
+        let mut pre = Array2::zeros(out.dim());
+        for (mut row, mut p) in out.axis_iter_mut(Axis(0)).zip(pre.axis_iter_mut(Axis(0))) {
+            row += &self.bias;
+            p.assign(&row);
+            row.mapv_inplace(|v| act.apply(v));
+        }
+        Some(pre)
+    }
+
+    /// Backward; `dX` only when `need_dx`.
+    fn backward_impl(
+        &self,
+        cache: &Cache,
+        dy: ArrayView2<'_, f32>,
+        need_dx: bool,
+    ) -> Result<(Option<Array2<f32>>, Gradients)> {
         let c = cache
             .downcast_ref::<GcnCache>()
             .ok_or(Error::BadCache("gcn"))?;
@@ -482,43 +559,41 @@ impl GraphLayer for GCNLayer {
         let (dw, mut dx) = if n == 0 {
             (
                 Array2::zeros(self.weight.dim()),
-                Array2::zeros((0, self.config.input_dim)),
+                Some(Array2::zeros((0, self.config.input_dim))),
             )
         } else if c.agg_first {
             let dw = matmul::matmul_tn(c.saved.view(), dz.view());
-            let dh = matmul::matmul_nt(dz.view(), self.weight.view());
-            let mut dx = Array2::zeros((n, self.config.input_dim));
-            propagate_t(&c.t, &c.edge_map, &c.norm, dh.view(), dx.view_mut());
+            let dx = need_dx.then(|| {
+                let dh = matmul::matmul_nt(dz.view(), self.weight.view());
+                let mut dx = Array2::zeros((n, self.config.input_dim));
+                propagate_t(&c.t, &c.edge_map, &c.norm, dh.view(), dx.view_mut());
+                dx
+            });
             (dw, dx)
         } else {
             let mut dp = Array2::zeros((n, self.config.output_dim));
             propagate_t(&c.t, &c.edge_map, &c.norm, dz.view(), dp.view_mut());
-            let dw = matmul::matmul_tn(c.saved.view(), dp.view());
-            let dx = matmul::matmul_nt(dp.view(), self.weight.view());
+            let dw = match &c.sparse {
+                Some((sx, _)) => sx.matmul_tn(dp.view()),
+                None => matmul::matmul_tn(c.saved.view(), dp.view()),
+            };
+            let dx = need_dx.then(|| matmul::matmul_nt(dp.view(), self.weight.view()));
             (dw, dx)
         };
-        if let Some(m) = &c.mask {
-            for (v, &s) in dx.iter_mut().zip(m) {
-                *v *= s;
+        if let Some(dx) = dx.as_mut() {
+            if let Some(m) = &c.mask {
+                for (v, &s) in dx.iter_mut().zip(m) {
+                    *v *= s;
+                }
+            }
+            if let Some((sx, Some(zeros_rng))) = &c.sparse {
+                sx.apply_mask(self.config.dropout, zeros_rng.clone(), dx);
             }
         }
         let mut grads = Gradients::new();
         grads.insert("weight", dw.into_dyn());
         grads.insert("bias", db.into_dyn());
         Ok((dx, grads))
-    }
-
-    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
-        let mut out = Array2::zeros((0, 0));
-        check_features(&x, self.config.input_dim, self.check_finite)?;
-        require_square("GCN", graph, x.nrows())?;
-        let norm = GcnNorm::new(graph)?;
-        self.run(x, graph, &norm, &mut Workspace::new(), &mut out);
-        Ok(out)
-    }
-
-    fn kind(&self) -> &'static str {
-        "gcn"
     }
 }
 

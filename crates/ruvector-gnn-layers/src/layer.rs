@@ -89,6 +89,20 @@ pub trait GraphLayer: Parameters + AsAny + Send + Sync {
     /// A cache from another layer, or `dy` of the wrong shape.
     fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)>;
 
+    /// Backward pass for a caller that does not need `dL/dx` (the first
+    /// layer of a model, whose input is data): returns only `dL/dθ`, equal
+    /// to the gradients [`GraphLayer::backward`] returns.
+    ///
+    /// The default calls `backward` and drops `dL/dx`; layers override it to
+    /// skip that work (for a wide input such as Cora's 1433 features, `dL/dx`
+    /// is the largest product of the whole backward pass).
+    ///
+    /// # Errors
+    /// As [`GraphLayer::backward`].
+    fn backward_params(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<Gradients> {
+        Ok(self.backward(cache, dy)?.1)
+    }
+
     /// Inference forward (no cache kept). The default runs `forward_train`
     /// with an inference context; layers override it when that saves work.
     ///

@@ -51,6 +51,7 @@ pub mod message_passing;
 pub mod parity;
 pub mod persist;
 pub mod quantized;
+mod sparse_input;
 pub mod spec;
 
 pub use gat::{Attention, GATLayer, SelfLoopGraph};

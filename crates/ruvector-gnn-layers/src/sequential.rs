@@ -138,13 +138,18 @@ impl GraphLayer for Sequential {
         ctx: &mut ForwardCtx,
     ) -> Result<(Array2<f32>, Cache)> {
         let mut caches = Vec::with_capacity(self.layers.len());
-        let mut h = x.to_owned();
+        // The input is not copied: the first layer reads it in place.
+        let mut h: Option<Array2<f32>> = None;
         for layer in &self.layers {
-            let (y, c) = layer.forward_train(h.view(), graph, ctx)?;
+            let input = h.as_ref().map_or(x, |a| a.view());
+            let (y, c) = layer.forward_train(input, graph, ctx)?;
             caches.push(c);
-            h = y;
+            h = Some(y);
         }
-        Ok((h, Box::new(SeqCache { caches })))
+        Ok((
+            h.unwrap_or_else(|| x.to_owned()),
+            Box::new(SeqCache { caches }),
+        ))
     }
 
     fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
@@ -164,12 +169,45 @@ impl GraphLayer for Sequential {
         Ok((g, grads))
     }
 
-    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
-        let mut h = x.to_owned();
-        for layer in &self.layers {
-            h = layer.forward_graph(h.view(), graph)?;
+    /// Only the layers from the first one with parameters on are
+    /// differentiated, and that one through [`GraphLayer::backward_params`]:
+    /// no input gradient is computed for the data below it.
+    fn backward_params(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<Gradients> {
+        let cache = cache
+            .downcast_ref::<SeqCache>()
+            .ok_or(Error::BadCache("sequential"))?;
+        if cache.caches.len() != self.layers.len() {
+            return Err(Error::BadCache("sequential"));
         }
-        Ok(h)
+        let mut grads = Gradients::new();
+        let Some(first) = self.layers.iter().position(|l| l.num_parameters() > 0) else {
+            return Ok(grads);
+        };
+        let mut g: Option<Array2<f32>> = None;
+        for (i, (layer, c)) in self.layers.iter().zip(&cache.caches).enumerate().rev() {
+            if i < first {
+                break;
+            }
+            let dyi = g.as_ref().map_or(dy, |a| a.view());
+            let prefix = format!("layers.{i}.");
+            if i == first {
+                grads.merge_prefixed(&prefix, layer.backward_params(c, dyi)?);
+            } else {
+                let (dx, lg) = layer.backward(c, dyi)?;
+                grads.merge_prefixed(&prefix, lg);
+                g = Some(dx);
+            }
+        }
+        Ok(grads)
+    }
+
+    fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        let mut h: Option<Array2<f32>> = None;
+        for layer in &self.layers {
+            let input = h.as_ref().map_or(x, |a| a.view());
+            h = Some(layer.forward_graph(input, graph)?);
+        }
+        Ok(h.unwrap_or_else(|| x.to_owned()))
     }
 
     fn kind(&self) -> &'static str {

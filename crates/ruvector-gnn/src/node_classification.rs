@@ -200,7 +200,8 @@ pub fn train(
         );
         let (logits, cache) = model.forward_train(x, &ds.graph, &mut ctx)?;
         let (loss, grad) = softmax_cross_entropy(logits.view(), &ds.labels, Some(&ds.train_mask))?;
-        let (_, grads) = model.backward(&cache, grad.view())?;
+        // The input is data: no gradient for it (the first layer skips `dX`).
+        let grads = model.backward_params(&cache, grad.view())?;
         opt.step(&mut model, &grads)?;
         report.losses.push(loss);
 

@@ -444,6 +444,27 @@ impl GraphLayer for SAGELayer {
     }
 
     fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
+        let (dx, grads) = self.backward_impl(cache, dy, true)?;
+        Ok((dx.expect("requested"), grads))
+    }
+
+    fn backward_params(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<Gradients> {
+        Ok(self.backward_impl(cache, dy, false)?.1)
+    }
+
+    fn kind(&self) -> &'static str {
+        "sage"
+    }
+}
+
+impl SAGELayer {
+    /// Backward; `dX` only when `need_dx` (the LSTM computes it anyway).
+    fn backward_impl(
+        &self,
+        cache: &Cache,
+        dy: ArrayView2<'_, f32>,
+        need_dx: bool,
+    ) -> Result<(Option<Array2<f32>>, Gradients)> {
         let c = cache
             .downcast_ref::<SageCache>()
             .ok_or(Error::BadCache("SAGELayer"))?;
@@ -482,10 +503,15 @@ impl GraphLayer for SAGELayer {
         let mut grads = Gradients::new();
         grads.insert("weight_neigh", matmul(c.agg.t(), dz.view()).into_dyn());
         grads.insert("bias", dz.sum_axis(Axis(0)).into_dyn());
-        let mut dx = Array2::<f32>::zeros(c.x_dim);
-        if let Some(wr) = &self.weight_root {
+        if self.weight_root.is_some() {
             let x_root = c.x.slice(s![..n, ..]);
             grads.insert("weight_root", matmul(x_root.t(), dz.view()).into_dyn());
+        }
+        if !need_dx && !matches!(c.agg_cache, AggCache::Lstm { .. }) {
+            return Ok((None, grads));
+        }
+        let mut dx = Array2::<f32>::zeros(c.x_dim);
+        if let Some(wr) = &self.weight_root {
             matmul_into(1.0, dz.view(), wr.t(), 0.0, dx.slice_mut(s![..n, ..]));
         }
         let mut dagg = matmul(dz.view(), self.weight_neigh.t());
@@ -518,11 +544,7 @@ impl GraphLayer for SAGELayer {
                 grads.insert("lstm_bias_hh", g.b_hh.into_dyn());
             }
         }
-        Ok((dx, grads))
-    }
-
-    fn kind(&self) -> &'static str {
-        "sage"
+        Ok((Some(dx), grads))
     }
 }
 
