@@ -45,6 +45,11 @@ pub struct Reachability {
     /// Nodes a layer-0 walk from the entry points does not reach (includes
     /// `zero_in_degree`).
     pub unreachable: Vec<u32>,
+    /// Reachable nodes with fewer than `m / 2` incoming layer-0 edges: typically
+    /// outliers whose neighbour lists the pruning heuristic cut to 2 or 3
+    /// entries, which a search for themselves often misses. The search graph
+    /// gives them reverse edges too.
+    pub weakly_linked: Vec<u32>,
     /// `links[offsets[t]..offsets[t + 1]]`: unreachable nodes that list `t`
     /// as a neighbour; search adds them when it returns `t`.
     pub(crate) link_offsets: Vec<usize>,
@@ -53,7 +58,7 @@ pub struct Reachability {
 
 impl Reachability {
     /// Analyses layer-0 lists from the given entry points.
-    pub(crate) fn analyse(lists: &LayerLists, roots: &[usize]) -> Self {
+    pub(crate) fn analyse(lists: &LayerLists, roots: &[usize], min_in_degree: u32) -> Self {
         let n = lists.len();
         let mut indeg = vec![0u32; n];
         for &t in &lists.targets {
@@ -81,6 +86,10 @@ impl Reachability {
             }
         }
         let unreachable: Vec<u32> = (0..n).filter(|&i| !seen[i]).map(|i| i as u32).collect();
+        let weakly_linked: Vec<u32> = (0..n)
+            .filter(|&i| seen[i] && !is_root[i] && indeg[i] < min_in_degree)
+            .map(|i| i as u32)
+            .collect();
         // Side links t -> u for every unreachable u and each of its neighbours t.
         let mut counts = vec![0usize; n + 1];
         for &u in &unreachable {
@@ -103,6 +112,7 @@ impl Reachability {
         Self {
             zero_in_degree,
             unreachable,
+            weakly_linked,
             link_offsets,
             links,
         }

@@ -11,6 +11,7 @@ use crate::backend::{AnnBackend, HnswRs, LayerLists};
 use crate::error::{Error, Result};
 use crate::graph::{to_csr, GraphOptions, Reachability};
 use crate::metric::{prepare, HnswParams, Metric};
+use crate::search::SearchGraph;
 use crate::stats::{GraphStats, LayerCount};
 
 /// An HNSW index over `f32` vectors with caller-chosen `u64` ids.
@@ -35,6 +36,7 @@ pub struct HnswIndex<B: AnnBackend = HnswRs> {
     pub(crate) id_map: HashMap<u64, u32>,
     pub(crate) reach: Reachability,
     pub(crate) reach_stale: bool,
+    pub(crate) flat: SearchGraph,
 }
 
 impl<B: AnnBackend> std::fmt::Debug for HnswIndex<B> {
@@ -49,6 +51,38 @@ impl<B: AnnBackend> std::fmt::Debug for HnswIndex<B> {
     }
 }
 
+impl HnswIndex<HnswRs> {
+    /// An empty `hnsw_rs` index for `dim`-dimensional vectors.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for bad parameters or `dim == 0`.
+    pub fn new(dim: usize, params: HnswParams) -> Result<Self> {
+        Self::new_with(dim, params)
+    }
+
+    /// Builds an `hnsw_rs` index from the rows of `data` (in parallel).
+    /// `ids` defaults to `0..rows`.
+    ///
+    /// # Errors
+    /// As [`HnswIndex::insert_batch`]; [`Error::InvalidParameter`] for zero columns.
+    #[allow(clippy::needless_pass_by_value)] // views are cheap handles, passed by value as in ndarray and the kernels API
+    pub fn build(
+        params: HnswParams,
+        data: ArrayView2<'_, f32>,
+        ids: Option<&[u64]>,
+    ) -> Result<Self> {
+        Self::build_with(params, data, ids)
+    }
+
+    /// Reloads an `hnsw_rs` dump (see [`HnswIndex::load_with`]).
+    ///
+    /// # Errors
+    /// As [`HnswIndex::load_with`].
+    pub fn load(dir: impl AsRef<std::path::Path>, options: crate::LoadOptions) -> Result<Self> {
+        Self::load_with(dir, options)
+    }
+}
+
 fn rows_of<'a>(data: &'a ArrayView2<'_, f32>) -> Cow<'a, [f32]> {
     match data.as_slice() {
         Some(s) => Cow::Borrowed(s),
@@ -57,11 +91,11 @@ fn rows_of<'a>(data: &'a ArrayView2<'_, f32>) -> Cow<'a, [f32]> {
 }
 
 impl<B: AnnBackend> HnswIndex<B> {
-    /// An empty index for `dim`-dimensional vectors.
+    /// An empty index for `dim`-dimensional vectors, for any backend `B`.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for bad parameters or `dim == 0`.
-    pub fn new(dim: usize, params: HnswParams) -> Result<Self> {
+    pub fn new_with(dim: usize, params: HnswParams) -> Result<Self> {
         Self::with_capacity(dim, params, 1024)
     }
 
@@ -78,16 +112,17 @@ impl<B: AnnBackend> HnswIndex<B> {
             id_map: HashMap::new(),
             reach: Reachability::default(),
             reach_stale: false,
+            flat: SearchGraph::default(),
         })
     }
 
-    /// Builds an index from the rows of `data` (in parallel). `ids` defaults
-    /// to `0..rows`.
+    /// Builds an index from the rows of `data` (in parallel), for any
+    /// backend `B`. `ids` defaults to `0..rows`.
     ///
     /// # Errors
     /// As [`HnswIndex::insert_batch`]; [`Error::InvalidParameter`] for zero columns.
     #[allow(clippy::needless_pass_by_value)] // views are cheap handles, passed by value as in ndarray and the kernels API
-    pub fn build(
+    pub fn build_with(
         params: HnswParams,
         data: ArrayView2<'_, f32>,
         ids: Option<&[u64]>,
@@ -190,9 +225,30 @@ impl<B: AnnBackend> HnswIndex<B> {
 
     /// Recomputes which points layer-0 search cannot reach and the side
     /// links that let [`HnswIndex::search`] return them anyway.
+    ///
+    /// Also rebuilds the flat search layers (layer 0 with reverse edges to
+    /// the unreachable points), so every point can be found by a search.
     pub fn refresh_reachability(&mut self) {
         let lists = self.backend.layer_lists(0);
-        self.reach = Reachability::analyse(&lists, &self.backend.entry_points());
+        let roots = self.backend.entry_points();
+        self.reach = Reachability::analyse(&lists, &roots, (self.params.m / 2) as u32);
+        let mut weak = self.reach.unreachable.clone();
+        weak.extend_from_slice(&self.reach.weakly_linked);
+        let repair = GraphOptions {
+            repair_unreachable: true,
+            ..GraphOptions::default()
+        };
+        let mut layers = Vec::with_capacity(self.backend.top_layer() + 1);
+        // Graph construction from backend lists cannot fail (ids < len()).
+        layers.push(to_csr(&lists, repair, &weak).expect("valid layer 0"));
+        for l in 1..=self.backend.top_layer() {
+            let ll = self.backend.layer_lists(l);
+            layers.push(to_csr(&ll, GraphOptions::default(), &[]).expect("valid layer"));
+        }
+        self.flat = SearchGraph {
+            layers,
+            entry: roots.first().copied().unwrap_or(0) as u32,
+        };
         self.reach_stale = false;
     }
 
@@ -280,6 +336,25 @@ impl<B: AnnBackend> HnswIndex<B> {
         filter: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<(u64, f32)> {
         let ef = ef.max(k);
+        if !self.reach_stale && !self.flat.layers.is_empty() {
+            return self
+                .flat
+                .search(&self.backend, q, k, ef, filter)
+                .into_iter()
+                .map(|(i, d)| (self.ids[i], d))
+                .collect();
+        }
+        self.search_backend_internal(q, k, ef, filter)
+    }
+
+    fn search_backend_internal(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(u64, f32)> {
+        let ef = ef.max(k);
         let repair = self.reach.has_links();
         let fetch = if repair { ef } else { k };
         let mut res = self.backend.search(q, fetch, ef, filter);
@@ -321,6 +396,17 @@ impl<B: AnnBackend> HnswIndex<B> {
     pub fn search_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<(u64, f32)>> {
         let q = self.check_query(query, k, 0)?;
         Ok(self.search_internal(&q, k, ef, None))
+    }
+
+    /// [`HnswIndex::search_ef`] through the backend's own search (`hnsw_rs`'s
+    /// `search`) plus the side links to unreachable points, instead of our
+    /// flat-layer beam search. For comparisons and benchmarks.
+    ///
+    /// # Errors
+    /// As [`HnswIndex::search`].
+    pub fn search_backend(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<(u64, f32)>> {
+        let q = self.check_query(query, k, 0)?;
+        Ok(self.search_backend_internal(&q, k, ef, None))
     }
 
     /// Search restricted to caller ids for which `keep` returns true.

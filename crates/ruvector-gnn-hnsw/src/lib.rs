@@ -39,6 +39,7 @@ pub mod index;
 pub mod metric;
 pub mod persist;
 pub mod reorder;
+mod search;
 pub mod stats;
 
 pub use backend::{AnnBackend, HnswRs, LayerLists};

@@ -30,7 +30,7 @@ const FORMAT_NAME: &str = "ruvector-gnn-hnsw";
 const MANIFEST: &str = "manifest.json";
 const IDS: &str = "ids.bin";
 
-/// Options for [`HnswIndex::load`].
+/// Options for [`HnswIndex::load_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoadOptions {
     /// Memory-map the vectors instead of reading them into memory
@@ -184,7 +184,7 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// # Errors
     /// [`Error::MissingFile`], [`Error::ChecksumMismatch`],
     /// [`Error::UnsupportedVersion`], [`Error::CorruptDump`], [`Error::Io`].
-    pub fn load(dir: impl AsRef<Path>, options: LoadOptions) -> Result<Self> {
+    pub fn load_with(dir: impl AsRef<Path>, options: LoadOptions) -> Result<Self> {
         let dir = dir.as_ref();
         let mp = dir.join(MANIFEST);
         let text = fs::read(&mp).map_err(|e| {
@@ -271,6 +271,7 @@ impl<B: AnnBackend> HnswIndex<B> {
             id_map,
             reach: Reachability::default(),
             reach_stale: false,
+            flat: crate::search::SearchGraph::default(),
         };
         index.refresh_reachability();
         Ok(index)
