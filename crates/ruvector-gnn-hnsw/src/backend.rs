@@ -96,6 +96,13 @@ pub trait AnnBackend: Send + Sync + Sized {
     fn node_level(&self, id: usize) -> usize;
     /// Real edges of `layer` (see [`LayerLists`]).
     fn layer_lists(&self, layer: usize) -> LayerLists;
+    /// Real edges of every layer `0..=top_layer()` (one pass where the
+    /// backend allows).
+    fn all_layer_lists(&self) -> Vec<LayerLists> {
+        (0..=self.top_layer())
+            .map(|l| self.layer_lists(l))
+            .collect()
+    }
     /// The stored (preprocessed) vector of `id`, without copying.
     fn vector(&self, id: usize) -> &[f32];
     /// The distance the backend ranks by.
@@ -114,6 +121,8 @@ pub trait AnnBackend: Send + Sync + Sized {
 }
 
 type HPoint = Arc<Point<'static, f32>>;
+/// One point's kept `(target, distance)` pairs on a layer and its dropped-link count.
+type KeptDropped = (Vec<(u32, f32)>, usize);
 
 enum Inner {
     L2(Hnsw<'static, f32, RvL2>),
@@ -189,6 +198,62 @@ impl HnswRs {
         }
         self.points = table.into_iter().flatten().collect();
         Ok(())
+    }
+
+    /// Real edges of the given layers in one pass over the points (each
+    /// `get_neighborhood_id()` call clones all 16 lists of a point).
+    fn lists_for(&self, layers: std::ops::RangeInclusive<usize>) -> Vec<LayerLists> {
+        let (lo, hi) = (*layers.start(), *layers.end());
+        let nl = hi + 1 - lo;
+        // Per point and layer: kept (target, distance) pairs and dropped count.
+        let per_node: Vec<Vec<KeptDropped>> = self
+            .points
+            .par_iter()
+            .map(|p| {
+                let level = p.get_point_id().0 as usize;
+                let hood = p.get_neighborhood_id();
+                (lo..=hi)
+                    .map(|layer| {
+                        let Some(l) = hood.get(layer) else {
+                            return (Vec::new(), 0);
+                        };
+                        if layer > level {
+                            // One-way descent links above the point's level.
+                            return (Vec::new(), l.len());
+                        }
+                        let kept: Vec<(u32, f32)> = l
+                            .iter()
+                            .filter(|n| n.p_id.0 as usize >= layer)
+                            .map(|n| (n.d_id as u32, n.distance))
+                            .collect();
+                        let dropped = l.len() - kept.len();
+                        (kept, dropped)
+                    })
+                    .collect()
+            })
+            .collect();
+        (0..nl)
+            .map(|k| {
+                let total: usize = per_node.iter().map(|v| v[k].0.len()).sum();
+                let mut out = LayerLists {
+                    offsets: Vec::with_capacity(per_node.len() + 1),
+                    targets: Vec::with_capacity(total),
+                    distances: Vec::with_capacity(total),
+                    dropped: 0,
+                };
+                out.offsets.push(0);
+                for v in &per_node {
+                    let (list, dropped) = &v[k];
+                    out.dropped += dropped;
+                    for &(t, d) in list {
+                        out.targets.push(t);
+                        out.distances.push(d);
+                    }
+                    out.offsets.push(out.targets.len());
+                }
+                out
+            })
+            .collect()
     }
 
     /// Every neighbour list `hnsw_rs` stores for `id` (all 16 layers, with
@@ -300,48 +365,11 @@ impl AnnBackend for HnswRs {
     }
 
     fn layer_lists(&self, layer: usize) -> LayerLists {
-        let per_node: Vec<(Vec<(u32, f32)>, usize)> = self
-            .points
-            .par_iter()
-            .map(|p| {
-                let level = p.get_point_id().0 as usize;
-                if layer > level {
-                    // hnsw_rs keeps one-way descent links above a point's level.
-                    let dropped = p.get_neighborhood_id().get(layer).map_or(0, Vec::len);
-                    return (Vec::new(), dropped);
-                }
-                let hood = p.get_neighborhood_id();
-                let mut dropped = 0;
-                let list = hood.get(layer).map_or_else(Vec::new, |l| {
-                    l.iter()
-                        .filter(|n| {
-                            let on_layer = n.p_id.0 as usize >= layer;
-                            dropped += usize::from(!on_layer);
-                            on_layer
-                        })
-                        .map(|n| (n.d_id as u32, n.distance))
-                        .collect()
-                });
-                (list, dropped)
-            })
-            .collect();
-        let total: usize = per_node.iter().map(|(l, _)| l.len()).sum();
-        let mut out = LayerLists {
-            offsets: Vec::with_capacity(per_node.len() + 1),
-            targets: Vec::with_capacity(total),
-            distances: Vec::with_capacity(total),
-            dropped: 0,
-        };
-        out.offsets.push(0);
-        for (list, dropped) in per_node {
-            out.dropped += dropped;
-            for (t, d) in list {
-                out.targets.push(t);
-                out.distances.push(d);
-            }
-            out.offsets.push(out.targets.len());
-        }
-        out
+        self.lists_for(layer..=layer).pop().unwrap_or_default()
+    }
+
+    fn all_layer_lists(&self) -> Vec<LayerLists> {
+        self.lists_for(0..=self.top_layer())
     }
 
     fn vector(&self, id: usize) -> &[f32] {

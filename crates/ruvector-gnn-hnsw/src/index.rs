@@ -112,7 +112,7 @@ impl<B: AnnBackend> HnswIndex<B> {
             id_map: HashMap::new(),
             reach: Reachability::default(),
             reach_stale: false,
-            flat: SearchGraph::default(),
+            flat: SearchGraph::new(true),
         })
     }
 
@@ -229,25 +229,47 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// Also rebuilds the flat search layers (layer 0 with reverse edges to
     /// the unreachable points), so every point can be found by a search.
     pub fn refresh_reachability(&mut self) {
-        let lists = self.backend.layer_lists(0);
+        let mut all = self.backend.all_layer_lists();
+        if all.is_empty() {
+            all.push(self.backend.layer_lists(0));
+        }
         let roots = self.backend.entry_points();
-        self.reach = Reachability::analyse(&lists, &roots, (self.params.m / 2) as u32);
+        self.reach = Reachability::analyse(&all[0], &roots, (self.params.m / 2) as u32);
         let mut weak = self.reach.unreachable.clone();
         weak.extend_from_slice(&self.reach.weakly_linked);
         let repair = GraphOptions {
             repair_unreachable: true,
             ..GraphOptions::default()
         };
-        let mut layers = Vec::with_capacity(self.backend.top_layer() + 1);
         // Graph construction from backend lists cannot fail (ids < len()).
-        layers.push(to_csr(&lists, repair, &weak).expect("valid layer 0"));
-        for l in 1..=self.backend.top_layer() {
-            let ll = self.backend.layer_lists(l);
-            layers.push(to_csr(&ll, GraphOptions::default(), &[]).expect("valid layer"));
+        let layers: Vec<Csr> = all
+            .iter()
+            .enumerate()
+            .map(|(l, lists)| {
+                if l == 0 {
+                    to_csr(lists, repair, &weak).expect("valid layer 0")
+                } else {
+                    to_csr(lists, GraphOptions::default(), &[]).expect("valid layer")
+                }
+            })
+            .collect();
+        // Contiguous copy of the vectors for search (the backend stores each
+        // point separately; scattered reads dominated search time). Appends
+        // only the points added since the last refresh.
+        let mut data = std::mem::take(&mut self.flat.data);
+        if self.flat.copy_vectors {
+            let have = data.len() / self.dim;
+            data.reserve((self.len() - have) * self.dim);
+            for i in have..self.len() {
+                data.extend_from_slice(self.backend.vector(i));
+            }
         }
         self.flat = SearchGraph {
             layers,
             entry: roots.first().copied().unwrap_or(0) as u32,
+            data,
+            dim: self.dim,
+            copy_vectors: self.flat.copy_vectors,
         };
         self.reach_stale = false;
     }
@@ -517,8 +539,17 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// # Errors
     /// [`Error::EmptyIndex`].
     pub fn all_layers(&self, opts: &GraphOptions) -> Result<Vec<Csr>> {
-        (0..=self.top_layer())
-            .map(|l| self.layer_graph(l, opts))
+        if self.is_empty() {
+            return Err(Error::EmptyIndex);
+        }
+        self.backend
+            .all_layer_lists()
+            .iter()
+            .enumerate()
+            .map(|(l, lists)| {
+                let unreachable: &[u32] = if l == 0 { &self.reach.unreachable } else { &[] };
+                to_csr(lists, *opts, unreachable)
+            })
             .collect()
     }
 
@@ -529,17 +560,18 @@ impl<B: AnnBackend> HnswIndex<B> {
     pub fn stats(&self) -> Result<GraphStats> {
         let g = self.graph(&GraphOptions::default())?;
         let mut s = GraphStats::from_csr(&g);
-        s.layers = (0..=self.top_layer())
-            .map(|l| {
-                let lists = self.backend.layer_lists(l);
-                LayerCount {
-                    layer: l,
-                    nodes: (0..self.len())
-                        .filter(|&i| self.backend.node_level(i) >= l)
-                        .count(),
-                    edges: lists.targets.len(),
-                    dropped_links: lists.dropped,
-                }
+        s.layers = self
+            .backend
+            .all_layer_lists()
+            .into_iter()
+            .enumerate()
+            .map(|(l, lists)| LayerCount {
+                layer: l,
+                nodes: (0..self.len())
+                    .filter(|&i| self.backend.node_level(i) >= l)
+                    .count(),
+                edges: lists.targets.len(),
+                dropped_links: lists.dropped,
             })
             .collect();
         s.unreachable = Some(self.reach.unreachable.len());

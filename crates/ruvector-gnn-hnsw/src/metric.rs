@@ -110,7 +110,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for l in 0..16 {
-            acc[l] = x[l].mul_add(y[l], acc[l]);
+            acc[l] += x[l] * y[l];
         }
     }
     let mut tail = 0.0;
@@ -132,7 +132,7 @@ pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in ca.zip(cb) {
         for l in 0..16 {
             let d = x[l] - y[l];
-            acc[l] = d.mul_add(d, acc[l]);
+            acc[l] += d * d;
         }
     }
     let mut tail = 0.0;

@@ -271,7 +271,8 @@ impl<B: AnnBackend> HnswIndex<B> {
             id_map,
             reach: Reachability::default(),
             reach_stale: false,
-            flat: crate::search::SearchGraph::default(),
+            // With mmap, search reads the mapped vectors instead of a copy.
+            flat: crate::search::SearchGraph::new(!options.mmap),
         };
         index.refresh_reachability();
         Ok(index)

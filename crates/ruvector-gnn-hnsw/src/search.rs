@@ -20,6 +20,10 @@ pub(crate) struct SearchGraph {
     /// `layers[l]`: real edges of layer `l` (layer 0 with repair edges).
     pub(crate) layers: Vec<Csr>,
     pub(crate) entry: u32,
+    /// Row-major copy of the vectors (`dim` per point), when `copy_vectors`.
+    pub(crate) data: Vec<f32>,
+    pub(crate) dim: usize,
+    pub(crate) copy_vectors: bool,
 }
 
 thread_local! {
@@ -34,6 +38,13 @@ fn key(d: f32) -> u32 {
 }
 
 impl SearchGraph {
+    pub(crate) fn new(copy_vectors: bool) -> Self {
+        Self {
+            copy_vectors,
+            ..Self::default()
+        }
+    }
+
     /// Beam search: greedy descent through the upper layers, then a
     /// best-first search of layer 0 keeping `ef` results that pass `filter`.
     pub(crate) fn search<B: AnnBackend>(
@@ -48,7 +59,16 @@ impl SearchGraph {
         if n == 0 || self.layers.is_empty() {
             return Vec::new();
         }
-        let dist = |i: u32| backend.distance(q, backend.vector(i as usize));
+        let (data, dim) = (&self.data, self.dim);
+        let copied = self.copy_vectors && data.len() >= n * dim;
+        let dist = |i: u32| {
+            let i = i as usize;
+            if copied {
+                backend.distance(q, &data[i * dim..(i + 1) * dim])
+            } else {
+                backend.distance(q, backend.vector(i))
+            }
+        };
         let mut ep = self.entry;
         let mut ep_d = dist(ep);
         for layer in self.layers[1..].iter().rev() {
