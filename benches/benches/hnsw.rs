@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::Array2;
-use ruvector_gnn_hnsw::{EdgeWeights, GraphOptions, HnswIndex, HnswParams, Metric, Ordering, Permutation};
+use ruvector_gnn_hnsw::{
+    EdgeWeights, GraphOptions, HnswIndex, HnswParams, Metric, Ordering, Permutation,
+};
 use ruvector_gnn_kernels::{sparse, Rng};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/glove50");
@@ -50,7 +52,9 @@ fn params() -> HnswParams {
 fn recall(index: &HnswIndex, d: &Data, ef: usize) -> f64 {
     let mut hits = 0;
     for i in 0..d.queries.nrows() {
-        let res = index.search_ef(d.queries.row(i).to_slice().unwrap(), 10, ef).unwrap();
+        let res = index
+            .search_ef(d.queries.row(i).to_slice().unwrap(), 10, ef)
+            .unwrap();
         let truth: Vec<u64> = d.gt.row(i).iter().take(10).map(|&x| x as u64).collect();
         hits += res.iter().filter(|h| truth.contains(&h.0)).count();
     }
@@ -92,14 +96,22 @@ fn benches(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("ours_1000q", ef), &ef, |b, &ef| {
             b.iter(|| {
                 for i in 0..nq {
-                    std::hint::black_box(index.search_ef(d.queries.row(i).to_slice().unwrap(), 10, ef).unwrap());
+                    std::hint::black_box(
+                        index
+                            .search_ef(d.queries.row(i).to_slice().unwrap(), 10, ef)
+                            .unwrap(),
+                    );
                 }
             });
         });
         g.bench_with_input(BenchmarkId::new("hnsw_rs_1000q", ef), &ef, |b, &ef| {
             b.iter(|| {
                 for i in 0..nq {
-                    std::hint::black_box(index.search_backend(d.queries.row(i).to_slice().unwrap(), 10, ef).unwrap());
+                    std::hint::black_box(
+                        index
+                            .search_backend(d.queries.row(i).to_slice().unwrap(), 10, ef)
+                            .unwrap(),
+                    );
                 }
             });
         });
@@ -108,13 +120,17 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("hnsw_extract");
     g.sample_size(20);
-    g.bench_function("layer0_plain", |b| b.iter(|| index.graph(&GraphOptions::default()).unwrap()));
+    g.bench_function("layer0_plain", |b| {
+        b.iter(|| index.graph(&GraphOptions::default()).unwrap())
+    });
     let full = GraphOptions {
         symmetrise: true,
         weights: EdgeWeights::Similarity,
         repair_unreachable: true,
     };
-    g.bench_function("layer0_sym_weights_repair", |b| b.iter(|| index.graph(&full).unwrap()));
+    g.bench_function("layer0_sym_weights_repair", |b| {
+        b.iter(|| index.graph(&full).unwrap())
+    });
     g.finish();
 
     let graph = index.graph(&GraphOptions::default()).unwrap();

@@ -31,10 +31,17 @@ def main():
     n, dim = base.shape
     print(f"hnswlib {getattr(hnswlib, '__version__', '?')}: base {base.shape}, queries {queries.shape}")
     index = hnswlib.Index(space="cosine", dim=dim)
-    index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
-    t = time.perf_counter()
-    index.add_items(base, np.arange(n), num_threads=threads)
-    print(f"build M {m} ef_c {efc} ({threads} threads): {time.perf_counter() - t:.2f} s")
+    saved = os.environ.get("HNSWLIB_INDEX")  # load if it exists, else build and save
+    if saved and os.path.exists(saved):
+        index.load_index(saved, max_elements=n)
+        print(f"loaded {saved}")
+    else:
+        index.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
+        t = time.perf_counter()
+        index.add_items(base, np.arange(n), num_threads=threads)
+        print(f"build M {m} ef_c {efc} ({threads} threads): {time.perf_counter() - t:.2f} s")
+        if saved:
+            index.save_index(saved)
     print("ef   | recall  µs/query")
     for ef in [16, 24, 32, 48, 64, 96, 128, 192, 256]:
         index.set_ef(ef)

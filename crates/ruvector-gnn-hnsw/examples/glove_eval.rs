@@ -61,9 +61,28 @@ fn main() {
         ef_search: 64,
         ..HnswParams::default()
     };
-    let t = Instant::now();
-    let index = HnswIndex::build(params, base.view(), None).unwrap();
-    println!("build M {m} ef_c {efc}: {:.2} s", t.elapsed().as_secs_f64());
+    // GLOVE_INDEX_DIR: load the index from there when it exists (search-only
+    // runs, to alternate with the peer), else build and save it there.
+    let saved = std::env::var_os("GLOVE_INDEX_DIR").map(std::path::PathBuf::from);
+    let index = if let Some(dir) = saved.as_ref().filter(|d| d.exists()) {
+        let t = Instant::now();
+        let index = HnswIndex::load(dir, LoadOptions::default()).unwrap();
+        println!(
+            "loaded {} in {:.2} s",
+            dir.display(),
+            t.elapsed().as_secs_f64()
+        );
+        index
+    } else {
+        let t = Instant::now();
+        let index = HnswIndex::build(params, base.view(), None).unwrap();
+        println!("build M {m} ef_c {efc}: {:.2} s", t.elapsed().as_secs_f64());
+        if let Some(dir) = &saved {
+            index.save(dir).unwrap();
+        }
+        index
+    };
+    let search_only = std::env::var_os("SEARCH_ONLY").is_some();
     let nq = queries.nrows();
     let recall = |res: &[Vec<(u64, f32)>]| {
         let mut hits = 0;
@@ -98,6 +117,9 @@ fn main() {
             recall(&resb),
             back.as_secs_f64() * 1e6 / nq as f64
         );
+    }
+    if search_only {
+        return;
     }
     let r = index.reachability();
     println!(
