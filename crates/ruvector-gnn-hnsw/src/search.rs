@@ -37,6 +37,27 @@ fn key(d: f32) -> u32 {
     d.max(0.0).to_bits()
 }
 
+/// Asks the CPU to start loading a vector row (hnswlib does the same): the
+/// rows of a candidate's neighbours are scattered, and loading them one
+/// distance at a time serialises the cache misses.
+#[inline]
+fn prefetch_row(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut off = 0;
+        while off < row.len() {
+            // SAFETY: `_mm_prefetch` is a hint that never faults or reads
+            // into the program; SSE is part of the x86_64 baseline, and the
+            // pointer is in bounds of `row`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(off).cast::<i8>()) };
+            off += 16; // one 64-byte cache line of f32
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
 impl SearchGraph {
     pub(crate) fn new(copy_vectors: bool) -> Self {
         Self {
@@ -116,7 +137,15 @@ impl SearchGraph {
                 if cd > bound {
                     break;
                 }
-                for &nb in g.row(c as usize) {
+                let row = g.row(c as usize);
+                if copied {
+                    for &nb in row {
+                        if marks[nb as usize] != epoch {
+                            prefetch_row(&data[nb as usize * dim..(nb as usize + 1) * dim]);
+                        }
+                    }
+                }
+                for &nb in row {
                     let slot = &mut marks[nb as usize];
                     if *slot == epoch {
                         continue;
