@@ -91,6 +91,8 @@ fn benches(c: &mut Criterion) {
     }
     let nq = d.queries.nrows();
     let mut g = c.benchmark_group("hnsw_search");
+    // One iteration = 1000 queries (0.2–2 s here); 10 samples keep the run short.
+    g.sample_size(10);
     g.throughput(Throughput::Elements(nq as u64));
     for &ef in &chosen {
         g.bench_with_input(BenchmarkId::new("ours_1000q", ef), &ef, |b, &ef| {
@@ -119,7 +121,7 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("hnsw_extract");
-    g.sample_size(20);
+    g.sample_size(10);
     g.bench_function("layer0_plain", |b| {
         b.iter(|| index.graph(&GraphOptions::default()).unwrap())
     });
