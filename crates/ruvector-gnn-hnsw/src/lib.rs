@@ -13,10 +13,12 @@
 //! - Duplicate ids silently create two points: we map caller ids to our own
 //!   dense internal ids and reject duplicates ([`Error::DuplicateId`]).
 //! - No id → point lookup: we keep a table ([`HnswIndex::vector`]).
-//! - About 1% of points end with no incoming layer-0 edge and cannot be found
-//!   by search: [`Reachability`] lists them, search adds them through side
-//!   links (their own neighbours point to them), and graph extraction can
-//!   add the reverse edges ([`GraphOptions::repair_unreachable`]).
+//! - Some points end with no incoming layer-0 edge (unreachable by search),
+//!   and more (outliers) with so few that a search for themselves misses
+//!   them: [`Reachability`] lists both; our search graph gives them reverse
+//!   edges from their own neighbours (hnsw_rs's own search path gets side
+//!   links), and graph extraction can add the reverse edges for unreachable
+//!   points ([`GraphOptions::repair_unreachable`]).
 //! - The loader panics on malformed files: reload verifies CRC32s first.
 //!
 //! ```
