@@ -1,6 +1,54 @@
 //! # ruvector-gnn-hnsw
 //!
-//! The HNSW index adapter over `hnsw_rs`: build, persist, and extract the
-//! neighbour graph as a [`ruvector_gnn_kernels::Csr`] for message passing.
-//! (Filled in by the HNSW issue.)
+//! The HNSW index adapter over `hnsw_rs` 0.3.5: build (in parallel), insert
+//! with caller ids, search (plain, filtered, batched), persist atomically
+//! with checksums, and extract the neighbour graph as a
+//! [`ruvector_gnn_kernels::Csr`] for message passing.
+//!
+//! What the adapter fixes or works around in `hnsw_rs` 0.3.5:
+//! - `get_neighborhood_id()` returns 16 lists per point; only layers
+//!   `0..=level` are edges (the rest are one-way descent links), and a few
+//!   edges point to nodes that are not on the layer. Extraction keeps only
+//!   real edges ([`backend::LayerLists::dropped`] counts the rest).
+//! - Duplicate ids silently create two points: we map caller ids to our own
+//!   dense internal ids and reject duplicates ([`Error::DuplicateId`]).
+//! - No id → point lookup: we keep a table ([`HnswIndex::vector`]).
+//! - Some points end with no incoming layer-0 edge (unreachable by search),
+//!   and more (outliers) with so few that a search for themselves misses
+//!   them: [`Reachability`] lists both; our search graph gives them reverse
+//!   edges from their own neighbours (hnsw_rs's own search path gets side
+//!   links), and graph extraction can add the reverse edges for unreachable
+//!   points ([`GraphOptions::repair_unreachable`]).
+//! - The loader panics on malformed files: reload verifies CRC32s first.
+//!
+//! ```
+//! use ruvector_gnn_hnsw::{GraphOptions, HnswIndex, HnswParams, Metric};
+//! let mut rng = ruvector_gnn_kernels::Rng::seed_from_u64(7);
+//! let data = ndarray::Array2::from_shape_fn((300, 8), |_| rng.normal_f32());
+//! let index = HnswIndex::build(HnswParams::with_metric(Metric::L2), data.view(), None)?;
+//! let hits = index.search(data.row(5).as_slice().unwrap(), 3)?;
+//! assert_eq!(hits[0].0, 5);
+//! let g = index.graph(&GraphOptions { symmetrise: true, ..Default::default() })?;
+//! assert_eq!(g.n_rows(), 300);
+//! # Ok::<(), ruvector_gnn_hnsw::Error>(())
+//! ```
 #![deny(missing_docs)]
+
+pub mod backend;
+pub mod error;
+pub mod graph;
+pub mod index;
+pub mod metric;
+pub mod persist;
+pub mod reorder;
+mod search;
+pub mod stats;
+
+pub use backend::{AnnBackend, HnswRs, LayerLists};
+pub use error::{Error, Result};
+pub use graph::{EdgeWeights, GraphOptions, Reachability};
+pub use index::HnswIndex;
+pub use metric::{HnswParams, Metric};
+pub use persist::{LoadOptions, FORMAT_VERSION};
+pub use reorder::{Ordering, Permutation};
+pub use stats::{GraphStats, LayerCount};

@@ -1,0 +1,580 @@
+//! [`HnswIndex`]: caller ids, input checks, search, graph extraction.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use ruvector_gnn_kernels::Csr;
+
+use crate::backend::{AnnBackend, HnswRs, LayerLists};
+use crate::error::{Error, Result};
+use crate::graph::{to_csr, GraphOptions, Reachability};
+use crate::metric::{prepare, HnswParams, Metric};
+use crate::search::SearchGraph;
+use crate::stats::{GraphStats, LayerCount};
+
+/// An HNSW index over `f32` vectors with caller-chosen `u64` ids.
+///
+/// Caller ids map to dense internal ids `0..len()` in insertion order; the
+/// extracted graphs ([`HnswIndex::graph`]) use the internal ids, so row `i`
+/// of a graph is the vector inserted `i`-th ([`HnswIndex::external_id`]).
+///
+/// ```
+/// use ruvector_gnn_hnsw::{HnswIndex, HnswParams, Metric};
+/// let data = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 1.0]];
+/// let index = HnswIndex::build(HnswParams::with_metric(Metric::L2), data.view(), Some(&[10, 20, 30]))?;
+/// let hits = index.search(&[0.9, 0.1], 1)?;
+/// assert_eq!(hits[0].0, 10);
+/// # Ok::<(), ruvector_gnn_hnsw::Error>(())
+/// ```
+pub struct HnswIndex<B: AnnBackend = HnswRs> {
+    pub(crate) params: HnswParams,
+    pub(crate) dim: usize,
+    pub(crate) backend: B,
+    pub(crate) ids: Vec<u64>,
+    pub(crate) id_map: HashMap<u64, u32>,
+    pub(crate) reach: Reachability,
+    pub(crate) reach_stale: bool,
+    pub(crate) flat: SearchGraph,
+}
+
+impl<B: AnnBackend> std::fmt::Debug for HnswIndex<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HnswIndex")
+            .field("backend", &self.backend.name())
+            .field("params", &self.params)
+            .field("dim", &self.dim)
+            .field("len", &self.ids.len())
+            .field("unreachable", &self.reach.unreachable.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HnswIndex<HnswRs> {
+    /// An empty `hnsw_rs` index for `dim`-dimensional vectors.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for bad parameters or `dim == 0`.
+    pub fn new(dim: usize, params: HnswParams) -> Result<Self> {
+        Self::new_with(dim, params)
+    }
+
+    /// Builds an `hnsw_rs` index from the rows of `data` (in parallel).
+    /// `ids` defaults to `0..rows`.
+    ///
+    /// # Errors
+    /// As [`HnswIndex::insert_batch`]; [`Error::InvalidParameter`] for zero columns.
+    #[allow(clippy::needless_pass_by_value)] // views are cheap handles, passed by value as in ndarray and the kernels API
+    pub fn build(
+        params: HnswParams,
+        data: ArrayView2<'_, f32>,
+        ids: Option<&[u64]>,
+    ) -> Result<Self> {
+        Self::build_with(params, data, ids)
+    }
+
+    /// Reloads an `hnsw_rs` dump (see [`HnswIndex::load_with`]).
+    ///
+    /// # Errors
+    /// As [`HnswIndex::load_with`].
+    pub fn load(dir: impl AsRef<std::path::Path>, options: crate::LoadOptions) -> Result<Self> {
+        Self::load_with(dir, options)
+    }
+}
+
+fn rows_of<'a>(data: &'a ArrayView2<'_, f32>) -> Cow<'a, [f32]> {
+    match data.as_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(data.iter().copied().collect()),
+    }
+}
+
+impl<B: AnnBackend> HnswIndex<B> {
+    /// An empty index for `dim`-dimensional vectors, for any backend `B`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for bad parameters or `dim == 0`.
+    pub fn new_with(dim: usize, params: HnswParams) -> Result<Self> {
+        Self::with_capacity(dim, params, 1024)
+    }
+
+    fn with_capacity(dim: usize, params: HnswParams, capacity: usize) -> Result<Self> {
+        params.validate()?;
+        if dim == 0 {
+            return Err(Error::InvalidParameter("dimension 0".into()));
+        }
+        Ok(Self {
+            params,
+            dim,
+            backend: B::create(&params, dim, capacity)?,
+            ids: Vec::new(),
+            id_map: HashMap::new(),
+            reach: Reachability::default(),
+            reach_stale: false,
+            flat: SearchGraph::new(true),
+        })
+    }
+
+    /// Builds an index from the rows of `data` (in parallel), for any
+    /// backend `B`. `ids` defaults to `0..rows`.
+    ///
+    /// # Errors
+    /// As [`HnswIndex::insert_batch`]; [`Error::InvalidParameter`] for zero columns.
+    #[allow(clippy::needless_pass_by_value)] // views are cheap handles, passed by value as in ndarray and the kernels API
+    pub fn build_with(
+        params: HnswParams,
+        data: ArrayView2<'_, f32>,
+        ids: Option<&[u64]>,
+    ) -> Result<Self> {
+        let mut index = Self::with_capacity(data.ncols(), params, data.nrows())?;
+        let default_ids: Vec<u64>;
+        let ids = if let Some(ids) = ids {
+            ids
+        } else {
+            default_ids = (0..data.nrows() as u64).collect();
+            &default_ids
+        };
+        index.insert_batch(ids, data)?;
+        Ok(index)
+    }
+
+    /// Inserts the rows of `data` with the given caller ids (parallel).
+    ///
+    /// All rows are checked before anything is inserted, so an error leaves
+    /// the index unchanged. Recomputes the reachability repair afterwards
+    /// (a pass over layer 0).
+    ///
+    /// # Errors
+    /// [`Error::IdCountMismatch`], [`Error::DimensionMismatch`],
+    /// [`Error::NonFinite`], [`Error::ZeroVector`] (cosine),
+    /// [`Error::NormTooLarge`] (dot), [`Error::DuplicateId`], [`Error::TooManyPoints`].
+    #[allow(clippy::needless_pass_by_value)] // views are cheap handles, passed by value as in ndarray and the kernels API
+    pub fn insert_batch(&mut self, ids: &[u64], data: ArrayView2<'_, f32>) -> Result<()> {
+        if data.ncols() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim,
+                got: data.ncols(),
+            });
+        }
+        let flat = rows_of(&data);
+        let rows: Vec<&[f32]> = if self.dim == 0 {
+            Vec::new()
+        } else {
+            flat.chunks_exact(self.dim).collect()
+        };
+        self.insert_slices(ids, &rows)
+    }
+
+    /// Inserts vectors given as slices (see [`HnswIndex::insert_batch`]).
+    ///
+    /// # Errors
+    /// As [`HnswIndex::insert_batch`].
+    pub fn insert_slices(&mut self, ids: &[u64], rows: &[&[f32]]) -> Result<()> {
+        self.insert_inner(ids, rows)?;
+        self.refresh_reachability();
+        Ok(())
+    }
+
+    /// Inserts one vector. Does not recompute the reachability repair (call
+    /// [`HnswIndex::refresh_reachability`] after a series of single inserts,
+    /// or prefer [`HnswIndex::insert_batch`]).
+    ///
+    /// # Errors
+    /// As [`HnswIndex::insert_batch`].
+    pub fn insert(&mut self, id: u64, vector: &[f32]) -> Result<()> {
+        self.insert_inner(&[id], &[vector])?;
+        self.reach_stale = true;
+        Ok(())
+    }
+
+    fn insert_inner(&mut self, ids: &[u64], rows: &[&[f32]]) -> Result<()> {
+        if ids.len() != rows.len() {
+            return Err(Error::IdCountMismatch {
+                ids: ids.len(),
+                rows: rows.len(),
+            });
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let total = self.ids.len() + rows.len();
+        if total > u32::MAX as usize {
+            return Err(Error::TooManyPoints(total));
+        }
+        let mut fresh = HashSet::with_capacity(ids.len());
+        for &id in ids {
+            if self.id_map.contains_key(&id) || !fresh.insert(id) {
+                return Err(Error::DuplicateId(id));
+            }
+        }
+        let (metric, dim) = (self.params.metric, self.dim);
+        let prepared: Vec<Cow<'_, [f32]>> = rows
+            .par_iter()
+            .enumerate()
+            .map(|(r, v)| prepare(metric, dim, v, "vector", r))
+            .collect::<Result<_>>()?;
+        let views: Vec<&[f32]> = prepared.iter().map(AsRef::as_ref).collect();
+        self.backend.insert_batch(&views);
+        for &id in ids {
+            self.id_map.insert(id, self.ids.len() as u32);
+            self.ids.push(id);
+        }
+        Ok(())
+    }
+
+    /// Recomputes which points layer-0 search cannot reach and the side
+    /// links that let [`HnswIndex::search`] return them anyway.
+    ///
+    /// Also rebuilds the flat search layers (layer 0 with reverse edges to
+    /// the unreachable points), so every point can be found by a search.
+    pub fn refresh_reachability(&mut self) {
+        let mut all = self.backend.all_layer_lists();
+        if all.is_empty() {
+            all.push(self.backend.layer_lists(0));
+        }
+        let roots = self.backend.entry_points();
+        self.reach = Reachability::analyse(&all[0], &roots, (self.params.m / 2) as u32);
+        let mut weak = self.reach.unreachable.clone();
+        weak.extend_from_slice(&self.reach.weakly_linked);
+        let repair = GraphOptions {
+            repair_unreachable: true,
+            ..GraphOptions::default()
+        };
+        // Graph construction from backend lists cannot fail (ids < len()).
+        let layers: Vec<Csr> = all
+            .iter()
+            .enumerate()
+            .map(|(l, lists)| {
+                if l == 0 {
+                    to_csr(lists, repair, &weak).expect("valid layer 0")
+                } else {
+                    to_csr(lists, GraphOptions::default(), &[]).expect("valid layer")
+                }
+            })
+            .collect();
+        // Contiguous copy of the vectors for search (the backend stores each
+        // point separately; scattered reads dominated search time). Appends
+        // only the points added since the last refresh.
+        let mut data = std::mem::take(&mut self.flat.data);
+        if self.flat.copy_vectors {
+            let have = data.len() / self.dim;
+            data.reserve((self.len() - have) * self.dim);
+            for i in have..self.len() {
+                data.extend_from_slice(self.backend.vector(i));
+            }
+        }
+        self.flat = SearchGraph {
+            layers,
+            entry: roots.first().copied().unwrap_or(0) as u32,
+            data,
+            dim: self.dim,
+            copy_vectors: self.flat.copy_vectors,
+        };
+        self.reach_stale = false;
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Parameters.
+    pub fn params(&self) -> &HnswParams {
+        &self.params
+    }
+
+    /// Metric.
+    pub fn metric(&self) -> Metric {
+        self.params.metric
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Caller ids in internal-id order.
+    pub fn ids(&self) -> &[u64] {
+        &self.ids
+    }
+
+    /// Internal id of a caller id.
+    pub fn internal_id(&self, id: u64) -> Option<u32> {
+        self.id_map.get(&id).copied()
+    }
+
+    /// Caller id of an internal id.
+    pub fn external_id(&self, internal: u32) -> Option<u64> {
+        self.ids.get(internal as usize).copied()
+    }
+
+    /// The stored vector of a caller id (unit-normalised under cosine), without copying.
+    pub fn vector(&self, id: u64) -> Option<&[f32]> {
+        self.internal_id(id)
+            .map(|i| self.backend.vector(i as usize))
+    }
+
+    /// Layer-0 reachability (points search can only find through the repair links).
+    pub fn reachability(&self) -> &Reachability {
+        &self.reach
+    }
+
+    /// Whether single inserts happened since the last reachability refresh.
+    pub fn reachability_is_stale(&self) -> bool {
+        self.reach_stale
+    }
+
+    /// Highest layer.
+    pub fn top_layer(&self) -> usize {
+        self.backend.top_layer()
+    }
+
+    fn check_query<'q>(&self, query: &'q [f32], k: usize, row: usize) -> Result<Cow<'q, [f32]>> {
+        if k == 0 {
+            return Err(Error::ZeroK);
+        }
+        if self.is_empty() {
+            return Err(Error::EmptyIndex);
+        }
+        prepare(self.params.metric, self.dim, query, "query", row)
+    }
+
+    fn search_internal(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(u64, f32)> {
+        let ef = ef.max(k);
+        if !self.reach_stale && !self.flat.layers.is_empty() {
+            return self
+                .flat
+                .search(&self.backend, q, k, ef, filter)
+                .into_iter()
+                .map(|(i, d)| (self.ids[i], d))
+                .collect();
+        }
+        self.search_backend_internal(q, k, ef, filter)
+    }
+
+    fn search_backend_internal(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(u64, f32)> {
+        let ef = ef.max(k);
+        let repair = self.reach.has_links();
+        let fetch = if repair { ef } else { k };
+        let mut res = self.backend.search(q, fetch, ef, filter);
+        if repair {
+            let mut seen: HashSet<usize> = res.iter().map(|r| r.0).collect();
+            let mut stack: Vec<usize> = res.iter().map(|r| r.0).collect();
+            while let Some(t) = stack.pop() {
+                for &u in self.reach.links_of(t) {
+                    let u = u as usize;
+                    if !seen.insert(u) {
+                        continue;
+                    }
+                    stack.push(u);
+                    if filter.is_none_or(|f| f(u)) {
+                        res.push((u, self.backend.distance(q, self.backend.vector(u))));
+                    }
+                }
+            }
+        }
+        res.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        res.truncate(k);
+        res.into_iter().map(|(i, d)| (self.ids[i], d)).collect()
+    }
+
+    /// The `k` nearest caller ids with distances, nearest first, at the
+    /// default `ef_search`.
+    ///
+    /// # Errors
+    /// [`Error::ZeroK`], [`Error::EmptyIndex`], [`Error::DimensionMismatch`],
+    /// [`Error::NonFinite`], [`Error::ZeroVector`], [`Error::NormTooLarge`].
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
+        self.search_ef(query, k, self.params.ef_search)
+    }
+
+    /// [`HnswIndex::search`] with an explicit `ef` (raised to `k` when smaller).
+    ///
+    /// # Errors
+    /// As [`HnswIndex::search`].
+    pub fn search_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<(u64, f32)>> {
+        let q = self.check_query(query, k, 0)?;
+        Ok(self.search_internal(&q, k, ef, None))
+    }
+
+    /// [`HnswIndex::search_ef`] through the backend's own search (`hnsw_rs`'s
+    /// `search`) plus the side links to unreachable points, instead of our
+    /// flat-layer beam search. For comparisons and benchmarks.
+    ///
+    /// # Errors
+    /// As [`HnswIndex::search`].
+    pub fn search_backend(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<(u64, f32)>> {
+        let q = self.check_query(query, k, 0)?;
+        Ok(self.search_backend_internal(&q, k, ef, None))
+    }
+
+    /// Search restricted to caller ids for which `keep` returns true.
+    ///
+    /// The filter is applied during the graph walk (hnsw_rs's `FilterT`), so
+    /// results are the nearest *kept* points found within `ef` candidates;
+    /// a very selective filter needs a larger `ef`.
+    ///
+    /// # Errors
+    /// As [`HnswIndex::search`].
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        keep: impl Fn(u64) -> bool,
+    ) -> Result<Vec<(u64, f32)>> {
+        let q = self.check_query(query, k, 0)?;
+        let f = |i: usize| keep(self.ids[i]);
+        Ok(self.search_internal(&q, k, ef, Some(&f)))
+    }
+
+    /// Searches every row of `queries` in parallel.
+    ///
+    /// # Errors
+    /// As [`HnswIndex::search`] (the first failing row is reported).
+    #[allow(clippy::needless_pass_by_value)] // views are cheap handles, passed by value as in ndarray and the kernels API
+    pub fn search_batch(
+        &self,
+        queries: ArrayView2<'_, f32>,
+        k: usize,
+        ef: usize,
+    ) -> Result<Vec<Vec<(u64, f32)>>> {
+        if queries.ncols() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim,
+                got: queries.ncols(),
+            });
+        }
+        let flat = rows_of(&queries);
+        flat.par_chunks(self.dim)
+            .enumerate()
+            .map(|(r, q)| {
+                let q = self.check_query(q, k, r)?;
+                Ok(self.search_internal(&q, k, ef, None))
+            })
+            .collect()
+    }
+
+    /// Exact `k` nearest neighbours by brute force (for ground truth and tests).
+    ///
+    /// # Errors
+    /// As [`HnswIndex::search`].
+    pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
+        let q = self.check_query(query, k, 0)?;
+        let mut all: Vec<(usize, f32)> = (0..self.len())
+            .map(|i| (i, self.params.metric.distance(&q, self.backend.vector(i))))
+            .collect();
+        let k = k.min(all.len());
+        all.select_nth_unstable_by(k - 1, |a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        all.truncate(k);
+        all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        Ok(all.into_iter().map(|(i, d)| (self.ids[i], d)).collect())
+    }
+
+    /// Real edges of `layer` as raw lists (internal ids, distances).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchLayer`].
+    pub fn layer_lists(&self, layer: usize) -> Result<LayerLists> {
+        let top = self.top_layer();
+        if layer > top {
+            return Err(Error::NoSuchLayer { layer, top });
+        }
+        Ok(self.backend.layer_lists(layer))
+    }
+
+    /// Layer `layer` as a [`Csr`] over all `len()` internal ids (nodes not on
+    /// the layer have empty rows). Does not copy the vectors.
+    ///
+    /// `repair_unreachable` applies to layer 0 only.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchLayer`], [`Error::EmptyIndex`].
+    pub fn layer_graph(&self, layer: usize, opts: &GraphOptions) -> Result<Csr> {
+        if self.is_empty() {
+            return Err(Error::EmptyIndex);
+        }
+        let lists = self.layer_lists(layer)?;
+        let unreachable: &[u32] = if layer == 0 {
+            &self.reach.unreachable
+        } else {
+            &[]
+        };
+        to_csr(&lists, *opts, unreachable)
+    }
+
+    /// The layer-0 graph (what GNN message passing runs over).
+    ///
+    /// # Errors
+    /// [`Error::EmptyIndex`].
+    pub fn graph(&self, opts: &GraphOptions) -> Result<Csr> {
+        self.layer_graph(0, opts)
+    }
+
+    /// Every layer `0..=top_layer()` as a [`Csr`].
+    ///
+    /// # Errors
+    /// [`Error::EmptyIndex`].
+    pub fn all_layers(&self, opts: &GraphOptions) -> Result<Vec<Csr>> {
+        if self.is_empty() {
+            return Err(Error::EmptyIndex);
+        }
+        self.backend
+            .all_layer_lists()
+            .iter()
+            .enumerate()
+            .map(|(l, lists)| {
+                let unreachable: &[u32] = if l == 0 { &self.reach.unreachable } else { &[] };
+                to_csr(lists, *opts, unreachable)
+            })
+            .collect()
+    }
+
+    /// Statistics of the layer-0 graph plus per-layer counts.
+    ///
+    /// # Errors
+    /// [`Error::EmptyIndex`].
+    pub fn stats(&self) -> Result<GraphStats> {
+        let g = self.graph(&GraphOptions::default())?;
+        let mut s = GraphStats::from_csr(&g);
+        s.layers = self
+            .backend
+            .all_layer_lists()
+            .into_iter()
+            .enumerate()
+            .map(|(l, lists)| LayerCount {
+                layer: l,
+                nodes: (0..self.len())
+                    .filter(|&i| self.backend.node_level(i) >= l)
+                    .count(),
+                edges: lists.targets.len(),
+                dropped_links: lists.dropped,
+            })
+            .collect();
+        s.unreachable = Some(self.reach.unreachable.len());
+        Ok(s)
+    }
+}
