@@ -123,7 +123,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("hnsw_extract");
     g.sample_size(10);
     g.bench_function("layer0_plain", |b| {
-        b.iter(|| index.graph(&GraphOptions::default()).unwrap())
+        b.iter(|| index.graph(&GraphOptions::default()).unwrap());
     });
     let full = GraphOptions {
         symmetrise: true,
@@ -131,7 +131,7 @@ fn benches(c: &mut Criterion) {
         repair_unreachable: true,
     };
     g.bench_function("layer0_sym_weights_repair", |b| {
-        b.iter(|| index.graph(&full).unwrap())
+        b.iter(|| index.graph(&full).unwrap());
     });
     g.finish();
 
