@@ -97,10 +97,16 @@ fn demo(data: Option<PathBuf>, model: Model, epochs: usize, seed: u64) -> anyhow
         bar.set_message(format!("loss {loss:.3} val {val:.3}"));
         bar.inc(1);
         if (epoch + 1) % 25 == 0 || epoch == 0 {
-            bar.println(format!(
+            let line = format!(
                 "epoch {:>4}  loss {loss:.4}  val_accuracy {val:.3}",
                 epoch + 1
-            ));
+            );
+            // A hidden bar (output not a terminal) swallows `println`.
+            if bar.is_hidden() {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
     })?;
     bar.finish_and_clear();
