@@ -357,6 +357,11 @@ impl<B: AnnBackend> HnswIndex<B> {
         ef: usize,
         filter: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<(u64, f32)> {
+        // Asking for at least every point: a graph walk may miss one, a scan
+        // cannot (and costs about the same at that point).
+        if k >= self.len() {
+            return self.exact_internal(q, k, filter);
+        }
         let ef = ef.max(k);
         if !self.reach_stale && !self.flat.layers.is_empty() {
             return self
@@ -484,14 +489,28 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// As [`HnswIndex::search`].
     pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
         let q = self.check_query(query, k, 0)?;
+        Ok(self.exact_internal(&q, k, None))
+    }
+
+    /// Brute-force k nearest over the points `filter` keeps (all when `None`).
+    fn exact_internal(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(u64, f32)> {
         let mut all: Vec<(usize, f32)> = (0..self.len())
-            .map(|i| (i, self.params.metric.distance(&q, self.backend.vector(i))))
+            .filter(|&i| filter.is_none_or(|f| f(i)))
+            .map(|i| (i, self.params.metric.distance(q, self.backend.vector(i))))
             .collect();
         let k = k.min(all.len());
+        if k == 0 {
+            return Vec::new();
+        }
         all.select_nth_unstable_by(k - 1, |a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         all.truncate(k);
         all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        Ok(all.into_iter().map(|(i, d)| (self.ids[i], d)).collect())
+        all.into_iter().map(|(i, d)| (self.ids[i], d)).collect()
     }
 
     /// Real edges of `layer` as raw lists (internal ids, distances).
