@@ -363,15 +363,50 @@ impl<B: AnnBackend> HnswIndex<B> {
             return self.exact_internal(q, k, filter);
         }
         let ef = ef.max(k);
-        if !self.reach_stale && !self.flat.layers.is_empty() {
-            return self
-                .flat
+        let mut hits = if !self.reach_stale && !self.flat.layers.is_empty() {
+            self.flat
                 .search(&self.backend, q, k, ef, filter)
                 .into_iter()
                 .map(|(i, d)| (self.ids[i], d))
-                .collect();
+                .collect()
+        } else {
+            self.search_backend_internal(q, k, ef, filter)
+        };
+        self.merge_unreachable(q, k, filter, &mut hits);
+        hits
+    }
+
+    /// Scores the few points layer-0 search cannot reach from the entry
+    /// point and merges them into `hits` (sorted by distance, at most `k`),
+    /// so every point can be found even when the repair edges are not
+    /// followed by the walk. The set is tiny (0–3 in 3K–100K points seen).
+    fn merge_unreachable(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&dyn Fn(usize) -> bool>,
+        hits: &mut Vec<(u64, f32)>,
+    ) {
+        if self.reach_stale || self.reach.unreachable.is_empty() {
+            return;
         }
-        self.search_backend_internal(q, k, ef, filter)
+        let mut changed = false;
+        for &i in &self.reach.unreachable {
+            let i = i as usize;
+            if i >= self.len() || filter.is_some_and(|f| !f(i)) {
+                continue;
+            }
+            let id = self.ids[i];
+            if hits.iter().any(|h| h.0 == id) {
+                continue;
+            }
+            hits.push((id, self.params.metric.distance(q, self.backend.vector(i))));
+            changed = true;
+        }
+        if changed {
+            hits.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            hits.truncate(k);
+        }
     }
 
     fn search_backend_internal(
