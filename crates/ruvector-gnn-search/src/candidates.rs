@@ -72,7 +72,7 @@ impl CandidateIndex for ExactIndex {
             .map(|(i, r)| {
                 (
                     i as u64,
-                    vector::dot(r.as_slice().unwrap_or(&r.to_vec()), &q),
+                    vector::dot(r.as_slice().expect("rows are owned, row-major"), &q),
                 )
             })
             .collect();

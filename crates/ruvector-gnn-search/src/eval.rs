@@ -129,12 +129,7 @@ pub fn feedback_examples(
     train
         .iter()
         .map(|&q| {
-            let query = normalized(
-                queries
-                    .row(q)
-                    .as_slice()
-                    .unwrap_or(&queries.row(q).to_vec()),
-            );
+            let query = normalized(&queries.row(q).to_vec());
             let candidates: Vec<u64> = index
                 .search(&query, shown)
                 .into_iter()
