@@ -16,6 +16,7 @@ use ndarray::{Array2, ArrayView2};
 use ruvector_gnn_kernels::Csr;
 
 use crate::candidates::normalized;
+use crate::error::{Error, Result};
 use crate::rerank::TrainExample;
 
 /// Past queries attached to the items they chose, plus the item graph.
@@ -32,6 +33,91 @@ pub struct FeedbackGraph {
 }
 
 impl FeedbackGraph {
+    /// Builds the graph from feedback events (event `e` = `examples[e]`)
+    /// with no item graph (the model reads the item graph from its
+    /// [`crate::gnn_embedder::SearchContext`]).
+    ///
+    /// # Panics
+    /// If an example's query width differs from the first one's.
+    pub fn from_examples(examples: &[TrainExample]) -> Self {
+        Self::new(
+            examples,
+            Csr::from_adjacency::<Vec<usize>>(&[]).expect("empty graph"),
+        )
+    }
+
+    /// An empty graph (no events) for queries of width `dim`.
+    pub fn empty(dim: usize) -> Self {
+        let mut g = Self::from_examples(&[]);
+        g.queries = Array2::zeros((0, dim));
+        g
+    }
+
+    /// Appends one feedback event (it becomes event `n_events()`).
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] when the query width differs from earlier events',
+    /// [`Error::NonFinite`] for a NaN/infinite query, [`Error::Invalid`] for
+    /// a positive or `shown` out of range.
+    pub fn push(&mut self, example: &TrainExample) -> Result<()> {
+        if self.queries.nrows() > 0 && example.query.len() != self.queries.ncols() {
+            return Err(Error::Dimension {
+                what: "feedback query".into(),
+                expected: self.queries.ncols(),
+                got: example.query.len(),
+            });
+        }
+        if let Some(index) = example.query.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "feedback query".into(),
+                index,
+            });
+        }
+        if example.shown > example.candidates.len()
+            || example
+                .positives
+                .iter()
+                .any(|&p| p >= example.candidates.len())
+        {
+            return Err(Error::Invalid(
+                "feedback event: positive or shown count out of range".into(),
+            ));
+        }
+        let e = self.queries.nrows() as u32;
+        let q = normalized(&example.query);
+        if self.queries.nrows() == 0 {
+            self.queries = Array2::zeros((0, q.len()));
+        }
+        self.queries
+            .push_row(ndarray::ArrayView1::from(&q[..]))
+            .expect("width checked");
+        Self::add_edges(&mut self.claims, &mut self.skips, example, e);
+        Ok(())
+    }
+
+    fn add_edges(
+        claims: &mut HashMap<u64, Vec<u32>>,
+        skips: &mut HashMap<u64, Vec<u32>>,
+        ex: &TrainExample,
+        e: u32,
+    ) {
+        for &p in &ex.positives {
+            claims.entry(ex.candidates[p]).or_default().push(e);
+        }
+        if !ex.positives.is_empty() {
+            for (k, &c) in ex.candidates.iter().enumerate().take(ex.shown) {
+                if !ex.positives.contains(&k) {
+                    skips.entry(c).or_default().push(e);
+                }
+            }
+        }
+    }
+
+    /// Width of the query vectors (0 for a graph built from no events).
+    pub fn dim(&self) -> usize {
+        self.queries.ncols()
+    }
+
     /// Builds the graph from training examples (event `e` = `examples[e]`)
     /// and the item neighbour graph.
     ///
@@ -47,16 +133,7 @@ impl FeedbackGraph {
             queries
                 .row_mut(e)
                 .assign(&ndarray::ArrayView1::from(&q[..]));
-            for &p in &ex.positives {
-                claims.entry(ex.candidates[p]).or_default().push(e as u32);
-            }
-            if !ex.positives.is_empty() {
-                for (k, &c) in ex.candidates.iter().enumerate().take(ex.shown) {
-                    if !ex.positives.contains(&k) {
-                        skips.entry(c).or_default().push(e as u32);
-                    }
-                }
-            }
+            Self::add_edges(&mut claims, &mut skips, ex, e as u32);
         }
         Self {
             queries,

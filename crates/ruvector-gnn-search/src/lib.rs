@@ -12,8 +12,10 @@ pub mod metrics;
 
 pub use error::{Error, Result};
 pub use feedback_log::{FeedbackEvent, FeedbackLog, Recovery, SyncPolicy};
+pub use gnn_embedder::{Explanation, FitReport, GNNEmbedder, SearchContext};
 pub mod candidates;
 pub mod eval;
 pub mod feedback_graph;
+pub mod gnn_embedder;
 pub mod gnn_rerank;
 pub mod rerank;

@@ -34,6 +34,7 @@
 //!         num_heads: 4, // For GAT
 //!         dropout: 0.1,
 //!         activation: Activation::ReLU,
+//!         num_layers: 1,
 //!     };
 //!     // Create GCN layer
 //!     let gcn = GCNLayer::new(config)?;

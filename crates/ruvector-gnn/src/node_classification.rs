@@ -113,6 +113,7 @@ pub fn build_model(
                 num_heads: 1,
                 dropout: 0.5,
                 activation: Activation::ReLU,
+                num_layers: 2,
             };
             let c2 = GNNConfig {
                 input_dim: 16,
