@@ -2,15 +2,19 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
-use ruvector_gnn::datasets::Planetoid;
-use ruvector_gnn::node_classification::{train, ModelKind, TrainSettings};
+use clap::{Parser, Subcommand};
 
-/// Try ruvector-gnn on your own data: GNN layers over graphs and HNSW indexes.
+mod classify;
+mod demo;
+mod store_cmds;
+
+/// Vector search that learns from use: build an HNSW store from your vectors,
+/// search it, record which results were right, train the GNN re-ranker and
+/// measure what it gained.
+///
+/// Start with `ruvector-gnn demo` (the whole loop on a bundled data set).
 #[derive(Parser, Debug)]
-#[command(name = "ruvector-gnn", version, about, long_about = None)]
+#[command(name = "ruvector-gnn", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,116 +22,72 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a GNN on the bundled Cora citation graph and print the learning curve.
+    /// The whole loop on the bundled chatterbot Q&A set: build, search, feedback, train, re-measure.
+    ///
+    /// Builds a store of 877 answers, streams the feedback of 70% of the
+    /// questions (which answer was right) through `record_feedback`, retrains
+    /// at checkpoints and prints the held-out nDCG@10 / recall@10 / MRR of
+    /// plain HNSW and of `search_with_gnn` as the feedback grows.
+    Demo(demo::DemoArgs),
+    /// Create a store from a file of vectors (.npy, .fvecs, .ivecs or raw f32 with --dim).
+    Build(store_cmds::BuildArgs),
+    /// Search a store with query vectors, plain HNSW or with the learned model (--gnn).
+    Search(store_cmds::SearchArgs),
+    /// Record feedback: one event from the command line, or many from a qrels file.
+    Feedback(store_cmds::FeedbackArgs),
+    /// Train the store's model on all recorded feedback and publish it if it did not lose.
+    Train(store_cmds::TrainArgs),
+    /// Show a store's index, graph and model statistics.
+    Inspect(store_cmds::InspectArgs),
+    /// Node classification on a Planetoid graph (the bundled Cora by default).
     ///
     /// Semi-supervised node classification with the papers' settings: 140 labelled
     /// nodes, test accuracy on 1,000 held-out nodes (GCN paper: 81.5%).
-    Demo {
-        /// Folder in the Planetoid layout (default: the bundled data/cora).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Model to train.
-        #[arg(long, value_enum, default_value_t = Model::Gcn)]
-        model: Model,
-        /// Training epochs.
-        #[arg(long, default_value_t = 200)]
-        epochs: usize,
-        /// Seed of initialisation and dropout.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    Classify(classify::ClassifyArgs),
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Model {
-    /// Graph convolutional network (Kipf & Welling).
-    Gcn,
-    /// Graph attention network, 8 heads (Veličković et al.).
-    Gat,
-    /// GraphSAGE with mean aggregation (Hamilton et al.).
-    Sage,
-}
-
-impl From<Model> for ModelKind {
-    fn from(m: Model) -> Self {
-        match m {
-            Model::Gcn => ModelKind::Gcn,
-            Model::Gat => ModelKind::Gat,
-            Model::Sage => ModelKind::Sage,
-        }
-    }
-}
-
-/// The bundled data set: `data/cora` under the current directory, else the
+/// A bundled data set: `data/<name>` under the current directory, else the
 /// copy in the source tree this binary was built from.
-fn default_cora() -> PathBuf {
-    let here = PathBuf::from("data/cora");
+pub(crate) fn bundled(name: &str) -> PathBuf {
+    let here = PathBuf::from("data").join(name);
     if here.exists() {
         here
     } else {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/cora"))
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data")).join(name)
     }
 }
 
-fn demo(data: Option<PathBuf>, model: Model, epochs: usize, seed: u64) -> anyhow::Result<()> {
-    let dir = data.unwrap_or_else(default_cora);
-    let ds = Planetoid::load(&dir, true).with_context(|| format!("loading {}", dir.display()))?;
-    println!(
-        "{}: {} nodes, {} features, {} edges, {} classes; {} labelled for training",
-        dir.display(),
-        ds.features.nrows(),
-        ds.features.ncols(),
-        ds.graph.n_edges(),
-        ds.num_classes,
-        ds.train_mask.iter().filter(|&&m| m).count()
-    );
-    let mut settings = TrainSettings::paper(model.into(), seed);
-    settings.epochs = epochs;
-    println!(
-        "training {:?}: {} epochs, Adam lr {}, weight decay {}",
-        settings.model, settings.epochs, settings.lr, settings.weight_decay
-    );
-    let bar = ProgressBar::new(epochs as u64);
+/// Prints `line` above a progress bar (or plainly when the bar is hidden,
+/// e.g. when output is not a terminal: a hidden bar swallows `println`).
+pub(crate) fn say(bar: &indicatif::ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// A progress bar with the tool's style.
+pub(crate) fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {what} {{msg}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let start = std::time::Instant::now();
-    let report = train(&ds, &settings, |epoch, loss, val| {
-        bar.set_message(format!("loss {loss:.3} val {val:.3}"));
-        bar.inc(1);
-        if (epoch + 1) % 25 == 0 || epoch == 0 {
-            let line = format!(
-                "epoch {:>4}  loss {loss:.4}  val_accuracy {val:.3}",
-                epoch + 1
-            );
-            // A hidden bar (output not a terminal) swallows `println`.
-            if bar.is_hidden() {
-                println!("{line}");
-            } else {
-                bar.println(line);
-            }
-        }
-    })?;
-    bar.finish_and_clear();
-    println!(
-        "best validation accuracy {:.3} at epoch {}; {:.1} ms per epoch",
-        report.val_accuracy,
-        report.best_epoch + 1,
-        start.elapsed().as_secs_f64() * 1e3 / epochs.max(1) as f64
-    );
-    println!("test_accuracy={:.3}", report.test_accuracy);
-    Ok(())
+    bar
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo {
-            data,
-            model,
-            epochs,
-            seed,
-        } => demo(data, model, epochs, seed),
+        Command::Demo(a) => demo::run(a),
+        Command::Build(a) => store_cmds::build(a),
+        Command::Search(a) => store_cmds::search(a),
+        Command::Feedback(a) => store_cmds::feedback(a),
+        Command::Train(a) => store_cmds::train(a),
+        Command::Inspect(a) => store_cmds::inspect(a),
+        Command::Classify(a) => classify::run(a),
     }
 }

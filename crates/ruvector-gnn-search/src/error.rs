@@ -53,6 +53,12 @@ pub enum Error {
     /// A storage error.
     #[error(transparent)]
     Weights(#[from] ruvector_gnn_weights::Error),
+    /// An HNSW index error.
+    #[error(transparent)]
+    Hnsw(#[from] ruvector_gnn_hnsw::Error),
+    /// A kernel error (e.g. an invalid graph).
+    #[error(transparent)]
+    Kernels(#[from] ruvector_gnn_kernels::Error),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -1,14 +1,17 @@
 //! # ruvector-gnn-search
 //!
-//! Search that learns from use: the feedback log that records which results
-//! users chose, ranking metrics, data readers for evaluation, and (with the
-//! search issue) `VectorDB`, `search_with_gnn` and online training.
+//! Search that learns from use: [`VectorDB`] (a crash-safe store with HNSW
+//! search, `search_with_gnn` and online training), the feedback log that
+//! records which results users chose, the learned re-ranker
+//! ([`GNNEmbedder`]), ranking metrics, data readers and the evaluation
+//! harness that proves the learning.
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod feedback_log;
 pub mod formats;
 pub mod metrics;
+pub mod record_log;
 
 pub use error::{Error, Result};
 pub use feedback_log::{FeedbackEvent, FeedbackLog, Recovery, SyncPolicy};
@@ -19,3 +22,6 @@ pub mod feedback_graph;
 pub mod gnn_embedder;
 pub mod gnn_rerank;
 pub mod rerank;
+pub mod store;
+
+pub use store::{OnlineConfig, SearchHit, StoreConfig, VectorDB};

@@ -104,6 +104,46 @@
 //! assert_eq!(embeddings.shape(), &[3, 64]);
 //! # Ok::<(), ruvector_gnn::layers::Error>(())
 //! ```
+//!
+//! Search that learns from use — the seed's `VectorDB` example (the store
+//! is created first, in a temporary directory, by the hidden lines):
+//!
+//! ```
+//! # let tmp = tempfile::tempdir()?;
+//! # std::env::set_current_dir(tmp.path())?;
+//! # {
+//! #     let db = ruvector_gnn::VectorDB::create("vectors.db", ruvector_gnn::StoreConfig::new(128))?;
+//! #     let rows: Vec<f32> = (0..200 * 128).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+//! #     db.insert_batch(&(0..200).collect::<Vec<u64>>(), &rows)?;
+//! # }
+//! # let query_vector = vec![0.25f32; 128];
+//! use ruvector_gnn::VectorDB; // the seed imports it from `ruvector_core`
+//! use ruvector_gnn::{HNSWMessagePassing, GNNEmbedder, GNNConfig};
+//! // Load vector database
+//! let db = VectorDB::open("vectors.db")?;
+//! // Create GNN that operates on HNSW structure
+//! let gnn = GNNEmbedder::new(GNNConfig {
+//!     input_dim: db.dimensions(),
+//!     output_dim: 64,
+//!     num_layers: 2,
+//!     ..Default::default()
+//! })?;
+//! // Get HNSW neighbors for message passing
+//! let hnsw_graph = db.get_hnsw_graph()?;
+//! // Compute GNN embeddings
+//! let gnn_embeddings = gnn.encode(&db.get_all_vectors()?, &hnsw_graph)?;
+//! // Enhanced search using GNN embeddings
+//! let results = db.search_with_gnn(&query_vector, &gnn, 10)?;
+//! assert_eq!(gnn_embeddings.shape(), &[200, 64]);
+//! assert_eq!(results.len(), 10);
+//! # let _ = HNSWMessagePassing::from_db(&db)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Feedback makes it better: record which result the user chose, train, and
+//! the store's published model re-ranks with what it learned
+//! ([`VectorDB::record_feedback`], [`VectorDB::train_and_publish`],
+//! [`VectorDB::search_learned`]; `ruvector-gnn demo` runs the whole loop).
 #![deny(missing_docs)]
 
 pub use ruvector_gnn_hnsw as hnsw;
@@ -117,6 +157,13 @@ pub use ruvector_gnn_layers::{
     Activation, Aggregator, AttentionConfig, GATLayer, GCNLayer, GNNConfig, GraphLayer, GraphSAGE,
     LayerNorm, MessagePassing, Parameters, SAGEConfig, SAGELayer,
 };
+
+pub use ruvector_gnn_search::{
+    GNNEmbedder, OnlineConfig, SearchContext, SearchHit, StoreConfig, VectorDB,
+};
+
+mod hnsw_message_passing;
+pub use hnsw_message_passing::HNSWMessagePassing;
 
 pub mod datasets;
 pub mod node_classification;

@@ -113,7 +113,7 @@ pub fn build_model(
                 num_heads: 1,
                 dropout: 0.5,
                 activation: Activation::ReLU,
-                num_layers: 2,
+                ..GNNConfig::default()
             };
             let c2 = GNNConfig {
                 input_dim: 16,

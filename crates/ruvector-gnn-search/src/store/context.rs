@@ -1,0 +1,109 @@
+//! What the model reads from the store: the normalised item matrix, the
+//! HNSW layer-0 graph and the feedback graph, cached and rebuilt only when
+//! the items or the feedback change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ndarray::Array2;
+use ruvector_gnn_hnsw::{GraphOptions, HnswIndex};
+use ruvector_gnn_kernels::Csr;
+
+use crate::candidates::{normalize_rows, normalized};
+use crate::error::Result;
+use crate::feedback_graph::FeedbackGraph;
+use crate::feedback_log::FeedbackEvent;
+use crate::gnn_embedder::SearchContext;
+use crate::rerank::TrainExample;
+
+/// Items and their graph, valid for one item-set version.
+#[derive(Debug)]
+pub(crate) struct ItemData {
+    pub version: u64,
+    /// Rows L2-normalised, row = dense internal id.
+    pub items: Array2<f32>,
+    /// HNSW layer 0, dense internal ids.
+    pub graph: Csr,
+}
+
+/// Items, graph and the feedback graph over the first `n_events` events.
+#[derive(Debug)]
+pub(crate) struct ContextData {
+    pub items: Arc<ItemData>,
+    pub n_events: usize,
+    pub feedback: FeedbackGraph,
+}
+
+impl ContextData {
+    /// The borrowed view handed to the model.
+    pub(crate) fn view(&self) -> SearchContext<'_> {
+        SearchContext {
+            items: self.items.items.view(),
+            graph: &self.items.graph,
+            feedback: &self.feedback,
+        }
+    }
+}
+
+/// Builds the item matrix and graph of `index`.
+pub(crate) fn item_data(index: &HnswIndex, version: u64) -> Result<ItemData> {
+    let n = index.len();
+    let d = index.dim();
+    let mut items = Array2::<f32>::zeros((n, d));
+    for (row, &id) in index.ids().iter().enumerate() {
+        if let Some(v) = index.vector(id) {
+            items.row_mut(row).assign(&ndarray::ArrayView1::from(v));
+        }
+    }
+    normalize_rows(&mut items);
+    let graph = if n == 0 {
+        Csr::from_adjacency::<Vec<usize>>(&[])?
+    } else {
+        index.graph(&GraphOptions::default())?
+    };
+    Ok(ItemData {
+        version,
+        items,
+        graph,
+    })
+}
+
+/// Turns stored feedback events into training examples over dense rows:
+/// candidates = the shown ids, then any chosen id that was not shown;
+/// positives = the chosen ones. Events naming ids the index does not hold
+/// are skipped (the store validates events, so this only happens for logs
+/// written by another store).
+pub(crate) fn examples(index: &HnswIndex, events: &[FeedbackEvent]) -> Vec<TrainExample> {
+    events
+        .iter()
+        .filter_map(|ev| {
+            let mut candidates = Vec::with_capacity(ev.shown.len() + ev.chosen.len());
+            let mut seen: HashMap<u64, usize> = HashMap::new();
+            for &id in &ev.shown {
+                let row = u64::from(index.internal_id(id)?);
+                if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(row) {
+                    e.insert(candidates.len());
+                    candidates.push(row);
+                }
+            }
+            let shown = candidates.len();
+            let mut positives = Vec::with_capacity(ev.chosen.len());
+            for &id in &ev.chosen {
+                let row = u64::from(index.internal_id(id)?);
+                let pos = *seen.entry(row).or_insert_with(|| {
+                    candidates.push(row);
+                    candidates.len() - 1
+                });
+                if !positives.contains(&pos) {
+                    positives.push(pos);
+                }
+            }
+            Some(TrainExample {
+                query: normalized(&ev.query),
+                candidates,
+                shown,
+                positives,
+            })
+        })
+        .collect()
+}

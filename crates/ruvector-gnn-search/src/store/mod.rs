@@ -1,0 +1,1087 @@
+//! `VectorDB`: a crash-safe vector store with HNSW search that learns from
+//! which results users choose.
+//!
+//! # Directory layout
+//! ```text
+//! MANIFEST.json          versioned manifest, the commit point of every checkpoint
+//! checkpoint-<gen>/      hnsw/ (graph + f32 vectors, checksummed) and
+//!                        vectors.rvemb (the vector table in f32/f16/int8)
+//! inserts-<gen>.log      write-ahead log of inserts since that checkpoint
+//! feedback.log           every feedback event (the training data), append-only
+//! model.safetensors      the published model, if one was trained
+//! ```
+//! Every acknowledged call survives `kill -9`: inserts and feedback are
+//! appended to checksummed logs (fsync per [`SyncPolicy`](crate::record_log::SyncPolicy)) before the call
+//! returns; checkpoints write a new directory, fsync it, then replace the
+//! manifest atomically, so a crash leaves either the old or the new state.
+//! On open the insert log is replayed into the checkpoint's index, a torn
+//! tail is cut and reported in [`OpenReport`], and leftovers of an
+//! interrupted checkpoint are removed.
+//!
+//! # Concurrency
+//! `VectorDB` is `Send + Sync` and cheap to clone (an `Arc`). Searches run in
+//! parallel with each other and with training; inserts take a short write
+//! lock. The published model is an immutable `Arc<GNNEmbedder>` swapped
+//! atomically, so a search uses one model version from start to end.
+//! One process at a time may open a store directory for writing.
+//!
+//! ```
+//! use ruvector_gnn_search::store::{StoreConfig, VectorDB};
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = VectorDB::create(dir.path().join("db"), StoreConfig::new(3))?;
+//! db.insert(7, &[1.0, 0.0, 0.0])?;
+//! db.insert_batch(&[8, 9], &[0.0, 1.0, 0.0, 0.9, 0.1, 0.0])?;
+//! let hits = db.search(&[1.0, 0.05, 0.0], 2)?;
+//! assert_eq!(hits[0].id, 7);
+//! db.record_feedback(&[1.0, 0.05, 0.0], &[7, 9], &[9])?;
+//! drop(db);
+//! let db = VectorDB::open(dir.path().join("db"))?;
+//! assert_eq!((db.len(), db.feedback_len()), (3, 1));
+//! # Ok::<(), ruvector_gnn_search::Error>(())
+//! ```
+
+mod config;
+mod context;
+mod fsutil;
+mod manifest;
+mod online;
+mod wal;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use ndarray::Array2;
+use ruvector_gnn_hnsw::{HnswIndex, LoadOptions, Metric};
+use ruvector_gnn_kernels::Rng;
+use ruvector_gnn_layers::GNNConfig;
+use ruvector_gnn_weights::{EmbeddingTable, EmbeddingTableWriter, Precision};
+
+pub use config::{OnlineConfig, OpenOptions, SearchHit, StoreConfig};
+pub use wal::InsertRecord;
+
+use crate::error::{Error, Result};
+use crate::feedback_graph::FeedbackGraph;
+use crate::feedback_log::{FeedbackEvent, FeedbackLog};
+use crate::gnn_embedder::{Explanation, FitReport, GNNEmbedder};
+use crate::record_log::Recovery;
+use crate::rerank::{add_sampled_negatives, TrainConfig, TrainExample};
+use context::{ContextData, ItemData};
+use manifest::{Manifest, PrecisionName, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE};
+use online::OnlineState;
+use wal::InsertLog;
+
+const FEEDBACK_FILE: &str = "feedback.log";
+const MODEL_FILE: &str = "model.safetensors";
+const VECTORS_FILE: &str = "vectors.rvemb";
+const HNSW_DIR: &str = "hnsw";
+/// Largest insert-log record written (bigger batches are split).
+const WAL_CHUNK_BYTES: usize = 8 << 20;
+
+/// What [`VectorDB::open`] found while replaying the logs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenReport {
+    /// Insert-log replay (records, torn tail).
+    pub inserts: Recovery,
+    /// Rows replayed from the insert log.
+    pub replayed_rows: usize,
+    /// Insert records skipped because the index rejected them (calls that
+    /// returned an error, hence were never acknowledged).
+    pub rejected_records: usize,
+    /// Feedback-log replay (records, torn tail).
+    pub feedback: Recovery,
+    /// Leftover files of an interrupted checkpoint that were removed.
+    pub removed_leftovers: Vec<String>,
+}
+
+/// Statistics for `inspect`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreStats {
+    /// Stored vectors.
+    pub len: usize,
+    /// Vector width.
+    pub dimensions: usize,
+    /// Index metric.
+    pub metric: Metric,
+    /// Feedback events recorded.
+    pub feedback_events: usize,
+    /// Rows in the insert log (not yet checkpointed).
+    pub unflushed_rows: usize,
+    /// Checkpoint generation.
+    pub generation: u64,
+    /// Whether the published model has been trained.
+    pub model_trained: bool,
+    /// Store directory (`None` for an in-memory store).
+    pub path: Option<PathBuf>,
+}
+
+struct Data {
+    index: HnswIndex,
+    insert_log: Option<InsertLog>,
+    feedback_log: Option<FeedbackLog>,
+    events: Vec<FeedbackEvent>,
+    manifest: Manifest,
+    wal_rows: usize,
+    /// Bumped by every change of the item set.
+    version: u64,
+}
+
+struct Inner {
+    dir: Option<PathBuf>,
+    config: StoreConfig,
+    data: RwLock<Data>,
+    items_cache: Mutex<Option<Arc<ItemData>>>,
+    context_cache: Mutex<Option<Arc<ContextData>>>,
+    model: RwLock<Arc<GNNEmbedder>>,
+    online: Mutex<OnlineState>,
+}
+
+/// A vector store with HNSW search, feedback recording and a learned
+/// re-ranker (see the [module docs](self)).
+#[derive(Clone)]
+pub struct VectorDB {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for VectorDB {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VectorDB")
+            .field("path", &self.inner.dir)
+            .field("dimensions", &self.inner.config.dimensions)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn precision_name(p: Precision) -> PrecisionName {
+    match p {
+        Precision::F32 => PrecisionName::F32,
+        Precision::F16 => PrecisionName::F16,
+        Precision::Int8 => PrecisionName::Int8,
+    }
+}
+
+fn precision_of(p: PrecisionName) -> Precision {
+    match p {
+        PrecisionName::F32 => Precision::F32,
+        PrecisionName::F16 => Precision::F16,
+        PrecisionName::Int8 => Precision::Int8,
+    }
+}
+
+/// The model a new store starts with: untrained, so it ranks like cosine.
+fn default_model(dimensions: usize) -> Result<GNNEmbedder> {
+    GNNEmbedder::new(GNNConfig {
+        input_dim: dimensions,
+        output_dim: 64.min(dimensions.max(1)),
+        ..GNNConfig::default()
+    })
+}
+
+fn check_vector(what: &str, v: &[f32], dim: usize) -> Result<()> {
+    if v.len() != dim {
+        return Err(Error::Dimension {
+            what: what.into(),
+            expected: dim,
+            got: v.len(),
+        });
+    }
+    if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFinite {
+            what: what.into(),
+            index,
+        });
+    }
+    Ok(())
+}
+
+impl VectorDB {
+    /// Creates a store in directory `path` (created if missing; it must not
+    /// already hold a store).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for `dimensions == 0`, bad HNSW parameters or an
+    /// existing store; I/O errors.
+    pub fn create(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
+        let dir = path.as_ref().to_path_buf();
+        Self::check_config(&config)?;
+        if dir.join(MANIFEST_FILE).exists() {
+            return Err(Error::Invalid(format!(
+                "{} already holds a store (open it instead)",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let manifest = Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            dimensions: config.dimensions,
+            hnsw: config.hnsw,
+            precision: precision_name(config.precision),
+            generation: 0,
+            checkpoint_len: 0,
+            checkpoint: None,
+            insert_log: "inserts-0.log".into(),
+            feedback_log: FEEDBACK_FILE.into(),
+            model: None,
+        };
+        // Files of an earlier create that crashed before its manifest.
+        for name in [&manifest.insert_log, &manifest.feedback_log] {
+            let p = dir.join(name);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        let (insert_log, _, _) = InsertLog::open(dir.join(&manifest.insert_log), config.sync)?;
+        let (feedback_log, _, _) =
+            FeedbackLog::open(dir.join(&manifest.feedback_log), config.sync)?;
+        manifest.write(&dir)?;
+        let index = HnswIndex::new(config.dimensions, config.hnsw)?;
+        let model = default_model(config.dimensions)?;
+        Ok(Self::assemble(
+            Some(dir),
+            config,
+            Data {
+                index,
+                insert_log: Some(insert_log),
+                feedback_log: Some(feedback_log),
+                events: Vec::new(),
+                manifest,
+                wal_rows: 0,
+                version: 0,
+            },
+            model,
+        ))
+    }
+
+    /// A store that lives in memory only (no files; for tests, the browser
+    /// and throw-away experiments). `checkpoint` is a no-op.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for `dimensions == 0` or bad HNSW parameters.
+    pub fn in_memory(config: StoreConfig) -> Result<Self> {
+        Self::check_config(&config)?;
+        let manifest = Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            dimensions: config.dimensions,
+            hnsw: config.hnsw,
+            precision: precision_name(config.precision),
+            generation: 0,
+            checkpoint_len: 0,
+            checkpoint: None,
+            insert_log: String::new(),
+            feedback_log: String::new(),
+            model: None,
+        };
+        let index = HnswIndex::new(config.dimensions, config.hnsw)?;
+        let model = default_model(config.dimensions)?;
+        Ok(Self::assemble(
+            None,
+            config,
+            Data {
+                index,
+                insert_log: None,
+                feedback_log: None,
+                events: Vec::new(),
+                manifest,
+                wal_rows: 0,
+                version: 0,
+            },
+            model,
+        ))
+    }
+
+    /// Opens an existing store with the default [`OpenOptions`] (fsync every
+    /// append). See [`VectorDB::open_with`].
+    ///
+    /// # Errors
+    /// As [`VectorDB::open_with`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &OpenOptions::default()).map(|(db, _)| db)
+    }
+
+    /// Opens an existing store, replaying its logs; returns what replay found.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file for a missing or unreadable
+    /// manifest, a checkpoint whose size disagrees with the manifest, a
+    /// corrupt HNSW dump or model; I/O errors.
+    pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<(Self, OpenReport)> {
+        let sync = options.sync;
+        let dir = path.as_ref().to_path_buf();
+        let manifest = Manifest::read(&dir)?;
+        let mut report = OpenReport {
+            removed_leftovers: remove_leftovers(&dir, &manifest)?,
+            ..OpenReport::default()
+        };
+        let config = StoreConfig {
+            dimensions: manifest.dimensions,
+            hnsw: manifest.hnsw,
+            precision: precision_of(manifest.precision),
+            sync,
+            checkpoint_every: options.checkpoint_every,
+            candidates: options.candidates,
+            mmap: options.mmap,
+        };
+        let mut index = match &manifest.checkpoint {
+            Some(c) => {
+                let cdir = dir.join(c);
+                let index =
+                    HnswIndex::load(cdir.join(HNSW_DIR), LoadOptions { mmap: config.mmap })?;
+                let table_path = cdir.join(VECTORS_FILE);
+                let table = EmbeddingTable::open(&table_path)?;
+                if table.len() != index.len() || table.dim() != manifest.dimensions {
+                    return Err(Error::Corrupt {
+                        path: table_path,
+                        reason: format!(
+                            "vector table is {}×{}, the index holds {}×{}",
+                            table.len(),
+                            table.dim(),
+                            index.len(),
+                            index.dim()
+                        ),
+                    });
+                }
+                index
+            }
+            None => HnswIndex::new(manifest.dimensions, manifest.hnsw)?,
+        };
+        if index.len() != manifest.checkpoint_len || index.dim() != manifest.dimensions {
+            return Err(Error::Corrupt {
+                path: dir.join(MANIFEST_FILE),
+                reason: format!(
+                    "manifest says {} vectors × {}, the checkpoint holds {} × {}",
+                    manifest.checkpoint_len,
+                    manifest.dimensions,
+                    index.len(),
+                    index.dim()
+                ),
+            });
+        }
+        // Replay the insert log in one batch (one reachability pass).
+        let (insert_log, records, rec) = InsertLog::open(dir.join(&manifest.insert_log), sync)?;
+        report.inserts = rec;
+        let (ids, rows, rejected) = valid_records(&index, &records, manifest.dimensions);
+        report.rejected_records = rejected;
+        report.replayed_rows = ids.len();
+        if !ids.is_empty() {
+            let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+            index.insert_slices(&ids, &slices)?;
+        }
+        let (feedback_log, events, frec) =
+            FeedbackLog::open(dir.join(&manifest.feedback_log), sync)?;
+        report.feedback = frec;
+        let model = match &manifest.model {
+            Some(m) => GNNEmbedder::load(dir.join(m))?,
+            None => default_model(manifest.dimensions)?,
+        };
+        let wal_rows = ids.len();
+        let db = Self::assemble(
+            Some(dir),
+            config,
+            Data {
+                index,
+                insert_log: Some(insert_log),
+                feedback_log: Some(feedback_log),
+                events,
+                manifest,
+                wal_rows,
+                version: 0,
+            },
+            model,
+        );
+        Ok((db, report))
+    }
+
+    fn check_config(config: &StoreConfig) -> Result<()> {
+        if config.dimensions == 0 {
+            return Err(Error::Invalid("dimensions must be at least 1".into()));
+        }
+        config.hnsw.validate()?;
+        Ok(())
+    }
+
+    fn assemble(dir: Option<PathBuf>, config: StoreConfig, data: Data, model: GNNEmbedder) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                dir,
+                config,
+                data: RwLock::new(data),
+                items_cache: Mutex::new(None),
+                context_cache: Mutex::new(None),
+                model: RwLock::new(Arc::new(model)),
+                online: Mutex::new(OnlineState::default()),
+            }),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Data> {
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Data> {
+        self.inner
+            .data
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn online(&self) -> MutexGuard<'_, OnlineState> {
+        self.inner
+            .online
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Vector width.
+    pub fn dimensions(&self) -> usize {
+        self.inner.config.dimensions
+    }
+
+    /// The store's settings (as opened: the sync policy is the caller's).
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// The store's directory (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.dir.as_deref()
+    }
+
+    /// Number of stored vectors.
+    pub fn len(&self) -> usize {
+        self.read().index.len()
+    }
+
+    /// Whether the store holds no vector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of recorded feedback events.
+    pub fn feedback_len(&self) -> usize {
+        self.read().events.len()
+    }
+
+    /// Caller ids in insertion order (row `i` of [`VectorDB::get_all_vectors`]).
+    pub fn ids(&self) -> Vec<u64> {
+        self.read().index.ids().to_vec()
+    }
+
+    /// The stored vector of `id` (cosine stores keep unit-normalised copies).
+    pub fn get(&self, id: u64) -> Option<Vec<f32>> {
+        self.read().index.vector(id).map(<[f32]>::to_vec)
+    }
+
+    /// Inserts one vector under the caller's id. Durable when it returns
+    /// (under the default sync policy).
+    ///
+    /// # Errors
+    /// [`Error::Dimension`], [`Error::NonFinite`], [`Error::Invalid`] for a
+    /// duplicate id, index errors (e.g. a zero vector under cosine); I/O.
+    pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        check_vector(&format!("vector (id {id})"), vector, self.dimensions())?;
+        self.insert_batch(&[id], vector)
+    }
+
+    /// Inserts `ids.len()` vectors given row-major in `vectors`.
+    ///
+    /// The whole batch is validated first, so an error leaves the store
+    /// unchanged. Batches of at least `checkpoint_every` rows are written
+    /// by a checkpoint instead of the insert log.
+    ///
+    /// # Errors
+    /// As [`VectorDB::insert`]; [`Error::Invalid`] when `vectors.len()` is not
+    /// `ids.len() × dimensions`.
+    pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        let dim = self.dimensions();
+        if vectors.len() != ids.len() * dim {
+            return Err(Error::Invalid(format!(
+                "{} ids need {} values ({} × {dim}), got {}",
+                ids.len(),
+                ids.len() * dim,
+                ids.len(),
+                vectors.len()
+            )));
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut data = self.write();
+        let mut seen = HashSet::with_capacity(ids.len());
+        for (i, (&id, row)) in ids.iter().zip(vectors.chunks_exact(dim)).enumerate() {
+            check_vector(&format!("vector {i} (id {id})"), row, dim)?;
+            if data.index.internal_id(id).is_some() || !seen.insert(id) {
+                return Err(Error::Invalid(format!("duplicate id {id}")));
+            }
+            if self.inner.config.hnsw.metric == Metric::Cosine && row.iter().all(|&x| x == 0.0) {
+                return Err(Error::Invalid(format!(
+                    "vector {i} (id {id}) is all zeros: cosine similarity is undefined"
+                )));
+            }
+        }
+        let big = ids.len() >= self.inner.config.checkpoint_every.max(1);
+        if !big {
+            if let Some(log) = data.insert_log.as_mut() {
+                let rows_per_chunk = (WAL_CHUNK_BYTES / (4 * dim)).max(1);
+                for (cid, cv) in ids
+                    .chunks(rows_per_chunk)
+                    .zip(vectors.chunks(rows_per_chunk * dim))
+                {
+                    log.append(&InsertRecord {
+                        ids: cid.to_vec(),
+                        vectors: cv.to_vec(),
+                    })?;
+                }
+            }
+        }
+        let rows: Vec<&[f32]> = vectors.chunks_exact(dim).collect();
+        data.index.insert_slices(ids, &rows)?;
+        data.version += 1;
+        if big {
+            self.checkpoint_locked(&mut data)?;
+        } else {
+            data.wal_rows += ids.len();
+            if data.wal_rows >= self.inner.config.checkpoint_every.max(1) {
+                self.checkpoint_locked(&mut data)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint (HNSW dump + vector table), starts a new insert
+    /// log and commits both by replacing the manifest. A no-op in memory.
+    ///
+    /// # Errors
+    /// I/O and index errors; the previous checkpoint stays valid.
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut data = self.write();
+        self.checkpoint_locked(&mut data)
+    }
+
+    /// Flushes the logs to stable storage (only needed under a sync policy
+    /// other than [`SyncPolicy::Always`](crate::record_log::SyncPolicy::Always)).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn sync(&self) -> Result<()> {
+        let mut data = self.write();
+        if let Some(l) = data.insert_log.as_mut() {
+            l.sync()?;
+        }
+        if let Some(l) = data.feedback_log.as_mut() {
+            l.sync()?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_locked(&self, data: &mut Data) -> Result<()> {
+        let Some(dir) = self.inner.dir.as_deref() else {
+            return Ok(());
+        };
+        let gen = data.manifest.generation + 1;
+        let mut manifest = data.manifest.clone();
+        manifest.generation = gen;
+        manifest.checkpoint_len = data.index.len();
+        manifest.checkpoint = None;
+        if !data.index.is_empty() {
+            let name = format!("checkpoint-{gen}");
+            let tmp = dir.join(format!(".{name}.tmp"));
+            if tmp.exists() {
+                std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            }
+            std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            data.index.save(tmp.join(HNSW_DIR))?;
+            let mut w = EmbeddingTableWriter::create(
+                tmp.join(VECTORS_FILE),
+                data.index.dim(),
+                self.inner.config.precision,
+            )?;
+            for &id in data.index.ids() {
+                if let Some(v) = data.index.vector(id) {
+                    w.push(v)?;
+                }
+            }
+            w.finish()?;
+            fsutil::sync_tree(&tmp)?;
+            let final_dir = dir.join(&name);
+            std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
+            crate::record_log::sync_parent(&final_dir)?;
+            manifest.checkpoint = Some(name);
+        }
+        manifest.insert_log = format!("inserts-{gen}.log");
+        let new_log_path = dir.join(&manifest.insert_log);
+        if new_log_path.exists() {
+            std::fs::remove_file(&new_log_path).map_err(|e| Error::io(&new_log_path, e))?;
+        }
+        let (new_log, _, _) = InsertLog::open(&new_log_path, self.inner.config.sync)?;
+        manifest.write(dir)?; // the commit point
+        let old = std::mem::replace(&mut data.manifest, manifest);
+        data.insert_log = Some(new_log);
+        data.wal_rows = 0;
+        // The old generation is garbage now; a failure to delete it is
+        // harmless (the next open removes leftovers).
+        if let Some(c) = old
+            .checkpoint
+            .filter(|c| Some(c) != data.manifest.checkpoint.as_ref())
+        {
+            let _ = std::fs::remove_dir_all(dir.join(c));
+        }
+        if old.insert_log != data.manifest.insert_log {
+            let _ = std::fs::remove_file(dir.join(&old.insert_log));
+        }
+        Ok(())
+    }
+
+    /// The `k` nearest stored vectors to `query` (plain HNSW), best first.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`], [`Error::NonFinite`]; `k == 0` is
+    /// [`Error::Invalid`]. An empty store returns no hits.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<SearchHit>> {
+        self.validate_query(query, k)?;
+        self.refresh_if_stale();
+        let data = self.read();
+        if data.index.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ef = self.inner.config.hnsw.ef_search.max(k);
+        Ok(data
+            .index
+            .search_ef(query, k, ef)?
+            .into_iter()
+            .map(|(id, distance)| SearchHit {
+                id,
+                score: 1.0 - distance,
+                distance,
+            })
+            .collect())
+    }
+
+    fn validate_query(&self, query: &[f32], k: usize) -> Result<()> {
+        check_vector("query", query, self.dimensions())?;
+        if k == 0 {
+            return Err(Error::Invalid("k must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    fn refresh_if_stale(&self) {
+        if self.read().index.reachability_is_stale() {
+            self.write().index.refresh_reachability();
+        }
+    }
+
+    /// Searches with HNSW, then re-ranks the candidates with `gnn` (see
+    /// [`GNNEmbedder::score`]): `max(k, ef_search)` candidates unless
+    /// [`StoreConfig::candidates`] says otherwise. An untrained model
+    /// returns the plain cosine order.
+    ///
+    /// # Errors
+    /// As [`VectorDB::search`]; model errors (e.g. a model built for
+    /// another width).
+    pub fn search_with_gnn(
+        &self,
+        query: &[f32],
+        gnn: &GNNEmbedder,
+        k: usize,
+    ) -> Result<Vec<SearchHit>> {
+        self.validate_query(query, k)?;
+        self.refresh_if_stale();
+        let data = self.read();
+        if data.index.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = &self.inner.config;
+        let n = if cfg.candidates == 0 {
+            k.max(cfg.hnsw.ef_search)
+        } else {
+            cfg.candidates.max(k)
+        };
+        let hits = data.index.search_ef(query, n, n.max(cfg.hnsw.ef_search))?;
+        let ctx = self.context(&data)?;
+        let rows: Vec<u64> = hits
+            .iter()
+            .map(|&(id, _)| data.index.internal_id(id).map_or(u64::MAX, u64::from))
+            .collect();
+        let scores = gnn.score(&ctx.view(), query, &rows)?;
+        let mut out: Vec<SearchHit> = hits
+            .iter()
+            .zip(&scores)
+            .map(|(&(id, distance), &score)| SearchHit {
+                id,
+                score,
+                distance,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.distance.total_cmp(&b.distance))
+                .then(a.id.cmp(&b.id))
+        });
+        out.truncate(k);
+        Ok(out)
+    }
+
+    /// [`VectorDB::search_with_gnn`] with the store's published model.
+    ///
+    /// # Errors
+    /// As [`VectorDB::search_with_gnn`].
+    pub fn search_learned(&self, query: &[f32], k: usize) -> Result<Vec<SearchHit>> {
+        let model = self.model();
+        self.search_with_gnn(query, &model, k)
+    }
+
+    /// Why `gnn` scores `id` as it does for `query`: feature values and the
+    /// attention over past feedback.
+    ///
+    /// # Errors
+    /// [`Error::UnknownId`]; as [`VectorDB::search`].
+    pub fn explain(&self, query: &[f32], gnn: &GNNEmbedder, id: u64) -> Result<Explanation> {
+        self.validate_query(query, 1)?;
+        let data = self.read();
+        let row = data.index.internal_id(id).ok_or(Error::UnknownId(id))?;
+        let ctx = self.context(&data)?;
+        gnn.explain(&ctx.view(), query, u64::from(row))
+    }
+
+    /// Records that for `query` the user was shown `shown_ids` and chose
+    /// `chosen_ids` (a chosen id need not have been shown). Durable when it
+    /// returns (default sync policy). With online training enabled this may
+    /// start a background training round.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`], [`Error::NonFinite`], [`Error::UnknownId`] for
+    /// an id not in the store, [`Error::Invalid`] for an empty `shown_ids`
+    /// and `chosen_ids`, or grades of the wrong length / not finite.
+    pub fn record_feedback(
+        &self,
+        query: &[f32],
+        shown_ids: &[u64],
+        chosen_ids: &[u64],
+    ) -> Result<()> {
+        self.record_feedback_graded(query, shown_ids, chosen_ids, None)
+    }
+
+    /// [`VectorDB::record_feedback`] with graded relevance, one grade per
+    /// chosen id.
+    ///
+    /// # Errors
+    /// As [`VectorDB::record_feedback`].
+    pub fn record_feedback_graded(
+        &self,
+        query: &[f32],
+        shown_ids: &[u64],
+        chosen_ids: &[u64],
+        grades: Option<&[f32]>,
+    ) -> Result<()> {
+        check_vector("feedback query", query, self.dimensions())?;
+        if shown_ids.is_empty() && chosen_ids.is_empty() {
+            return Err(Error::Invalid(
+                "feedback needs at least one shown or chosen id".into(),
+            ));
+        }
+        if let Some(g) = grades {
+            if g.len() != chosen_ids.len() {
+                return Err(Error::Invalid(format!(
+                    "{} grades for {} chosen ids",
+                    g.len(),
+                    chosen_ids.len()
+                )));
+            }
+            if let Some(i) = g.iter().position(|x| !x.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: "grades".into(),
+                    index: i,
+                });
+            }
+        }
+        let event = FeedbackEvent {
+            query: query.to_vec(),
+            shown: shown_ids.to_vec(),
+            chosen: chosen_ids.to_vec(),
+            grades: grades.map(<[f32]>::to_vec),
+        };
+        {
+            let mut data = self.write();
+            if let Some(&id) = shown_ids
+                .iter()
+                .chain(chosen_ids)
+                .find(|&&id| data.index.internal_id(id).is_none())
+            {
+                return Err(Error::UnknownId(id));
+            }
+            if let Some(log) = data.feedback_log.as_mut() {
+                log.append(&event)?;
+            }
+            data.events.push(event);
+        }
+        self.on_new_feedback();
+        Ok(())
+    }
+
+    /// All recorded feedback events, oldest first.
+    pub fn feedback_events(&self) -> Vec<FeedbackEvent> {
+        self.read().events.clone()
+    }
+
+    /// The HNSW layer-0 neighbour lists over dense row ids (row `i` =
+    /// [`VectorDB::ids`]`[i]`): the graph the GNN passes messages over.
+    ///
+    /// # Errors
+    /// Index errors.
+    pub fn get_hnsw_graph(&self) -> Result<Vec<Vec<usize>>> {
+        Ok(self.items()?.graph.to_adjacency())
+    }
+
+    /// The HNSW layer-0 graph as CSR (see [`VectorDB::get_hnsw_graph`]).
+    ///
+    /// # Errors
+    /// Index errors.
+    pub fn hnsw_csr(&self) -> Result<ruvector_gnn_kernels::Csr> {
+        Ok(self.items()?.graph.clone())
+    }
+
+    /// Every stored vector, one row per id in [`VectorDB::ids`] order
+    /// (cosine stores hold unit-normalised vectors).
+    ///
+    /// # Errors
+    /// Never in practice (kept fallible for storage back-ends).
+    pub fn get_all_vectors(&self) -> Result<Array2<f32>> {
+        let data = self.read();
+        let (n, d) = (data.index.len(), data.index.dim());
+        let mut out = Array2::zeros((n, d));
+        for (row, &id) in data.index.ids().iter().enumerate() {
+            if let Some(v) = data.index.vector(id) {
+                out.row_mut(row).assign(&ndarray::ArrayView1::from(v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn items(&self) -> Result<Arc<ItemData>> {
+        self.refresh_if_stale();
+        let data = self.read();
+        self.items_locked(&data)
+    }
+
+    fn items_locked(&self, data: &Data) -> Result<Arc<ItemData>> {
+        let mut cache = self
+            .inner
+            .items_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = cache.as_ref().filter(|c| c.version == data.version) {
+            return Ok(Arc::clone(c));
+        }
+        let fresh = Arc::new(context::item_data(&data.index, data.version)?);
+        *cache = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    /// The model's view of the store (cached; rebuilt after inserts or new
+    /// feedback).
+    fn context(&self, data: &Data) -> Result<Arc<ContextData>> {
+        let items = self.items_locked(data)?;
+        let mut cache = self
+            .inner
+            .context_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = cache
+            .as_ref()
+            .filter(|c| Arc::ptr_eq(&c.items, &items) && c.n_events == data.events.len())
+        {
+            return Ok(Arc::clone(c));
+        }
+        let examples = context::examples(&data.index, &data.events);
+        let feedback = FeedbackGraph::new(&examples, items.graph.clone());
+        let fresh = Arc::new(ContextData {
+            items,
+            n_events: data.events.len(),
+            feedback,
+        });
+        *cache = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    /// Trains `gnn` on all recorded feedback (in the calling thread). The
+    /// model keeps the better of its old and new weights on the newest
+    /// feedback (see [`GNNEmbedder::fit`]).
+    ///
+    /// # Errors
+    /// Model errors (e.g. a model built for another width).
+    pub fn train(&self, gnn: &mut GNNEmbedder, cfg: &TrainConfig) -> Result<FitReport> {
+        let (ctx, examples) = {
+            let data = self.read();
+            (self.context(&data)?, training_set(&data, cfg))
+        };
+        gnn.fit(&ctx.view(), &examples, cfg)
+    }
+
+    /// The published model (an immutable snapshot; cheap to clone).
+    pub fn model(&self) -> Arc<GNNEmbedder> {
+        Arc::clone(
+            &self
+                .inner
+                .model
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Publishes `gnn` as the store's model: saved atomically to
+    /// `model.safetensors` (persistent stores), then swapped in; searches
+    /// already running finish with the old model.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] for a model of another width; I/O errors.
+    pub fn publish(&self, gnn: GNNEmbedder) -> Result<()> {
+        if gnn.config().input_dim != self.dimensions() {
+            return Err(Error::Dimension {
+                what: "model input".into(),
+                expected: self.dimensions(),
+                got: gnn.config().input_dim,
+            });
+        }
+        if let Some(dir) = self.inner.dir.as_deref() {
+            fsutil::write_atomic(&dir.join(MODEL_FILE), &gnn.to_bytes()?)?;
+            let mut data = self.write();
+            if data.manifest.model.is_none() {
+                let mut m = data.manifest.clone();
+                m.model = Some(MODEL_FILE.into());
+                m.write(dir)?;
+                data.manifest = m;
+            }
+        }
+        *self
+            .inner
+            .model
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(gnn);
+        Ok(())
+    }
+
+    /// Trains a copy of the published model on all feedback and publishes it
+    /// if it did not lose on the newest feedback. Runs in the calling thread.
+    ///
+    /// # Errors
+    /// As [`VectorDB::train`] and [`VectorDB::publish`].
+    pub fn train_and_publish(&self, cfg: &TrainConfig) -> Result<FitReport> {
+        let mut model = (*self.model()).clone();
+        let report = self.train(&mut model, cfg)?;
+        if report.published {
+            self.publish(model)?;
+        }
+        Ok(report)
+    }
+
+    /// Statistics for `inspect`.
+    pub fn stats(&self) -> StoreStats {
+        let data = self.read();
+        StoreStats {
+            len: data.index.len(),
+            dimensions: data.index.dim(),
+            metric: self.inner.config.hnsw.metric,
+            feedback_events: data.events.len(),
+            unflushed_rows: data.wal_rows,
+            generation: data.manifest.generation,
+            model_trained: self.model().is_trained(),
+            path: self.inner.dir.clone(),
+        }
+    }
+
+    /// HNSW graph statistics (degrees, reciprocity, unreachable nodes).
+    ///
+    /// # Errors
+    /// Index errors (e.g. an empty store).
+    pub fn graph_stats(&self) -> Result<ruvector_gnn_hnsw::GraphStats> {
+        self.refresh_if_stale();
+        Ok(self.read().index.stats()?)
+    }
+}
+
+/// Training examples from all recorded feedback, with
+/// `cfg.sampled_negatives` random negatives each (seeded).
+fn training_set(data: &Data, cfg: &TrainConfig) -> Vec<TrainExample> {
+    let mut examples = context::examples(&data.index, &data.events);
+    let mut rng = Rng::seed_from_u64(cfg.seed ^ 0x5EED);
+    add_sampled_negatives(
+        &mut examples,
+        data.index.len(),
+        cfg.sampled_negatives,
+        &mut rng,
+    );
+    examples
+}
+
+/// Rows of the replayed insert records the index accepts, in order; records
+/// with a bad shape, bad values or an id seen before are skipped whole.
+fn valid_records(
+    index: &HnswIndex,
+    records: &[InsertRecord],
+    dim: usize,
+) -> (Vec<u64>, Vec<Vec<f32>>, usize) {
+    let mut ids = Vec::new();
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    let mut rejected = 0;
+    for r in records {
+        let ok = r.vectors.len() == r.ids.len() * dim
+            && r.vectors.iter().all(|x| x.is_finite())
+            && r.ids
+                .iter()
+                .all(|&id| index.internal_id(id).is_none() && !seen.contains(&id))
+            && r.ids.iter().collect::<HashSet<_>>().len() == r.ids.len();
+        if !ok {
+            rejected += 1;
+            continue;
+        }
+        seen.extend(r.ids.iter().copied());
+        ids.extend_from_slice(&r.ids);
+        rows.extend(r.vectors.chunks_exact(dim).map(<[f32]>::to_vec));
+    }
+    (ids, rows, rejected)
+}
+
+/// Removes files of an interrupted checkpoint: our own name patterns that
+/// the manifest does not reference. Unknown files are left alone.
+fn remove_leftovers(dir: &Path, m: &Manifest) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let keep: Vec<&str> = [
+        Some(m.insert_log.as_str()),
+        Some(m.feedback_log.as_str()),
+        m.checkpoint.as_deref(),
+        m.model.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with("checkpoint-")
+            || name.starts_with(".checkpoint-")
+            || name.starts_with("inserts-")
+            || name.starts_with(&format!(".{MANIFEST_FILE}."))
+            || name.starts_with(&format!(".{MODEL_FILE}."));
+        if !ours || keep.contains(&name.as_str()) {
+            continue;
+        }
+        let p = entry.path();
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        r.map_err(|e| Error::io(&p, e))?;
+        removed.push(name);
+    }
+    removed.sort();
+    Ok(removed)
+}
