@@ -1,6 +1,7 @@
 //! The store commands end to end: build → search → feedback → train →
 //! search --gnn → inspect, plus bad input (a clear message, never a panic).
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -104,7 +105,7 @@ fn build_search_feedback_train_inspect() {
     let third = |r: &serde_json::Value, qi: usize| r[qi]["hits"][2]["id"].as_u64().unwrap();
     let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
     for qi in 0..20 {
-        qrels.push_str(&format!("{qi}\t{}\t1\n", third(&res, qi)));
+        writeln!(qrels, "{qi}\t{}\t1", third(&res, qi)).unwrap();
     }
     let qrels_path = d.join("qrels.tsv");
     std::fs::write(&qrels_path, qrels).unwrap();
