@@ -8,6 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ruvector_gnn::datasets::Planetoid;
 use ruvector_gnn::node_classification::{train, ModelKind, TrainSettings};
 
+mod eval;
+
 /// Try ruvector-gnn on your own data: GNN layers over graphs and HNSW indexes.
 #[derive(Parser, Debug)]
 #[command(name = "ruvector-gnn", version, about, long_about = None)]
@@ -36,6 +38,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    Eval(Box<eval::EvalArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -129,5 +132,6 @@ fn main() -> anyhow::Result<()> {
             epochs,
             seed,
         } => demo(data, model, epochs, seed),
+        Command::Eval(args) => eval::run(&args),
     }
 }
