@@ -2,6 +2,7 @@
 //! format, string ids, the JSON schema, and clear errors (never a panic) for
 //! bad input.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -128,12 +129,17 @@ fn files() -> Files {
     let mut tsv = String::from("query-id\tcorpus-id\tscore\n");
     let mut named = tsv.clone();
     for &(q, c, s) in &d.qrels {
-        tsv += &format!("{q}\t{c}\t{s}\n");
-        named += &format!("q-{q}\tdoc/{c}\t{s}\n");
+        writeln!(tsv, "{q}\t{c}\t{s}").unwrap();
+        writeln!(named, "q-{q}\tdoc/{c}\t{s}").unwrap();
     }
     std::fs::write(dir.join("qrels.tsv"), tsv).unwrap();
     std::fs::write(dir.join("qrels_named.tsv"), named).unwrap();
-    let ids = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}\n")).collect::<String>();
+    let ids = |p: &str, n: usize| {
+        (0..n).fold(String::new(), |mut s, i| {
+            writeln!(s, "{p}{i}").unwrap();
+            s
+        })
+    };
     std::fs::write(dir.join("query_ids.txt"), ids("q-", N_QUERIES)).unwrap();
     std::fs::write(dir.join("doc_ids.txt"), ids("doc/", N_BASE)).unwrap();
     Files { _tmp: tmp, dir }

@@ -255,7 +255,7 @@ mod tests {
         let data = Array2::from_shape_fn((600, 8), |_| rng.normal_f32());
         let mut calls = Vec::new();
         let hnsw = HnswCandidates::build(data.view(), HnswParams::default(), |d, n| {
-            calls.push((d, n))
+            calls.push((d, n));
         })
         .unwrap();
         assert_eq!(calls.last(), Some(&(600, 600)));
