@@ -7,6 +7,11 @@ then reports recall@10 (vs the data set's cosine ground truth) and µs/query
 
     python3 -m venv .peers-venv && .peers-venv/bin/pip install hnswlib numpy
     .peers-venv/bin/python benches/peers/hnswlib_glove.py [M] [ef_construction]
+
+Environment: BUILD_THREADS (default 2), EFS (comma-separated ef list),
+HNSWLIB_INDEX (load the index from there if it exists, else build and save),
+GLOVE_DIR. benches/benches/hnsw.rs runs this script between its own rounds
+and parses the "build ..." line and the "ef | recall µs" rows.
 """
 import os
 import sys
@@ -43,7 +48,8 @@ def main():
         if saved:
             index.save_index(saved)
     print("ef   | recall  µs/query")
-    for ef in [16, 24, 32, 48, 64, 96, 128, 192, 256]:
+    efs = [int(x) for x in os.environ.get("EFS", "16,24,32,48,64,80,96,128,192,256").split(",")]
+    for ef in efs:
         index.set_ef(ef)
         times = []
         for _ in range(3):

@@ -4,14 +4,19 @@
 //!
 //! ```text
 //! cargo run --release -p ruvector-gnn-hnsw --example glove_eval -- [M] [ef_construction]
+//! HNSW_BACKEND=hnsw_rs GLOVE_N=20000 cargo run --release -p ruvector-gnn-hnsw --example glove_eval
 //! ```
+//!
+//! `HNSW_BACKEND`: `native` (default) or `hnsw_rs`; `GLOVE_N`: use the first
+//! N base vectors (recall is then against brute force on those N).
 #![allow(missing_docs)]
 
 use std::time::{Duration, Instant};
 
 use ndarray::{Array2, ArrayView1};
 use ruvector_gnn_hnsw::{
-    GraphOptions, HnswIndex, HnswParams, LoadOptions, Metric, Ordering, Permutation,
+    AnnBackend, GraphOptions, HnswIndex, HnswParams, HnswRs, LoadOptions, Metric, NativeHnsw,
+    Ordering, Permutation,
 };
 use ruvector_gnn_kernels::{sparse, Csr, Rng};
 
@@ -36,18 +41,27 @@ fn time_gather(g: &Csr, x: &Array2<f32>, out: &mut Array2<f32>, reps: usize) -> 
 }
 
 fn main() {
+    if std::env::var("HNSW_BACKEND").is_ok_and(|b| b == "hnsw_rs") {
+        run::<HnswRs>();
+    } else {
+        run::<NativeHnsw>();
+    }
+}
+
+fn run<B: AnnBackend>() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
     let m = args.first().copied().unwrap_or(16);
     let efc = args.get(1).copied().unwrap_or(200);
-    let base: Array2<f32> =
+    let mut base: Array2<f32> =
         ndarray_npy::read_npy(format!("{DIR}/ann_base_100k.npy")).expect("base");
     let queries: Array2<f32> =
         ndarray_npy::read_npy(format!("{DIR}/ann_queries_1k.npy")).expect("queries");
-    let gt: Array2<i32> =
+    let mut gt: Array2<i32> =
         ndarray_npy::read_npy(format!("{DIR}/ann_gt_cosine_top100.npy")).expect("gt");
+    let subset: Option<usize> = std::env::var("GLOVE_N").ok().and_then(|v| v.parse().ok());
     println!(
         "GloVe-50: base {:?}, queries {:?}, rayon threads {}",
         base.dim(),
@@ -61,12 +75,33 @@ fn main() {
         ef_search: 64,
         ..HnswParams::default()
     };
+    if let Some(n) = subset.filter(|&n| n < base.nrows()) {
+        base = base.slice(ndarray::s![..n, ..]).to_owned();
+        // Ground truth on the subset by brute force.
+        let norm = |v: ArrayView1<f32>| {
+            let n = v.dot(&v).sqrt();
+            v.mapv(|x| x / n)
+        };
+        let nb: Vec<_> = base.rows().into_iter().map(norm).collect();
+        gt = Array2::zeros((queries.nrows(), 10));
+        for (i, q) in queries.rows().into_iter().enumerate() {
+            let q = norm(q);
+            let mut d: Vec<(f32, usize)> =
+                nb.iter().enumerate().map(|(j, b)| (-q.dot(b), j)).collect();
+            d.select_nth_unstable_by(10, |a, b| a.0.total_cmp(&b.0));
+            d.truncate(10);
+            for (k, &(_, j)) in d.iter().enumerate() {
+                gt[[i, k]] = j as i32;
+            }
+        }
+        println!("subset: first {n} base vectors, brute-force ground truth");
+    }
     // GLOVE_INDEX_DIR: load the index from there when it exists (search-only
     // runs, to alternate with the peer), else build and save it there.
     let saved = std::env::var_os("GLOVE_INDEX_DIR").map(std::path::PathBuf::from);
     let index = if let Some(dir) = saved.as_ref().filter(|d| d.exists()) {
         let t = Instant::now();
-        let index = HnswIndex::load(dir, LoadOptions::default()).unwrap();
+        let index = HnswIndex::<B>::load_with(dir, LoadOptions::default()).unwrap();
         println!(
             "loaded {} in {:.2} s",
             dir.display(),
@@ -75,8 +110,49 @@ fn main() {
         index
     } else {
         let t = Instant::now();
-        let index = HnswIndex::build(params, base.view(), None).unwrap();
-        println!("build M {m} ef_c {efc}: {:.2} s", t.elapsed().as_secs_f64());
+        let index = HnswIndex::<B>::build_with(params, base.view(), None).unwrap();
+        println!(
+            "build ({}) M {m} ef_c {efc}: {:.2} s",
+            index.backend().name(),
+            t.elapsed().as_secs_f64()
+        );
+        // SINGLE_INSERTS=1: build on 99% of the points, insert the last 1%
+        // one by one (searched through the backend until a refresh).
+        if std::env::var_os("SINGLE_INSERTS").is_some() {
+            let mut grown = HnswIndex::<B>::build_with(
+                params,
+                base.slice(ndarray::s![..base.nrows() - base.nrows() / 100, ..]),
+                None,
+            )
+            .unwrap();
+            let t = Instant::now();
+            let start = grown.len();
+            for i in start..base.nrows() {
+                grown
+                    .insert(i as u64, base.row(i).to_slice().unwrap())
+                    .unwrap();
+            }
+            let per = t.elapsed().as_secs_f64() * 1e6 / (base.nrows() - start) as f64;
+            let t = Instant::now();
+            let hits: usize = (0..200)
+                .map(|i| {
+                    let q = queries.row(i);
+                    usize::from(
+                        !grown
+                            .search_ef(q.to_slice().unwrap(), 10, 64)
+                            .unwrap()
+                            .is_empty(),
+                    )
+                })
+                .sum();
+            println!(
+            "single insert() after a build of {start}: {per:.0} µs each; 200 searches before refresh: {:.0} µs/query ({hits})",
+            t.elapsed().as_secs_f64() * 1e6 / 200.0
+        );
+            let t = Instant::now();
+            grown.refresh_reachability();
+            println!("refresh_reachability: {:.2} s", t.elapsed().as_secs_f64());
+        }
         if let Some(dir) = &saved {
             index.save(dir).unwrap();
         }
@@ -216,7 +292,7 @@ fn main() {
     println!("save: {:.2} s", t.elapsed().as_secs_f64());
     for mmap in [false, true] {
         let t = Instant::now();
-        let l = HnswIndex::load(&dir, LoadOptions { mmap }).unwrap();
+        let l = HnswIndex::<B>::load_with(&dir, LoadOptions { mmap }).unwrap();
         println!(
             "load (mmap {mmap}): {:.2} s, {} points",
             t.elapsed().as_secs_f64(),

@@ -53,8 +53,12 @@ impl LayerLists {
 
 /// What an approximate-nearest-neighbour graph backend must provide.
 pub trait AnnBackend: Send + Sync + Sized {
-    /// A short name for reports.
-    fn name(&self) -> &'static str;
+    /// The backend's name, written to dump manifests and checked on reload.
+    const NAME: &'static str;
+    /// A short name for reports ([`AnnBackend::NAME`]).
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
     /// An empty index for `dim`-dimensional vectors; `capacity` is a hint.
     ///
     /// # Errors
@@ -105,6 +109,12 @@ pub trait AnnBackend: Send + Sync + Sized {
     }
     /// The stored (preprocessed) vector of `id`, without copying.
     fn vector(&self, id: usize) -> &[f32];
+    /// All vectors as one row-major `len() × dim` array, when the backend
+    /// stores them that way (search then reads them in place instead of
+    /// keeping a contiguous copy).
+    fn contiguous_vectors(&self) -> Option<&[f32]> {
+        None
+    }
     /// The distance the backend ranks by.
     fn distance(&self, a: &[f32], b: &[f32]) -> f32;
     /// Writes the backend's files into `dir` and returns their names.
@@ -273,9 +283,7 @@ impl HnswRs {
 }
 
 impl AnnBackend for HnswRs {
-    fn name(&self) -> &'static str {
-        "hnsw_rs 0.3.5"
-    }
+    const NAME: &'static str = "hnsw_rs 0.3.5";
 
     fn create(params: &HnswParams, dim: usize, capacity: usize) -> Result<Self> {
         params.validate()?;

@@ -125,6 +125,14 @@ pub enum Error {
     /// graph that does not match the manifest, loader failure).
     #[error("corrupt dump: {0}")]
     CorruptDump(String),
+    /// A dump written by another backend than the one loading it.
+    #[error("the dump was written by backend {found:?}; this index type loads {expected:?}")]
+    BackendMismatch {
+        /// Backend named in the manifest.
+        found: String,
+        /// Backend of the index type loading it.
+        expected: &'static str,
+    },
     /// An error reported by the `hnsw_rs` backend.
     #[error("backend error: {0}")]
     Backend(String),

@@ -11,6 +11,7 @@ use crate::backend::{AnnBackend, HnswRs, LayerLists};
 use crate::error::{Error, Result};
 use crate::graph::{to_csr, GraphOptions, Reachability};
 use crate::metric::{prepare, HnswParams, Metric};
+use crate::native::NativeHnsw;
 use crate::search::SearchGraph;
 use crate::stats::{GraphStats, LayerCount};
 
@@ -28,7 +29,7 @@ use crate::stats::{GraphStats, LayerCount};
 /// assert_eq!(hits[0].0, 10);
 /// # Ok::<(), ruvector_gnn_hnsw::Error>(())
 /// ```
-pub struct HnswIndex<B: AnnBackend = HnswRs> {
+pub struct HnswIndex<B: AnnBackend = NativeHnsw> {
     pub(crate) params: HnswParams,
     pub(crate) dim: usize,
     pub(crate) backend: B,
@@ -51,8 +52,8 @@ impl<B: AnnBackend> std::fmt::Debug for HnswIndex<B> {
     }
 }
 
-impl HnswIndex<HnswRs> {
-    /// An empty `hnsw_rs` index for `dim`-dimensional vectors.
+impl HnswIndex<NativeHnsw> {
+    /// An empty index for `dim`-dimensional vectors (native backend).
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for bad parameters or `dim == 0`.
@@ -60,8 +61,8 @@ impl HnswIndex<HnswRs> {
         Self::new_with(dim, params)
     }
 
-    /// Builds an `hnsw_rs` index from the rows of `data` (in parallel).
-    /// `ids` defaults to `0..rows`.
+    /// Builds an index from the rows of `data` (native backend, in parallel,
+    /// deterministic for a given `params.seed`). `ids` defaults to `0..rows`.
     ///
     /// # Errors
     /// As [`HnswIndex::insert_batch`]; [`Error::InvalidParameter`] for zero columns.
@@ -74,7 +75,7 @@ impl HnswIndex<HnswRs> {
         Self::build_with(params, data, ids)
     }
 
-    /// Reloads an `hnsw_rs` dump (see [`HnswIndex::load_with`]).
+    /// Reloads a dump of a native index (see [`HnswIndex::load_with`]).
     ///
     /// # Errors
     /// As [`HnswIndex::load_with`].
@@ -82,6 +83,10 @@ impl HnswIndex<HnswRs> {
         Self::load_with(dir, options)
     }
 }
+
+/// An index over `hnsw_rs` 0.3.5 (`HnswIndex::<HnswRs>::build_with(…)`,
+/// `new_with`, `load_with`).
+pub type HnswRsIndex = HnswIndex<HnswRs>;
 
 fn rows_of<'a>(data: &'a ArrayView2<'_, f32>) -> Cow<'a, [f32]> {
     match data.as_slice() {
@@ -257,7 +262,7 @@ impl<B: AnnBackend> HnswIndex<B> {
         // point separately; scattered reads dominated search time). Appends
         // only the points added since the last refresh.
         let mut data = std::mem::take(&mut self.flat.data);
-        if self.flat.copy_vectors {
+        if self.flat.copy_vectors && self.backend.contiguous_vectors().is_none() {
             let have = data.len() / self.dim;
             data.reserve((self.len() - have) * self.dim);
             for i in have..self.len() {
@@ -461,8 +466,10 @@ impl<B: AnnBackend> HnswIndex<B> {
     }
 
     /// [`HnswIndex::search_ef`] through the backend's own search (`hnsw_rs`'s
-    /// `search`) plus the side links to unreachable points, instead of our
-    /// flat-layer beam search. For comparisons and benchmarks.
+    /// `search`, or the native graph's beam search) plus the side links to
+    /// unreachable points, instead of the flat-layer beam search. For
+    /// comparisons and benchmarks; also the path searches take after single
+    /// inserts until [`HnswIndex::refresh_reachability`].
     ///
     /// # Errors
     /// As [`HnswIndex::search`].

@@ -48,10 +48,19 @@ pub struct HnswParams {
     pub ef_search: usize,
     /// Maximum number of layers (≤ 16, the `hnsw_rs` limit).
     pub max_layers: usize,
+    /// Seed of the level draws of the native backend ([`crate::NativeHnsw`]):
+    /// same seed and input → identical graph. `hnsw_rs` draws levels from
+    /// its own unseeded generator and ignores it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_seed() -> u64 {
+    HnswParams::default().seed
 }
 
 impl Default for HnswParams {
-    /// `M = 16`, `ef_construction = 200`, `ef_search = 64`, cosine, 16 layers.
+    /// `M = 16`, `ef_construction = 200`, `ef_search = 64`, cosine, 16 layers, seed 100.
     fn default() -> Self {
         Self {
             metric: Metric::Cosine,
@@ -59,6 +68,7 @@ impl Default for HnswParams {
             ef_construction: 200,
             ef_search: 64,
             max_layers: 16,
+            seed: 100,
         }
     }
 }
@@ -99,9 +109,32 @@ impl HnswParams {
     }
 }
 
-/// Dot product with 16 independent accumulators (auto-vectorises).
+/// Dot product: the kernels crate's SIMD `dot` (runtime-dispatched
+/// AVX-512 / AVX2+FMA / NEON), over the common prefix of `a` and `b`.
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    if AUTOVEC {
+        return dot_autovec(a, b);
+    }
+    let n = a.len().min(b.len());
+    ruvector_gnn_kernels::vector::dot(&a[..n], &b[..n])
+}
+
+/// Squared Euclidean distance: the kernels crate's SIMD `l2_squared`.
+#[inline]
+pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    if AUTOVEC {
+        return l2_squared_autovec(a, b);
+    }
+    let n = a.len().min(b.len());
+    ruvector_gnn_kernels::vector::l2_squared(&a[..n], &b[..n])
+}
+
+const AUTOVEC: bool = option_env!("RV_HNSW_AUTOVEC").is_some();
+
+/// Dot product with 16 independent accumulators (auto-vectorises).
+#[inline]
+fn dot_autovec(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; 16];
@@ -122,7 +155,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Squared Euclidean distance with 16 accumulators.
 #[inline]
-pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+fn l2_squared_autovec(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; 16];

@@ -4,7 +4,11 @@
 //! - `manifest.json`: format name and version, backend, parameters,
 //!   dimension, point count, and for every other file its length and CRC32;
 //! - `ids.bin`: caller ids (u64 little-endian) in internal-id order;
-//! - the backend's files (`index.hnsw.graph`, `index.hnsw.data` for `hnsw_rs`).
+//! - the backend's files (`native.graph`, `native.vectors` for
+//!   [`crate::NativeHnsw`]; `index.hnsw.graph`, `index.hnsw.data` for `hnsw_rs`).
+//!
+//! The manifest names the backend; loading a dump with another backend type
+//! is [`Error::BackendMismatch`].
 //!
 //! A dump is written to a temporary sibling directory, every file and the
 //! directory are fsynced, then it is renamed into place (an existing dump at
@@ -35,6 +39,7 @@ const IDS: &str = "ids.bin";
 pub struct LoadOptions {
     /// Memory-map the vectors instead of reading them into memory
     /// (`hnsw_rs`'s `ReloadOptions` datamap; the graph is always in memory).
+    /// The native backend ignores it and reads its vectors into one array.
     pub mmap: bool,
 }
 
@@ -206,6 +211,12 @@ impl<B: AnnBackend> HnswIndex<B> {
             return Err(Error::UnsupportedVersion {
                 found: m.version,
                 supported: FORMAT_VERSION,
+            });
+        }
+        if m.backend != B::NAME {
+            return Err(Error::BackendMismatch {
+                found: m.backend,
+                expected: B::NAME,
             });
         }
         m.params

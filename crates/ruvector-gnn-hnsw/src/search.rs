@@ -80,8 +80,14 @@ impl SearchGraph {
         if n == 0 || self.layers.is_empty() {
             return Vec::new();
         }
-        let (data, dim) = (&self.data, self.dim);
-        let copied = self.copy_vectors && data.len() >= n * dim;
+        let dim = self.dim;
+        // Vectors in one array: the backend's own when it stores them so,
+        // else our copy; scattered per-point storage otherwise.
+        let (data, copied): (&[f32], bool) = match backend.contiguous_vectors() {
+            Some(c) if c.len() >= n * dim => (c, true),
+            _ if self.copy_vectors && self.data.len() >= n * dim => (&self.data, true),
+            _ => (&[], false),
+        };
         let dist = |i: u32| {
             let i = i as usize;
             if copied {

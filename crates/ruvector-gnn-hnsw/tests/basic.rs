@@ -4,8 +4,8 @@ mod common;
 
 use common::{random, row};
 use ruvector_gnn_hnsw::{
-    EdgeWeights, Error, GraphOptions, GraphStats, HnswIndex, HnswParams, Metric, Ordering,
-    Permutation,
+    AnnBackend, EdgeWeights, Error, GraphOptions, GraphStats, HnswIndex, HnswParams, HnswRs,
+    Metric, NativeHnsw, Ordering, Permutation,
 };
 
 fn params(metric: Metric) -> HnswParams {
@@ -20,10 +20,15 @@ fn params(metric: Metric) -> HnswParams {
 
 #[test]
 fn every_vector_finds_itself_l2_and_cosine() {
+    every_vector_finds_itself::<NativeHnsw>();
+    every_vector_finds_itself::<HnswRs>();
+}
+
+fn every_vector_finds_itself<B: AnnBackend>() {
     let data = random(3000, 16, 1);
     for metric in [Metric::L2, Metric::Cosine] {
         let ids: Vec<u64> = (0..3000u64).map(|i| 1_000_000 + 7 * i).collect();
-        let index = HnswIndex::build(params(metric), data.view(), Some(&ids)).unwrap();
+        let index = HnswIndex::<B>::build_with(params(metric), data.view(), Some(&ids)).unwrap();
         assert_eq!(index.len(), 3000);
         let reach = index.reachability();
         eprintln!(
@@ -207,7 +212,7 @@ fn filtered_and_batch_search() {
 #[test]
 fn extraction_matches_hnsw_rs_real_edges() {
     let data = random(4000, 16, 8);
-    let index = HnswIndex::build(params(Metric::L2), data.view(), None).unwrap();
+    let index = HnswIndex::<HnswRs>::build_with(params(Metric::L2), data.view(), None).unwrap();
     let backend = index.backend();
     let top = index.top_layer();
     assert!(top >= 1);

@@ -4,10 +4,11 @@ mod common;
 
 use common::{random, row};
 use ruvector_gnn_hnsw::{
-    EdgeWeights, Error, GraphOptions, HnswIndex, HnswParams, LoadOptions, Metric,
+    AnnBackend, EdgeWeights, Error, GraphOptions, HnswIndex, HnswParams, HnswRs, LoadOptions,
+    Metric, NativeHnsw,
 };
 
-fn build() -> (ndarray::Array2<f32>, HnswIndex) {
+fn build<B: AnnBackend>() -> (ndarray::Array2<f32>, HnswIndex<B>) {
     let data = random(1500, 12, 21);
     let ids: Vec<u64> = (0..1500u64).map(|i| i * 3 + 11).collect();
     let params = HnswParams {
@@ -18,7 +19,7 @@ fn build() -> (ndarray::Array2<f32>, HnswIndex) {
     };
     (
         data.clone(),
-        HnswIndex::build(params, data.view(), Some(&ids)).unwrap(),
+        HnswIndex::<B>::build_with(params, data.view(), Some(&ids)).unwrap(),
     )
 }
 
@@ -32,7 +33,12 @@ fn opts() -> GraphOptions {
 
 #[test]
 fn reload_gives_identical_results_and_graph() {
-    let (data, index) = build();
+    reload_identical::<NativeHnsw>();
+    reload_identical::<HnswRs>();
+}
+
+fn reload_identical<B: AnnBackend>() {
+    let (data, index) = build::<B>();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("idx");
     index.save(&path).unwrap();
@@ -41,7 +47,7 @@ fn reload_gives_identical_results_and_graph() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary directories left behind");
     for mmap in [false, true] {
-        let loaded = HnswIndex::load(&path, LoadOptions { mmap }).unwrap();
+        let loaded = HnswIndex::<B>::load_with(&path, LoadOptions { mmap }).unwrap();
         assert_eq!(loaded.len(), index.len());
         assert_eq!(loaded.ids(), index.ids());
         assert_eq!(loaded.params(), index.params());
@@ -79,20 +85,32 @@ fn file_names(path: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn corrupt_truncated_and_missing_files_are_typed_errors() {
-    let (_, index) = build();
+    corrupt_files::<NativeHnsw>(&["ids.bin", "manifest.json", "native.graph", "native.vectors"]);
+    corrupt_files::<HnswRs>(&[
+        "ids.bin",
+        "index.hnsw.data",
+        "index.hnsw.graph",
+        "manifest.json",
+    ]);
+}
+
+#[test]
+fn loading_with_the_other_backend_is_a_typed_error() {
+    let (_, index) = build::<NativeHnsw>();
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path().join("n")).unwrap();
+    let err =
+        HnswIndex::<HnswRs>::load_with(dir.path().join("n"), LoadOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::BackendMismatch { .. }), "{err}");
+}
+
+fn corrupt_files<B: AnnBackend>(expect_names: &[&str]) {
+    let (_, index) = build::<B>();
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good");
     index.save(&good).unwrap();
     let names = file_names(&good);
-    assert_eq!(
-        names,
-        [
-            "ids.bin",
-            "index.hnsw.data",
-            "index.hnsw.graph",
-            "manifest.json"
-        ]
-    );
+    assert_eq!(names, expect_names);
     let copy = |tag: &str| {
         let p = dir.path().join(tag);
         std::fs::create_dir(&p).unwrap();
@@ -101,14 +119,14 @@ fn corrupt_truncated_and_missing_files_are_typed_errors() {
         }
         p
     };
-    for name in ["ids.bin", "index.hnsw.data", "index.hnsw.graph"] {
+    for name in expect_names.iter().filter(|n| **n != "manifest.json") {
         // Flipped byte in the middle.
         let p = copy(&format!("flip-{name}"));
         let mut bytes = std::fs::read(p.join(name)).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x5a;
         std::fs::write(p.join(name), &bytes).unwrap();
-        let err = HnswIndex::load(&p, LoadOptions::default()).unwrap_err();
+        let err = HnswIndex::<B>::load_with(&p, LoadOptions::default()).unwrap_err();
         assert!(
             matches!(err, Error::ChecksumMismatch { .. }),
             "{name}: {err}"
@@ -117,7 +135,7 @@ fn corrupt_truncated_and_missing_files_are_typed_errors() {
         let p = copy(&format!("trunc-{name}"));
         bytes.truncate(mid);
         std::fs::write(p.join(name), &bytes).unwrap();
-        let err = HnswIndex::load(&p, LoadOptions { mmap: true }).unwrap_err();
+        let err = HnswIndex::<B>::load_with(&p, LoadOptions { mmap: true }).unwrap_err();
         assert!(
             matches!(err, Error::ChecksumMismatch { .. }),
             "{name}: {err}"
@@ -125,21 +143,21 @@ fn corrupt_truncated_and_missing_files_are_typed_errors() {
         // Missing.
         let p = copy(&format!("missing-{name}"));
         std::fs::remove_file(p.join(name)).unwrap();
-        let err = HnswIndex::load(&p, LoadOptions::default()).unwrap_err();
+        let err = HnswIndex::<B>::load_with(&p, LoadOptions::default()).unwrap_err();
         assert!(matches!(err, Error::MissingFile(_)), "{name}: {err}");
     }
     // Manifest: missing, garbage, truncated, future version.
     let p = copy("no-manifest");
     std::fs::remove_file(p.join("manifest.json")).unwrap();
     assert!(matches!(
-        HnswIndex::load(&p, LoadOptions::default()),
+        HnswIndex::<B>::load_with(&p, LoadOptions::default()),
         Err(Error::MissingFile(_))
     ));
     let p = copy("bad-manifest");
     let text = std::fs::read_to_string(p.join("manifest.json")).unwrap();
     std::fs::write(p.join("manifest.json"), &text[..text.len() / 2]).unwrap();
     assert!(matches!(
-        HnswIndex::load(&p, LoadOptions::default()),
+        HnswIndex::<B>::load_with(&p, LoadOptions::default()),
         Err(Error::CorruptDump(_))
     ));
     let p = copy("version");
@@ -149,7 +167,7 @@ fn corrupt_truncated_and_missing_files_are_typed_errors() {
     )
     .unwrap();
     assert!(matches!(
-        HnswIndex::load(&p, LoadOptions::default()),
+        HnswIndex::<B>::load_with(&p, LoadOptions::default()),
         Err(Error::UnsupportedVersion { found: 99, .. })
     ));
     let p = copy("escape");
@@ -159,22 +177,22 @@ fn corrupt_truncated_and_missing_files_are_typed_errors() {
     )
     .unwrap();
     assert!(matches!(
-        HnswIndex::load(&p, LoadOptions::default()),
+        HnswIndex::<B>::load_with(&p, LoadOptions::default()),
         Err(Error::CorruptDump(_))
     ));
     assert!(matches!(
-        HnswIndex::load(dir.path().join("nowhere"), LoadOptions::default()),
+        HnswIndex::<B>::load_with(dir.path().join("nowhere"), LoadOptions::default()),
         Err(Error::MissingFile(_))
     ));
     // An empty index cannot be saved.
-    let empty = HnswIndex::new(4, HnswParams::default()).unwrap();
+    let empty = HnswIndex::<B>::new_with(4, HnswParams::default()).unwrap();
     assert!(matches!(
         empty.save(dir.path().join("e")),
         Err(Error::EmptyIndex)
     ));
     // The good dump still loads.
     assert_eq!(
-        HnswIndex::load(&good, LoadOptions::default())
+        HnswIndex::<B>::load_with(&good, LoadOptions::default())
             .unwrap()
             .len(),
         1500
@@ -185,25 +203,44 @@ fn corrupt_truncated_and_missing_files_are_typed_errors() {
 /// hnsw_rs cannot parse: the loader's panics and errors become typed errors.
 #[test]
 fn consistent_checksums_over_garbage_still_error() {
-    let (_, index) = build();
+    for cut in [3, 2] {
+        garbage::<HnswRs>("index.hnsw.graph", cut);
+        garbage::<NativeHnsw>("native.graph", cut);
+        garbage::<NativeHnsw>("native.vectors", cut);
+    }
+    // A native graph with an out-of-range neighbour id.
+    garbage::<NativeHnsw>("native.graph", 0);
+}
+
+fn garbage<B: AnnBackend>(file: &str, cut: usize) {
+    let (_, index) = build::<B>();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x");
     index.save(&p).unwrap();
-    let graph = p.join("index.hnsw.graph");
+    let graph = p.join(file);
     let mut bytes = std::fs::read(&graph).unwrap();
-    let cut = bytes.len() / 3;
-    bytes.truncate(cut);
+    if cut == 0 {
+        // Last 4 bytes: the last neighbour id of the last node.
+        let l = bytes.len();
+        bytes[l - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+    } else {
+        let cut = bytes.len() / cut;
+        bytes.truncate(cut);
+    }
     std::fs::write(&graph, &bytes).unwrap();
     let crc = crc32fast::hash(&bytes);
     let text = std::fs::read_to_string(p.join("manifest.json")).unwrap();
     let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
     for f in m["files"].as_array_mut().unwrap() {
-        if f["name"] == "index.hnsw.graph" {
+        if f["name"] == file {
             f["len"] = serde_json::json!(bytes.len());
             f["crc32"] = serde_json::json!(crc);
         }
     }
     std::fs::write(p.join("manifest.json"), serde_json::to_string(&m).unwrap()).unwrap();
-    let err = HnswIndex::load(&p, LoadOptions::default()).unwrap_err();
-    assert!(matches!(err, Error::CorruptDump(_)), "{err}");
+    let err = HnswIndex::<B>::load_with(&p, LoadOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, Error::CorruptDump(_)),
+        "{file} / {cut}: {err}"
+    );
 }

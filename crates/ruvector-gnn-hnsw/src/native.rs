@@ -1,0 +1,713 @@
+//! [`NativeHnsw`]: our own HNSW graph (build, insert, search, dump/load).
+//!
+//! The layout follows hnswlib: the vectors in one contiguous array, layer 0
+//! as a flat array of fixed-size neighbour lists (`[count, ids…]`, `2·M`
+//! slots per node), the upper layers as one small array per node. Neighbour
+//! selection is the HNSW paper's heuristic (Malkov & Yashunin, alg. 4, as in
+//! hnswlib's `getNeighborsByHeuristic2`): a new node keeps `M` neighbours per
+//! layer; a reverse edge that overflows a list (`2·M` on layer 0, `M` above)
+//! re-runs the heuristic on that list.
+//!
+//! # Deterministic parallel build
+//!
+//! Points are inserted in *batches* (1 point at first, growing with the
+//! index to at most [`MAX_BATCH`]; the schedule depends only on the number of
+//! points already inserted). Within a batch:
+//!
+//! 1. in parallel, every new point searches the graph as it was at the start
+//!    of the batch, adds the batch's earlier points as candidates (exact
+//!    distances, so points of one batch can link to each other as they would
+//!    in a sequential insert), and selects its neighbours; the graph is only
+//!    read;
+//! 2. the new points' lists are written, then the reverse edges are grouped
+//!    by target node (sorted by target, then source), every target's new list
+//!    is computed in parallel from its old list and its incoming edges, and
+//!    the results are written.
+//!
+//! No step depends on thread scheduling, so the graph is a function of the
+//! input vectors, their order, the parameters and `seed` (levels are drawn
+//! from `seed` and the internal id): identical for any number of threads.
+//! Floating-point distances come from the kernels crate's SIMD dispatch, so
+//! two machines with different instruction sets (AVX-512 vs AVX2) may round
+//! a distance differently and break a tie differently.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use rayon::prelude::*;
+use ruvector_gnn_kernels::Rng;
+
+use crate::backend::{AnnBackend, LayerLists};
+use crate::error::{io_err, Error, Result};
+use crate::metric::{HnswParams, Metric};
+
+/// Largest insertion batch (see the module docs).
+pub const MAX_BATCH: usize = 512;
+const GRAPH_FILE: &str = "native.graph";
+const VECTORS_FILE: &str = "native.vectors";
+const MAGIC: &[u8; 8] = b"RVNHSW01";
+
+/// Points inserted per batch when the index already holds `have` points.
+#[inline]
+pub(crate) fn batch_size(have: usize) -> usize {
+    (have / 8).clamp(1, MAX_BATCH)
+}
+
+/// Ordered key of a non-negative distance (bit order = value order).
+#[inline]
+fn key(d: f32) -> u32 {
+    d.max(0.0).to_bits()
+}
+
+#[inline]
+fn unkey(k: u32) -> f32 {
+    f32::from_bits(k)
+}
+
+/// Epoch-stamped visited marks, one set per thread, reused across searches.
+struct Visited {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Visited {
+    fn start(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+    #[inline]
+    fn seen(&self, i: u32) -> bool {
+        self.marks[i as usize] == self.epoch
+    }
+    /// Marks `i`; false when it was already marked.
+    #[inline]
+    fn insert(&mut self, i: u32) -> bool {
+        let slot = &mut self.marks[i as usize];
+        if *slot == self.epoch {
+            return false;
+        }
+        *slot = self.epoch;
+        true
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
+}
+
+/// Starts loading a vector row into the cache (as hnswlib does).
+#[inline]
+fn prefetch_row(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut off = 0;
+        while off < row.len() {
+            // SAFETY: `_mm_prefetch` is a hint that never faults; SSE is part
+            // of the x86_64 baseline and the pointer is inside `row`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(off).cast::<i8>()) };
+            off += 16;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// A new point's selected neighbours per layer, `(distance, id)` nearest first.
+type Plan = Vec<Vec<(f32, u32)>>;
+
+/// HNSW graph of our own (see the module docs): deterministic parallel
+/// build, hnswlib's layout and neighbour heuristic, SIMD distances from the
+/// kernels crate.
+#[derive(Clone)]
+pub struct NativeHnsw {
+    metric: Metric,
+    dim: usize,
+    /// Max links on layers ≥ 1 (and kept by a new node on every layer).
+    m: usize,
+    /// Max links on layer 0 (`2·m`).
+    m0: usize,
+    ef_construction: usize,
+    max_level: usize,
+    seed: u64,
+    /// `len() × dim` preprocessed vectors.
+    data: Vec<f32>,
+    levels: Vec<u8>,
+    /// Layer 0: `len() × (1 + m0)`, `[count, ids…]` per node.
+    links0: Vec<u32>,
+    /// Layers `1..=level` of each node: `level × (1 + m)`, `[count, ids…]` per layer.
+    upper: Vec<Vec<u32>>,
+    entry: u32,
+    top: usize,
+}
+
+impl NativeHnsw {
+    /// Level of internal id `i`: `⌊-ln(U)·mL⌋` with `mL = 1/ln(M)` (the
+    /// paper's choice) and `U` drawn from `(seed, i)`, capped at `max_layers - 1`.
+    fn level_for(seed: u64, m: usize, max_level: usize, i: usize) -> u8 {
+        let mut rng = Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        // Uniform in (0, 1].
+        let u = ((rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+        let ml = 1.0 / (m as f64).ln();
+        let l = (-u.ln() * ml).floor();
+        (l.min(max_level as f64)) as u8
+    }
+
+    #[inline]
+    fn vec(&self, i: u32) -> &[f32] {
+        let i = i as usize;
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    #[inline]
+    fn dist(&self, a: &[f32], b: &[f32]) -> f32 {
+        self.metric.distance(a, b)
+    }
+
+    #[inline]
+    fn neighbours(&self, i: u32, layer: usize) -> &[u32] {
+        if layer == 0 {
+            let s = i as usize * (1 + self.m0);
+            let c = self.links0[s] as usize;
+            &self.links0[s + 1..s + 1 + c]
+        } else {
+            let u = &self.upper[i as usize];
+            let s = (layer - 1) * (1 + self.m);
+            let c = u[s] as usize;
+            &u[s + 1..s + 1 + c]
+        }
+    }
+
+    fn set_neighbours(&mut self, i: u32, layer: usize, ids: impl ExactSizeIterator<Item = u32>) {
+        let c = ids.len() as u32;
+        let slot = if layer == 0 {
+            let s = i as usize * (1 + self.m0);
+            &mut self.links0[s..s + 1 + self.m0]
+        } else {
+            let s = (layer - 1) * (1 + self.m);
+            &mut self.upper[i as usize][s..s + 1 + self.m]
+        };
+        slot[0] = c;
+        for (d, id) in slot[1..].iter_mut().zip(ids) {
+            *d = id;
+        }
+    }
+
+    /// Greedy walk on `layer` from `(cur, d)` to a local minimum.
+    fn greedy(&self, q: &[f32], mut cur: u32, mut d: f32, layer: usize) -> (u32, f32) {
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &nb in self.neighbours(cur, layer) {
+                let dn = self.dist(q, self.vec(nb));
+                if dn < d {
+                    d = dn;
+                    cur = nb;
+                    changed = true;
+                }
+            }
+        }
+        (cur, d)
+    }
+
+    /// Best-first search of `layer` from `ep` keeping `ef` results that pass
+    /// `filter`; `(key, id)` nearest first.
+    fn search_layer(
+        &self,
+        q: &[f32],
+        ep: (u32, f32),
+        ef: usize,
+        layer: usize,
+        vis: &mut Visited,
+        filter: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(u32, u32)> {
+        vis.start(self.levels.len());
+        let pass = |i: u32| filter.is_none_or(|f| f(i as usize));
+        let mut cand: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::with_capacity(ef * 4);
+        let mut top: BinaryHeap<(u32, u32)> = BinaryHeap::with_capacity(ef + 1);
+        let (e, ed) = (ep.0, key(ep.1));
+        vis.insert(e);
+        cand.push(Reverse((ed, e)));
+        if pass(e) {
+            top.push((ed, e));
+        }
+        let mut bound = if top.len() >= ef {
+            top.peek().map_or(u32::MAX, |t| t.0)
+        } else {
+            u32::MAX
+        };
+        while let Some(Reverse((cd, c))) = cand.pop() {
+            if cd > bound {
+                break;
+            }
+            let row = self.neighbours(c, layer);
+            for &nb in row {
+                if !vis.seen(nb) {
+                    prefetch_row(self.vec(nb));
+                }
+            }
+            for &nb in row {
+                if !vis.insert(nb) {
+                    continue;
+                }
+                let d = key(self.dist(q, self.vec(nb)));
+                if top.len() < ef || d < bound {
+                    cand.push(Reverse((d, nb)));
+                    if pass(nb) {
+                        top.push((d, nb));
+                        if top.len() > ef {
+                            top.pop();
+                        }
+                    }
+                    if top.len() >= ef {
+                        bound = top.peek().map_or(u32::MAX, |t| t.0);
+                    }
+                }
+            }
+        }
+        top.into_sorted_vec()
+    }
+
+    /// The HNSW paper's neighbour-selection heuristic on candidates sorted
+    /// nearest first: keep a candidate only if it is nearer to the base
+    /// point than to every neighbour kept so far, up to `m`.
+    fn select(&self, cands: &[(f32, u32)], m: usize) -> Vec<(f32, u32)> {
+        if cands.len() <= m {
+            return cands.to_vec();
+        }
+        let mut out: Vec<(f32, u32)> = Vec::with_capacity(m);
+        for &(d, c) in cands {
+            if out.len() >= m {
+                break;
+            }
+            let vc = self.vec(c);
+            if out.iter().all(|&(_, r)| self.dist(vc, self.vec(r)) >= d) {
+                out.push((d, c));
+            }
+        }
+        out
+    }
+
+    /// Phase 1 for point `p` of the batch `s..p..e` (graph read only).
+    fn plan(&self, p: u32, s: u32, vis: &mut Visited) -> Plan {
+        let q = self.vec(p);
+        let lp = self.levels[p as usize] as usize;
+        let mates: Vec<(f32, u32)> = (s..p).map(|j| (self.dist(q, self.vec(j)), j)).collect();
+        let mut plan: Plan = vec![Vec::new(); lp + 1];
+        let ef = self.ef_construction;
+        let merge = |mut w: Vec<(f32, u32)>, l: usize| {
+            w.extend(
+                mates
+                    .iter()
+                    .filter(|&&(_, j)| self.levels[j as usize] as usize >= l),
+            );
+            w.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            w.truncate(ef);
+            w
+        };
+        let mut lowest_new = 0;
+        if s > 0 {
+            let top = self.top;
+            let mut cur = (self.entry, self.dist(q, self.vec(self.entry)));
+            for l in (lp + 1..=top).rev() {
+                cur = self.greedy(q, cur.0, cur.1, l);
+            }
+            for l in (0..=lp.min(top)).rev() {
+                let w: Vec<(f32, u32)> = self
+                    .search_layer(q, cur, ef, l, vis, None)
+                    .into_iter()
+                    .map(|(k, i)| (unkey(k), i))
+                    .collect();
+                if let Some(&(d, i)) = w.first() {
+                    cur = (i, d);
+                }
+                let w = merge(w, l);
+                plan[l] = self.select(&w, self.m);
+            }
+            lowest_new = top + 1;
+        }
+        for (l, slot) in plan.iter_mut().enumerate().skip(lowest_new) {
+            let w = merge(Vec::new(), l);
+            *slot = self.select(&w, self.m);
+        }
+        plan
+    }
+
+    /// Inserts the already stored points `s..e` (one batch).
+    fn insert_range(&mut self, s: usize, e: usize) {
+        let (s32, e32) = (s as u32, e as u32);
+        // Phase 1: plans, in parallel, graph read-only.
+        let plans: Vec<Plan> = {
+            let me = &*self;
+            (s32..e32)
+                .into_par_iter()
+                .map(|p| VISITED.with(|v| me.plan(p, s32, &mut v.borrow_mut())))
+                .collect()
+        };
+        // Phase 2a: the new points' own lists.
+        for (k, plan) in plans.iter().enumerate() {
+            let p = s32 + k as u32;
+            for (l, list) in plan.iter().enumerate() {
+                self.set_neighbours(p, l, list.iter().map(|x| x.1));
+            }
+        }
+        // Phase 2b: reverse edges grouped by (layer, target), sources in id order.
+        let mut edges: Vec<(u8, u32, u32)> = Vec::new();
+        for (k, plan) in plans.iter().enumerate() {
+            let p = s32 + k as u32;
+            for (l, list) in plan.iter().enumerate() {
+                edges.extend(list.iter().map(|&(_, t)| (l as u8, t, p)));
+            }
+        }
+        edges.sort_unstable();
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut a = 0;
+        while a < edges.len() {
+            let mut b = a + 1;
+            while b < edges.len() && edges[b].0 == edges[a].0 && edges[b].1 == edges[a].1 {
+                b += 1;
+            }
+            groups.push(a..b);
+            a = b;
+        }
+        let updates: Vec<(usize, u32, Vec<u32>)> = {
+            let me = &*self;
+            groups
+                .par_iter()
+                .with_min_len(64)
+                .map(|r| {
+                    let (l, t) = (edges[r.start].0 as usize, edges[r.start].1);
+                    let maxm = if l == 0 { me.m0 } else { me.m };
+                    let mut merged: Vec<u32> = me.neighbours(t, l).to_vec();
+                    for &(_, _, p) in &edges[r.clone()] {
+                        if p != t && !merged.contains(&p) {
+                            merged.push(p);
+                        }
+                    }
+                    if merged.len() > maxm {
+                        let vt = me.vec(t);
+                        let mut c: Vec<(f32, u32)> = merged
+                            .iter()
+                            .map(|&j| (me.dist(vt, me.vec(j)), j))
+                            .collect();
+                        c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                        merged = me.select(&c, maxm).into_iter().map(|x| x.1).collect();
+                    }
+                    (l, t, merged)
+                })
+                .collect()
+        };
+        for (l, t, list) in updates {
+            self.set_neighbours(t, l, list.into_iter());
+        }
+        // Entry point: the first point reaching a new top level.
+        for p in s..e {
+            let lp = self.levels[p] as usize;
+            if p == 0 || lp > self.top {
+                self.entry = p as u32;
+                self.top = lp;
+            }
+        }
+    }
+
+    fn check_lists(&self) -> Result<()> {
+        let n = self.levels.len() as u32;
+        let bad = |what: &str| Err(Error::CorruptDump(format!("native graph: {what}")));
+        for i in 0..n {
+            let lv = self.levels[i as usize] as usize;
+            for l in 0..=lv {
+                if self
+                    .neighbours(i, l)
+                    .iter()
+                    .any(|&j| j >= n || (self.levels[j as usize] as usize) < l)
+                {
+                    return bad("edge to a node not on the layer");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AnnBackend for NativeHnsw {
+    const NAME: &'static str = "native";
+
+    fn create(params: &HnswParams, dim: usize, capacity: usize) -> Result<Self> {
+        params.validate()?;
+        let m0 = 2 * params.m;
+        Ok(Self {
+            metric: params.metric,
+            dim,
+            m: params.m,
+            m0,
+            ef_construction: params.ef_construction.max(params.m),
+            max_level: params.max_layers - 1,
+            seed: params.seed,
+            data: Vec::with_capacity(capacity * dim),
+            levels: Vec::with_capacity(capacity),
+            links0: Vec::with_capacity(capacity * (1 + m0)),
+            upper: Vec::with_capacity(capacity),
+            entry: 0,
+            top: 0,
+        })
+    }
+
+    fn insert_batch(&mut self, vectors: &[&[f32]]) {
+        let start = self.levels.len();
+        for (k, v) in vectors.iter().enumerate() {
+            let lv = Self::level_for(self.seed, self.m, self.max_level, start + k);
+            self.data.extend_from_slice(v);
+            self.levels.push(lv);
+            self.links0.extend(std::iter::repeat_n(0, 1 + self.m0));
+            self.upper.push(vec![0; lv as usize * (1 + self.m)]);
+        }
+        let end = self.levels.len();
+        let mut s = start;
+        while s < end {
+            let e = (s + batch_size(s)).min(end);
+            self.insert_range(s, e);
+            s = e;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(usize, f32)> {
+        if self.levels.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let mut cur = (self.entry, self.dist(query, self.vec(self.entry)));
+        for l in (1..=self.top).rev() {
+            cur = self.greedy(query, cur.0, cur.1, l);
+        }
+        let res = VISITED
+            .with(|v| self.search_layer(query, cur, ef.max(k), 0, &mut v.borrow_mut(), filter));
+        res.into_iter()
+            .take(k)
+            .map(|(d, i)| (i as usize, unkey(d)))
+            .collect()
+    }
+
+    fn top_layer(&self) -> usize {
+        self.top
+    }
+
+    fn entry_points(&self) -> Vec<usize> {
+        if self.levels.is_empty() {
+            return Vec::new();
+        }
+        let mut v = vec![self.entry as usize];
+        v.extend(
+            (0..self.levels.len())
+                .filter(|&i| self.levels[i] as usize == self.top && i != self.entry as usize),
+        );
+        v
+    }
+
+    fn node_level(&self, id: usize) -> usize {
+        self.levels[id] as usize
+    }
+
+    fn layer_lists(&self, layer: usize) -> LayerLists {
+        let n = self.levels.len();
+        let rows: Vec<&[u32]> = (0..n as u32)
+            .map(|i| {
+                if self.levels[i as usize] as usize >= layer {
+                    self.neighbours(i, layer)
+                } else {
+                    &[]
+                }
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0);
+        let mut total = 0;
+        for r in &rows {
+            total += r.len();
+            offsets.push(total);
+        }
+        let targets: Vec<u32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        let distances: Vec<f32> = rows
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(i, r)| {
+                let vi = self.vec(i as u32);
+                r.iter().map(move |&j| self.dist(vi, self.vec(j)))
+            })
+            .collect();
+        LayerLists {
+            offsets,
+            targets,
+            distances,
+            dropped: 0,
+        }
+    }
+
+    fn vector(&self, id: usize) -> &[f32] {
+        self.vec(id as u32)
+    }
+
+    fn contiguous_vectors(&self) -> Option<&[f32]> {
+        Some(&self.data)
+    }
+
+    fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        self.dist(a, b)
+    }
+
+    fn dump(&self, dir: &Path) -> Result<Vec<String>> {
+        let gp = dir.join(GRAPH_FILE);
+        let mut w = BufWriter::new(File::create(&gp).map_err(io_err(&gp))?);
+        let mut put = |bytes: &[u8]| w.write_all(bytes).map_err(io_err(&gp));
+        put(MAGIC)?;
+        for x in [
+            self.levels.len() as u64,
+            self.dim as u64,
+            self.m as u64,
+            u64::from(self.entry),
+            self.top as u64,
+        ] {
+            put(&x.to_le_bytes())?;
+        }
+        put(&self.levels)?;
+        for i in 0..self.levels.len() as u32 {
+            for l in 0..=self.levels[i as usize] as usize {
+                let nb = self.neighbours(i, l);
+                put(&(nb.len() as u32).to_le_bytes())?;
+                for &j in nb {
+                    put(&j.to_le_bytes())?;
+                }
+            }
+        }
+        w.flush().map_err(io_err(&gp))?;
+        drop(w);
+        let vp = dir.join(VECTORS_FILE);
+        let mut w = BufWriter::new(File::create(&vp).map_err(io_err(&vp))?);
+        for x in &self.data {
+            w.write_all(&x.to_le_bytes()).map_err(io_err(&vp))?;
+        }
+        w.flush().map_err(io_err(&vp))?;
+        Ok(vec![GRAPH_FILE.into(), VECTORS_FILE.into()])
+    }
+
+    fn load(dir: &Path, params: &HnswParams, dim: usize, _mmap: bool) -> Result<Self> {
+        let corrupt = |what: &str| Error::CorruptDump(format!("{GRAPH_FILE}: {what}"));
+        let gp = dir.join(GRAPH_FILE);
+        let g = std::fs::read(&gp).map_err(io_err(&gp))?;
+        let mut rd = Reader { buf: &g, pos: 0 };
+        let mut take = |k: usize| rd.take(k).ok_or_else(|| corrupt("truncated"));
+        if take(8)? != MAGIC {
+            return Err(corrupt("bad magic"));
+        }
+        let mut u64s = [0u64; 5];
+        for x in &mut u64s {
+            *x = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+        }
+        let [n, d, m, entry, top] = u64s;
+        if d as usize != dim || m as usize != params.m {
+            return Err(corrupt("dimension or M differs from the manifest"));
+        }
+        if n > u64::from(u32::MAX) || (n > 0 && entry >= n) {
+            return Err(corrupt("point count or entry point out of range"));
+        }
+        let n = n as usize;
+        // Read before allocating anything of size n: the file must hold n bytes.
+        let levels = take(n)?.to_vec();
+        let mut me = Self::create(params, dim, 0)?;
+        if levels.iter().any(|&l| l as usize > me.max_level) {
+            return Err(corrupt("level above max_layers"));
+        }
+        me.levels = levels;
+        me.links0 = vec![0; n * (1 + me.m0)];
+        me.upper = me
+            .levels
+            .iter()
+            .map(|&l| vec![0; l as usize * (1 + me.m)])
+            .collect();
+        for i in 0..n as u32 {
+            for l in 0..=me.levels[i as usize] as usize {
+                let c = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+                if c > if l == 0 { me.m0 } else { me.m } {
+                    return Err(corrupt("neighbour list longer than the layer's maximum"));
+                }
+                let ids: Vec<u32> = take(4 * c)?
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+                    .collect();
+                me.set_neighbours(i, l, ids.into_iter());
+            }
+        }
+        if rd.pos != g.len() {
+            return Err(corrupt("trailing bytes"));
+        }
+        me.entry = entry as u32;
+        me.top = top as usize;
+        if n > 0 && me.levels[me.entry as usize] as usize != me.top {
+            return Err(corrupt("entry point is not on the top layer"));
+        }
+        me.check_lists()?;
+        let vp = dir.join(VECTORS_FILE);
+        let v = std::fs::read(&vp).map_err(io_err(&vp))?;
+        if v.len() != n * dim * 4 {
+            return Err(Error::CorruptDump(format!(
+                "{VECTORS_FILE} has {} bytes, expected {}",
+                v.len(),
+                n * dim * 4
+            )));
+        }
+        me.data = v
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        if me.data.iter().any(|x| !x.is_finite()) {
+            return Err(Error::CorruptDump(format!(
+                "{VECTORS_FILE}: non-finite value"
+            )));
+        }
+        Ok(me)
+    }
+}
+
+/// Bounds-checked reads from a byte buffer.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, k: usize) -> Option<&'a [u8]> {
+        let s = self.buf.get(self.pos..self.pos.checked_add(k)?)?;
+        self.pos += k;
+        Some(s)
+    }
+}
+
+impl std::fmt::Debug for NativeHnsw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeHnsw")
+            .field("metric", &self.metric)
+            .field("dim", &self.dim)
+            .field("m", &self.m)
+            .field("len", &self.levels.len())
+            .field("top", &self.top)
+            .finish_non_exhaustive()
+    }
+}

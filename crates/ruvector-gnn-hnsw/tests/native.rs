@@ -1,0 +1,165 @@
+//! The native backend: determinism, graph invariants, single inserts.
+
+mod common;
+
+use common::{random, row};
+use ruvector_gnn_hnsw::{AnnBackend, GraphOptions, HnswIndex, HnswParams, Metric, NativeHnsw};
+
+fn params(metric: Metric, seed: u64) -> HnswParams {
+    HnswParams {
+        metric,
+        m: 8,
+        ef_construction: 64,
+        ef_search: 64,
+        seed,
+        ..HnswParams::default()
+    }
+}
+
+fn all_layers(index: &HnswIndex) -> Vec<ruvector_gnn_kernels::Csr> {
+    index.all_layers(&GraphOptions::default()).unwrap()
+}
+
+fn build_in_pool(threads: usize, p: HnswParams, data: &ndarray::Array2<f32>) -> HnswIndex {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| HnswIndex::build(p, data.view(), None).unwrap())
+}
+
+/// Same seed and input → identical graph on every layer, for 1, 2 and 3
+/// threads; another seed gives another graph.
+#[test]
+fn same_seed_gives_identical_csr_for_any_thread_count() {
+    let data = random(3000, 12, 31);
+    let p = params(Metric::Cosine, 7);
+    let reference = all_layers(&build_in_pool(1, p, &data));
+    assert!(reference.len() >= 2, "expected upper layers");
+    for threads in [2, 3] {
+        let again = all_layers(&build_in_pool(threads, p, &data));
+        assert_eq!(again, reference, "{threads} threads");
+    }
+    let other = all_layers(&build_in_pool(2, params(Metric::Cosine, 8), &data));
+    assert_ne!(other, reference, "another seed, another graph");
+}
+
+/// Inserting in several batches gives the same graph as the same batches
+/// again (the batch schedule only depends on the index size).
+#[test]
+fn incremental_batches_are_deterministic() {
+    let data = random(1200, 8, 32);
+    let ids: Vec<u64> = (0..1200).collect();
+    let build = || {
+        let mut index = HnswIndex::new(8, params(Metric::L2, 3)).unwrap();
+        for (a, b) in [(0, 100), (100, 101), (101, 700), (700, 1200)] {
+            index
+                .insert_batch(&ids[a..b], data.slice(ndarray::s![a..b, ..]))
+                .unwrap();
+        }
+        all_layers(&index)
+    };
+    assert_eq!(build(), build());
+}
+
+/// Every edge joins two nodes of its layer, lists respect the maxima
+/// (2M on layer 0, M above), no self loops, every node has a neighbour.
+#[test]
+fn graph_invariants() {
+    let data = random(4000, 16, 33);
+    let p = params(Metric::L2, 1);
+    let index = HnswIndex::build(p, data.view(), None).unwrap();
+    let b = index.backend();
+    let layers = all_layers(&index);
+    assert_eq!(layers.len(), b.top_layer() + 1);
+    for (l, g) in layers.iter().enumerate() {
+        let max = if l == 0 { 2 * p.m } else { p.m };
+        for i in 0..g.n_rows() {
+            let row = g.row(i);
+            assert!(row.len() <= max, "layer {l} node {i}: {} links", row.len());
+            if b.node_level(i) < l {
+                assert!(row.is_empty());
+                continue;
+            }
+            for &j in row {
+                assert_ne!(j as usize, i);
+                assert!(b.node_level(j as usize) >= l);
+            }
+        }
+    }
+    assert!((0..4000).all(|i| !layers[0].row(i).is_empty()));
+    assert_eq!(b.entry_points()[0], {
+        let top = b.top_layer();
+        (0..4000).find(|&i| b.node_level(i) == top).unwrap()
+    });
+    // Stored distances are the metric's.
+    let lists = index.layer_lists(0).unwrap();
+    for i in (0..4000).step_by(97) {
+        for (&j, &d) in lists.row(i).iter().zip(lists.row_distances(i)) {
+            let e = p.metric.distance(
+                index.vector(i as u64).unwrap(),
+                index.vector(u64::from(j)).unwrap(),
+            );
+            assert_eq!(d, e);
+        }
+    }
+}
+
+/// Single inserts after a build are searched through the backend until the
+/// next refresh, and are found by a search for themselves.
+#[test]
+fn single_inserts_after_build_are_found() {
+    let data = random(2300, 16, 34);
+    let base = data.slice(ndarray::s![..2000, ..]);
+    let mut index = HnswIndex::build(params(Metric::Cosine, 5), base, None).unwrap();
+    for i in 2000..2300 {
+        index.insert(i as u64, row(&data, i)).unwrap();
+    }
+    assert!(index.reachability_is_stale());
+    let mut missing = Vec::new();
+    for i in 0..2300 {
+        let hits = index.search_ef(row(&data, i), 10, 64).unwrap();
+        if !hits.iter().any(|h| h.0 == i as u64) {
+            missing.push(i);
+        }
+    }
+    assert!(missing.is_empty(), "before refresh: {missing:?}");
+    index.refresh_reachability();
+    for i in 2000..2300 {
+        let hits = index.search_ef(row(&data, i), 10, 64).unwrap();
+        assert!(hits.iter().any(|h| h.0 == i as u64), "after refresh: {i}");
+    }
+}
+
+/// The backend's own search and the index's flat search agree closely.
+#[test]
+fn backend_search_matches_flat_search() {
+    let data = random(3000, 16, 35);
+    let index = HnswIndex::build(params(Metric::L2, 9), data.view(), None).unwrap();
+    let q = random(50, 16, 36);
+    let (mut same, mut total) = (0, 0);
+    for i in 0..50 {
+        let a = index.search_ef(row(&q, i), 10, 100).unwrap();
+        let b = index.search_backend(row(&q, i), 10, 100).unwrap();
+        let e = index.search_exact(row(&q, i), 10).unwrap();
+        same += a.iter().filter(|x| b.iter().any(|y| y.0 == x.0)).count();
+        total += e.iter().filter(|x| b.iter().any(|y| y.0 == x.0)).count();
+    }
+    assert!(same >= 480, "flat vs backend overlap {same}/500");
+    assert!(total >= 470, "backend recall {total}/500");
+}
+
+/// Tiny indexes (1, 2 points; everything in the first batches).
+#[test]
+fn tiny_indexes() {
+    for n in [1usize, 2, 5] {
+        let data = random(n, 4, 37);
+        let index: HnswIndex<NativeHnsw> =
+            HnswIndex::build(params(Metric::L2, 1), data.view(), None).unwrap();
+        for i in 0..n {
+            let hits = index.search_ef(row(&data, i), 1, 10).unwrap();
+            assert_eq!(hits[0].0, i as u64);
+        }
+        assert_eq!(index.graph(&GraphOptions::default()).unwrap().n_rows(), n);
+    }
+}
