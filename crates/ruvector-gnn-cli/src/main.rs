@@ -38,12 +38,7 @@ enum Command {
     Feedback(store_cmds::FeedbackArgs),
     /// Train the store's model on all recorded feedback and publish it if it did not lose.
     Train(store_cmds::TrainArgs),
-    /// Measure what learning from feedback gains on held-out queries (static HNSW vs linear adapter vs GNN).
-    ///
-    /// Builds the index over --base, streams the feedback of the training
-    /// queries (the qrels stand in for clicks on shown results) and at each
-    /// checkpoint measures nDCG@10, recall@10, MRR and p50/p99 latency on the
-    /// held-out queries.
+    // `eval --help` is the doc comment of `EvalArgs`.
     Eval(Box<eval::EvalArgs>),
     /// Show a store's index, graph and model statistics.
     Inspect(store_cmds::InspectArgs),
