@@ -506,7 +506,9 @@ impl GATLayer {
         out_s
             .par_chunks_mut(width * ROW_BLOCK)
             .enumerate()
-            .for_each(|(b, block)| {
+            // `move`: the closure holds its own copies of the scalars (and of
+            // the slice references), so the inner loops keep them in registers.
+            .for_each(move |(b, block)| {
                 let mut alpha: Vec<f32> = Vec::new();
                 let mut max = vec![0.0f32; heads];
                 let mut sum = vec![0.0f32; heads];
@@ -529,16 +531,19 @@ impl GATLayer {
                     fetch(i + 1);
                     let range = aug.row_range(i);
                     let dst = &dst_s[i * heads..(i + 1) * heads];
-                    alpha.clear();
+                    alpha.resize(range.len() * heads, 0.0);
                     max.fill(f32::NEG_INFINITY);
-                    for e in range.clone() {
+                    for (e, a) in range.clone().zip(alpha.chunks_exact_mut(heads)) {
                         let j = aug.indices()[e] as usize;
                         let src = &src_s[j * heads..(j + 1) * heads];
-                        for h in 0..heads {
-                            let s = src[h] + dst[h];
+                        for (((a, &sv), &dv), m) in a.iter_mut().zip(src).zip(dst).zip(&mut max) {
+                            let s = sv + dv;
                             let s = if s > 0.0 { s } else { slope * s };
-                            alpha.push(s);
-                            max[h] = max[h].max(s);
+                            *a = s;
+                            // Same as `f32::max` for non-NaN scores (finite inputs).
+                            if s > *m {
+                                *m = s;
+                            }
                         }
                     }
                     sum.fill(0.0);
