@@ -3,8 +3,12 @@
 //! Workload names state nodes, in-degree and dims (`n100k_d16_128x64`): the
 //! PyG peer workload is a random graph where every node receives 16 edges
 //! from uniformly random sources, with standard-normal 128-wide features.
-//! `fwd` is the inference forward (`GraphLayer::forward_graph`), `fwd_bwd` a
-//! training forward plus the full backward (input and parameter gradients).
+//! `fwd` is the inference forward (`GraphLayer::forward_graph`), `fwd_ws` the
+//! steady-state inference entry point for repeated calls on one graph
+//! (graph preprocessing done once, caller-held `Workspace` and output:
+//! `GCNLayer::forward_normalized`, `GATLayer::forward_prepared`,
+//! `SAGELayer::forward_into`), `fwd_bwd` a training forward plus the full
+//! backward (input and parameter gradients).
 //! `cora/*_epoch` is one full-batch training step on Cora (2708 nodes, 1433
 //! features, the papers' models): forward, loss, backward (parameter
 //! gradients only, `GraphLayer::backward_params`), Adam.
@@ -19,8 +23,8 @@ use ruvector_gnn::kernels::Csr;
 use ruvector_gnn::layers::loss::softmax_cross_entropy;
 use ruvector_gnn::layers::optim::{Adam, Optimizer};
 use ruvector_gnn::layers::{
-    Activation, Aggregator, AttentionConfig, ForwardCtx, GATLayer, GCNLayer, GNNConfig, GraphLayer,
-    LayerNorm, SAGELayer, Sequential,
+    Activation, Aggregator, AttentionConfig, ForwardCtx, GATLayer, GCNLayer, GNNConfig, GcnNorm,
+    GraphLayer, LayerNorm, SAGELayer, SelfLoopGraph, Sequential, Workspace,
 };
 use ruvector_gnn::node_classification::{build_model, ModelKind};
 use ruvector_gnn_benches::{random_features, random_graph};
@@ -65,6 +69,24 @@ fn bench_layer(c: &mut Criterion, group: &str, layer: &dyn GraphLayer, loads: &[
     g.finish();
 }
 
+/// `fwd_ws` benches: `run(x, graph, workspace, out)` after one untimed call.
+fn bench_ws<F>(c: &mut Criterion, group: &str, loads: &[Workload], mut run: F)
+where
+    F: FnMut(&Workload, &mut Workspace, &mut Array2<f32>),
+{
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for w in loads {
+        let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+        g.bench_with_input(BenchmarkId::new("fwd_ws", &w.name), w, |b, w| {
+            b.iter(|| run(w, &mut ws, &mut out));
+        });
+    }
+    g.finish();
+}
+
 fn gcn(c: &mut Criterion) {
     let layer = GCNLayer::new(GNNConfig {
         input_dim: 128,
@@ -74,12 +96,18 @@ fn gcn(c: &mut Criterion) {
         ..GNNConfig::default()
     })
     .unwrap();
-    bench_layer(
-        c,
-        "layers/gcn",
-        &layer,
-        &workloads(&[10_000, 100_000], 128, 64),
-    );
+    let loads = workloads(&[10_000, 100_000], 128, 64);
+    bench_layer(c, "layers/gcn", &layer, &loads);
+    let norms: Vec<GcnNorm> = loads
+        .iter()
+        .map(|w| GcnNorm::new(&w.graph).unwrap())
+        .collect();
+    bench_ws(c, "layers/gcn", &loads, |w, ws, out| {
+        let k = loads.iter().position(|l| l.name == w.name).unwrap();
+        layer
+            .forward_normalized(w.x.view(), &w.graph, &norms[k], ws, out)
+            .unwrap();
+    });
 }
 
 fn gat(c: &mut Criterion) {
@@ -92,30 +120,49 @@ fn gat(c: &mut Criterion) {
         leaky_relu_slope: 0.2,
     })
     .unwrap();
-    bench_layer(
-        c,
-        "layers/gat_8x8_concat",
-        &layer,
-        &workloads(&[10_000, 100_000], 128, 64),
-    );
+    let loads = workloads(&[10_000, 100_000], 128, 64);
+    bench_layer(c, "layers/gat_8x8_concat", &layer, &loads);
+    let prepared: Vec<SelfLoopGraph> = loads
+        .iter()
+        .map(|w| SelfLoopGraph::new(&w.graph).unwrap())
+        .collect();
+    bench_ws(c, "layers/gat_8x8_concat", &loads, |w, ws, out| {
+        let k = loads.iter().position(|l| l.name == w.name).unwrap();
+        layer
+            .forward_prepared(w.x.view(), &prepared[k], ws, out)
+            .unwrap();
+    });
 }
 
 fn sage(c: &mut Criterion) {
+    let first = SAGELayer::new(128, 128, Aggregator::Mean, false, 1)
+        .unwrap()
+        .with_activation(Activation::ReLU);
+    let second = SAGELayer::new(128, 64, Aggregator::Mean, false, 2).unwrap();
     let mut two = Sequential::new(Vec::new());
-    two.push(Box::new(
-        SAGELayer::new(128, 128, Aggregator::Mean, false, 1)
-            .unwrap()
-            .with_activation(Activation::ReLU),
-    ))
-    .unwrap();
-    two.push(Box::new(
-        SAGELayer::new(128, 64, Aggregator::Mean, false, 2).unwrap(),
-    ))
-    .unwrap();
+    two.push(Box::new(first.clone())).unwrap();
+    two.push(Box::new(second.clone())).unwrap();
     let loads = workloads(&[10_000, 100_000], 128, 64);
     bench_layer(c, "layers/sage_mean_2layers_128x128x64", &two, &loads);
+    let mut hidden = Array2::zeros((0, 0));
+    bench_ws(
+        c,
+        "layers/sage_mean_2layers_128x128x64",
+        &loads,
+        |w, ws, out| {
+            first
+                .forward_into(w.x.view(), &w.graph, ws, &mut hidden)
+                .unwrap();
+            second
+                .forward_into(hidden.view(), &w.graph, ws, out)
+                .unwrap();
+        },
+    );
     let max = SAGELayer::new(128, 64, Aggregator::Max, false, 3).unwrap();
     bench_layer(c, "layers/sage_max", &max, &loads);
+    bench_ws(c, "layers/sage_max", &loads, |w, ws, out| {
+        max.forward_into(w.x.view(), &w.graph, ws, out).unwrap();
+    });
     let lstm = SAGELayer::new(128, 64, Aggregator::Lstm, false, 4).unwrap();
     bench_layer(c, "layers/sage_lstm", &lstm, &loads[..1]);
 }

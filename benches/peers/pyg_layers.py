@@ -197,42 +197,46 @@ def time_calls(fn: Callable[[], None], warmup: int, runs: int,
     return samples
 
 
-def bench_layer(b: LayerBench, w: Workload, args, modes: list[str]) -> list[dict]:
+def make_layer_call(b: LayerBench, w: Workload, args, mode: str):
+    """(call, before) for one timed call of `b` on `w` in `mode`; `before`
+    (or None) runs untimed before each call."""
     adj = w.adj_t if b.csr else w.edge_index
-    out = []
-    base = {"peer": "pyg", "name": b.name, "nodes": w.n, "degree": w.degree, "in_dim": IN_DIM,
-            "out_dim": b.out_dim, "threads": args.threads, "runs": args.runs}
-
     # A fresh module per mode (same init): a cached=True GCN must not reuse a
     # normalised adjacency built under inference_mode for autograd.
-    if "forward" in modes:
-        torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    if mode == "forward":
         model = b.make().eval()
 
         def fwd() -> None:
             with torch.inference_mode():
                 model(w.x, adj)
 
-        s = time_calls(fwd, args.warmup, args.runs)
-        out.append({**base, "mode": "forward", **summarize(s)})
+        return fwd, None
+    model = b.make().train()
+    r = torch.from_numpy(
+        np.random.default_rng(args.seed + 1).standard_normal((w.n, b.out_dim), dtype=np.float32))
+    x = w.x.detach().clone().requires_grad_(not args.no_input_grad)
 
-    if "forward_backward" in modes:
-        torch.manual_seed(args.seed)
-        model = b.make().train()
-        r = torch.from_numpy(
-            np.random.default_rng(args.seed + 1).standard_normal((w.n, b.out_dim), dtype=np.float32))
-        x = w.x.detach().clone().requires_grad_(not args.no_input_grad)
+    def reset() -> None:
+        model.zero_grad(set_to_none=True)
+        x.grad = None
 
-        def reset() -> None:
-            model.zero_grad(set_to_none=True)
-            x.grad = None
+    def fwd_bwd() -> None:
+        y = model(x, adj)
+        (y * r).sum().backward()
 
-        def fwd_bwd() -> None:
-            y = model(x, adj)
-            (y * r).sum().backward()
+    return fwd_bwd, reset
 
-        s = time_calls(fwd_bwd, args.warmup, args.runs, before=reset)
-        out.append({**base, "mode": "forward_backward", **summarize(s)})
+
+def bench_layer(b: LayerBench, w: Workload, args, modes: list[str]) -> list[dict]:
+    out = []
+    base = {"peer": "pyg", "name": b.name, "nodes": w.n, "degree": w.degree, "in_dim": IN_DIM,
+            "out_dim": b.out_dim, "threads": args.threads, "runs": args.runs}
+    for mode in ("forward", "forward_backward"):
+        if mode in modes:
+            call, before = make_layer_call(b, w, args, mode)
+            s = time_calls(call, args.warmup, args.runs, before=before)
+            out.append({**base, "mode": mode, **summarize(s)})
     return out
 
 
@@ -288,38 +292,194 @@ class CoraGAT(torch.nn.Module):
         return self.conv2(x, ei)
 
 
+class CoraRun:
+    """One Cora model + Adam; `step()` is one full-batch training epoch."""
+
+    def __init__(self, name: str, data: dict, args) -> None:
+        torch.manual_seed(args.seed)
+        f, c = data["x"].shape[1], data["num_classes"]
+        if name == "cora_gcn":
+            self.model, self.lr, self.hidden = CoraGCN(f, c), 0.01, 16
+        else:
+            self.model, self.lr, self.hidden = CoraGAT(f, c), 0.005, 64
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=5e-4)
+        self.name, self.data, self.loss = name, data, None
+
+    def step(self) -> None:
+        d = self.data
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.model(d["x"], d["edge_index"])[d["train"]], d["y"][d["train"]])
+        loss.backward()
+        self.opt.step()
+        self.loss = loss.detach()
+
+    def accuracy(self) -> dict:
+        d = self.data
+        self.model.eval()
+        with torch.inference_mode():
+            pred = self.model(d["x"], d["edge_index"]).argmax(dim=1)
+        return {k: round(float((pred[d[k]] == d["y"][d[k]]).float().mean()), 4)
+                for k in ("val", "test")}
+
+
 def bench_cora(name: str, data: dict, args) -> dict:
-    torch.manual_seed(args.seed)
-    f, c = data["x"].shape[1], data["num_classes"]
-    if name == "cora_gcn":
-        model, lr, hidden = CoraGCN(f, c), 0.01, 16
-    else:
-        model, lr, hidden = CoraGAT(f, c), 0.005, 64
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=5e-4)
-    x, ei, y, tm = data["x"], data["edge_index"], data["y"], data["train"]
+    run = CoraRun(name, data, args)
     times = []
     for _ in range(args.epochs):
         t0 = time.perf_counter()
-        model.train()
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x, ei)[tm], y[tm])
-        loss.backward()
-        opt.step()
-        loss = loss.detach()
+        run.step()
         times.append(time.perf_counter() - t0)
-    model.eval()
-    with torch.inference_mode():
-        pred = model(x, ei).argmax(dim=1)
-    acc = {k: round(float((pred[data[k]] == y[data[k]]).float().mean()), 4)
-           for k in ("val", "test")}
+    acc = run.accuracy()
     skip = min(5, max(0, len(times) - 1))  # first epochs warm up allocator/caches
-    n = x.shape[0]
+    x, ei = data["x"], data["edge_index"]
+    n, f, c = x.shape[0], x.shape[1], data["num_classes"]
     return {"peer": "pyg", "name": name, "nodes": n, "degree": round(ei.shape[1] / n),
             "in_dim": f, "out_dim": c, "mode": "train_epoch", "threads": args.threads,
             "runs": len(times) - skip, **summarize(times[skip:]),
-            "hidden": hidden, "epochs": args.epochs, "lr": lr,
+            "hidden": run.hidden, "epochs": args.epochs, "lr": run.lr,
             "mean_degree": round(ei.shape[1] / n, 3),
-            "val_acc": acc["val"], "test_acc": acc["test"], "final_loss": round(loss.item(), 4)}
+            "val_acc": acc["val"], "test_acc": acc["test"], "final_loss": round(run.loss.item(), 4)}
+
+
+# ----------------------------------------------------------------------------
+# Same-run comparison with the Rust side (--vs-rust)
+# ----------------------------------------------------------------------------
+
+# group: (ours' variants, PyG's variants); the first of each is the plain,
+# default entry point, the rest reuse graph preprocessing / buffers.
+VS_GROUPS = {
+    "gcn": (["gcn", "gcn_ws"], ["gcn", "gcn_csr", "gcn_csr_cached"]),
+    "gat": (["gat", "gat_ws"], ["gat"]),
+    "sage_mean2": (["sage_mean2", "sage_mean2_ws"], ["sage_mean2", "sage_mean2_csr"]),
+    "sage_max": (["sage_max", "sage_max_ws"], ["sage_max", "sage_max_csr"]),
+    "sage_lstm": (["sage_lstm"], ["sage_lstm"]),
+    "cora_gcn": (["cora_gcn"], ["cora_gcn"]),
+    "cora_gat": (["cora_gat"], ["cora_gat"]),
+}
+
+
+class RustPeer:
+    """The Rust bench process (benches/examples/layers_peer.rs), spoken to
+    over its line protocol."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        import subprocess
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  bufsize=1)
+
+    def ask(self, line: str) -> list[float]:
+        assert self.p.stdin and self.p.stdout
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        reply = self.p.stdout.readline().strip()
+        if not reply.startswith("ok"):
+            raise RuntimeError(f"rust side: {line!r} -> {reply!r}")
+        return [float(v) for v in reply.split()[1:]]
+
+    def close(self) -> None:
+        if self.p.stdin:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.close()
+        self.p.wait(timeout=60)
+
+
+def med(v: list[float]) -> float:
+    return float(np.median(v)) if v else float("nan")
+
+
+def vs_rust(args) -> int:
+    import shlex
+    rust = RustPeer(shlex.split(args.vs_rust))
+    by_name = {b.name: b for b in LAYER_BENCHES}
+    groups = [g for g in VS_GROUPS if g in args.selected]
+    results: list[dict] = []
+    loads: list[tuple[float, float, float]] = [os.getloadavg()]
+    print(f"# same-run comparison: {args.rounds} rounds x {args.reps} calls per variant, "
+          f"{args.warmup} warm-up call(s); sides alternate first/second every round", flush=True)
+    for wname in args.workloads:
+        is_cora = wname == "cora"
+        wgroups = [g for g in groups if g.startswith("cora_") == is_cora]
+        if not is_cora and WORKLOADS[wname] > args.lstm_max_nodes and "sage_lstm" in wgroups:
+            wgroups.remove("sage_lstm")
+            print(f"# {wname}: sage_lstm skipped (--lstm-max-nodes {args.lstm_max_nodes}; "
+                  "PyG's LSTM needs ~12 GB at 100K and each call takes seconds)", flush=True)
+        if not wgroups:
+            continue
+        if is_cora:
+            if not (args.cora_dir / "edge_index.npy").exists():
+                print(f"# skipping Cora: {args.cora_dir} not found", flush=True)
+                continue
+            data = load_cora(args.cora_dir)
+            rust.ask(f"load cora {args.cora_dir}")
+            modes = ["train_epoch"]
+        else:
+            w = make_workload(wname, WORKLOADS[wname], args.degree, args.seed)
+            rust.ask(f"load {wname}")
+            modes = args.modes
+        for g in wgroups:
+            ours_all, theirs = VS_GROUPS[g]
+            for mode in modes:
+                # the *_ws entry points are inference only
+                ours = ours_all[:1] if mode == "forward_backward" else ours_all
+                calls = {}
+                for name in theirs:
+                    if is_cora:
+                        calls[name] = (CoraRun(name, data, args).step, None)
+                    else:
+                        calls[name] = make_layer_call(by_name[name], w, args, mode)
+                samples: dict[tuple[str, str], list[float]] = {}
+                # warm-up
+                for name in ours:
+                    rust.ask(f"run {name} {mode} {args.warmup}")
+                for name, (call, before) in calls.items():
+                    time_calls(call, args.warmup, 0, before=before)
+                for rnd in range(args.rounds):
+                    loads.append(os.getloadavg())
+                    sides = ["ours", "pyg"] if rnd % 2 == 0 else ["pyg", "ours"]
+                    for side in sides:
+                        if side == "ours":
+                            for name in ours:
+                                ms = rust.ask(f"run {name} {mode} {args.reps}")
+                                samples.setdefault(("ours", name), []).extend(ms)
+                        else:
+                            for name, (call, before) in calls.items():
+                                s = time_calls(call, 0, args.reps, before=before)
+                                samples.setdefault(("pyg", name), []).extend(
+                                    [t * 1e3 for t in s])
+                o = {n: med(samples[("ours", n)]) for n in ours}
+                t = {n: med(samples[("pyg", n)]) for n in theirs}
+                best_o, best_t = min(o.values()), min(t.values())
+                r = {"workload": wname, "group": g, "mode": mode,
+                     "ours_ms": {k: round(v, 3) for k, v in o.items()},
+                     "pyg_ms": {k: round(v, 3) for k, v in t.items()},
+                     "ratio_pyg_default_over_ours_plain": round(t[theirs[0]] / o[ours[0]], 2),
+                     "ratio_pyg_fastest_over_ours_fastest": round(best_t / best_o, 2),
+                     "samples_per_variant": args.rounds * args.reps,
+                     "loadavg_1min": loads[-1][0]}
+                results.append(r)
+                ostr = " ".join(f"{k} {v:.1f}" for k, v in o.items())
+                tstr = " ".join(f"{k} {v:.1f}" for k, v in t.items())
+                print(f"{wname:<5} {mode:<16} {g:<11} ours[{ostr}]  pyg[{tstr}]  "
+                      f"PyG/ours: default/plain {r['ratio_pyg_default_over_ours_plain']:.1f}x, "
+                      f"fastest/fastest {r['ratio_pyg_fastest_over_ours_fastest']:.1f}x  "
+                      f"(load {loads[-1][0]:.2f})", flush=True)
+                if args.json:
+                    args.json.parent.mkdir(parents=True, exist_ok=True)
+                    args.json.write_text(json.dumps({"results": results, "loadavg": loads},
+                                                    indent=1) + "\n")
+                del calls
+        if not is_cora:
+            del w
+    rust.close()
+    loads.append(os.getloadavg())
+    one = [l[0] for l in loads]
+    print(f"# load average (1 min) over the run: min {min(one):.2f}, median "
+          f"{statistics.median(one):.2f}, max {max(one):.2f}; end {loads[-1]}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "loadavg": loads}, indent=1) + "\n")
+        print(f"# wrote {args.json}")
+    return 0
 
 
 # ----------------------------------------------------------------------------
@@ -354,6 +514,15 @@ def parse_args(argv=None):
                    help="write edge_index.npy (int64 [2,E]) and x.npy per synthetic workload "
                         "into DIR/<workload>/ and continue")
     p.add_argument("--list", action="store_true", help="list benchmark names and exit")
+    p.add_argument("--vs-rust", default=None, metavar="CMD",
+                   help="same-run comparison: start CMD (the layers_peer example binary) and "
+                        "alternate its calls with PyG's; see run_layers.sh. --only then takes "
+                        f"group names: {', '.join(VS_GROUPS)}")
+    p.add_argument("--lstm-max-nodes", type=int, default=10_000,
+                   help="--vs-rust: run the sage_lstm group only on workloads this small")
+    p.add_argument("--rounds", type=int, default=5, help="--vs-rust: alternation rounds (5)")
+    p.add_argument("--reps", type=int, default=2,
+                   help="--vs-rust: timed calls per variant per round (2)")
     a = p.parse_args(argv)
     a.runs = a.runs if a.runs is not None else (3 if a.quick else 10)
     a.warmup = a.warmup if a.warmup is not None else (1 if a.quick else 2)
@@ -370,9 +539,10 @@ def parse_args(argv=None):
         if m not in ("forward", "forward_backward"):
             p.error(f"unknown mode {m!r}")
     pats = [s.strip() for s in (a.only or "*").split(",") if s.strip()]
-    a.selected = [n for n in ALL_NAMES if any(fnmatch.fnmatchcase(n, q) for q in pats)]
+    names = list(VS_GROUPS) if a.vs_rust else ALL_NAMES
+    a.selected = [n for n in names if any(fnmatch.fnmatchcase(n, q) for q in pats)]
     if not a.selected:
-        p.error(f"--only {a.only!r} matches no benchmark ({', '.join(ALL_NAMES)})")
+        p.error(f"--only {a.only!r} matches no benchmark ({', '.join(names)})")
     if a.runs < 1 or a.threads < 1:
         p.error("--runs and --threads must be >= 1")
     return a
@@ -398,6 +568,8 @@ def main(argv=None) -> int:
           f"numpy {np.__version__}, python {platform.python_version()}, "
           f"threads {torch.get_num_threads()}, runs {args.runs}, warmup {args.warmup}, "
           f"seed {args.seed}, load avg {os.getloadavg()}", flush=True)
+    if args.vs_rust:
+        return vs_rust(args)
     results: list[dict] = []
 
     def save(rs: list[dict]) -> None:

@@ -6,6 +6,7 @@
 //! is what a mini-batch block between two GNN layers is.
 
 use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 
@@ -28,6 +29,33 @@ pub struct Csr {
     offsets: Vec<usize>,
     indices: Vec<u32>,
     weights: Option<Vec<f32>>,
+    /// The transpose, computed on first use by [`Csr::transposed`].
+    transposed: TransposeMemo,
+}
+
+/// A graph's transpose and its edge map ([`Csr::transpose_with_edge_map`]),
+/// shared by [`Csr::transposed`].
+pub type Transposed = Arc<(Csr, Vec<u32>)>;
+
+/// Memo of [`Csr::transposed`]: ignored by `==` and `Debug` (it is derived
+/// data), shared by clones made after it was filled.
+#[derive(Clone, Default)]
+struct TransposeMemo(OnceLock<Transposed>);
+
+impl PartialEq for TransposeMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for TransposeMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "cached"
+        } else {
+            "-"
+        })
+    }
 }
 
 impl Csr {
@@ -96,6 +124,7 @@ impl Csr {
             offsets,
             indices,
             weights: None,
+            transposed: TransposeMemo::default(),
         })
     }
 
@@ -161,6 +190,7 @@ impl Csr {
             offsets,
             indices,
             weights: None,
+            transposed: TransposeMemo::default(),
         };
         if let Some(w) = weights {
             g = g.with_weights(w)?;
@@ -187,12 +217,14 @@ impl Csr {
             });
         }
         self.weights = Some(weights);
+        self.transposed = TransposeMemo::default();
         Ok(self)
     }
 
     /// Drops the edge weights.
     pub fn without_weights(mut self) -> Self {
         self.weights = None;
+        self.transposed = TransposeMemo::default();
         self
     }
 
@@ -296,8 +328,31 @@ impl Csr {
                 offsets,
                 indices,
                 weights,
+                transposed: TransposeMemo::default(),
             },
             edge_map,
+        )
+    }
+
+    /// [`Csr::transpose_with_edge_map`], computed once per graph and kept
+    /// (shared) for later calls: training forwards on one graph (every
+    /// epoch) need it for their backward pass. The graph then holds the
+    /// transpose's memory (about as much as itself) until dropped; clones
+    /// made after the first call share it.
+    ///
+    /// ```
+    /// # use ruvector_gnn_kernels::Csr;
+    /// let g = Csr::from_adjacency(&[vec![1], vec![]])?;
+    /// let t = g.transposed();
+    /// assert_eq!(t.0.row(1), &[0]);
+    /// assert!(std::sync::Arc::ptr_eq(&t, &g.transposed()));
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
+    pub fn transposed(&self) -> Transposed {
+        Arc::clone(
+            self.transposed
+                .0
+                .get_or_init(|| Arc::new(self.transpose_with_edge_map())),
         )
     }
 

@@ -34,6 +34,6 @@ pub mod softmax;
 pub mod sparse;
 pub mod vector;
 
-pub use csr::{AsGraph, Csr};
+pub use csr::{AsGraph, Csr, Transposed};
 pub use error::{Error, Result};
 pub use rng::Rng;

@@ -115,10 +115,17 @@ impl EdgeWeights for Mapped<'_> {
 }
 
 /// Hints the cache to fetch `len` floats at `xs[at..]` (no-op off x86_64,
-/// and when out of bounds).
-#[cfg(feature = "simd")]
+/// and when out of bounds). For fused gathers written outside this module
+/// (GAT's inference path): call it for the source rows a row will read,
+/// some work ahead of reading them.
+///
+/// ```
+/// let xs = vec![1.0f32; 64];
+/// ruvector_gnn_kernels::sparse::prefetch(&xs, 16, 32);
+/// ruvector_gnn_kernels::sparse::prefetch(&xs, 60, 32); // out of bounds: nothing
+/// ```
 #[inline(always)]
-fn prefetch(xs: &[f32], at: usize, len: usize) {
+pub fn prefetch(xs: &[f32], at: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     if at + len <= xs.len() {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

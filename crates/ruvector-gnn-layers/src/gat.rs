@@ -157,16 +157,6 @@ struct Pass {
     drop: Option<Vec<f32>>,
 }
 
-impl Pass {
-    /// Hands the buffers back to `ws` (inference paths).
-    fn recycle(self, ws: &mut Workspace) {
-        ws.give_matrix(SLOT_XP, self.xp);
-        ws.give_matrix(SLOT_A_SRC, self.a_src);
-        ws.give_matrix(SLOT_A_DST, self.a_dst);
-        ws.give(SLOT_ALPHA, self.alpha);
-    }
-}
-
 /// [`Workspace`] buffer slots.
 const SLOT_XP: usize = 0;
 const SLOT_A_SRC: usize = 1;
@@ -358,7 +348,7 @@ impl GATLayer {
         out: &mut Array2<f32>,
     ) -> Result<()> {
         let aug = self.prepare(x, adj)?;
-        self.run(x, &aug, None, &mut Workspace::new(), out);
+        self.run_inference(x, &aug, &mut Workspace::new(), out);
         Ok(())
     }
 
@@ -393,8 +383,7 @@ impl GATLayer {
     ) -> Result<()> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         require_square("GAT", &graph.csr, x.nrows())?;
-        let pass = self.run(x, &graph.csr, None, workspace, out);
-        pass.recycle(workspace);
+        self.run_inference(x, &graph.csr, workspace, out);
         Ok(())
     }
 
@@ -459,13 +448,8 @@ impl GATLayer {
         with_self_loops(&graph)
     }
 
-    /// Scores and softmax of every (edge, head) of `aug`.
-    fn attention(
-        &self,
-        aug: &Csr,
-        xp: &Array2<f32>,
-        ws: &mut Workspace,
-    ) -> (Array2<f32>, Array2<f32>, Vec<f32>) {
+    /// Per-node, per-head score halves `att_src[h]·x'_j` and `att_dst[h]·x'_i`.
+    fn node_scores(&self, xp: &Array2<f32>, ws: &mut Workspace) -> (Array2<f32>, Array2<f32>) {
         let n = xp.nrows();
         let (heads, c) = (self.heads(), self.config.output_dim);
         let mut a_src = ws.take_matrix(SLOT_A_SRC, n, heads);
@@ -482,6 +466,136 @@ impl GATLayer {
                 d[h] = vector::dot(self.att_dst.row(h).as_slice().expect("row-major"), blk);
             }
         }
+        (a_src, a_dst)
+    }
+
+    /// Inference forward without attention dropout and without keeping the
+    /// attention weights: scores, softmax and the weighted sum are fused per
+    /// target row, so no `edges × heads` array is written or read back
+    /// (at 100K nodes × 17 edges × 8 heads that array is 54 MB).
+    fn run_inference(
+        &self,
+        x: ArrayView2<'_, f32>,
+        aug: &Csr,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) {
+        let n = x.nrows();
+        let (heads, c) = (self.heads(), self.config.output_dim);
+        let full = heads * c;
+        let width = self.out_width();
+        if out.dim() != (n, width) || !out.is_standard_layout() {
+            *out = Array2::zeros((n, width));
+        }
+        if n == 0 {
+            return;
+        }
+        let mut xp = ws.take_matrix_dirty(SLOT_XP, n, full);
+        matmul::matmul_into(1.0, x, self.weight.view(), 0.0, xp.view_mut());
+        let (a_src, a_dst) = self.node_scores(&xp, ws);
+        let slope = self.config.leaky_relu_slope;
+        let concat = self.config.concat_heads;
+        let inv_heads = 1.0 / heads as f32;
+        let (src_s, dst_s) = (
+            a_src.as_slice().expect("row-major"),
+            a_dst.as_slice().expect("row-major"),
+        );
+        let xs = xp.as_slice().expect("row-major");
+        let bias = self.bias.as_slice().expect("contiguous");
+        let out_s = out.as_slice_mut().expect("row-major");
+        out_s
+            .par_chunks_mut(width * ROW_BLOCK)
+            .enumerate()
+            // `move`: the closure holds its own copies of the scalars (and of
+            // the slice references), so the inner loops keep them in registers.
+            .for_each(move |(b, block)| {
+                let mut alpha: Vec<f32> = Vec::new();
+                let mut max = vec![0.0f32; heads];
+                let mut sum = vec![0.0f32; heads];
+                let mut wexp = vec![0.0f32; full];
+                let mut acc = vec![0.0f32; full];
+                // Random source rows are the cost: fetch the next row's
+                // sources (scores and features) while this row computes.
+                let fetch = |i: usize| {
+                    if i < n {
+                        for &j in aug.row(i) {
+                            let j = j as usize;
+                            sparse::prefetch(src_s, j * heads, heads);
+                            sparse::prefetch(xs, j * full, full);
+                        }
+                    }
+                };
+                fetch(b * ROW_BLOCK);
+                for (r, orow) in block.chunks_exact_mut(width).enumerate() {
+                    let i = b * ROW_BLOCK + r;
+                    fetch(i + 1);
+                    let range = aug.row_range(i);
+                    let dst = &dst_s[i * heads..(i + 1) * heads];
+                    alpha.resize(range.len() * heads, 0.0);
+                    max.fill(f32::NEG_INFINITY);
+                    for (e, a) in range.clone().zip(alpha.chunks_exact_mut(heads)) {
+                        let j = aug.indices()[e] as usize;
+                        let src = &src_s[j * heads..(j + 1) * heads];
+                        for (((a, &sv), &dv), m) in a.iter_mut().zip(src).zip(dst).zip(&mut max) {
+                            let s = sv + dv;
+                            let s = if s > 0.0 { s } else { slope * s };
+                            *a = s;
+                            // Same as `f32::max` for non-NaN scores (finite inputs).
+                            if s > *m {
+                                *m = s;
+                            }
+                        }
+                    }
+                    sum.fill(0.0);
+                    for a in alpha.chunks_exact_mut(heads) {
+                        for h in 0..heads {
+                            a[h] = (a[h] - max[h]).exp();
+                            sum[h] += a[h];
+                        }
+                    }
+                    for s in &mut sum {
+                        *s = 1.0 / *s;
+                    }
+                    acc.fill(0.0);
+                    for (e, a) in range.zip(alpha.chunks_exact(heads)) {
+                        for ((w, &ah), &sh) in wexp.chunks_exact_mut(c).zip(a).zip(&sum) {
+                            w.fill(ah * sh);
+                        }
+                        let j = aug.indices()[e] as usize;
+                        let src = &xs[j * full..(j + 1) * full];
+                        for ((o, &v), &w) in acc.iter_mut().zip(src).zip(&wexp) {
+                            *o += w * v;
+                        }
+                    }
+                    if concat {
+                        for ((o, &a), &bv) in orow.iter_mut().zip(&acc).zip(bias) {
+                            *o = a + bv;
+                        }
+                    } else {
+                        for (k, (o, &bv)) in orow.iter_mut().zip(bias).enumerate() {
+                            let mut t = 0.0f32;
+                            for h in 0..heads {
+                                t += acc[h * c + k];
+                            }
+                            *o = t * inv_heads + bv;
+                        }
+                    }
+                }
+            });
+        ws.give_matrix(SLOT_XP, xp);
+        ws.give_matrix(SLOT_A_SRC, a_src);
+        ws.give_matrix(SLOT_A_DST, a_dst);
+    }
+
+    /// Scores and softmax of every (edge, head) of `aug`.
+    fn attention(
+        &self,
+        aug: &Csr,
+        xp: &Array2<f32>,
+        ws: &mut Workspace,
+    ) -> (Array2<f32>, Array2<f32>, Vec<f32>) {
+        let heads = self.heads();
+        let (a_src, a_dst) = self.node_scores(xp, ws);
         let slope = self.config.leaky_relu_slope;
         let mut alpha = ws.take(SLOT_ALPHA, aug.n_edges() * heads);
         let (src_s, dst_s) = (
@@ -687,7 +801,7 @@ impl GraphLayer for GATLayer {
         require_square("GAT", graph, x.nrows())?;
         let aug = with_self_loops(graph)?;
         let mut out = Array2::zeros((0, 0));
-        self.run(x, &aug, None, &mut Workspace::new(), &mut out);
+        self.run_inference(x, &aug, &mut Workspace::new(), &mut out);
         Ok(out)
     }
 

@@ -11,7 +11,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
-use ruvector_gnn_kernels::{matmul, sparse, AsGraph, Csr, Rng};
+use ruvector_gnn_kernels::{matmul, sparse, AsGraph, Csr, Rng, Transposed};
 
 use crate::config::{check_dropout, check_positive, GNNConfig};
 use crate::error::{Error, Result};
@@ -123,13 +123,10 @@ fn propagate_t(
 }
 
 fn add_self(norm: &GcnNorm, x: ArrayView2<'_, f32>, mut out: ndarray::ArrayViewMut2<'_, f32>) {
-    for ((mut o, xi), &s) in out
-        .axis_iter_mut(Axis(0))
-        .zip(x.axis_iter(Axis(0)))
-        .zip(&norm.self_loop)
-    {
-        o.scaled_add(s, &xi);
-    }
+    ndarray::Zip::from(out.rows_mut())
+        .and(x.rows())
+        .and(&ndarray::ArrayView1::from(norm.self_loop.as_slice()))
+        .par_for_each(|mut o, xi, &s| o.scaled_add(s, &xi));
 }
 
 /// A graph convolution layer (PyG `GCNConv`), trainable.
@@ -186,9 +183,8 @@ pub struct GCNLayer {
 
 /// What [`GCNLayer::forward_train`] keeps for backward.
 struct GcnCache {
-    /// Transposed graph and edge map (for `Âᵀ`).
-    t: Csr,
-    edge_map: Vec<u32>,
+    /// Transposed graph and edge map (for `Âᵀ`), memoised on the graph.
+    tr: Transposed,
     norm: GcnNorm,
     /// `Â·X̃` (aggregate-first) or `X̃` (project-first), `X̃` = dropped-out input.
     saved: Array2<f32>,
@@ -370,12 +366,12 @@ impl GCNLayer {
             ws.give_matrix(0, p);
         }
         let act = self.config.activation.to_act();
-        for mut row in out.axis_iter_mut(Axis(0)) {
+        ndarray::Zip::from(out.rows_mut()).par_for_each(|mut row| {
             row += &self.bias;
             if let Some(s) = row.as_slice_mut() {
                 act.forward_inplace(s);
             }
-        }
+        });
     }
 }
 
@@ -434,10 +430,8 @@ impl GraphLayer for GCNLayer {
                 let mut out = Array2::zeros((n, self.config.output_dim));
                 propagate(graph, &norm, pr.view(), out.view_mut());
                 let pre = self.bias_act(&mut out);
-                let (t, edge_map) = graph.transpose_with_edge_map();
                 let cache = GcnCache {
-                    t,
-                    edge_map,
+                    tr: graph.transposed(),
                     norm,
                     saved: Array2::zeros((0, 0)),
                     pre,
@@ -474,10 +468,8 @@ impl GraphLayer for GCNLayer {
             dropped.unwrap_or_else(|| x.to_owned())
         };
         let pre = self.bias_act(&mut out);
-        let (t, edge_map) = graph.transpose_with_edge_map();
         let cache = GcnCache {
-            t,
-            edge_map,
+            tr: graph.transposed(),
             norm,
             saved,
             pre,
@@ -517,17 +509,17 @@ impl GCNLayer {
     fn bias_act(&self, out: &mut Array2<f32>) -> Option<Array2<f32>> {
         let act = self.config.activation.to_act();
         if act == ruvector_gnn_kernels::activation::Act::Identity {
-            for mut row in out.axis_iter_mut(Axis(0)) {
-                row += &self.bias;
-            }
+            ndarray::Zip::from(out.rows_mut()).par_for_each(|mut row| row += &self.bias);
             return None;
         }
         let mut pre = Array2::zeros(out.dim());
-        for (mut row, mut p) in out.axis_iter_mut(Axis(0)).zip(pre.axis_iter_mut(Axis(0))) {
-            row += &self.bias;
-            p.assign(&row);
-            row.mapv_inplace(|v| act.apply(v));
-        }
+        ndarray::Zip::from(out.rows_mut())
+            .and(pre.rows_mut())
+            .par_for_each(|mut row, mut p| {
+                row += &self.bias;
+                p.assign(&row);
+                row.mapv_inplace(|v| act.apply(v));
+            });
         Some(pre)
     }
 
@@ -541,7 +533,7 @@ impl GCNLayer {
         let c = cache
             .downcast_ref::<GcnCache>()
             .ok_or(Error::BadCache("gcn"))?;
-        let n = c.t.n_rows();
+        let n = c.tr.0.n_rows();
         if dy.dim() != (n, self.config.output_dim) {
             return Err(Error::shape(
                 "GCN output gradient",
@@ -567,13 +559,13 @@ impl GCNLayer {
             let dx = need_dx.then(|| {
                 let dh = matmul::matmul_nt(dz.view(), self.weight.view());
                 let mut dx = Array2::zeros((n, self.config.input_dim));
-                propagate_t(&c.t, &c.edge_map, &c.norm, dh.view(), dx.view_mut());
+                propagate_t(&c.tr.0, &c.tr.1, &c.norm, dh.view(), dx.view_mut());
                 dx
             });
             (dw, dx)
         } else {
             let mut dp = Array2::zeros((n, self.config.output_dim));
-            propagate_t(&c.t, &c.edge_map, &c.norm, dz.view(), dp.view_mut());
+            propagate_t(&c.tr.0, &c.tr.1, &c.norm, dz.view(), dp.view_mut());
             let dw = match &c.sparse {
                 Some((sx, _)) => sx.matmul_tn(dp.view()),
                 None => matmul::matmul_tn(c.saved.view(), dp.view()),

@@ -144,6 +144,7 @@ pub(crate) fn check_features(x: &ArrayView2<'_, f32>, dim: usize, finite: bool) 
 #[derive(Debug, Default, Clone)]
 pub struct Workspace {
     slots: Vec<Vec<f32>>,
+    index_slots: Vec<Vec<u32>>,
 }
 
 impl Workspace {
@@ -154,7 +155,12 @@ impl Workspace {
 
     /// Bytes currently reserved.
     pub fn capacity_bytes(&self) -> usize {
-        self.slots.iter().map(|s| s.capacity() * 4).sum()
+        self.slots.iter().map(|s| s.capacity() * 4).sum::<usize>()
+            + self
+                .index_slots
+                .iter()
+                .map(|s| s.capacity() * 4)
+                .sum::<usize>()
     }
 
     /// Takes buffer `slot`, resized to `len` zeros (capacity kept).
@@ -166,6 +172,47 @@ impl Workspace {
         v.clear();
         v.resize(len, 0.0);
         v
+    }
+
+    /// Takes buffer `slot` resized to `len` without clearing it: the old
+    /// contents stay (new entries are 0), for callers that overwrite every
+    /// entry (saves a pass over memory that is written anyway).
+    pub(crate) fn take_dirty(&mut self, slot: usize, len: usize) -> Vec<f32> {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, Vec::new);
+        }
+        let mut v = std::mem::take(&mut self.slots[slot]);
+        v.resize(len, 0.0);
+        v
+    }
+
+    /// [`Workspace::take_dirty`] as a `rows × cols` matrix.
+    pub(crate) fn take_matrix_dirty(
+        &mut self,
+        slot: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Array2<f32> {
+        Array2::from_shape_vec((rows, cols), self.take_dirty(slot, rows * cols))
+            .unwrap_or_else(|_| Array2::zeros((rows, cols)))
+    }
+
+    /// Takes index buffer `slot` resized to `len` (old contents kept, new entries 0).
+    pub(crate) fn take_indices(&mut self, slot: usize, len: usize) -> Vec<u32> {
+        if self.index_slots.len() <= slot {
+            self.index_slots.resize_with(slot + 1, Vec::new);
+        }
+        let mut v = std::mem::take(&mut self.index_slots[slot]);
+        v.resize(len, 0);
+        v
+    }
+
+    /// Returns a buffer taken with [`Workspace::take_indices`].
+    pub(crate) fn give_indices(&mut self, slot: usize, v: Vec<u32>) {
+        if self.index_slots.len() <= slot {
+            self.index_slots.resize_with(slot + 1, Vec::new);
+        }
+        self.index_slots[slot] = v;
     }
 
     /// Takes buffer `slot` as a `rows × cols` zero matrix.

@@ -101,7 +101,10 @@ fn entry_points_agree() {
         let (d, _) = gat
             .forward_train(x.view(), &g, &mut ForwardCtx::inference())
             .unwrap();
-        assert_eq!(a, d);
+        // The inference entry points fuse softmax and weighted sum (no
+        // edges × heads array; different rounding from the training
+        // forward, which keeps the attention for backward).
+        assert!((&a - &d).iter().all(|v| v.abs() < 1e-6));
         assert_eq!(a, MessagePassing::forward(&gat, &x, &adj).unwrap());
         let two_step = gat.update(&gat.aggregate(&x, &adj), &x);
         assert!((&a - &two_step).iter().all(|v| v.abs() < 1e-5));

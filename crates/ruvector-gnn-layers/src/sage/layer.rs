@@ -7,7 +7,7 @@
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Zip};
 use ruvector_gnn_kernels::activation::Act;
 use ruvector_gnn_kernels::matmul::{matmul, matmul_into};
-use ruvector_gnn_kernels::{sparse, AsGraph, Csr, Rng};
+use ruvector_gnn_kernels::{sparse, AsGraph, Csr, Rng, Transposed};
 
 use super::lstm::{self, LstmWeights};
 use crate::check;
@@ -15,7 +15,13 @@ use crate::config::{check_positive, Activation, Aggregator};
 use crate::error::{Error, Result};
 use crate::init::{glorot_uniform, uniform_fan};
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
+use crate::message_passing::Workspace;
 use crate::params::{Gradients, Parameters};
+
+/// [`Workspace`] slots of the inference path.
+const SLOT_AGG: usize = 0;
+/// Index slot of the max aggregator's (unused at inference) argmax.
+const SLOT_ARGMAX: usize = 0;
 
 /// `F.normalize`'s epsilon: rows with a smaller norm are divided by it instead.
 const NORM_EPS: f32 = 1e-12;
@@ -103,8 +109,7 @@ pub struct SAGELayer {
 enum AggCache {
     /// Mean/sum: the transposed graph, its edge map and (mean) `1/deg` per target.
     Linear {
-        t: Csr,
-        edge_map: Vec<u32>,
+        tr: Transposed,
         inv_deg: Option<Vec<f32>>,
     },
     /// Max: the winning source of every `(target, feature)`.
@@ -320,29 +325,10 @@ impl SAGELayer {
         let mut agg = Array2::<f32>::zeros((n, self.input_dim));
         match self.aggregator {
             Aggregator::Mean | Aggregator::Sum => {
-                // SAGE ignores edge weights: pass explicit unit weights if the graph has some.
-                let ones = graph.weights().map(|_| vec![1.0f32; graph.n_edges()]);
-                sparse::gather(graph, ones.as_deref(), x, 0.0, agg.view_mut());
-                let inv_deg = (self.aggregator == Aggregator::Mean).then(|| {
-                    (0..n)
-                        .map(|i| match graph.degree(i) {
-                            0 => 0.0,
-                            k => 1.0 / k as f32,
-                        })
-                        .collect::<Vec<f32>>()
-                });
-                if let Some(inv) = &inv_deg {
-                    Zip::from(agg.rows_mut())
-                        .and(&ndarray::ArrayView1::from(inv.as_slice()))
-                        .par_for_each(|mut row, &s| row *= s);
-                }
-                let cache = keep.then(|| {
-                    let (t, edge_map) = graph.transpose_with_edge_map();
-                    AggCache::Linear {
-                        t,
-                        edge_map,
-                        inv_deg,
-                    }
+                let inv_deg = self.gather_linear(graph, x, agg.view_mut());
+                let cache = keep.then(|| AggCache::Linear {
+                    tr: graph.transposed(),
+                    inv_deg,
                 });
                 (agg, cache)
             }
@@ -367,22 +353,130 @@ impl SAGELayer {
         }
     }
 
-    /// Shared forward; returns `(y, cache)`.
-    fn run(
+    /// `1/deg` per target row (0 for an empty row), or `None` for the sum.
+    fn inv_deg(&self, graph: &Csr) -> Option<Vec<f32>> {
+        (self.aggregator == Aggregator::Mean).then(|| {
+            (0..graph.n_rows())
+                .map(|i| match graph.degree(i) {
+                    0 => 0.0,
+                    k => 1.0 / k as f32,
+                })
+                .collect()
+        })
+    }
+
+    /// `out = A·x` (sum) or `D⁻¹·A·x` (mean), overwriting `out`.
+    fn gather_linear(
+        &self,
+        graph: &Csr,
+        x: ArrayView2<'_, f32>,
+        mut out: ndarray::ArrayViewMut2<'_, f32>,
+    ) -> Option<Vec<f32>> {
+        // SAGE ignores edge weights: pass explicit unit weights if the graph has some.
+        let ones = graph.weights().map(|_| vec![1.0f32; graph.n_edges()]);
+        sparse::gather(graph, ones.as_deref(), x, 0.0, out.view_mut());
+        let inv_deg = self.inv_deg(graph);
+        if let Some(inv) = &inv_deg {
+            Zip::from(out.rows_mut())
+                .and(&ndarray::ArrayView1::from(inv.as_slice()))
+                .par_for_each(|mut row, &s| row *= s);
+        }
+        inv_deg
+    }
+
+    /// Inference forward into caller-held buffers, for repeated calls:
+    /// the intermediate aggregate comes from `workspace` and `out` is reused
+    /// when it already is a row-major `(graph.n_rows(), output_dim)` matrix,
+    /// so steady-state calls allocate nothing (LSTM aside). Same result as
+    /// [`GraphLayer::forward_graph`] (which calls this with a fresh workspace).
+    ///
+    /// With the mean or sum aggregator and `output_dim < input_dim` it
+    /// projects first (`agg(X·W_neigh)`, exact by linearity, different
+    /// rounding), so the sparse gather moves `output_dim`-wide rows.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{Aggregator, Csr, GraphLayer, SAGELayer, Workspace};
+    /// let layer = SAGELayer::new(4, 2, Aggregator::Mean, false, 7)?;
+    /// let g = Csr::from_adjacency(&[vec![1, 2], vec![0], vec![]])?;
+    /// let x = Array2::from_shape_fn((3, 4), |(i, j)| (i + j) as f32 * 0.1);
+    /// let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+    /// layer.forward_into(x.view(), &g, &mut ws, &mut out)?;
+    /// assert_eq!(out, layer.forward_graph(x.view(), &g)?);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GraphLayer::forward_graph`].
+    pub fn forward_into(
         &self,
         x: ArrayView2<'_, f32>,
         graph: &Csr,
-        keep: bool,
-    ) -> Result<(Array2<f32>, Option<SageCache>)> {
+        workspace: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
         self.check_input(&x, graph)?;
         let n = graph.n_rows();
-        let (agg, agg_cache) = self.aggregate(x, graph, keep);
-        let mut z = Array2::<f32>::zeros((n, self.output_dim));
-        matmul_into(1.0, agg.view(), self.weight_neigh.view(), 0.0, z.view_mut());
-        if let Some(wr) = &self.weight_root {
-            matmul_into(1.0, x.slice(s![..n, ..]), wr.view(), 1.0, z.view_mut());
+        if out.dim() != (n, self.output_dim) || !out.is_standard_layout() {
+            *out = Array2::zeros((n, self.output_dim));
         }
-        z += &self.bias;
+        match self.aggregator {
+            Aggregator::Mean | Aggregator::Sum if self.output_dim < self.input_dim => {
+                let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), self.output_dim);
+                matmul_into(1.0, x, self.weight_neigh.view(), 0.0, p.view_mut());
+                self.gather_linear(graph, p.view(), out.view_mut());
+                workspace.give_matrix(SLOT_AGG, p);
+            }
+            Aggregator::Mean | Aggregator::Sum => {
+                let mut agg = workspace.take_matrix_dirty(SLOT_AGG, n, self.input_dim);
+                self.gather_linear(graph, x, agg.view_mut());
+                matmul_into(
+                    1.0,
+                    agg.view(),
+                    self.weight_neigh.view(),
+                    0.0,
+                    out.view_mut(),
+                );
+                workspace.give_matrix(SLOT_AGG, agg);
+            }
+            Aggregator::Max => {
+                let mut agg = workspace.take_matrix_dirty(SLOT_AGG, n, self.input_dim);
+                let mut argmax = workspace.take_indices(SLOT_ARGMAX, n * self.input_dim);
+                sparse::gather_max(graph, x, agg.view_mut(), &mut argmax);
+                matmul_into(
+                    1.0,
+                    agg.view(),
+                    self.weight_neigh.view(),
+                    0.0,
+                    out.view_mut(),
+                );
+                workspace.give_matrix(SLOT_AGG, agg);
+                workspace.give_indices(SLOT_ARGMAX, argmax);
+            }
+            Aggregator::Lstm => {
+                let (agg, _) = self.aggregate(x, graph, false);
+                matmul_into(
+                    1.0,
+                    agg.view(),
+                    self.weight_neigh.view(),
+                    0.0,
+                    out.view_mut(),
+                );
+            }
+        }
+        if let Some(wr) = &self.weight_root {
+            matmul_into(1.0, x.slice(s![..n, ..]), wr.view(), 1.0, out.view_mut());
+        }
+        self.finish(out, false);
+        Ok(())
+    }
+
+    /// Bias, optional row normalisation and activation, in place; returns
+    /// the row norms and (with `keep`, when backward needs it) the
+    /// activation's input.
+    fn finish(&self, z: &mut Array2<f32>, keep: bool) -> (Option<Vec<f32>>, Option<Array2<f32>>) {
+        let n = z.nrows();
+        Zip::from(z.rows_mut()).par_for_each(|mut row| row += &self.bias);
         let norms = self.normalize.then(|| {
             let mut norms = vec![0.0f32; n];
             Zip::from(z.rows_mut())
@@ -402,7 +496,33 @@ impl SAGELayer {
         // The activation's input, needed by backward for the activation
         // derivative and the normalisation's Jacobian.
         let pre_act = (keep && (self.normalize || act != Act::Identity)).then(|| z.clone());
-        z.par_mapv_inplace(|v| act.apply(v));
+        if act != Act::Identity {
+            z.par_mapv_inplace(|v| act.apply(v));
+        }
+        (norms, pre_act)
+    }
+
+    /// Shared forward; returns `(y, cache)`.
+    fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        keep: bool,
+    ) -> Result<(Array2<f32>, Option<SageCache>)> {
+        if !keep {
+            let mut out = Array2::zeros((0, 0));
+            self.forward_into(x, graph, &mut Workspace::new(), &mut out)?;
+            return Ok((out, None));
+        }
+        self.check_input(&x, graph)?;
+        let n = graph.n_rows();
+        let (agg, agg_cache) = self.aggregate(x, graph, keep);
+        let mut z = Array2::<f32>::zeros((n, self.output_dim));
+        matmul_into(1.0, agg.view(), self.weight_neigh.view(), 0.0, z.view_mut());
+        if let Some(wr) = &self.weight_root {
+            matmul_into(1.0, x.slice(s![..n, ..]), wr.view(), 1.0, z.view_mut());
+        }
+        let (norms, pre_act) = self.finish(&mut z, keep);
         let cache = agg_cache.map(|agg_cache| SageCache {
             x: match (self.aggregator, &self.weight_root) {
                 (Aggregator::Lstm, _) => x.to_owned(),
@@ -516,17 +636,13 @@ impl SAGELayer {
         }
         let mut dagg = matmul(dz.view(), self.weight_neigh.t());
         match &c.agg_cache {
-            AggCache::Linear {
-                t,
-                edge_map,
-                inv_deg,
-            } => {
+            AggCache::Linear { tr, inv_deg } => {
                 if let Some(inv) = inv_deg {
                     Zip::from(dagg.rows_mut())
                         .and(&ndarray::ArrayView1::from(inv.as_slice()))
                         .par_for_each(|mut row, &s| row *= s);
                 }
-                sparse::gather_transposed(t, edge_map, None, dagg.view(), 1.0, dx.view_mut());
+                sparse::gather_transposed(&tr.0, &tr.1, None, dagg.view(), 1.0, dx.view_mut());
             }
             AggCache::Max { argmax } => {
                 sparse::scatter_max_backward(argmax, dagg.view(), dx.view_mut());
