@@ -5,17 +5,21 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 mod parity;
+mod search_gain;
 
 const HELP: &str = "\
 cargo xtask <command>
 
 Commands:
   ci                 run what .ci/run runs: fmt check, clippy -D warnings, all tests and
-                     doc tests, a 30 s fuzz run of the weights loader, then the
-                     Cora accuracy check
+                     doc tests, a 30 s fuzz run of the weights loader, the Cora
+                     accuracy check and the search-gain check
   accuracy [dir]     train GCN and GAT on a Planetoid folder (default data/cora) over
                      5 seeds with the papers' settings; fail if the mean test accuracy
                      is below GCN 0.805 / GAT 0.815
+  search-gain [dir]  run `ruvector-gnn eval` on a relevance set (default the bundled
+                     data/chatterbot_qa); fail if the GNN's held-out nDCG@10 gain over
+                     static HNSW is below +10% or its recall@10 ever falls below static
   parity   <dir>: run the reference cases under <dir> (e.g. /work/shared/fixtures/pyg);
            prints one line per case, exits 1 if any fails or exceeds 1e-4
   help     print this help
@@ -27,6 +31,9 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("accuracy") => accuracy(args.get(1).map_or("data/cora", String::as_str)),
         Some("parity") => parity::parity(&args[1..]),
+        Some("search-gain") => {
+            search_gain::search_gain(args.get(1).map_or("data/chatterbot_qa", String::as_str))
+        }
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -74,6 +81,7 @@ fn ci() -> Result<()> {
         "30",
     ])?;
     accuracy("data/cora")?;
+    search_gain::search_gain("data/chatterbot_qa")?;
     Ok(())
 }
 
