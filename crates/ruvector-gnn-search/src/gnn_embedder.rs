@@ -554,7 +554,8 @@ impl GNNEmbedder {
         } else {
             None
         };
-        let lc = list_context(ctx, ctx.feedback, &q, candidates, None);
+        let qs = ctx.feedback.query_sims(&q);
+        let lc = list_context(ctx, ctx.feedback, &q, candidates, None, &qs);
         Ok(candidates
             .iter()
             .zip(lc)
@@ -568,6 +569,7 @@ impl GNNEmbedder {
                     None,
                     lc,
                     cache.as_deref(),
+                    &qs,
                 )
             })
             .collect())
@@ -589,9 +591,10 @@ impl GNNEmbedder {
         check_ids(&[item], ctx.items.nrows())?;
         let q = normalized(query);
         let pool: Vec<u64> = (0..ctx.items.nrows() as u64).collect();
-        let lc = list_context(ctx, ctx.feedback, &q, &pool, None)[item as usize];
+        let qs = ctx.feedback.query_sims(&q);
+        let lc = list_context(ctx, ctx.feedback, &q, &pool, None, &qs)[item as usize];
         let cache = self.item_layers(ctx)?;
-        let (f, attention) = features(ctx, ctx.feedback, &q, item, None, lc, &cache);
+        let (f, attention) = features(ctx, ctx.feedback, &q, item, None, lc, &cache, &qs);
         let node = self.query_node(ctx, &q, &pool)?;
         let gnn = node.as_ref().map_or(0.0, |n| self.gnn_term(n, item));
         let score = if self.trained {
@@ -614,6 +617,7 @@ impl GNNEmbedder {
         })
     }
 
+    #[allow(clippy::too_many_arguments)] // internal hot path
     fn score_one(
         &self,
         ctx: &SearchContext<'_>,
@@ -624,6 +628,7 @@ impl GNNEmbedder {
         skip: Option<u32>,
         lc: (f32, usize, f32),
         cache: Option<&ItemCache>,
+        qs: &[f32],
     ) -> f32 {
         if !self.trained {
             return vector::dot(q, ctx.item(i));
@@ -631,7 +636,7 @@ impl GNNEmbedder {
         let Some(cache) = cache else {
             return vector::dot(q, ctx.item(i));
         };
-        let (f, _) = features(ctx, fb, q, i, skip, lc, cache);
+        let (f, _) = features(ctx, fb, q, i, skip, lc, cache, qs);
         f[0] + self.mlp(&f).0 + node.map_or(0.0, |n| self.gnn_term(n, i))
     }
 
@@ -800,12 +805,13 @@ impl GNNEmbedder {
             .filter(|(_, ex)| !ex.positives.is_empty())
             .map(|(e, ex)| {
                 let q = normalized(&ex.query);
-                let lc = list_context(ctx, fb, &q, &ex.candidates, Some(e as u32));
+                let qs = fb.query_sims(&q);
+                let lc = list_context(ctx, fb, &q, &ex.candidates, Some(e as u32), &qs);
                 let feats = ex
                     .candidates
                     .iter()
                     .zip(lc)
-                    .map(|(&c, lc)| features(ctx, fb, &q, c, Some(e as u32), lc, &cache).0)
+                    .map(|(&c, lc)| features(ctx, fb, &q, c, Some(e as u32), lc, &cache, &qs).0)
                     .collect();
                 Prepared {
                     e,
@@ -1012,12 +1018,23 @@ impl GNNEmbedder {
             };
             // Only the shown results: the hard candidates, as at serving time.
             let shown = &ex.candidates[..ex.shown];
-            let lc = list_context(ctx, fb, &q, shown, Some(e));
+            let qs = fb.query_sims(&q);
+            let lc = list_context(ctx, fb, &q, shown, Some(e), &qs);
             let scores: Vec<f32> = shown
                 .iter()
                 .zip(lc)
                 .map(|(&c, lc)| {
-                    self.score_one(ctx, fb, &q, node.as_ref(), c, Some(e), lc, cache.as_deref())
+                    self.score_one(
+                        ctx,
+                        fb,
+                        &q,
+                        node.as_ref(),
+                        c,
+                        Some(e),
+                        lc,
+                        cache.as_deref(),
+                        &qs,
+                    )
                 })
                 .collect();
             let best_pos = ex
@@ -1200,7 +1217,9 @@ impl Parameters for GNNEmbedder {
     }
 }
 
-/// Messages into item `i` for (normalised) query `q`, ignoring event `skip`.
+/// Messages into item `i` for (normalised) query `q`, ignoring event `skip`;
+/// `qs` are `q`'s similarities to every past query.
+#[allow(clippy::too_many_arguments)] // internal hot path; a struct would only rename them
 fn features(
     ctx: &SearchContext<'_>,
     fb: &FeedbackGraph,
@@ -1209,6 +1228,7 @@ fn features(
     skip: Option<u32>,
     (best, rank, nearest): (f32, usize, f32),
     cache: &ItemCache,
+    qs: &[f32],
 ) -> ([f32; NUM_FEATURES], Vec<(u32, f32)>) {
     let mut f = [0.0f32; NUM_FEATURES];
     f[12] = nearest;
@@ -1224,10 +1244,7 @@ fn features(
     let mut attention = Vec::new();
     if !claims.is_empty() {
         f[1] = (1.0 + claims.len() as f32).ln();
-        let sims: Vec<f32> = claims
-            .iter()
-            .map(|&c| vector::dot(q, fb.query(c)))
-            .collect();
+        let sims: Vec<f32> = claims.iter().map(|&c| qs[c as usize]).collect();
         let mut w: Vec<f32> = sims.iter().map(|s| s / ATTENTION_TEMPERATURE).collect();
         ruvector_gnn_kernels::softmax::softmax_inplace(&mut w);
         f[2] = w.iter().zip(&sims).map(|(a, s)| a * s).sum();
@@ -1242,7 +1259,7 @@ fn features(
     let mut best_skip = 0.0f32;
     for &c in fb.skips(i).iter().filter(|&&c| Some(c) != skip) {
         n_skips += 1;
-        best_skip = best_skip.max(vector::dot(q, fb.query(c)));
+        best_skip = best_skip.max(qs[c as usize]);
     }
     f[7] = (1.0 + n_skips as f32).ln();
     f[8] = best_skip;
@@ -1256,7 +1273,7 @@ fn features(
             let n = cl.iter().filter(|&&c| Some(c) != skip).count();
             deg += (1.0 + n as f32).ln();
             for &c in cl.iter().filter(|&&c| Some(c) != skip) {
-                best = best.max(vector::dot(q, fb.query(c)));
+                best = best.max(qs[c as usize]);
             }
         }
         f[4] = deg / nb.len() as f32;
@@ -1290,10 +1307,11 @@ fn list_context(
     q: &[f32],
     candidates: &[u64],
     skip: Option<u32>,
+    qs: &[f32],
 ) -> Vec<(f32, usize, f32)> {
     let nearest = (0..fb.n_events() as u32)
         .filter(|&e| Some(e) != skip)
-        .map(|e| vector::dot(q, fb.query(e)))
+        .map(|e| qs[e as usize])
         .fold(0.0f32, f32::max);
     let cos: Vec<f32> = candidates
         .iter()
