@@ -161,6 +161,16 @@ impl FeedbackGraph {
             .expect("standard layout")
     }
 
+    /// Similarity of the normalised query `q` to every past query (one
+    /// matrix–vector product; empty for a graph without events or of
+    /// another width).
+    pub fn query_sims(&self, q: &[f32]) -> Vec<f32> {
+        if self.queries.nrows() == 0 || self.queries.ncols() != q.len() {
+            return vec![0.0; self.queries.nrows()];
+        }
+        self.queries.dot(&ndarray::ArrayView1::from(q)).to_vec()
+    }
+
     /// Item neighbours of `item` (empty when out of range).
     pub fn neighbours(&self, item: u64) -> &[u32] {
         let i = item as usize;

@@ -17,12 +17,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
 use ruvector_gnn_kernels::{vector, Csr, Rng};
 use ruvector_gnn_layers::loss::info_nce;
 use ruvector_gnn_layers::optim::{Adam, Optimizer};
-use ruvector_gnn_layers::{Activation, Aggregator, GNNConfig, Gradients, Parameters, SAGELayer};
+use ruvector_gnn_layers::{
+    Activation, Aggregator, Cache, ForwardCtx, GNNConfig, Gradients, GraphLayer, LayerNorm,
+    MiniBatch, NeighborSampler, Parameters, SAGELayer,
+};
 use ruvector_gnn_weights::{Tensor, TensorStore};
 
 use crate::candidates::normalized;
@@ -31,8 +35,13 @@ use crate::feedback_graph::FeedbackGraph;
 use crate::rerank::{TrainConfig, TrainExample};
 
 /// Number of message features per (query, item) pair.
-pub const NUM_FEATURES: usize = 9;
+pub const NUM_FEATURES: usize = 13;
 const HIDDEN: usize = 16;
+/// Independently initialised MLP heads whose corrections are averaged
+/// (variance reduction on small feedback sets).
+const ENSEMBLE: usize = 1;
+/// Parameter names of the ensemble members' `w1`, `b1`, `w2`.
+const HEAD_KEYS: [[&str; 3]; ENSEMBLE] = [["head.0.w1", "head.0.b1", "head.0.w2"]];
 /// Temperature of the attention over claiming queries.
 const ATTENTION_TEMPERATURE: f32 = 0.05;
 /// Metadata key prefix of the saved configuration.
@@ -51,6 +60,10 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "max similarity to queries that chose a neighbour",
     "log(1 + #queries that were shown the item and chose another)",
     "max similarity to those queries",
+    "cosine(query, item) − best cosine among the candidates",
+    "log(1 + rank of the item by cosine among the candidates)",
+    "max cosine(chooser query, item) over the queries that chose the item",
+    "max similarity of the query to any past query",
 ];
 
 /// What the store hands the model on every call.
@@ -113,6 +126,9 @@ pub struct Explanation {
     pub score: f32,
     /// Base cosine similarity.
     pub base: f32,
+    /// The blended learned similarity `α·⟨h_q, h_i⟩/width` of the GNN tower
+    /// (0 for an untrained model).
+    pub gnn: f32,
     /// Message features with their names (see [`FEATURE_NAMES`]).
     pub features: Vec<(&'static str, f32)>,
     /// Past feedback events that chose this item, with their attention weight.
@@ -138,6 +154,184 @@ pub struct FitReport {
     pub n_train: usize,
     /// Examples in the validation slice.
     pub n_validation: usize,
+    /// Whether the GNN tower's learned similarity is blended in (it is
+    /// dropped, weight 0, when it does not help on the validation slice).
+    pub tower: bool,
+}
+
+/// Neighbours the query node is attached to: its best candidates by cosine.
+pub const QUERY_FANOUT: usize = 10;
+/// Neighbours sampled per node and layer when training the tower.
+const TRAIN_SAMPLE: usize = 10;
+/// Learning rate of the tower relative to the head's (the tower has ~40K
+/// parameters against the head's ~250; at the head's rate it memorises).
+const TOWER_LR_SCALE: f32 = 0.01;
+
+/// The GNN tower: input projection, then per layer a residual GraphSAGE
+/// (mean) layer and a layer norm: `h ← LN(h + SAGE(h))`.
+#[derive(Debug, Clone)]
+struct Tower {
+    p0: ArrayD<f32>,
+    sage: Vec<SAGELayer>,
+    norms: Vec<LayerNorm>,
+}
+
+/// What the tower's backward pass needs.
+struct TowerCache {
+    x_in: Array2<f32>,
+    layers: Vec<(Cache, Cache, usize)>,
+}
+
+impl Tower {
+    fn new(d: usize, w: usize, layers: usize, rng: &mut Rng, seed: u64) -> Result<Self> {
+        let s = 1.0 / (w as f32).sqrt();
+        let p0 = ArrayD::from_shape_simple_fn(IxDyn(&[d, w]), || rng.normal_f32() * s);
+        let mut sage = Vec::with_capacity(layers);
+        let mut norms = Vec::with_capacity(layers);
+        for l in 0..layers {
+            let mut layer = SAGELayer::new(
+                w,
+                w,
+                Aggregator::Mean,
+                false,
+                seed.wrapping_add(l as u64 + 1),
+            )?
+            .with_activation(Activation::Identity)
+            .with_check_finite(false);
+            // Zero-initialised residual branch: the untrained tower is a
+            // random projection followed by layer norms.
+            for (_, mut p) in layer.named_parameters_mut() {
+                p.fill(0.0);
+            }
+            sage.push(layer);
+            norms.push(LayerNorm::new(w, LayerNorm::DEFAULT_EPS)?);
+        }
+        Ok(Self { p0, sage, norms })
+    }
+
+    fn p0(&self) -> ArrayView2<'_, f32> {
+        self.p0
+            .view()
+            .into_dimensionality()
+            .expect("2-D by construction")
+    }
+
+    fn width(&self) -> usize {
+        self.p0.shape()[1]
+    }
+
+    /// Every layer's output for every node of a square graph: `h⁰ … hᴸ`.
+    fn forward_full(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Vec<Array2<f32>>> {
+        let mut out = vec![x.dot(&self.p0())];
+        for (sage, norm) in self.sage.iter().zip(&self.norms) {
+            let h = out.last().expect("non-empty");
+            let y = sage.forward_graph(h.view(), graph)?;
+            let r = h + &y;
+            out.push(norm.forward_graph(r.view(), graph)?);
+        }
+        Ok(out)
+    }
+
+    /// The query as a new node attached to items `neigh`, whose layer
+    /// outputs are `layers[l]` rows: returns `hᴸ` of the query.
+    fn embed_query(
+        &self,
+        q: &[f32],
+        neigh: &[usize],
+        layers: &[Array2<f32>],
+    ) -> Result<Array1<f32>> {
+        let w = self.width();
+        let k = neigh.len();
+        let block = Csr::from_lists(&[(1..=k).collect::<Vec<usize>>()], k + 1, false)
+            .map_err(|e| Error::Invalid(format!("query block: {e}")))?;
+        let mut hq = ndarray::ArrayView1::from(q).dot(&self.p0());
+        let mut src = Array2::<f32>::zeros((k + 1, w));
+        for (l, (sage, norm)) in self.sage.iter().zip(&self.norms).enumerate() {
+            src.row_mut(0).assign(&hq);
+            for (r, &j) in neigh.iter().enumerate() {
+                src.row_mut(r + 1).assign(&layers[l].row(j));
+            }
+            let y = sage.forward_graph(src.view(), &block)?;
+            let r = &y.row(0) + &hq;
+            let z = norm.forward_graph(r.view().insert_axis(ndarray::Axis(0)), &block)?;
+            hq = z.row(0).to_owned();
+        }
+        Ok(hq)
+    }
+
+    /// Training forward over a sampled batch (rows of `x_in` = the batch's input nodes).
+    fn forward_train(
+        &self,
+        x_in: Array2<f32>,
+        batch: &MiniBatch,
+        fctx: &mut ForwardCtx,
+    ) -> Result<(Array2<f32>, TowerCache)> {
+        let mut h = x_in.dot(&self.p0());
+        let mut layers = Vec::with_capacity(self.sage.len());
+        for ((sage, norm), block) in self.sage.iter().zip(&self.norms).zip(batch.blocks()) {
+            let t = block.n_rows();
+            let (y, c1) = sage.forward_train(h.view(), block, fctx)?;
+            let r = &h.slice(ndarray::s![..t, ..]) + &y;
+            let (z, c2) = norm.forward_train(r.view(), block, fctx)?;
+            layers.push((c1, c2, t));
+            h = z;
+        }
+        Ok((h, TowerCache { x_in, layers }))
+    }
+
+    /// Gradients of the tower's parameters given `dL/dhᴸ` (one row per batch target).
+    fn backward(&self, cache: &TowerCache, dy: Array2<f32>) -> Result<Gradients> {
+        let mut grads = Gradients::new();
+        let mut g = dy;
+        for (l, (sage, norm)) in self.sage.iter().zip(&self.norms).enumerate().rev() {
+            let (c1, c2, t) = &cache.layers[l];
+            let (dr, gn) = norm.backward(c2, g.view())?;
+            grads.merge_prefixed(&format!("tower.norm.{l}."), gn);
+            let (mut dh, gs) = sage.backward(c1, dr.view())?;
+            grads.merge_prefixed(&format!("tower.sage.{l}."), gs);
+            let mut top = dh.slice_mut(ndarray::s![..*t, ..]);
+            top += &dr;
+            g = dh;
+        }
+        grads.insert("tower.p0", cache.x_in.t().dot(&g).into_dyn());
+        Ok(grads)
+    }
+}
+
+/// Item-tower outputs of every layer for one set of items.
+#[derive(Debug)]
+struct ItemCache {
+    fingerprint: (usize, usize, u64),
+    /// Tower outputs `h⁰ … hᴸ` (empty when the tower is not blended in).
+    layers: Vec<Array2<f32>>,
+    /// Normalised mean of each item's neighbours.
+    neighbour_means: Array2<f32>,
+}
+
+/// Lazily computed item embeddings (shared read-mostly state).
+#[derive(Debug, Default)]
+struct CacheCell(RwLock<Option<Arc<ItemCache>>>);
+
+impl Clone for CacheCell {
+    fn clone(&self) -> Self {
+        let snapshot = self.0.read().map_or(None, |g| g.clone());
+        Self(RwLock::new(snapshot))
+    }
+}
+
+/// Identifies the item set a cache was computed for: item count, edge count
+/// and a hash of a few rows.
+fn fingerprint(ctx: &SearchContext<'_>) -> (usize, usize, u64) {
+    let n = ctx.items.nrows();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for i in [0, n / 3, n / 2, n.saturating_sub(1)] {
+        if i < n {
+            for v in ctx.items.row(i) {
+                h = (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+    }
+    (n, ctx.graph.n_edges(), h)
 }
 
 /// The GNN model: message passing over the feedback and item graphs, an MLP
@@ -149,10 +343,10 @@ pub struct GNNEmbedder {
     trained: bool,
     /// Scoring head, by name.
     head: BTreeMap<String, ArrayD<f32>>,
-    /// Item tower: residual GraphSAGE layers (`input_dim` → `input_dim`).
-    sage: Vec<SAGELayer>,
-    /// Projection of the item tower's output to `output_dim`.
-    proj: ArrayD<f32>,
+    /// The GNN tower over the item graph (query = inductive node).
+    tower: Tower,
+    /// Item embeddings of every tower layer, computed on first use.
+    cache: CacheCell,
 }
 
 fn check_query(q: &[f32], dim: usize, what: &str) -> Result<()> {
@@ -206,46 +400,30 @@ impl GNNEmbedder {
         }
         let mut rng = Rng::seed_from_u64(seed);
         let a = (6.0 / (NUM_FEATURES + HIDDEN) as f32).sqrt();
-        let w1 = ArrayD::from_shape_simple_fn(IxDyn(&[NUM_FEATURES, HIDDEN]), || {
-            rng.uniform_range(-a, a)
-        });
         let mut head = BTreeMap::new();
-        head.insert("head.w1".to_string(), w1);
-        head.insert("head.b1".to_string(), ArrayD::zeros(IxDyn(&[HIDDEN])));
-        head.insert("head.w2".to_string(), ArrayD::zeros(IxDyn(&[HIDDEN])));
-        let d = config.input_dim;
-        let mut sage = Vec::with_capacity(config.num_layers);
-        for l in 0..config.num_layers {
-            let mut layer = SAGELayer::new(
-                d,
-                d,
-                Aggregator::Mean,
-                false,
-                seed.wrapping_add(l as u64 + 1),
-            )?
-            .with_activation(Activation::Identity);
-            // Zero-initialised residual branch: the untrained tower is the identity.
-            for (_, mut p) in layer.named_parameters_mut() {
-                p.fill(0.0);
-            }
-            sage.push(layer);
+        for m in 0..ENSEMBLE {
+            let w1 = ArrayD::from_shape_simple_fn(IxDyn(&[NUM_FEATURES, HIDDEN]), || {
+                rng.uniform_range(-a, a)
+            });
+            head.insert(format!("head.{m}.w1"), w1);
+            head.insert(format!("head.{m}.b1"), ArrayD::zeros(IxDyn(&[HIDDEN])));
+            head.insert(format!("head.{m}.w2"), ArrayD::zeros(IxDyn(&[HIDDEN])));
         }
-        let out = config.output_dim;
-        let proj = if out == d {
-            ArrayD::from_shape_fn(IxDyn(&[d, d]), |ix| f32::from(u8::from(ix[0] == ix[1])))
-        } else {
-            // A seeded Gaussian projection preserves cosine similarities
-            // approximately (Johnson–Lindenstrauss).
-            let s = 1.0 / (out as f32).sqrt();
-            ArrayD::from_shape_simple_fn(IxDyn(&[d, out]), || rng.normal_f32() * s)
-        };
+        head.insert("blend.alpha".to_string(), ArrayD::zeros(IxDyn(&[1])));
+        let tower = Tower::new(
+            config.input_dim,
+            config.output_dim,
+            config.num_layers,
+            &mut rng,
+            seed,
+        )?;
         Ok(Self {
             config,
             seed,
             trained: false,
             head,
-            sage,
-            proj,
+            tower,
+            cache: CacheCell::default(),
         })
     }
 
@@ -291,21 +469,65 @@ impl GNNEmbedder {
         }
         let csr =
             Csr::from_adjacency(graph).map_err(|e| Error::Invalid(format!("item graph: {e}")))?;
-        let mut h = vectors.clone();
-        crate::candidates::normalize_rows(&mut h);
-        for layer in &self.sage {
-            let delta = ruvector_gnn_layers::GraphLayer::forward_graph(layer, h.view(), &csr)?;
-            h += &delta;
-            crate::candidates::normalize_rows(&mut h);
+        let mut x = vectors.clone();
+        crate::candidates::normalize_rows(&mut x);
+        let mut layers = self.tower.forward_full(x.view(), &csr)?;
+        Ok(layers.pop().expect("at least the input layer"))
+    }
+
+    /// The tower's item embeddings for `ctx`, from the cache when it was
+    /// computed for the same items.
+    fn item_layers(&self, ctx: &SearchContext<'_>) -> Result<Arc<ItemCache>> {
+        let fp = fingerprint(ctx);
+        if let Ok(g) = self.cache.0.read() {
+            if let Some(c) = g.as_ref().filter(|c| c.fingerprint == fp) {
+                return Ok(Arc::clone(c));
+            }
         }
-        let proj = self
-            .proj
-            .view()
-            .into_dimensionality::<ndarray::Ix2>()
-            .expect("2-D by construction");
-        let mut out = h.dot(&proj);
-        crate::candidates::normalize_rows(&mut out);
-        Ok(out)
+        let layers = if self.head["blend.alpha"][[0]] == 0.0 {
+            Vec::new()
+        } else {
+            self.tower.forward_full(ctx.items, ctx.graph)?
+        };
+        let c = Arc::new(ItemCache {
+            fingerprint: fp,
+            layers,
+            neighbour_means: neighbour_means(ctx),
+        });
+        if let Ok(mut g) = self.cache.0.write() {
+            *g = Some(Arc::clone(&c));
+        }
+        Ok(c)
+    }
+
+    /// Recomputes the cached item embeddings for `ctx` now (after items
+    /// were added or changed) instead of on the next call that needs them.
+    ///
+    /// # Errors
+    /// As [`GNNEmbedder::score`].
+    pub fn refresh(&self, ctx: &SearchContext<'_>) -> Result<()> {
+        ctx.check(self.config.input_dim)?;
+        if let Ok(mut g) = self.cache.0.write() {
+            *g = None;
+        }
+        self.item_layers(ctx).map(|_| ())
+    }
+
+    /// The query's tower embedding: the query as a new node attached to its
+    /// best [`QUERY_FANOUT`] `pool` items by cosine. `None` when untrained.
+    fn query_node(
+        &self,
+        ctx: &SearchContext<'_>,
+        q: &[f32],
+        pool: &[u64],
+    ) -> Result<Option<(Arc<ItemCache>, Array1<f32>)>> {
+        if !self.trained || self.head["blend.alpha"][[0]] == 0.0 {
+            return Ok(None);
+        }
+        let cache = self.item_layers(ctx)?;
+        let neigh = top_by_cosine(ctx, q, pool, QUERY_FANOUT);
+        let hq = self.tower.embed_query(q, &neigh, &cache.layers)?;
+        Ok(Some((cache, hq)))
     }
 
     /// Scores `candidates` (dense item ids) for `query`; higher is better.
@@ -326,9 +548,30 @@ impl GNNEmbedder {
         check_query(query, d, "query")?;
         check_ids(candidates, ctx.items.nrows())?;
         let q = normalized(query);
+        let node = self.query_node(ctx, &q, candidates)?;
+        let cache = if self.trained {
+            Some(self.item_layers(ctx)?)
+        } else {
+            None
+        };
+        let qs = ctx.feedback.query_sims(&q);
+        let lc = list_context(ctx, ctx.feedback, &q, candidates, None, &qs);
         Ok(candidates
             .iter()
-            .map(|&c| self.score_one(ctx, ctx.feedback, &q, c, None))
+            .zip(lc)
+            .map(|(&c, lc)| {
+                self.score_one(
+                    ctx,
+                    ctx.feedback,
+                    &q,
+                    node.as_ref(),
+                    c,
+                    None,
+                    lc,
+                    cache.as_deref(),
+                    &qs,
+                )
+            })
             .collect())
     }
 
@@ -347,9 +590,15 @@ impl GNNEmbedder {
         check_query(query, d, "query")?;
         check_ids(&[item], ctx.items.nrows())?;
         let q = normalized(query);
-        let (f, attention) = features(ctx, ctx.feedback, &q, item, None);
+        let pool: Vec<u64> = (0..ctx.items.nrows() as u64).collect();
+        let qs = ctx.feedback.query_sims(&q);
+        let lc = list_context(ctx, ctx.feedback, &q, &pool, None, &qs)[item as usize];
+        let cache = self.item_layers(ctx)?;
+        let (f, attention) = features(ctx, ctx.feedback, &q, item, None, lc, &cache, &qs);
+        let node = self.query_node(ctx, &q, &pool)?;
+        let gnn = node.as_ref().map_or(0.0, |n| self.gnn_term(n, item));
         let score = if self.trained {
-            f[0] + self.mlp(&f).0
+            f[0] + self.mlp(&f).0 + gnn
         } else {
             f[0]
         };
@@ -357,6 +606,7 @@ impl GNNEmbedder {
             item,
             score,
             base: f[0],
+            gnn,
             features: FEATURE_NAMES.iter().copied().zip(f).collect(),
             attention,
             neighbours: ctx
@@ -367,28 +617,46 @@ impl GNNEmbedder {
         })
     }
 
+    #[allow(clippy::too_many_arguments)] // internal hot path
     fn score_one(
         &self,
         ctx: &SearchContext<'_>,
         fb: &FeedbackGraph,
         q: &[f32],
+        node: Option<&(Arc<ItemCache>, Array1<f32>)>,
         i: u64,
         skip: Option<u32>,
+        lc: (f32, usize, f32),
+        cache: Option<&ItemCache>,
+        qs: &[f32],
     ) -> f32 {
         if !self.trained {
             return vector::dot(q, ctx.item(i));
         }
-        let (f, _) = features(ctx, fb, q, i, skip);
-        f[0] + self.mlp(&f).0
+        let Some(cache) = cache else {
+            return vector::dot(q, ctx.item(i));
+        };
+        let (f, _) = features(ctx, fb, q, i, skip, lc, cache, qs);
+        f[0] + self.mlp(&f).0 + node.map_or(0.0, |n| self.gnn_term(n, i))
+    }
+
+    /// `α·⟨h_q, h_i⟩ / width`.
+    fn gnn_term(&self, node: &(Arc<ItemCache>, Array1<f32>), i: u64) -> f32 {
+        let (cache, hq) = node;
+        let hi = cache.layers.last().expect("non-empty").row(i as usize);
+        self.head["blend.alpha"][[0]] * hq.dot(&hi) / self.tower.width() as f32
     }
 
     /// MLP forward: returns the correction and the hidden activations.
     fn mlp(&self, f: &[f32; NUM_FEATURES]) -> (f32, [f32; HIDDEN]) {
-        let (w1, b1, w2) = (
-            &self.head["head.w1"],
-            &self.head["head.b1"],
-            &self.head["head.w2"],
-        );
+        let out = (0..ENSEMBLE).map(|m| self.member(m, f).0).sum::<f32>();
+        (out / ENSEMBLE as f32, [0.0; HIDDEN])
+    }
+
+    /// One ensemble member's correction and hidden activations.
+    fn member(&self, m: usize, f: &[f32; NUM_FEATURES]) -> (f32, [f32; HIDDEN]) {
+        let [k1, k2, k3] = HEAD_KEYS[m];
+        let (w1, b1, w2) = (&self.head[k1], &self.head[k2], &self.head[k3]);
         let mut h = [0.0f32; HIDDEN];
         for (k, hk) in h.iter_mut().enumerate() {
             let mut z = b1[[k]];
@@ -457,6 +725,7 @@ impl GNNEmbedder {
             trained_mrr: 0.0,
             n_train: 0,
             n_validation: n_val,
+            tower: false,
         };
         if n_useful == 0 {
             return Ok(report);
@@ -464,23 +733,53 @@ impl GNNEmbedder {
         let val: Vec<u32> = (split as u32..examples.len() as u32).collect();
         let mut candidate = Self::with_seed(self.config.clone(), self.seed)?;
         candidate.trained = true;
-        candidate.train_range(ctx, &fb, examples, 0..split, cfg)?;
+        candidate.train_range(ctx, &fb, examples, 0..split, cfg, true)?;
+        // The blend weight of the tower's similarity: as learned, or 0 (a
+        // model trained without the tower) when that does at least as well
+        // on the held-out newest events.
+        let mut without = Self::with_seed(self.config.clone(), self.seed)?;
+        without.trained = true;
+        without.train_range(ctx, &fb, examples, 0..split, cfg, false)?;
+        let with_rr = candidate.validation_rr(ctx, &fb, examples, &val);
+        let without_rr = without.validation_rr(ctx, &fb, examples, &val);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let (with_mrr, without_mrr) = (mean(&with_rr), mean(&without_rr));
+        // Blend the tower in only when its gain is significant: the paired
+        // per-event difference must exceed two standard errors.
+        let diff: Vec<f64> = with_rr
+            .iter()
+            .zip(&without_rr)
+            .map(|(a, b)| a - b)
+            .collect();
+        let m = mean(&diff);
+        let var =
+            diff.iter().map(|d| (d - m) * (d - m)).sum::<f64>() / (diff.len().max(2) - 1) as f64;
+        let stderr = (var / diff.len().max(1) as f64).sqrt();
+        report.tower = m > 2.0 * stderr && m > 0.0;
+        let with_mrr = if report.tower { with_mrr } else { f64::MIN };
         report.previous_mrr = self.validation_mrr(ctx, &fb, examples, &val);
-        report.trained_mrr = candidate.validation_mrr(ctx, &fb, examples, &val);
+        report.trained_mrr = with_mrr.max(without_mrr);
         if report.trained_mrr < report.previous_mrr {
             return Ok(report);
         }
         let mut fresh = Self::with_seed(self.config.clone(), self.seed)?;
         fresh.trained = true;
-        report.loss = fresh.train_range(ctx, &fb, examples, 0..examples.len(), cfg)?;
+        report.loss =
+            fresh.train_range(ctx, &fb, examples, 0..examples.len(), cfg, report.tower)?;
         report.n_train = n_useful;
         report.published = true;
         *self = fresh;
         Ok(report)
     }
 
-    /// Trains the head on events `range` of `fb` (= `examples`); returns the
-    /// mean loss of the last epoch.
+    /// Trains head, blend weight and tower jointly on events `range` of
+    /// `fb` (= `examples`) with listwise InfoNCE; returns the mean loss of
+    /// the last epoch.
+    ///
+    /// Each mini-batch runs the tower only over the sampled receptive field
+    /// of its queries and candidates: a graph of the items plus one node per
+    /// training query attached to its best shown results, sampled
+    /// [`TRAIN_SAMPLE`] neighbours per node and layer.
     fn train_range(
         &mut self,
         ctx: &SearchContext<'_>,
@@ -488,9 +787,17 @@ impl GNNEmbedder {
         examples: &[TrainExample],
         range: std::ops::Range<usize>,
         cfg: &TrainConfig,
+        tower_on: bool,
     ) -> Result<f32> {
-        // Features do not depend on the parameters: compute them once.
-        let prepared: Vec<(Vec<[f32; NUM_FEATURES]>, &[usize])> = examples
+        struct Prepared<'a> {
+            e: usize,
+            feats: Vec<[f32; NUM_FEATURES]>,
+            positives: &'a [usize],
+            candidates: &'a [u64],
+        }
+        let cache = self.item_layers(ctx)?;
+        // Message features do not depend on the parameters: compute them once.
+        let prepared: Vec<Prepared<'_>> = examples
             .iter()
             .enumerate()
             .skip(range.start)
@@ -498,56 +805,173 @@ impl GNNEmbedder {
             .filter(|(_, ex)| !ex.positives.is_empty())
             .map(|(e, ex)| {
                 let q = normalized(&ex.query);
+                let qs = fb.query_sims(&q);
+                let lc = list_context(ctx, fb, &q, &ex.candidates, Some(e as u32), &qs);
                 let feats = ex
                     .candidates
                     .iter()
-                    .map(|&c| features(ctx, fb, &q, c, Some(e as u32)).0)
+                    .zip(lc)
+                    .map(|(&c, lc)| features(ctx, fb, &q, c, Some(e as u32), lc, &cache, &qs).0)
                     .collect();
-                (feats, ex.positives.as_slice())
+                Prepared {
+                    e,
+                    feats,
+                    positives: ex.positives.as_slice(),
+                    candidates: ex.candidates.as_slice(),
+                }
             })
             .collect();
+        let n = ctx.items.nrows();
+        // Items plus one node per training query (attached to its best shown results).
+        let queries: Vec<Vec<f32>> = examples.iter().map(|ex| normalized(&ex.query)).collect();
+        let aug = if tower_on {
+            let mut lists: Vec<Vec<usize>> = (0..n)
+                .map(|i| ctx.graph.row(i).iter().map(|&j| j as usize).collect())
+                .collect();
+            for (ex, q) in examples.iter().zip(&queries) {
+                lists.push(top_by_cosine(
+                    ctx,
+                    q,
+                    &ex.candidates[..ex.shown],
+                    QUERY_FANOUT,
+                ));
+            }
+            Some(Csr::from_adjacency(&lists).map_err(|e| Error::Invalid(format!("graph: {e}")))?)
+        } else {
+            None
+        };
+        let sampler = NeighborSampler::new(
+            self.config.num_layers,
+            &vec![TRAIN_SAMPLE; self.config.num_layers],
+        )?;
+        let w = self.tower.width() as f32;
         let mut opt = Adam::new(cfg.lr).with_weight_decay(cfg.weight_decay);
+        let mut opt_tower = Adam::new(cfg.lr * TOWER_LR_SCALE).with_weight_decay(cfg.weight_decay);
         let mut rng = Rng::seed_from_u64(cfg.seed);
+        let mut fctx = ForwardCtx::training(cfg.seed ^ 0x7077);
         let mut order: Vec<usize> = (0..prepared.len()).collect();
         let mut last = 0.0;
         for _ in 0..cfg.epochs {
             rng.shuffle(&mut order);
             let mut total = 0.0;
             for batch in order.chunks(cfg.batch_size.max(1)) {
-                let mut gw1 = Array2::<f32>::zeros((NUM_FEATURES, HIDDEN));
-                let mut gb1 = Array1::<f32>::zeros(HIDDEN);
-                let mut gw2 = Array1::<f32>::zeros(HIDDEN);
-                let w2 = self.head["head.w2"].clone();
-                for &b in batch {
-                    let (feats, pos) = &prepared[b];
-                    let outs: Vec<(f32, [f32; HIDDEN])> =
-                        feats.iter().map(|f| self.mlp(f)).collect();
-                    let scores: Array1<f32> = feats
-                        .iter()
-                        .zip(&outs)
-                        .map(|(f, (o, _))| f[0] + o)
-                        .collect();
-                    let (loss, g) = info_nce(scores.view(), pos, cfg.temperature)?;
-                    total += loss;
-                    for ((f, (_, h)), &gs) in feats.iter().zip(&outs).zip(g.iter()) {
-                        for k in 0..HIDDEN {
-                            gw2[k] += gs * h[k];
-                            let dz = gs * w2[[k]] * (1.0 - h[k] * h[k]);
-                            gb1[k] += dz;
-                            for j in 0..NUM_FEATURES {
-                                gw1[[j, k]] += dz * f[j];
+                let mut gw1 = vec![Array2::<f32>::zeros((NUM_FEATURES, HIDDEN)); ENSEMBLE];
+                let mut gb1 = vec![Array1::<f32>::zeros(HIDDEN); ENSEMBLE];
+                let mut gw2 = vec![Array1::<f32>::zeros(HIDDEN); ENSEMBLE];
+                let mut galpha = 0.0f32;
+                let w2: Vec<ArrayD<f32>> = (0..ENSEMBLE)
+                    .map(|m| self.head[HEAD_KEYS[m][2]].clone())
+                    .collect();
+                let alpha = self.head["blend.alpha"][[0]];
+                // The batch's receptive field through the tower.
+                let tower_out = match &aug {
+                    Some(aug) => {
+                        let mut seeds = Vec::new();
+                        for &b in batch {
+                            let p = &prepared[b];
+                            seeds.push(n + p.e);
+                            seeds.extend(p.candidates.iter().map(|&c| c as usize));
+                        }
+                        let mb: MiniBatch = sampler.sample(aug, &seeds, &mut rng)?;
+                        let mut x_in =
+                            Array2::<f32>::zeros((mb.input_nodes().len(), ctx.items.ncols()));
+                        for (r, &id) in mb.input_nodes().iter().enumerate() {
+                            if id < n {
+                                x_in.row_mut(r).assign(&ctx.items.row(id));
+                            } else {
+                                x_in.row_mut(r)
+                                    .assign(&ndarray::ArrayView1::from(&queries[id - n][..]));
                             }
                         }
+                        let (h, cache) = self.tower.forward_train(x_in, &mb, &mut fctx)?;
+                        let dh = Array2::<f32>::zeros(h.dim());
+                        Some((mb, h, cache, dh, seeds))
+                    }
+                    None => None,
+                };
+                let mut tower_out = tower_out;
+                let mut seed_pos = 0usize;
+                for &b in batch {
+                    let p = &prepared[b];
+
+                    // Rows of the query node and the candidates in the tower output.
+                    let rows: Option<(usize, Vec<usize>)> = tower_out.as_ref().map(|(mb, ..)| {
+                        let out = mb.output_rows();
+                        let rq = out[seed_pos];
+                        let rc = (0..p.candidates.len())
+                            .map(|k| out[seed_pos + 1 + k])
+                            .collect();
+                        (rq, rc)
+                    });
+                    seed_pos += 1 + p.candidates.len();
+                    let sims: Vec<f32> = match (&tower_out, &rows) {
+                        (Some((_, h, ..)), Some((rq, rc))) => {
+                            rc.iter().map(|&r| h.row(*rq).dot(&h.row(r)) / w).collect()
+                        }
+                        _ => vec![0.0; p.candidates.len()],
+                    };
+                    // Each member is trained on its own loss; the tower on their mean.
+                    let mut g = Array1::<f32>::zeros(p.candidates.len());
+                    for m in 0..ENSEMBLE {
+                        let outs: Vec<(f32, [f32; HIDDEN])> =
+                            p.feats.iter().map(|f| self.member(m, f)).collect();
+                        let scores: Array1<f32> = p
+                            .feats
+                            .iter()
+                            .zip(&outs)
+                            .zip(&sims)
+                            .map(|((f, (o, _)), s)| f[0] + o + alpha * s)
+                            .collect();
+                        let (loss, gm) = info_nce(scores.view(), p.positives, cfg.temperature)?;
+                        total += loss / ENSEMBLE as f32;
+                        g.scaled_add(1.0 / ENSEMBLE as f32, &gm);
+                        for ((f, (_, h)), &gs) in p.feats.iter().zip(&outs).zip(gm.iter()) {
+                            for k in 0..HIDDEN {
+                                gw2[m][k] += gs * h[k];
+                                let dz = gs * w2[m][[k]] * (1.0 - h[k] * h[k]);
+                                gb1[m][k] += dz;
+                                for j in 0..NUM_FEATURES {
+                                    gw1[m][[j, k]] += dz * f[j];
+                                }
+                            }
+                        }
+                    }
+                    if let (Some((_, h, _, dh, _)), Some((rq, rc))) = (&mut tower_out, &rows) {
+                        let hq = h.row(*rq).to_owned();
+                        let mut dq = Array1::<f32>::zeros(hq.len());
+                        for ((&r, &gs), &sim) in rc.iter().zip(g.iter()).zip(&sims) {
+                            galpha += gs * sim;
+                            let c = gs * alpha / w;
+                            dq.scaled_add(c, &h.row(r));
+                            dh.row_mut(r).scaled_add(c, &hq);
+                        }
+                        let mut rowq = dh.row_mut(*rq);
+                        rowq += &dq;
                     }
                 }
                 let inv = 1.0 / batch.len() as f32;
                 let mut grads = Gradients::new();
-                grads.insert("head.w1", (gw1 * inv).into_dyn());
-                grads.insert("head.b1", (gb1 * inv).into_dyn());
-                grads.insert("head.w2", (gw2 * inv).into_dyn());
-                opt.step(&mut HeadParams(&mut self.head), &grads)?;
+                for (m, ((gw1, gb1), gw2)) in gw1.into_iter().zip(gb1).zip(gw2).enumerate() {
+                    grads.insert(format!("head.{m}.w1"), (gw1 * inv).into_dyn());
+                    grads.insert(format!("head.{m}.b1"), (gb1 * inv).into_dyn());
+                    grads.insert(format!("head.{m}.w2"), (gw2 * inv).into_dyn());
+                }
+                if tower_on {
+                    grads.insert("blend.alpha", ArrayD::from_elem(IxDyn(&[1]), galpha * inv));
+                }
+                opt.step(self, &grads)?;
+                if let Some((_, _, cache, dh, _)) = tower_out {
+                    if alpha != 0.0 {
+                        let mut tg = self.tower.backward(&cache, dh * inv)?;
+                        let _ = &mut tg;
+                        opt_tower.step(self, &tg)?;
+                    }
+                }
             }
             last = total / prepared.len().max(1) as f32;
+        }
+        if let Ok(mut g) = self.cache.0.write() {
+            *g = None;
         }
         Ok(last)
     }
@@ -561,33 +985,68 @@ impl GNNEmbedder {
         examples: &[TrainExample],
         events: &[u32],
     ) -> f64 {
-        let mut total = 0.0;
-        let mut n = 0usize;
+        let rr = self.validation_rr(ctx, fb, examples, events);
+        if rr.is_empty() {
+            0.0
+        } else {
+            rr.iter().sum::<f64>() / rr.len() as f64
+        }
+    }
+
+    /// Reciprocal rank of each validation event with a chosen item (in order).
+    fn validation_rr(
+        &self,
+        ctx: &SearchContext<'_>,
+        fb: &FeedbackGraph,
+        examples: &[TrainExample],
+        events: &[u32],
+    ) -> Vec<f64> {
+        let mut out = Vec::with_capacity(events.len());
         for &e in events {
             let ex = &examples[e as usize];
             if ex.positives.is_empty() {
                 continue;
             }
             let q = normalized(&ex.query);
-            let scores: Vec<f32> = ex
-                .candidates
+            let cache = if self.trained {
+                self.item_layers(ctx).ok()
+            } else {
+                None
+            };
+            let Ok(node) = self.query_node(ctx, &q, &ex.candidates[..ex.shown]) else {
+                continue;
+            };
+            // Only the shown results: the hard candidates, as at serving time.
+            let shown = &ex.candidates[..ex.shown];
+            let qs = fb.query_sims(&q);
+            let lc = list_context(ctx, fb, &q, shown, Some(e), &qs);
+            let scores: Vec<f32> = shown
                 .iter()
-                .map(|&c| self.score_one(ctx, fb, &q, c, Some(e)))
+                .zip(lc)
+                .map(|(&c, lc)| {
+                    self.score_one(
+                        ctx,
+                        fb,
+                        &q,
+                        node.as_ref(),
+                        c,
+                        Some(e),
+                        lc,
+                        cache.as_deref(),
+                        &qs,
+                    )
+                })
                 .collect();
             let best_pos = ex
                 .positives
                 .iter()
+                .filter(|&&p| p < scores.len())
                 .map(|&p| scores[p])
                 .fold(f32::NEG_INFINITY, f32::max);
             let rank = 1 + scores.iter().filter(|&&s| s > best_pos).count();
-            total += 1.0 / rank as f64;
-            n += 1;
+            out.push(1.0 / rank as f64);
         }
-        if n == 0 {
-            0.0
-        } else {
-            total / n as f64
-        }
+        out
     }
 
     /// Serialises the model to safetensors bytes (configuration in the metadata).
@@ -714,22 +1173,6 @@ impl GNNEmbedder {
     }
 }
 
-/// Adapter so the optimizer can step the head map.
-struct HeadParams<'a>(&'a mut BTreeMap<String, ArrayD<f32>>);
-
-impl Parameters for HeadParams<'_> {
-    fn named_parameters(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
-        self.0.iter().map(|(k, v)| (k.clone(), v.view())).collect()
-    }
-
-    fn named_parameters_mut(&mut self) -> Vec<(String, ArrayViewMutD<'_, f32>)> {
-        self.0
-            .iter_mut()
-            .map(|(k, v)| (k.clone(), v.view_mut()))
-            .collect()
-    }
-}
-
 impl Parameters for GNNEmbedder {
     fn named_parameters(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
         let mut v: Vec<(String, ArrayViewD<'_, f32>)> = self
@@ -737,12 +1180,15 @@ impl Parameters for GNNEmbedder {
             .iter()
             .map(|(k, v)| (k.clone(), v.view()))
             .collect();
-        for (l, layer) in self.sage.iter().enumerate() {
-            for (n, p) in layer.named_parameters() {
-                v.push((format!("sage.{l}.{n}"), p));
+        v.push(("tower.p0".into(), self.tower.p0.view()));
+        for (l, (sage, norm)) in self.tower.sage.iter().zip(&self.tower.norms).enumerate() {
+            for (n, p) in sage.named_parameters() {
+                v.push((format!("tower.sage.{l}.{n}"), p));
+            }
+            for (n, p) in norm.named_parameters() {
+                v.push((format!("tower.norm.{l}.{n}"), p));
             }
         }
-        v.push(("proj".into(), self.proj.view()));
         v
     }
 
@@ -752,26 +1198,43 @@ impl Parameters for GNNEmbedder {
             .iter_mut()
             .map(|(k, v)| (k.clone(), v.view_mut()))
             .collect();
-        for (l, layer) in self.sage.iter_mut().enumerate() {
-            for (n, p) in layer.named_parameters_mut() {
-                v.push((format!("sage.{l}.{n}"), p));
+        v.push(("tower.p0".into(), self.tower.p0.view_mut()));
+        for (l, (sage, norm)) in self
+            .tower
+            .sage
+            .iter_mut()
+            .zip(self.tower.norms.iter_mut())
+            .enumerate()
+        {
+            for (n, p) in sage.named_parameters_mut() {
+                v.push((format!("tower.sage.{l}.{n}"), p));
+            }
+            for (n, p) in norm.named_parameters_mut() {
+                v.push((format!("tower.norm.{l}.{n}"), p));
             }
         }
-        v.push(("proj".into(), self.proj.view_mut()));
         v
     }
 }
 
-/// Messages into item `i` for (normalised) query `q`, ignoring event `skip`.
+/// Messages into item `i` for (normalised) query `q`, ignoring event `skip`;
+/// `qs` are `q`'s similarities to every past query.
+#[allow(clippy::too_many_arguments)] // internal hot path; a struct would only rename them
 fn features(
     ctx: &SearchContext<'_>,
     fb: &FeedbackGraph,
     q: &[f32],
     i: u64,
     skip: Option<u32>,
+    (best, rank, nearest): (f32, usize, f32),
+    cache: &ItemCache,
+    qs: &[f32],
 ) -> ([f32; NUM_FEATURES], Vec<(u32, f32)>) {
     let mut f = [0.0f32; NUM_FEATURES];
+    f[12] = nearest;
     f[0] = vector::dot(q, ctx.item(i));
+    f[9] = f[0] - best;
+    f[10] = (1.0 + rank as f32).ln();
     let claims: Vec<u32> = fb
         .claims(i)
         .iter()
@@ -781,21 +1244,22 @@ fn features(
     let mut attention = Vec::new();
     if !claims.is_empty() {
         f[1] = (1.0 + claims.len() as f32).ln();
-        let sims: Vec<f32> = claims
-            .iter()
-            .map(|&c| vector::dot(q, fb.query(c)))
-            .collect();
+        let sims: Vec<f32> = claims.iter().map(|&c| qs[c as usize]).collect();
         let mut w: Vec<f32> = sims.iter().map(|s| s / ATTENTION_TEMPERATURE).collect();
         ruvector_gnn_kernels::softmax::softmax_inplace(&mut w);
         f[2] = w.iter().zip(&sims).map(|(a, s)| a * s).sum();
         f[3] = sims.iter().copied().fold(f32::MIN, f32::max);
+        f[11] = claims
+            .iter()
+            .map(|&c| vector::dot(fb.query(c), ctx.item(i)))
+            .fold(f32::MIN, f32::max);
         attention = claims.iter().copied().zip(w).collect();
     }
     let mut n_skips = 0usize;
     let mut best_skip = 0.0f32;
     for &c in fb.skips(i).iter().filter(|&&c| Some(c) != skip) {
         n_skips += 1;
-        best_skip = best_skip.max(vector::dot(q, fb.query(c)));
+        best_skip = best_skip.max(qs[c as usize]);
     }
     f[7] = (1.0 + n_skips as f32).ln();
     f[8] = best_skip;
@@ -803,25 +1267,82 @@ fn features(
     if !nb.is_empty() {
         let mut deg = 0.0;
         let mut best = 0.0f32;
-        let mut mean = vec![0.0f32; q.len()];
         for &j in nb {
             let j = u64::from(j);
-            vector::add(ctx.item(j), &mut mean);
             let cl = fb.claims(j);
             let n = cl.iter().filter(|&&c| Some(c) != skip).count();
             deg += (1.0 + n as f32).ln();
             for &c in cl.iter().filter(|&&c| Some(c) != skip) {
-                best = best.max(vector::dot(q, fb.query(c)));
+                best = best.max(qs[c as usize]);
             }
         }
         f[4] = deg / nb.len() as f32;
         f[6] = best;
-        let norm = vector::l2_norm(&mean);
-        if norm > 0.0 {
-            f[5] = vector::dot(q, &mean) / norm;
-        }
+        let mean = cache.neighbour_means.row(i as usize);
+        f[5] = vector::dot(q, mean.as_slice().expect("contiguous"));
     }
     (f, attention)
+}
+
+/// The `k` items of `pool` most similar to `q` (dense ids as `usize`).
+fn top_by_cosine(ctx: &SearchContext<'_>, q: &[f32], pool: &[u64], k: usize) -> Vec<usize> {
+    let mut scored: Vec<(f32, u64)> = pool
+        .iter()
+        .map(|&c| (vector::dot(q, ctx.item(c)), c))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored
+        .into_iter()
+        .take(k)
+        .map(|(_, c)| c as usize)
+        .collect()
+}
+
+/// For each candidate: the best cosine among `candidates`, the candidate's
+/// rank by cosine (0 = best; ties by id), and the query's best similarity
+/// to a past query (event `skip` masked).
+fn list_context(
+    ctx: &SearchContext<'_>,
+    fb: &FeedbackGraph,
+    q: &[f32],
+    candidates: &[u64],
+    skip: Option<u32>,
+    qs: &[f32],
+) -> Vec<(f32, usize, f32)> {
+    let nearest = (0..fb.n_events() as u32)
+        .filter(|&e| Some(e) != skip)
+        .map(|e| qs[e as usize])
+        .fold(0.0f32, f32::max);
+    let cos: Vec<f32> = candidates
+        .iter()
+        .map(|&c| vector::dot(q, ctx.item(c)))
+        .collect();
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| {
+        cos[b]
+            .total_cmp(&cos[a])
+            .then(candidates[a].cmp(&candidates[b]))
+    });
+    let best = order.first().map_or(0.0, |&i| cos[i]);
+    let mut out = vec![(best, 0, nearest); candidates.len()];
+    for (r, &i) in order.iter().enumerate() {
+        out[i].1 = r;
+    }
+    out
+}
+
+/// The normalised mean of every item's neighbours (zero rows for none).
+fn neighbour_means(ctx: &SearchContext<'_>) -> Array2<f32> {
+    let n = ctx.items.nrows();
+    let mut m = Array2::<f32>::zeros((n, ctx.items.ncols()));
+    for (i, mut row) in m.outer_iter_mut().enumerate() {
+        let acc = row.as_slice_mut().expect("contiguous");
+        for &j in ctx.graph.row(i) {
+            vector::add(ctx.item(u64::from(j)), acc);
+        }
+    }
+    crate::candidates::normalize_rows(&mut m);
+    m
 }
 
 #[cfg(test)]
@@ -965,6 +1486,45 @@ mod tests {
             loaded.encode(&it, &adj).unwrap(),
             m.encode(&it, &adj).unwrap()
         );
+    }
+
+    #[test]
+    fn tower_trains_on_sampled_batches_and_round_trips() {
+        let it = items(6);
+        let g = knn_graph(it.view(), 4);
+        let (ex, _, q) = synthetic(&it, 24, 7);
+        let fb = FeedbackGraph::from_examples(&ex);
+        let ctx = SearchContext {
+            items: it.view(),
+            graph: &g,
+            feedback: &fb,
+        };
+        let mut m = model();
+        m.trained = true;
+        let cfg = TrainConfig {
+            epochs: 5,
+            batch_size: 8,
+            lr: 1e-2,
+            weight_decay: 0.0,
+            temperature: 0.1,
+            sampled_negatives: 0,
+            seed: 3,
+        };
+        m.train_range(&ctx, &fb, &ex, 0..ex.len(), &cfg, true)
+            .unwrap();
+        assert_ne!(m.head["blend.alpha"][[0]], 0.0);
+        let p0 = m.tower.p0.clone();
+        m.train_range(&ctx, &fb, &ex, 0..ex.len(), &cfg, true)
+            .unwrap();
+        assert_ne!(m.tower.p0, p0, "the tower's input projection is trained");
+        let cands: Vec<u64> = (0..N as u64).collect();
+        let s = m.score(&ctx, &q, &cands).unwrap();
+        assert!(s.iter().all(|v| v.is_finite()));
+        let back = GNNEmbedder::from_bytes(&m.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.score(&ctx, &q, &cands).unwrap(), s);
+        let e = back.explain(&ctx, &q, cands[0]).unwrap();
+        assert_ne!(e.gnn, 0.0);
+        assert_eq!(e.features.len(), NUM_FEATURES);
     }
 
     #[test]
