@@ -62,9 +62,10 @@ fn params() -> HnswParams {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "?".into(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -96,8 +97,11 @@ fn sweep_point(index: &HnswIndex, d: &Data, ef: usize) -> (f64, f64) {
     (hits as f64 / (10 * nq) as f64, median(times))
 }
 
-/// One peer run: build seconds and (ef, recall, µs) rows.
-fn run_peer(python: &str) -> Option<(f64, Vec<(usize, f64, f64)>)> {
+/// `(ef, recall@10, µs/query)` per ef of one sweep.
+type Sweep = Vec<(usize, f64, f64)>;
+
+/// One peer run: build seconds and its sweep.
+fn run_peer(python: &str) -> Option<(f64, Sweep)> {
     let out = Command::new(python)
         .arg(PEER)
         .args(["16", "200"])
@@ -132,7 +136,7 @@ fn run_peer(python: &str) -> Option<(f64, Vec<(usize, f64, f64)>)> {
 }
 
 /// Smallest ef whose median recall reaches `target`: (ef, recall, median µs).
-fn at_target(rounds: &[Vec<(usize, f64, f64)>], target: f64) -> Option<(usize, f64, f64)> {
+fn at_target(rounds: &[Sweep], target: f64) -> Option<(usize, f64, f64)> {
     let efs: Vec<usize> = rounds.first()?.iter().map(|r| r.0).collect();
     efs.into_iter().find_map(|ef| {
         let pts: Vec<(f64, f64)> = rounds
@@ -166,7 +170,7 @@ fn compare(d: &Data) -> (HnswIndex, Vec<usize>) {
         let built = HnswIndex::build(params(), d.base.view(), None).unwrap();
         let secs = t.elapsed().as_secs_f64();
         ours_build.push(secs);
-        let rows: Vec<(usize, f64, f64)> = EFS
+        let rows: Sweep = EFS
             .iter()
             .map(|&ef| {
                 let (r, us) = sweep_point(&built, d, ef);

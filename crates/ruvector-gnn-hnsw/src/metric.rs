@@ -113,9 +113,6 @@ impl HnswParams {
 /// AVX-512 / AVX2+FMA / NEON), over the common prefix of `a` and `b`.
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    if AUTOVEC {
-        return dot_autovec(a, b);
-    }
     let n = a.len().min(b.len());
     ruvector_gnn_kernels::vector::dot(&a[..n], &b[..n])
 }
@@ -123,57 +120,8 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Squared Euclidean distance: the kernels crate's SIMD `l2_squared`.
 #[inline]
 pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-    if AUTOVEC {
-        return l2_squared_autovec(a, b);
-    }
     let n = a.len().min(b.len());
     ruvector_gnn_kernels::vector::l2_squared(&a[..n], &b[..n])
-}
-
-const AUTOVEC: bool = option_env!("RV_HNSW_AUTOVEC").is_some();
-
-/// Dot product with 16 independent accumulators (auto-vectorises).
-#[inline]
-fn dot_autovec(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; 16];
-    let ca = a.chunks_exact(16);
-    let cb = b.chunks_exact(16);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..16 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// Squared Euclidean distance with 16 accumulators.
-#[inline]
-fn l2_squared_autovec(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; 16];
-    let ca = a.chunks_exact(16);
-    let cb = b.chunks_exact(16);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..16 {
-            let d = x[l] - y[l];
-            acc[l] += d * d;
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in ra.iter().zip(rb) {
-        let d = x - y;
-        tail += d * d;
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Squared L2 distance for `hnsw_rs` (unit type: `HnswIo::load_hnsw` needs `Default`).

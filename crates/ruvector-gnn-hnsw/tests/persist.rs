@@ -219,13 +219,12 @@ fn garbage<B: AnnBackend>(file: &str, cut: usize) {
     index.save(&p).unwrap();
     let graph = p.join(file);
     let mut bytes = std::fs::read(&graph).unwrap();
-    if cut == 0 {
-        // Last 4 bytes: the last neighbour id of the last node.
+    if let Some(len) = bytes.len().checked_div(cut) {
+        bytes.truncate(len);
+    } else {
+        // cut == 0: set the last 4 bytes (the last neighbour id of the last node) out of range.
         let l = bytes.len();
         bytes[l - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
-    } else {
-        let cut = bytes.len() / cut;
-        bytes.truncate(cut);
     }
     std::fs::write(&graph, &bytes).unwrap();
     let crc = crc32fast::hash(&bytes);
