@@ -100,8 +100,6 @@ pub struct GNNConfig {
     pub dropout: f32,
     /// Activation applied to the output.
     pub activation: Activation,
-    /// Number of stacked layers for multi-layer models (`GNNEmbedder`).
-    pub num_layers: usize,
 }
 
 impl Default for GNNConfig {
@@ -113,7 +111,6 @@ impl Default for GNNConfig {
             num_heads: 4,
             dropout: 0.1,
             activation: Activation::ReLU,
-            num_layers: 2,
         }
     }
 }

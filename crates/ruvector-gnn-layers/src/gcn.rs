@@ -158,7 +158,6 @@ fn add_self(norm: &GcnNorm, x: ArrayView2<'_, f32>, mut out: ndarray::ArrayViewM
 ///     num_heads: 4, // For GAT
 ///     dropout: 0.1,
 ///     activation: Activation::ReLU,
-///     num_layers: 1,
 /// };
 /// // Create GCN layer
 /// let gcn = GCNLayer::new(config)?;

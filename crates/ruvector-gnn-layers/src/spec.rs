@@ -263,7 +263,6 @@ impl LayerSpec {
                 num_heads: 1,
                 dropout,
                 activation,
-                num_layers: 1,
             }),
             _ => Err(Error::Config(format!(
                 "a '{}' spec is not a GCN layer",

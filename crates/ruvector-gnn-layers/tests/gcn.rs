@@ -17,7 +17,6 @@ fn config(input_dim: usize, output_dim: usize, activation: Activation, dropout: 
         num_heads: 1,
         dropout,
         activation,
-        num_layers: 1,
     }
 }
 

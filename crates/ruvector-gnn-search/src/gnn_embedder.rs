@@ -334,11 +334,64 @@ fn fingerprint(ctx: &SearchContext<'_>) -> (usize, usize, u64) {
     (n, ctx.graph.n_edges(), h)
 }
 
+/// Configuration of a [`GNNEmbedder`]: the layer settings of
+/// [`GNNConfig`] plus the depth of the GraphSAGE tower.
+///
+/// The seed README builds the embedder with a `GNNConfig { input_dim,
+/// output_dim, num_layers, ..Default::default() }` literal; the layers'
+/// `GNNConfig` keeps exactly the seed's six fields (its GCN example is a
+/// full literal), so the embedder has this type of its own with the same
+/// field names, and `EmbedderConfig::from(gnn_config)` converts.
+///
+/// ```
+/// use ruvector_gnn_search::EmbedderConfig;
+/// let c = EmbedderConfig { input_dim: 384, output_dim: 64, num_layers: 2, ..Default::default() };
+/// assert_eq!(c.hidden_dim, 128);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedderConfig {
+    /// Input (item vector) width.
+    pub input_dim: usize,
+    /// Output embedding width.
+    pub output_dim: usize,
+    /// Hidden width of the tower.
+    pub hidden_dim: usize,
+    /// Number of GraphSAGE layers in the tower over the HNSW graph.
+    pub num_layers: usize,
+    /// Attention heads (kept for symmetry with [`GNNConfig`]).
+    pub num_heads: usize,
+    /// Dropout on layer inputs during training.
+    pub dropout: f32,
+    /// Activation between tower layers.
+    pub activation: Activation,
+}
+
+impl Default for EmbedderConfig {
+    /// The layers' [`GNNConfig`] defaults with two tower layers.
+    fn default() -> Self {
+        Self::from(GNNConfig::default())
+    }
+}
+
+impl From<GNNConfig> for EmbedderConfig {
+    fn from(c: GNNConfig) -> Self {
+        Self {
+            input_dim: c.input_dim,
+            output_dim: c.output_dim,
+            hidden_dim: c.hidden_dim,
+            num_layers: 2,
+            num_heads: c.num_heads,
+            dropout: c.dropout,
+            activation: c.activation,
+        }
+    }
+}
+
 /// The GNN model: message passing over the feedback and item graphs, an MLP
 /// update, and an item tower of GraphSAGE layers for [`GNNEmbedder::encode`].
 #[derive(Debug, Clone)]
 pub struct GNNEmbedder {
-    config: GNNConfig,
+    config: EmbedderConfig,
     seed: u64,
     trained: bool,
     /// Scoring head, by name.
@@ -383,7 +436,7 @@ impl GNNEmbedder {
     ///
     /// # Errors
     /// [`Error::Invalid`] when `input_dim`, `output_dim` or `num_layers` is 0.
-    pub fn new(config: GNNConfig) -> Result<Self> {
+    pub fn new(config: impl Into<EmbedderConfig>) -> Result<Self> {
         Self::with_seed(config, 7)
     }
 
@@ -391,7 +444,8 @@ impl GNNEmbedder {
     ///
     /// # Errors
     /// As [`GNNEmbedder::new`].
-    pub fn with_seed(config: GNNConfig, seed: u64) -> Result<Self> {
+    pub fn with_seed(config: impl Into<EmbedderConfig>, seed: u64) -> Result<Self> {
+        let config: EmbedderConfig = config.into();
         if config.input_dim == 0 || config.output_dim == 0 || config.num_layers == 0 {
             return Err(Error::Invalid(format!(
                 "GNNEmbedder needs input_dim, output_dim and num_layers ≥ 1, got {}, {}, {}",
@@ -428,7 +482,7 @@ impl GNNEmbedder {
     }
 
     /// The model's configuration.
-    pub fn config(&self) -> &GNNConfig {
+    pub fn config(&self) -> &EmbedderConfig {
         &self.config
     }
 
@@ -1138,7 +1192,7 @@ impl GNNEmbedder {
             "identity" => Activation::Identity,
             other => return Err(Error::Invalid(format!("unknown activation {other:?}"))),
         };
-        let config = GNNConfig {
+        let config = EmbedderConfig {
             input_dim: parse("input_dim", get("input_dim")?)?,
             output_dim: parse("output_dim", get("output_dim")?)?,
             hidden_dim: parse("hidden_dim", get("hidden_dim")?)?,
@@ -1362,7 +1416,7 @@ mod tests {
     }
 
     fn model() -> GNNEmbedder {
-        GNNEmbedder::new(GNNConfig {
+        GNNEmbedder::new(EmbedderConfig {
             input_dim: D,
             output_dim: 4,
             ..Default::default()
@@ -1593,7 +1647,7 @@ mod tests {
         };
         assert!(matches!(m.score(&ctx2, &q, &[0]), Err(Error::Invalid(_))));
         assert!(GNNEmbedder::from_bytes(b"not a model").is_err());
-        assert!(GNNEmbedder::new(GNNConfig {
+        assert!(GNNEmbedder::new(EmbedderConfig {
             input_dim: 0,
             ..Default::default()
         })

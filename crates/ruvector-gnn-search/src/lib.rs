@@ -15,7 +15,7 @@ pub mod record_log;
 
 pub use error::{Error, Result};
 pub use feedback_log::{FeedbackEvent, FeedbackLog, Recovery, SyncPolicy};
-pub use gnn_embedder::{Explanation, FitReport, GNNEmbedder, SearchContext};
+pub use gnn_embedder::{EmbedderConfig, Explanation, FitReport, GNNEmbedder, SearchContext};
 pub mod candidates;
 pub mod eval;
 pub mod feedback_graph;

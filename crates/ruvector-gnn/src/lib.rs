@@ -34,7 +34,6 @@
 //!         num_heads: 4, // For GAT
 //!         dropout: 0.1,
 //!         activation: Activation::ReLU,
-//!         num_layers: 1,
 //!     };
 //!     // Create GCN layer
 //!     let gcn = GCNLayer::new(config)?;
@@ -117,8 +116,9 @@
 //! #     db.insert_batch(&(0..200).collect::<Vec<u64>>(), &rows)?;
 //! # }
 //! # let query_vector = vec![0.25f32; 128];
+//! # use ruvector_gnn::EmbedderConfig as GNNConfig; // the embedder's config (see EmbedderConfig)
 //! use ruvector_gnn::VectorDB; // the seed imports it from `ruvector_core`
-//! use ruvector_gnn::{HNSWMessagePassing, GNNEmbedder, GNNConfig};
+//! use ruvector_gnn::{HNSWMessagePassing, GNNEmbedder};
 //! // Load vector database
 //! let db = VectorDB::open("vectors.db")?;
 //! // Create GNN that operates on HNSW structure
@@ -159,7 +159,7 @@ pub use ruvector_gnn_layers::{
 };
 
 pub use ruvector_gnn_search::{
-    GNNEmbedder, OnlineConfig, SearchContext, SearchHit, StoreConfig, VectorDB,
+    EmbedderConfig, GNNEmbedder, OnlineConfig, SearchContext, SearchHit, StoreConfig, VectorDB,
 };
 
 mod hnsw_message_passing;

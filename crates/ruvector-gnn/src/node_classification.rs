@@ -113,7 +113,6 @@ pub fn build_model(
                 num_heads: 1,
                 dropout: 0.5,
                 activation: Activation::ReLU,
-                ..GNNConfig::default()
             };
             let c2 = GNNConfig {
                 input_dim: 16,

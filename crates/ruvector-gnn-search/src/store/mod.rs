@@ -54,7 +54,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use ndarray::Array2;
 use ruvector_gnn_hnsw::{HnswIndex, LoadOptions, Metric};
 use ruvector_gnn_kernels::Rng;
-use ruvector_gnn_layers::GNNConfig;
 use ruvector_gnn_weights::{EmbeddingTable, EmbeddingTableWriter, Precision};
 
 pub use config::{OnlineConfig, OpenOptions, SearchHit, StoreConfig};
@@ -63,7 +62,7 @@ pub use wal::InsertRecord;
 use crate::error::{Error, Result};
 use crate::feedback_graph::FeedbackGraph;
 use crate::feedback_log::{FeedbackEvent, FeedbackLog};
-use crate::gnn_embedder::{Explanation, FitReport, GNNEmbedder};
+use crate::gnn_embedder::{EmbedderConfig, Explanation, FitReport, GNNEmbedder};
 use crate::record_log::Recovery;
 use crate::rerank::{add_sampled_negatives, TrainConfig, TrainExample};
 use context::{ContextData, ItemData};
@@ -171,10 +170,10 @@ fn precision_of(p: PrecisionName) -> Precision {
 
 /// The model a new store starts with: untrained, so it ranks like cosine.
 fn default_model(dimensions: usize) -> Result<GNNEmbedder> {
-    GNNEmbedder::new(GNNConfig {
+    GNNEmbedder::new(EmbedderConfig {
         input_dim: dimensions,
         output_dim: 64.min(dimensions.max(1)),
-        ..GNNConfig::default()
+        ..EmbedderConfig::default()
     })
 }
 
