@@ -480,8 +480,9 @@ impl<B: AnnBackend> HnswIndex<B> {
 
     /// Search restricted to caller ids for which `keep` returns true.
     ///
-    /// The filter is applied during the graph walk (hnsw_rs's `FilterT`), so
-    /// results are the nearest *kept* points found within `ef` candidates;
+    /// The filter is applied during the crate's own graph walk (for every
+    /// backend), so results are the nearest *kept* points found within `ef`
+    /// candidates;
     /// a very selective filter needs a larger `ef`.
     ///
     /// # Errors
