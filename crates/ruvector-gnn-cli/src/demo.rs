@@ -266,13 +266,28 @@ fn show_example(
             println!("    {mark} {}", text(*id));
         }
         let model = db.model();
-        let why = db.explain(&row, &model, learned[l])?;
-        println!(
-            "  why: score {:.3} (cosine {:.3}); {} past questions that chose this answer attended",
-            why.score,
-            why.base,
-            why.attention.len()
-        );
+        for (label, id) in [("moved up", learned[l]), ("was #1", plain[0])] {
+            if label == "was #1" && plain[0] == learned[0] {
+                continue;
+            }
+            let why = db.explain(&row, &model, id)?;
+            println!(
+                "  why ({label}: \"{}\"): score {:.3} = cosine {:.3} {:+.3} learned",
+                short(answers.get(id as usize).map_or("", String::as_str)),
+                why.score,
+                why.base,
+                why.score - why.base
+            );
+            for (name, v) in why
+                .features
+                .iter()
+                .skip(1)
+                .filter(|(_, v)| *v != 0.0)
+                .take(4)
+            {
+                println!("      {name}: {v:.3}");
+            }
+        }
         return Ok(());
     }
     Ok(())
