@@ -168,6 +168,23 @@ fn precision_of(p: PrecisionName) -> Precision {
     }
 }
 
+/// The manifest of a new store (generation 0, nothing checkpointed).
+fn first_manifest(config: &StoreConfig, insert_log: &str, feedback_log: &str) -> Manifest {
+    Manifest {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        dimensions: config.dimensions,
+        hnsw: config.hnsw,
+        precision: precision_name(config.precision),
+        generation: 0,
+        checkpoint_len: 0,
+        checkpoint: None,
+        insert_log: insert_log.into(),
+        feedback_log: feedback_log.into(),
+        model: None,
+    }
+}
+
 /// The model a new store starts with: untrained, so it ranks like cosine.
 fn default_model(dimensions: usize) -> Result<GNNEmbedder> {
     GNNEmbedder::new(EmbedderConfig {
@@ -211,19 +228,7 @@ impl VectorDB {
             )));
         }
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let manifest = Manifest {
-            format: FORMAT_NAME.into(),
-            version: FORMAT_VERSION,
-            dimensions: config.dimensions,
-            hnsw: config.hnsw,
-            precision: precision_name(config.precision),
-            generation: 0,
-            checkpoint_len: 0,
-            checkpoint: None,
-            insert_log: "inserts-0.log".into(),
-            feedback_log: FEEDBACK_FILE.into(),
-            model: None,
-        };
+        let manifest = first_manifest(&config, "inserts-0.log", FEEDBACK_FILE);
         // Files of an earlier create that crashed before its manifest.
         for name in [&manifest.insert_log, &manifest.feedback_log] {
             let p = dir.join(name);
@@ -260,19 +265,7 @@ impl VectorDB {
     /// [`Error::Invalid`] for `dimensions == 0` or bad HNSW parameters.
     pub fn in_memory(config: StoreConfig) -> Result<Self> {
         Self::check_config(&config)?;
-        let manifest = Manifest {
-            format: FORMAT_NAME.into(),
-            version: FORMAT_VERSION,
-            dimensions: config.dimensions,
-            hnsw: config.hnsw,
-            precision: precision_name(config.precision),
-            generation: 0,
-            checkpoint_len: 0,
-            checkpoint: None,
-            insert_log: String::new(),
-            feedback_log: String::new(),
-            model: None,
-        };
+        let manifest = first_manifest(&config, "", "");
         let index = HnswIndex::new(config.dimensions, config.hnsw)?;
         let model = default_model(config.dimensions)?;
         Ok(Self::assemble(
