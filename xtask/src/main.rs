@@ -4,6 +4,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod npm;
 mod parity;
 
 const HELP: &str = "\
@@ -16,6 +17,9 @@ Commands:
   accuracy [dir]     train GCN and GAT on a Planetoid folder (default data/cora) over
                      5 seeds with the papers' settings; fail if the mean test accuracy
                      is below GCN 0.805 / GAT 0.815
+  npm                build the Node.js package (bindings/ruvector-gnn-node): npm install,
+                     napi build, node --test, tsc --strict on index.d.ts, npm pack and a
+                     require/import smoke test of the tarball in a fresh temp project
   parity   <dir>: run the reference cases under <dir> (e.g. /work/shared/fixtures/pyg);
            prints one line per case, exits 1 if any fails or exceeds 1e-4
   help     print this help
@@ -26,6 +30,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("accuracy") => accuracy(args.get(1).map_or("data/cora", String::as_str)),
+        Some("npm") => npm::npm(),
         Some("parity") => parity::parity(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
