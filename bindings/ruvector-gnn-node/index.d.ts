@@ -174,7 +174,7 @@ export declare class VectorDB {
    */
   train(options?: TrainOptions | undefined | null): TrainReport
   /** `train` on the libuv thread pool. */
-  trainAsync(options?: TrainOptions | undefined | null): Promise<unknown>
+  trainAsync(options?: TrainOptions | undefined | null): Promise<TrainReport>
   /** Why the model (default: the published one) scores `id` as it does. */
   explain(query: Float32Array, id: number | bigint, model?: JsGnnEmbedder | undefined | null): Explain
   /** Checkpoints the store to disk (a no-op for in-memory stores). */
