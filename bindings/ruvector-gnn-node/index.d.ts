@@ -154,7 +154,10 @@ export declare class VectorDB {
   insertBatch(ids: Array<number | bigint>, vectors: Float32Array): void
   /** `insertBatch` on the libuv thread pool. */
   insertBatchAsync(ids: Array<number | bigint>, vectors: Float32Array): Promise<void>
-  /** The `k` (default 10) nearest vectors by plain HNSW search, best first. */
+  /**
+   * The `k` (default 10) nearest vectors by plain HNSW search, best first.
+   * (The query is borrowed, not referenced: the cheapest call path.)
+   */
   search(query: Float32Array, k?: number | undefined | null): Array<Hit>
   /** Searches many queries (`queries` is `n × dimensions`) on the libuv pool. */
   searchBatchAsync(queries: Float32Array, k?: number | undefined | null, learned?: boolean | undefined | null): Promise<Array<Array<Hit>>>

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, BigInt, Buffer, Either, Float32Array};
+use napi::bindgen_prelude::{AsyncTask, BigInt, Buffer, Either, Float32Array, Float32ArraySlice};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use ndarray::Array2;
@@ -516,8 +516,9 @@ impl JsVectorDb {
     }
 
     /// The `k` (default 10) nearest vectors by plain HNSW search, best first.
+    /// (The query is borrowed, not referenced: the cheapest call path.)
     #[napi]
-    pub fn search(&self, query: Float32Array, k: Option<f64>) -> Result<Vec<Hit>> {
+    pub fn search(&self, query: Float32ArraySlice<'_>, k: Option<f64>) -> Result<Vec<Hit>> {
         let k = opt_size("k", k, 10)?;
         self.inner.search(&query, k).map(hits).map_err(search_err)
     }
