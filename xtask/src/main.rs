@@ -4,6 +4,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod npm;
 mod parity;
 mod search_gain;
 
@@ -13,13 +14,16 @@ cargo xtask <command>
 Commands:
   ci                 run what .ci/run runs: fmt check, clippy -D warnings, all tests and
                      doc tests, a 30 s fuzz run of the weights loader, the Cora
-                     accuracy check and the search-gain check
+                     accuracy check, the search-gain check and (with node) `npm`
   accuracy [dir]     train GCN and GAT on a Planetoid folder (default data/cora) over
                      5 seeds with the papers' settings; fail if the mean test accuracy
                      is below GCN 0.805 / GAT 0.815
   search-gain [dir]  run `ruvector-gnn eval` on a relevance set (default the bundled
                      data/chatterbot_qa); fail if the GNN's held-out nDCG@10 gain over
                      static HNSW is below +10% or its recall@10 ever falls below static
+  npm                build the Node.js package (bindings/ruvector-gnn-node): npm install,
+                     napi build, node --test, tsc --strict on index.d.ts, npm pack and a
+                     require/import smoke test of the tarball in a fresh temp project
   parity   <dir>: run the reference cases under <dir> (e.g. /work/shared/fixtures/pyg);
            prints one line per case, exits 1 if any fails or exceeds 1e-4
   help     print this help
@@ -30,6 +34,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("accuracy") => accuracy(args.get(1).map_or("data/cora", String::as_str)),
+        Some("npm") => npm::npm(),
         Some("parity") => parity::parity(&args[1..]),
         Some("search-gain") => {
             search_gain::search_gain(args.get(1).map_or("data/chatterbot_qa", String::as_str))
@@ -82,6 +87,12 @@ fn ci() -> Result<()> {
     ])?;
     accuracy("data/cora")?;
     search_gain::search_gain("data/chatterbot_qa")?;
+    // The Node.js package: needs node ≥ 20.17 and npm (.ci/run checks for them).
+    if npm::node_available() {
+        npm::npm()?;
+    } else {
+        eprintln!("note: node ≥ 20.17 / npm not found: skipping `cargo xtask npm` (the Node.js package tests)");
+    }
     Ok(())
 }
 

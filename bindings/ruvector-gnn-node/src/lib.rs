@@ -1,10 +1,1277 @@
-//! ruvector-gnn Node.js bindings (napi-rs): a shell that builds over the
-//! facade; the bindings issue fills it in.
+//! ruvector-gnn Node.js bindings (napi-rs 3) over the facade crate.
+//!
+//! Conventions: matrices cross as row-major `Float32Array` with an explicit
+//! row count; ids are non-negative integer `number`s (≤ 2^53) or `bigint`s;
+//! sizes are validated (no silent u32 wrap). Errors are JS `Error`s with
+//! the Rust message and a stable `code`: `InvalidArg` for bad input
+//! (shapes, dimensions, non-finite values, unknown ids, bad options) and
+//! `GenericFailure` for everything else (I/O, corrupt files, model errors).
 #![deny(missing_docs)]
+// napi-derive generates `pub` items and by-value parameters it needs.
+// Every fallible export throws a JS Error per the crate-level convention above;
+// the doc comments become the TypeScript docs, so no per-item `# Errors`.
+#![allow(
+    unreachable_pub,
+    clippy::needless_pass_by_value,
+    clippy::missing_errors_doc
+)]
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{AsyncTask, BigInt, Buffer, Either, Float32Array, Float32ArraySlice};
+use napi::{Env, Error, Result, Status, Task};
+use napi_derive::napi;
+use ndarray::Array2;
+use ruvector_gnn::hnsw::metric::Metric;
+use ruvector_gnn::layers::{Precision, QuantizedModel};
+use ruvector_gnn::search::rerank::TrainConfig;
+use ruvector_gnn::search::{Explanation, FitReport};
+use ruvector_gnn::{
+    Activation, Aggregator, AttentionConfig, EmbedderConfig, GATLayer, GCNLayer, GNNConfig,
+    GNNEmbedder, GraphSAGE, SAGEConfig, SearchHit, StoreConfig, VectorDB,
+};
 
 /// The facade version these bindings were built against.
 pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
-pub use ruvector_gnn as core;
+/// The package version (same as the Rust crates).
+#[napi(js_name = "version")]
+pub fn js_version() -> String {
+    version().to_string()
+}
+
+// ---------------------------------------------------------------- errors
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(Status::InvalidArg, msg.into())
+}
+
+fn search_err(e: ruvector_gnn::search::Error) -> Error {
+    use ruvector_gnn::search::Error as E;
+    let status = match &e {
+        E::Dimension { .. } | E::NonFinite { .. } | E::UnknownId(_) | E::Invalid(_) => {
+            Status::InvalidArg
+        }
+        _ => Status::GenericFailure,
+    };
+    Error::new(status, e.to_string())
+}
+
+fn layer_err(e: ruvector_gnn::layers::Error) -> Error {
+    Error::new(Status::GenericFailure, e.to_string())
+}
+
+// ---------------------------------------------------------------- argument checks
+
+const MAX_SAFE: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// A non-negative integer size from a JS number.
+fn size(name: &str, v: f64) -> Result<usize> {
+    if !v.is_finite() || v.fract() != 0.0 {
+        return Err(invalid(format!("{name} must be an integer, got {v}")));
+    }
+    if v < 0.0 {
+        return Err(invalid(format!("{name} must be non-negative, got {v}")));
+    }
+    if v > MAX_SAFE {
+        return Err(invalid(format!("{name} is too large: {v}")));
+    }
+    Ok(v as usize)
+}
+
+fn opt_size(name: &str, v: Option<f64>, default: usize) -> Result<usize> {
+    v.map_or(Ok(default), |v| size(name, v))
+}
+
+/// An id from a JS number (non-negative integer ≤ 2^53) or bigint.
+fn id_of(v: &Either<f64, BigInt>) -> Result<u64> {
+    match v {
+        Either::A(n) => size("id", *n).map(|x| x as u64),
+        Either::B(b) => {
+            let (negative, value, lossless) = b.get_u64();
+            if negative || !lossless {
+                return Err(invalid("id bigint must be in 0..2^64"));
+            }
+            Ok(value)
+        }
+    }
+}
+
+fn ids_of(v: &[Either<f64, BigInt>]) -> Result<Vec<u64>> {
+    v.iter().map(id_of).collect()
+}
+
+fn id_to_js(id: u64) -> f64 {
+    id as f64
+}
+
+/// A row-major `rows × cols` matrix from a flat `Float32Array`.
+fn matrix(name: &str, data: &[f32], rows: usize, cols: usize) -> Result<Array2<f32>> {
+    let want = rows
+        .checked_mul(cols)
+        .ok_or_else(|| invalid(format!("{name}: {rows} x {cols} overflows")))?;
+    if data.len() != want {
+        return Err(invalid(format!(
+            "{name}: expected {rows} x {cols} = {want} values, got {}",
+            data.len()
+        )));
+    }
+    Array2::from_shape_vec((rows, cols), data.to_vec()).map_err(|e| invalid(e.to_string()))
+}
+
+/// Rows implied by a flat array of `cols`-wide rows (must divide evenly).
+fn rows_of(name: &str, len: usize, cols: usize) -> Result<usize> {
+    if cols == 0 || len % cols != 0 {
+        return Err(invalid(format!(
+            "{name}: length {len} is not a multiple of the dimension {cols}"
+        )));
+    }
+    Ok(len / cols)
+}
+
+fn adjacency_lists(adj: &[Vec<f64>], n: usize) -> Result<Vec<Vec<usize>>> {
+    if adj.len() != n {
+        return Err(invalid(format!(
+            "adjacency: expected {n} neighbour lists (one per node), got {}",
+            adj.len()
+        )));
+    }
+    adj.iter()
+        .map(|list| {
+            list.iter()
+                .map(|&v| {
+                    let j = size("neighbour index", v)?;
+                    if j >= n {
+                        return Err(invalid(format!(
+                            "neighbour index {j} out of range for {n} nodes"
+                        )));
+                    }
+                    Ok(j)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn to_f32array(a: Array2<f32>) -> Float32Array {
+    let v = if a.is_standard_layout() {
+        a.into_raw_vec_and_offset().0
+    } else {
+        a.iter().copied().collect()
+    };
+    Float32Array::new(v)
+}
+
+fn activation(name: Option<&str>) -> Result<Activation> {
+    Ok(match name.unwrap_or("relu") {
+        "relu" => Activation::ReLU,
+        "leakyRelu" | "leaky_relu" => Activation::LeakyReLU(0.01),
+        "elu" => Activation::ELU(1.0),
+        "gelu" => Activation::GELU,
+        "tanh" => Activation::Tanh,
+        other => {
+            return Err(invalid(format!(
+                "unknown activation '{other}' (relu, leakyRelu, elu, gelu, tanh)"
+            )))
+        }
+    })
+}
+
+fn precision(name: &str) -> Result<Precision> {
+    Ok(match name {
+        "f32" => Precision::F32,
+        "f16" => Precision::F16,
+        "int8" => Precision::Int8,
+        other => {
+            return Err(invalid(format!(
+                "unknown precision '{other}' (f32, f16, int8)"
+            )))
+        }
+    })
+}
+
+// ---------------------------------------------------------------- plain objects
+
+/// Options for `VectorDB.create` / `VectorDB.inMemory`.
+#[napi(object)]
+#[derive(Default)]
+pub struct StoreOptions {
+    /// `'cosine'` (default), `'l2'` or `'dot'`.
+    pub metric: Option<String>,
+    /// HNSW `M` (default 16).
+    pub m: Option<f64>,
+    /// HNSW `efConstruction` (default 200).
+    pub ef_construction: Option<f64>,
+    /// HNSW `efSearch` (default 64).
+    pub ef_search: Option<f64>,
+    /// Candidates re-ranked by `searchWithGnn` (0 = max(k, efSearch)).
+    pub candidates: Option<f64>,
+    /// Inserted rows that trigger an automatic checkpoint (default 10000).
+    pub checkpoint_every: Option<f64>,
+}
+
+fn store_config(dimensions: f64, o: Option<StoreOptions>) -> Result<StoreConfig> {
+    let o = o.unwrap_or_default();
+    let mut c = StoreConfig::new(size("dimensions", dimensions)?);
+    c.hnsw.metric = match o.metric.as_deref().unwrap_or("cosine") {
+        "cosine" => Metric::Cosine,
+        "l2" => Metric::L2,
+        "dot" => Metric::Dot,
+        other => {
+            return Err(invalid(format!(
+                "unknown metric '{other}' (cosine, l2, dot)"
+            )))
+        }
+    };
+    c.hnsw.m = opt_size("m", o.m, c.hnsw.m)?;
+    c.hnsw.ef_construction = opt_size("efConstruction", o.ef_construction, c.hnsw.ef_construction)?;
+    c.hnsw.ef_search = opt_size("efSearch", o.ef_search, c.hnsw.ef_search)?;
+    c.candidates = opt_size("candidates", o.candidates, c.candidates)?;
+    c.checkpoint_every = opt_size("checkpointEvery", o.checkpoint_every, c.checkpoint_every)?;
+    Ok(c)
+}
+
+/// One search result.
+#[napi(object)]
+pub struct Hit {
+    /// The stored id.
+    pub id: f64,
+    /// Higher is better (`1 - distance` for plain search; the model's score
+    /// for `searchWithGnn`).
+    pub score: f64,
+    /// The metric distance from the query.
+    pub distance: f64,
+}
+
+fn hits(v: Vec<SearchHit>) -> Vec<Hit> {
+    v.into_iter()
+        .map(|h| Hit {
+            id: id_to_js(h.id),
+            score: f64::from(h.score),
+            distance: f64::from(h.distance),
+        })
+        .collect()
+}
+
+/// Training options (defaults from the Rust `TrainConfig`).
+#[napi(object)]
+#[derive(Default)]
+pub struct TrainOptions {
+    /// Epochs (default 30).
+    pub epochs: Option<f64>,
+    /// Mini-batch size (default 32).
+    pub batch_size: Option<f64>,
+    /// Learning rate (default 0.002).
+    pub lr: Option<f64>,
+    /// Weight decay (default 0.001).
+    pub weight_decay: Option<f64>,
+    /// InfoNCE temperature (default 0.05).
+    pub temperature: Option<f64>,
+    /// Random negatives per example (default 32).
+    pub sampled_negatives: Option<f64>,
+    /// Seed (default 7).
+    pub seed: Option<f64>,
+}
+
+fn positive_f32(name: &str, v: Option<f64>, default: f32) -> Result<f32> {
+    match v {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x >= 0.0 => Ok(x as f32),
+        Some(x) => Err(invalid(format!(
+            "{name} must be a finite non-negative number, got {x}"
+        ))),
+    }
+}
+
+fn train_config(o: Option<TrainOptions>) -> Result<TrainConfig> {
+    let o = o.unwrap_or_default();
+    let d = TrainConfig::default();
+    Ok(TrainConfig {
+        epochs: opt_size("epochs", o.epochs, d.epochs)?,
+        batch_size: opt_size("batchSize", o.batch_size, d.batch_size)?,
+        lr: positive_f32("lr", o.lr, d.lr)?,
+        weight_decay: positive_f32("weightDecay", o.weight_decay, d.weight_decay)?,
+        temperature: positive_f32("temperature", o.temperature, d.temperature)?,
+        sampled_negatives: opt_size("sampledNegatives", o.sampled_negatives, d.sampled_negatives)?,
+        seed: opt_size("seed", o.seed, d.seed as usize)? as u64,
+    })
+}
+
+/// What a training round did.
+#[napi(object)]
+pub struct TrainReport {
+    /// Whether the trained model was kept (and published, for `VectorDB.train`).
+    pub published: bool,
+    /// Final training loss.
+    pub loss: f64,
+    /// MRR of the previous model on the validation feedback.
+    pub previous_mrr: f64,
+    /// MRR of the trained model on the validation feedback.
+    pub trained_mrr: f64,
+    /// Training examples.
+    pub n_train: u32,
+    /// Validation examples.
+    pub n_validation: u32,
+}
+
+fn report(r: FitReport) -> TrainReport {
+    TrainReport {
+        published: r.published,
+        loss: f64::from(r.loss),
+        previous_mrr: r.previous_mrr,
+        trained_mrr: r.trained_mrr,
+        n_train: r.n_train as u32,
+        n_validation: r.n_validation as u32,
+    }
+}
+
+/// A named feature value of an explanation.
+#[napi(object)]
+pub struct ExplainFeature {
+    /// Feature name.
+    pub name: String,
+    /// Its value.
+    pub value: f64,
+}
+
+/// An attention weight over a past feedback event.
+#[napi(object)]
+pub struct ExplainAttention {
+    /// Feedback event index.
+    pub event: u32,
+    /// Attention weight.
+    pub weight: f64,
+}
+
+/// A neighbouring item and its weight.
+#[napi(object)]
+pub struct ExplainNeighbour {
+    /// Item id.
+    pub id: f64,
+    /// Weight.
+    pub weight: f64,
+}
+
+/// Why the model scores an item as it does.
+#[napi(object)]
+pub struct Explain {
+    /// The item id.
+    pub id: f64,
+    /// The model's score.
+    pub score: f64,
+    /// The base (cosine) similarity.
+    pub base: f64,
+    /// Feature values.
+    pub features: Vec<ExplainFeature>,
+    /// Attention over past feedback.
+    pub attention: Vec<ExplainAttention>,
+    /// Neighbours and weights.
+    pub neighbours: Vec<ExplainNeighbour>,
+}
+
+fn explain_obj(e: Explanation) -> Explain {
+    Explain {
+        id: id_to_js(e.item),
+        score: f64::from(e.score),
+        base: f64::from(e.base),
+        features: e
+            .features
+            .into_iter()
+            .map(|(n, v)| ExplainFeature {
+                name: n.to_string(),
+                value: f64::from(v),
+            })
+            .collect(),
+        attention: e
+            .attention
+            .into_iter()
+            .map(|(ev, w)| ExplainAttention {
+                event: ev,
+                weight: f64::from(w),
+            })
+            .collect(),
+        neighbours: e
+            .neighbours
+            .into_iter()
+            .map(|(id, w)| ExplainNeighbour {
+                id: id_to_js(id),
+                weight: f64::from(w),
+            })
+            .collect(),
+    }
+}
+
+/// Store statistics.
+#[napi(object)]
+pub struct Stats {
+    /// Stored vectors.
+    pub len: f64,
+    /// Vector width.
+    pub dimensions: u32,
+    /// `'cosine'`, `'l2'` or `'dot'`.
+    pub metric: String,
+    /// Recorded feedback events.
+    pub feedback_events: f64,
+    /// Rows in the insert log not yet checkpointed.
+    pub unflushed_rows: f64,
+    /// Checkpoint generation.
+    pub generation: f64,
+    /// Whether the published model has been trained.
+    pub model_trained: bool,
+    /// Store directory (absent for in-memory stores).
+    pub path: Option<String>,
+}
+
+// ---------------------------------------------------------------- VectorDB
+
+/// A vector store with an HNSW index that learns from feedback.
+#[napi(js_name = "VectorDB")]
+pub struct JsVectorDb {
+    inner: Arc<VectorDB>,
+}
+
+fn wrap_db(db: VectorDB) -> JsVectorDb {
+    JsVectorDb {
+        inner: Arc::new(db),
+    }
+}
+
+#[napi]
+impl JsVectorDb {
+    /// Creates a new persistent store in directory `path`.
+    #[napi(factory)]
+    pub fn create(path: String, dimensions: f64, options: Option<StoreOptions>) -> Result<Self> {
+        let cfg = store_config(dimensions, options)?;
+        VectorDB::create(path, cfg).map(wrap_db).map_err(search_err)
+    }
+
+    /// Opens an existing store (replays its logs).
+    #[napi(factory)]
+    pub fn open(path: String) -> Result<Self> {
+        VectorDB::open(path).map(wrap_db).map_err(search_err)
+    }
+
+    /// A store that lives in memory only.
+    #[napi(factory)]
+    pub fn in_memory(dimensions: f64, options: Option<StoreOptions>) -> Result<Self> {
+        let cfg = store_config(dimensions, options)?;
+        VectorDB::in_memory(cfg).map(wrap_db).map_err(search_err)
+    }
+
+    /// Vector width.
+    #[napi(getter)]
+    pub fn dimensions(&self) -> u32 {
+        self.inner.dimensions() as u32
+    }
+
+    /// Number of stored vectors.
+    #[napi(getter)]
+    pub fn length(&self) -> f64 {
+        self.inner.len() as f64
+    }
+
+    /// Inserts (or replaces) one vector.
+    #[napi]
+    pub fn insert(&self, id: Either<f64, BigInt>, vector: Float32Array) -> Result<()> {
+        let id = id_of(&id)?;
+        self.inner.insert(id, &vector).map_err(search_err)
+    }
+
+    /// Inserts many vectors: `vectors` is `ids.length × dimensions`, row-major.
+    #[napi]
+    pub fn insert_batch(&self, ids: Vec<Either<f64, BigInt>>, vectors: Float32Array) -> Result<()> {
+        let ids = self.check_batch(&ids, &vectors)?;
+        self.inner.insert_batch(&ids, &vectors).map_err(search_err)
+    }
+
+    /// `insertBatch` on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn insert_batch_async(
+        &self,
+        ids: Vec<Either<f64, BigInt>>,
+        vectors: Float32Array,
+    ) -> Result<AsyncTask<InsertTask>> {
+        let ids = self.check_batch(&ids, &vectors)?;
+        Ok(AsyncTask::new(InsertTask {
+            db: Arc::clone(&self.inner),
+            ids,
+            vectors,
+        }))
+    }
+
+    fn check_batch(&self, ids: &[Either<f64, BigInt>], vectors: &[f32]) -> Result<Vec<u64>> {
+        let ids = ids_of(ids)?;
+        let d = self.inner.dimensions();
+        if vectors.len() != ids.len() * d {
+            return Err(invalid(format!(
+                "vectors: expected {} ids x {d} dimensions = {} values, got {}",
+                ids.len(),
+                ids.len() * d,
+                vectors.len()
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// The `k` (default 10) nearest vectors by plain HNSW search, best first.
+    /// (The query is borrowed, not referenced: the cheapest call path.)
+    #[napi]
+    pub fn search(&self, query: Float32ArraySlice<'_>, k: Option<f64>) -> Result<Vec<Hit>> {
+        let k = opt_size("k", k, 10)?;
+        self.inner.search(&query, k).map(hits).map_err(search_err)
+    }
+
+    /// Searches many queries (`queries` is `n × dimensions`) on the libuv pool.
+    #[napi(ts_return_type = "Promise<Array<Array<Hit>>>")]
+    pub fn search_batch_async(
+        &self,
+        queries: Float32Array,
+        k: Option<f64>,
+        learned: Option<bool>,
+    ) -> Result<AsyncTask<SearchBatchTask>> {
+        let k = opt_size("k", k, 10)?;
+        rows_of("queries", queries.len(), self.inner.dimensions())?;
+        Ok(AsyncTask::new(SearchBatchTask {
+            db: Arc::clone(&self.inner),
+            queries,
+            k,
+            learned: learned.unwrap_or(false),
+        }))
+    }
+
+    /// Searches and re-ranks with `model`, or with the store's published
+    /// (trained) model when `model` is omitted.
+    #[napi]
+    pub fn search_with_gnn(
+        &self,
+        query: Float32Array,
+        k: Option<f64>,
+        model: Option<&JsGnnEmbedder>,
+    ) -> Result<Vec<Hit>> {
+        let k = opt_size("k", k, 10)?;
+        match model {
+            Some(m) => self.inner.search_with_gnn(&query, &m.inner, k),
+            None => self.inner.search_learned(&query, k),
+        }
+        .map(hits)
+        .map_err(search_err)
+    }
+
+    /// Records that for `query` the user was shown `shownIds` and chose
+    /// `chosenIds` (optional `grades`, one per chosen id).
+    #[napi]
+    pub fn record_feedback(
+        &self,
+        query: Float32Array,
+        shown_ids: Vec<Either<f64, BigInt>>,
+        chosen_ids: Vec<Either<f64, BigInt>>,
+        grades: Option<Float32Array>,
+    ) -> Result<()> {
+        let shown = ids_of(&shown_ids)?;
+        let chosen = ids_of(&chosen_ids)?;
+        self.inner
+            .record_feedback_graded(&query, &shown, &chosen, grades.as_deref())
+            .map_err(search_err)
+    }
+
+    /// Trains a copy of the published model on all feedback and publishes it
+    /// if it did not lose (blocks the event loop; see `trainAsync`).
+    #[napi]
+    pub fn train(&self, options: Option<TrainOptions>) -> Result<TrainReport> {
+        let cfg = train_config(options)?;
+        self.inner
+            .train_and_publish(&cfg)
+            .map(report)
+            .map_err(search_err)
+    }
+
+    /// `train` on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<TrainReport>")]
+    pub fn train_async(&self, options: Option<TrainOptions>) -> Result<AsyncTask<TrainTask>> {
+        Ok(AsyncTask::new(TrainTask {
+            db: Arc::clone(&self.inner),
+            cfg: train_config(options)?,
+        }))
+    }
+
+    /// Why the model (default: the published one) scores `id` as it does.
+    #[napi]
+    pub fn explain(
+        &self,
+        query: Float32Array,
+        id: Either<f64, BigInt>,
+        model: Option<&JsGnnEmbedder>,
+    ) -> Result<Explain> {
+        let id = id_of(&id)?;
+        let r = match model {
+            Some(m) => self.inner.explain(&query, &m.inner, id),
+            None => self.inner.explain(&query, &self.inner.model(), id),
+        };
+        r.map(explain_obj).map_err(search_err)
+    }
+
+    /// Checkpoints the store to disk (a no-op for in-memory stores).
+    #[napi]
+    pub fn save(&self) -> Result<()> {
+        self.inner.checkpoint().map_err(search_err)
+    }
+
+    /// Store statistics.
+    #[napi]
+    pub fn stats(&self) -> Stats {
+        let s = self.inner.stats();
+        Stats {
+            len: s.len as f64,
+            dimensions: s.dimensions as u32,
+            metric: match s.metric {
+                Metric::L2 => "l2",
+                Metric::Cosine => "cosine",
+                Metric::Dot => "dot",
+            }
+            .to_string(),
+            feedback_events: s.feedback_events as f64,
+            unflushed_rows: s.unflushed_rows as f64,
+            generation: s.generation as f64,
+            model_trained: s.model_trained,
+            path: s.path.map(|p| p.display().to_string()),
+        }
+    }
+
+    /// A copy of the published model.
+    #[napi]
+    pub fn model(&self) -> JsGnnEmbedder {
+        JsGnnEmbedder {
+            inner: (*self.inner.model()).clone(),
+        }
+    }
+
+    /// Publishes `model` as the store's model.
+    #[napi]
+    pub fn publish(&self, model: &JsGnnEmbedder) -> Result<()> {
+        self.inner.publish(model.inner.clone()).map_err(search_err)
+    }
+
+    /// Stored ids, in row order of `getAllVectors` / `getHnswGraph`.
+    #[napi]
+    pub fn ids(&self) -> Vec<f64> {
+        self.inner.ids().into_iter().map(id_to_js).collect()
+    }
+
+    /// The HNSW layer-0 neighbour lists over row indices.
+    #[napi]
+    pub fn get_hnsw_graph(&self) -> Result<Vec<Vec<u32>>> {
+        let g = self.inner.get_hnsw_graph().map_err(search_err)?;
+        Ok(g.into_iter()
+            .map(|l| l.into_iter().map(|x| x as u32).collect())
+            .collect())
+    }
+
+    /// Every stored vector, `length × dimensions`, row-major.
+    #[napi]
+    pub fn get_all_vectors(&self) -> Result<Float32Array> {
+        self.inner
+            .get_all_vectors()
+            .map(to_f32array)
+            .map_err(search_err)
+    }
+}
+
+/// Background `insertBatch`.
+pub struct InsertTask {
+    db: Arc<VectorDB>,
+    ids: Vec<u64>,
+    vectors: Float32Array,
+}
+
+#[napi]
+impl Task for InsertTask {
+    type Output = ();
+    type JsValue = ();
+    fn compute(&mut self) -> Result<()> {
+        self.db
+            .insert_batch(&self.ids, &self.vectors)
+            .map_err(search_err)
+    }
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Background batch search.
+pub struct SearchBatchTask {
+    db: Arc<VectorDB>,
+    queries: Float32Array,
+    k: usize,
+    learned: bool,
+}
+
+#[napi]
+impl Task for SearchBatchTask {
+    type Output = Vec<Vec<SearchHit>>;
+    type JsValue = Vec<Vec<Hit>>;
+    fn compute(&mut self) -> Result<Self::Output> {
+        let d = self.db.dimensions();
+        self.queries
+            .chunks(d)
+            .map(|q| {
+                if self.learned {
+                    self.db.search_learned(q, self.k)
+                } else {
+                    self.db.search(q, self.k)
+                }
+                .map_err(search_err)
+            })
+            .collect()
+    }
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output.into_iter().map(hits).collect())
+    }
+}
+
+/// Background `train`.
+pub struct TrainTask {
+    db: Arc<VectorDB>,
+    cfg: TrainConfig,
+}
+
+#[napi]
+impl Task for TrainTask {
+    type Output = FitReport;
+    type JsValue = TrainReport;
+    fn compute(&mut self) -> Result<FitReport> {
+        self.db.train_and_publish(&self.cfg).map_err(search_err)
+    }
+    fn resolve(&mut self, _env: Env, output: FitReport) -> Result<TrainReport> {
+        Ok(report(output))
+    }
+}
+
+// ---------------------------------------------------------------- GNNEmbedder
+
+/// Options for `new GNNEmbedder`.
+#[napi(object)]
+#[derive(Default)]
+pub struct EmbedderOptions {
+    /// Input (vector) width. Required.
+    pub input_dim: f64,
+    /// Output width (default 64).
+    pub output_dim: Option<f64>,
+    /// Hidden width (default 128).
+    pub hidden_dim: Option<f64>,
+    /// Attention heads (default 4).
+    pub num_heads: Option<f64>,
+    /// Layers (default 2).
+    pub num_layers: Option<f64>,
+    /// Dropout (default 0.1).
+    pub dropout: Option<f64>,
+    /// Random seed (default 7).
+    pub seed: Option<f64>,
+}
+
+/// The one place that builds the embedder's Rust config (kept small so a
+/// rename of `GNNConfig` only touches this function).
+fn embedder_config(o: &EmbedderOptions) -> Result<EmbedderConfig> {
+    let d = EmbedderConfig::default();
+    Ok(EmbedderConfig {
+        input_dim: size("inputDim", o.input_dim)?,
+        output_dim: opt_size("outputDim", o.output_dim, d.output_dim)?,
+        hidden_dim: opt_size("hiddenDim", o.hidden_dim, d.hidden_dim)?,
+        num_heads: opt_size("numHeads", o.num_heads, d.num_heads)?,
+        num_layers: opt_size("numLayers", o.num_layers, d.num_layers)?,
+        dropout: positive_f32("dropout", o.dropout, d.dropout)?,
+        ..d
+    })
+}
+
+/// The GNN that re-ranks search results (learned from feedback).
+#[napi(js_name = "GNNEmbedder")]
+pub struct JsGnnEmbedder {
+    inner: GNNEmbedder,
+}
+
+#[napi]
+impl JsGnnEmbedder {
+    /// An untrained model (ranks exactly like cosine).
+    #[napi(constructor)]
+    pub fn new(options: EmbedderOptions) -> Result<Self> {
+        let cfg = embedder_config(&options)?;
+        let seed = opt_size("seed", options.seed, 7)? as u64;
+        GNNEmbedder::with_seed(cfg, seed)
+            .map(|inner| Self { inner })
+            .map_err(search_err)
+    }
+
+    /// Input width.
+    #[napi(getter)]
+    pub fn input_dim(&self) -> u32 {
+        self.inner.config().input_dim as u32
+    }
+
+    /// Output width.
+    #[napi(getter)]
+    pub fn output_dim(&self) -> u32 {
+        self.inner.config().output_dim as u32
+    }
+
+    /// Whether the model has been trained.
+    #[napi(getter)]
+    pub fn is_trained(&self) -> bool {
+        self.inner.is_trained()
+    }
+
+    /// Embeds `numNodes` vectors (row-major) over the neighbour lists
+    /// `adjacency`; returns `numNodes × outputDim`.
+    #[napi]
+    pub fn encode(
+        &self,
+        vectors: Float32Array,
+        num_nodes: f64,
+        adjacency: Vec<Vec<f64>>,
+    ) -> Result<Float32Array> {
+        let n = size("numNodes", num_nodes)?;
+        let x = matrix("vectors", &vectors, n, self.inner.config().input_dim)?;
+        let adj = adjacency_lists(&adjacency, n)?;
+        self.inner
+            .encode(&x, &adj)
+            .map(to_f32array)
+            .map_err(search_err)
+    }
+
+    /// Serialises the model (safetensors bytes).
+    #[napi]
+    pub fn to_bytes(&self) -> Result<Buffer> {
+        self.inner.to_bytes().map(Buffer::from).map_err(search_err)
+    }
+
+    /// A model from `toBytes` output.
+    #[napi(factory)]
+    pub fn from_bytes(bytes: Buffer) -> Result<Self> {
+        GNNEmbedder::from_bytes(&bytes)
+            .map(|inner| Self { inner })
+            .map_err(search_err)
+    }
+
+    /// Saves the model to `path`.
+    #[napi]
+    pub fn save(&self, path: String) -> Result<()> {
+        self.inner.save(path).map_err(search_err)
+    }
+
+    /// Loads a model saved by `save`.
+    #[napi(factory)]
+    pub fn load(path: String) -> Result<Self> {
+        GNNEmbedder::load(path)
+            .map(|inner| Self { inner })
+            .map_err(search_err)
+    }
+}
+
+// ---------------------------------------------------------------- layers
+
+/// Options for `new GCNLayer`.
+#[napi(object)]
+pub struct GcnOptions {
+    /// Input width.
+    pub input_dim: f64,
+    /// Output width.
+    pub output_dim: f64,
+    /// `'relu'` (default), `'leakyRelu'`, `'elu'`, `'gelu'`, `'tanh'`.
+    pub activation: Option<String>,
+    /// Dropout (training only; default 0).
+    pub dropout: Option<f64>,
+}
+
+/// Options for `new GATLayer`.
+#[napi(object)]
+pub struct GatOptions {
+    /// Input width.
+    pub input_dim: f64,
+    /// Output width per head.
+    pub output_dim: f64,
+    /// Attention heads (default 1).
+    pub num_heads: Option<f64>,
+    /// Concatenate heads (default true) or average them.
+    pub concat_heads: Option<bool>,
+    /// Dropout (training only; default 0).
+    pub dropout: Option<f64>,
+    /// LeakyReLU slope of the attention logits (default 0.2).
+    pub leaky_relu_slope: Option<f64>,
+}
+
+/// Options for `new GraphSAGE`.
+#[napi(object)]
+pub struct SageOptions {
+    /// Input width.
+    pub input_dim: f64,
+    /// Output width.
+    pub output_dim: f64,
+    /// Layers (default 2).
+    pub num_layers: Option<f64>,
+    /// `'mean'` (default), `'max'`, `'sum'`, `'lstm'`.
+    pub aggregator: Option<String>,
+    /// Neighbours sampled per layer in mini-batch mode (default [10, 5]).
+    pub sample_sizes: Option<Vec<f64>>,
+    /// L2-normalise outputs (default true).
+    pub normalize: Option<bool>,
+}
+
+/// `forwardWithAttention` result.
+#[napi(object)]
+pub struct AttentionOutput {
+    /// `numNodes × outputWidth`, row-major.
+    pub output: Float32Array,
+    /// Per node, the head-mean attention over its neighbours then itself.
+    pub attention: Vec<Vec<f64>>,
+}
+
+macro_rules! layer_common {
+    ($js:ident, $rust:ty) => {
+        #[napi]
+        impl $js {
+            /// Input width.
+            #[napi(getter)]
+            pub fn input_dim(&self) -> u32 {
+                self.in_dim as u32
+            }
+
+            /// Output width.
+            #[napi(getter)]
+            pub fn output_dim(&self) -> u32 {
+                self.out_dim as u32
+            }
+
+            /// Forward pass: `features` is `numNodes × inputDim` row-major,
+            /// `adjacency[i]` the neighbour indices of node `i`.
+            #[napi]
+            pub fn forward(
+                &self,
+                features: Float32Array,
+                num_nodes: f64,
+                adjacency: Vec<Vec<f64>>,
+            ) -> Result<Float32Array> {
+                let n = size("numNodes", num_nodes)?;
+                let x = matrix("features", &features, n, self.in_dim)?;
+                let adj = adjacency_lists(&adjacency, n)?;
+                self.inner
+                    .forward(&x, &adj)
+                    .map(to_f32array)
+                    .map_err(layer_err)
+            }
+
+            /// Saves the weights (safetensors with the config in metadata).
+            #[napi]
+            pub fn save_weights(&self, path: String) -> Result<()> {
+                self.inner.save_weights(path).map_err(layer_err)
+            }
+
+            /// Loads weights saved by `saveWeights` of an identical layer.
+            #[napi]
+            pub fn load_weights(&mut self, path: String) -> Result<()> {
+                self.inner.load_weights(path).map_err(layer_err)
+            }
+
+            /// The weights as safetensors bytes.
+            #[napi]
+            pub fn to_bytes(&self) -> Result<Buffer> {
+                self.inner.to_bytes().map(Buffer::from).map_err(layer_err)
+            }
+
+            /// A layer from `toBytes` output.
+            #[napi(factory)]
+            pub fn from_bytes(bytes: Buffer) -> Result<Self> {
+                <$rust>::from_bytes(&bytes)
+                    .map_err(layer_err)
+                    .map(Self::wrap)
+            }
+
+            /// Loads a layer (config and weights) saved by `saveWeights`.
+            #[napi(factory)]
+            pub fn load(path: String) -> Result<Self> {
+                <$rust>::load(path).map_err(layer_err).map(Self::wrap)
+            }
+        }
+    };
+}
+
+/// A graph convolution layer.
+#[napi(js_name = "GCNLayer")]
+pub struct JsGcnLayer {
+    inner: GCNLayer,
+    in_dim: usize,
+    out_dim: usize,
+}
+
+impl JsGcnLayer {
+    fn wrap(inner: GCNLayer) -> Self {
+        let spec = ruvector_gnn::layers::describe(&inner).ok();
+        let (in_dim, out_dim) = spec.map_or((0, 0), |s| (s.input_dim(), s.output_dim()));
+        Self {
+            inner,
+            in_dim,
+            out_dim,
+        }
+    }
+}
+
+#[napi]
+impl JsGcnLayer {
+    /// A new layer with random (seeded) weights.
+    #[napi(constructor)]
+    pub fn new(options: GcnOptions) -> Result<Self> {
+        let input_dim = size("inputDim", options.input_dim)?;
+        let output_dim = size("outputDim", options.output_dim)?;
+        let cfg = GNNConfig {
+            input_dim,
+            output_dim,
+            hidden_dim: output_dim,
+            num_heads: 1,
+            dropout: positive_f32("dropout", options.dropout, 0.0)?,
+            activation: activation(options.activation.as_deref())?,
+        };
+        GCNLayer::new(cfg).map(Self::wrap).map_err(layer_err)
+    }
+
+    /// Quantises the weights (`'f32'`, `'f16'` or `'int8'`).
+    #[napi]
+    pub fn quantize(&self, precision_name: String) -> Result<JsQuantizedModel> {
+        quantize_layer(&self.inner, &precision_name)
+    }
+}
+layer_common!(JsGcnLayer, GCNLayer);
+
+/// A multi-head graph attention layer.
+#[napi(js_name = "GATLayer")]
+pub struct JsGatLayer {
+    inner: GATLayer,
+    in_dim: usize,
+    out_dim: usize,
+}
+
+impl JsGatLayer {
+    fn wrap(inner: GATLayer) -> Self {
+        let spec = ruvector_gnn::layers::describe(&inner).ok();
+        let (in_dim, out_dim) = spec.map_or((0, 0), |s| (s.input_dim(), s.output_dim()));
+        Self {
+            inner,
+            in_dim,
+            out_dim,
+        }
+    }
+}
+
+#[napi]
+impl JsGatLayer {
+    /// A new layer with random (seeded) weights.
+    #[napi(constructor)]
+    pub fn new(options: GatOptions) -> Result<Self> {
+        let d = AttentionConfig::default();
+        let cfg = AttentionConfig {
+            input_dim: size("inputDim", options.input_dim)?,
+            output_dim: size("outputDim", options.output_dim)?,
+            num_heads: opt_size("numHeads", options.num_heads, 1)?,
+            concat_heads: options.concat_heads.unwrap_or(true),
+            dropout: positive_f32("dropout", options.dropout, 0.0)?,
+            leaky_relu_slope: positive_f32(
+                "leakyReluSlope",
+                options.leaky_relu_slope,
+                d.leaky_relu_slope,
+            )?,
+        };
+        GATLayer::new(cfg).map(Self::wrap).map_err(layer_err)
+    }
+
+    /// Forward pass that also returns the attention weights.
+    #[napi]
+    pub fn forward_with_attention(
+        &self,
+        features: Float32Array,
+        num_nodes: f64,
+        adjacency: Vec<Vec<f64>>,
+    ) -> Result<AttentionOutput> {
+        let n = size("numNodes", num_nodes)?;
+        let x = matrix("features", &features, n, self.in_dim)?;
+        let adj = adjacency_lists(&adjacency, n)?;
+        let (y, att) = self
+            .inner
+            .forward_with_attention(&x, &adj)
+            .map_err(layer_err)?;
+        Ok(AttentionOutput {
+            output: to_f32array(y),
+            attention: att
+                .into_iter()
+                .map(|r| r.into_iter().map(f64::from).collect())
+                .collect(),
+        })
+    }
+
+    /// Quantises the weights (`'f32'`, `'f16'` or `'int8'`).
+    #[napi]
+    pub fn quantize(&self, precision_name: String) -> Result<JsQuantizedModel> {
+        quantize_layer(&self.inner, &precision_name)
+    }
+}
+layer_common!(JsGatLayer, GATLayer);
+
+/// A GraphSAGE model (stacked SAGE layers).
+#[napi(js_name = "GraphSAGE")]
+pub struct JsGraphSage {
+    inner: GraphSAGE,
+    in_dim: usize,
+    out_dim: usize,
+}
+
+impl JsGraphSage {
+    fn wrap(inner: GraphSAGE) -> Self {
+        let (in_dim, out_dim) = (inner.config().input_dim, inner.config().output_dim);
+        Self {
+            inner,
+            in_dim,
+            out_dim,
+        }
+    }
+}
+
+#[napi]
+impl JsGraphSage {
+    /// A new model with random (seeded) weights.
+    #[napi(constructor)]
+    pub fn new(options: SageOptions) -> Result<Self> {
+        let d = SAGEConfig::default();
+        let aggregator = match options.aggregator.as_deref().unwrap_or("mean") {
+            "mean" => Aggregator::Mean,
+            "max" => Aggregator::Max,
+            "sum" => Aggregator::Sum,
+            "lstm" => Aggregator::Lstm,
+            other => {
+                return Err(invalid(format!(
+                    "unknown aggregator '{other}' (mean, max, sum, lstm)"
+                )))
+            }
+        };
+        let sample_sizes = match options.sample_sizes {
+            Some(v) => v
+                .iter()
+                .map(|&s| size("sampleSizes[]", s))
+                .collect::<Result<Vec<_>>>()?,
+            None => d.sample_sizes.clone(),
+        };
+        let cfg = SAGEConfig {
+            input_dim: size("inputDim", options.input_dim)?,
+            output_dim: size("outputDim", options.output_dim)?,
+            num_layers: opt_size("numLayers", options.num_layers, d.num_layers)?,
+            aggregator,
+            sample_sizes,
+            normalize: options.normalize.unwrap_or(true),
+        };
+        GraphSAGE::new(cfg).map(Self::wrap).map_err(layer_err)
+    }
+}
+layer_common!(JsGraphSage, GraphSAGE);
+
+// ---------------------------------------------------------------- quantized
+
+/// A layer with quantised (f16 / int8) weights, inference only.
+#[napi(js_name = "QuantizedModel")]
+pub struct JsQuantizedModel {
+    inner: QuantizedModel,
+}
+
+fn quantize_layer(
+    layer: &dyn ruvector_gnn::GraphLayer,
+    precision_name: &str,
+) -> Result<JsQuantizedModel> {
+    let p = precision(precision_name)?;
+    ruvector_gnn::layers::quantize(layer, p)
+        .map(|inner| JsQuantizedModel { inner })
+        .map_err(layer_err)
+}
+
+#[napi]
+impl JsQuantizedModel {
+    /// `'f32'`, `'f16'` or `'int8'`.
+    #[napi(getter)]
+    pub fn precision(&self) -> String {
+        match self.inner.precision() {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Int8 => "int8",
+        }
+        .to_string()
+    }
+
+    /// Input width.
+    #[napi(getter)]
+    pub fn input_dim(&self) -> u32 {
+        self.inner.input_dim() as u32
+    }
+
+    /// Output width.
+    #[napi(getter)]
+    pub fn output_dim(&self) -> u32 {
+        self.inner.output_dim() as u32
+    }
+
+    /// Forward pass (as the float layer's `forward`).
+    #[napi]
+    pub fn forward(
+        &self,
+        features: Float32Array,
+        num_nodes: f64,
+        adjacency: Vec<Vec<f64>>,
+    ) -> Result<Float32Array> {
+        let n = size("numNodes", num_nodes)?;
+        let x = matrix("features", &features, n, self.inner.input_dim())?;
+        let adj = adjacency_lists(&adjacency, n)?;
+        self.inner
+            .forward(&x, &adj)
+            .map(to_f32array)
+            .map_err(layer_err)
+    }
+
+    /// Serialises the quantised model.
+    #[napi]
+    pub fn to_bytes(&self) -> Result<Buffer> {
+        self.inner.to_bytes().map(Buffer::from).map_err(layer_err)
+    }
+
+    /// A quantised model from `toBytes` output.
+    #[napi(factory)]
+    pub fn from_bytes(bytes: Buffer) -> Result<Self> {
+        QuantizedModel::from_bytes(&bytes)
+            .map(|inner| Self { inner })
+            .map_err(layer_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_reject_negative_and_fractional() {
+        assert!(size("k", -1.0).is_err());
+        assert!(size("k", 1.5).is_err());
+        assert!(size("k", f64::NAN).is_err());
+        assert!(size("k", MAX_SAFE * 2.0).is_err());
+        assert_eq!(size("k", 3.0).unwrap(), 3);
+    }
+
+    #[test]
+    fn matrix_checks_length() {
+        assert!(matrix("x", &[0.0; 5], 2, 3).is_err());
+        assert_eq!(matrix("x", &[0.0; 6], 2, 3).unwrap().dim(), (2, 3));
+    }
+
+    #[test]
+    fn adjacency_checks_range() {
+        assert!(adjacency_lists(&[vec![1.0], vec![2.0]], 2).is_err());
+        assert!(adjacency_lists(&[vec![-1.0], vec![]], 2).is_err());
+        assert!(adjacency_lists(&[vec![1.0]], 2).is_err());
+        assert_eq!(
+            adjacency_lists(&[vec![1.0], vec![0.0]], 2).unwrap(),
+            vec![vec![1], vec![0]]
+        );
+    }
+}
