@@ -742,7 +742,7 @@ impl GNNEmbedder {
             Some((cache, hq))
         };
         let cache = self.item_layers(ctx)?;
-        let fc = self.feedback_cache(ctx)?;
+        let fc = self.feedback_cache(ctx);
         let fb = ctx.feedback;
         let qs = fb.query_sims(&q);
         let nearest = qs.iter().copied().fold(0.0f32, f32::max);
@@ -809,18 +809,18 @@ impl GNNEmbedder {
 
     /// The feedback aggregates for `ctx`, from the cache when they were
     /// built for the same items and the same feedback graph version.
-    fn feedback_cache(&self, ctx: &SearchContext<'_>) -> Result<Arc<FeedbackCache>> {
+    fn feedback_cache(&self, ctx: &SearchContext<'_>) -> Arc<FeedbackCache> {
         let key = (fingerprint(ctx), ctx.feedback.version());
         if let Ok(g) = self.fcache.0.read() {
             if let Some(c) = g.as_ref().filter(|c| c.key == key) {
-                return Ok(Arc::clone(c));
+                return Arc::clone(c);
             }
         }
         let c = Arc::new(FeedbackCache::build(ctx, key));
         if let Ok(mut g) = self.fcache.0.write() {
             *g = Some(Arc::clone(&c));
         }
-        Ok(c)
+        c
     }
 
     /// The original per-candidate scoring path (kept as the reference the
