@@ -11,6 +11,7 @@
 //! [`crate::gnn_rerank`] does for every (query, candidate) pair.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{Array2, ArrayView2};
 use ruvector_gnn_kernels::Csr;
@@ -30,6 +31,17 @@ pub struct FeedbackGraph {
     skips: HashMap<u64, Vec<u32>>,
     /// Item → item neighbour lists.
     neighbours: Csr,
+    /// Content stamp: unique per construction and per [`FeedbackGraph::push`]
+    /// (clones share it, as they share the content), so caches derived from
+    /// the graph can tell when it changed.
+    version: u64,
+}
+
+/// Source of [`FeedbackGraph`] content stamps.
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
+
+fn next_version() -> u64 {
+    NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
 }
 
 impl FeedbackGraph {
@@ -50,6 +62,7 @@ impl FeedbackGraph {
     pub fn empty(dim: usize) -> Self {
         let mut g = Self::from_examples(&[]);
         g.queries = Array2::zeros((0, dim));
+        g.version = next_version();
         g
     }
 
@@ -92,6 +105,7 @@ impl FeedbackGraph {
             .push_row(ndarray::ArrayView1::from(&q[..]))
             .expect("width checked");
         Self::add_edges(&mut self.claims, &mut self.skips, example, e);
+        self.version = next_version();
         Ok(())
     }
 
@@ -140,7 +154,26 @@ impl FeedbackGraph {
             claims,
             skips,
             neighbours,
+            version: next_version(),
         }
+    }
+
+    /// A stamp that changes whenever the graph's content changes (a new
+    /// graph or a [`FeedbackGraph::push`]); clones keep their original's.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Every item with at least one claim, with its claiming events
+    /// (arbitrary item order).
+    pub(crate) fn claims_by_item(&self) -> impl Iterator<Item = (u64, &[u32])> {
+        self.claims.iter().map(|(&i, v)| (i, v.as_slice()))
+    }
+
+    /// Every item with at least one skip, with its skipping events
+    /// (arbitrary item order).
+    pub(crate) fn skips_by_item(&self) -> impl Iterator<Item = (u64, &[u32])> {
+        self.skips.iter().map(|(&i, v)| (i, v.as_slice()))
     }
 
     /// Events that chose `item`.

@@ -308,11 +308,129 @@ struct ItemCache {
     neighbour_means: Array2<f32>,
 }
 
-/// Lazily computed item embeddings (shared read-mostly state).
-#[derive(Debug, Default)]
-struct CacheCell(RwLock<Option<Arc<ItemCache>>>);
+/// Query-independent per-item feedback aggregates for one (items, item
+/// graph, feedback graph) triple, built once so that scoring a candidate
+/// reads flat item-indexed arrays instead of hashing its own and its ≤ 32
+/// neighbours' claim lists. Only the unmasked (serving) path uses it;
+/// training masks one event per example and keeps the direct path.
+#[derive(Debug)]
+struct FeedbackCache {
+    /// Item fingerprint and [`FeedbackGraph::version`] it was built for.
+    key: ((usize, usize, u64), u64),
+    /// CSR offsets (`n + 1`) into `claim_events`.
+    claim_off: Vec<u32>,
+    /// Events that chose each item (ascending, as in the feedback graph).
+    claim_events: Vec<u32>,
+    /// CSR offsets (`n + 1`) into `skip_events`.
+    skip_off: Vec<u32>,
+    /// Events that skipped each item.
+    skip_events: Vec<u32>,
+    /// Feature 4: mean `ln(1 + #claims)` over the item's neighbours.
+    neighbour_claim_mean: Vec<f32>,
+    /// Feature 11: max cosine(chooser query, item) over the item's claims.
+    chooser_cos: Vec<f32>,
+    /// CSR offsets (`n + 1`) into `neighbour_events`.
+    nb_off: Vec<u32>,
+    /// Deduplicated events that claimed any of the item's neighbours.
+    neighbour_events: Vec<u32>,
+}
 
-impl Clone for CacheCell {
+impl FeedbackCache {
+    fn build(ctx: &SearchContext<'_>, key: ((usize, usize, u64), u64)) -> Self {
+        let fb = ctx.feedback;
+        let n = ctx.items.nrows();
+        let csr = |lists: &mut dyn Iterator<Item = (u64, &[u32])>| {
+            let mut count = vec![0u32; n + 1];
+            let mut rows: Vec<(usize, &[u32])> = lists
+                .filter(|(i, _)| (*i as usize) < n)
+                .map(|(i, v)| (i as usize, v))
+                .collect();
+            rows.sort_unstable_by_key(|r| r.0);
+            for &(i, v) in &rows {
+                count[i + 1] = v.len() as u32;
+            }
+            for i in 0..n {
+                count[i + 1] += count[i];
+            }
+            let mut events = Vec::with_capacity(count[n] as usize);
+            for (_, v) in rows {
+                events.extend_from_slice(v);
+            }
+            (count, events)
+        };
+        let (claim_off, claim_events) = csr(&mut fb.claims_by_item());
+        let (skip_off, skip_events) = csr(&mut fb.skips_by_item());
+        let claims = |i: usize| &claim_events[claim_off[i] as usize..claim_off[i + 1] as usize];
+        // ln(1 + #claims) per item, exactly as the direct path computes it.
+        let log_claims: Vec<f32> = (0..n)
+            .map(|i| (1.0 + claims(i).len() as f32).ln())
+            .collect();
+        let mut neighbour_claim_mean = vec![0.0f32; n];
+        let mut chooser_cos = vec![f32::MIN; n];
+        let mut nb_off = Vec::with_capacity(n + 1);
+        nb_off.push(0u32);
+        let mut neighbour_events = Vec::new();
+        let mut scratch: Vec<u32> = Vec::new();
+        for i in 0..n {
+            let cl = claims(i);
+            if !cl.is_empty() {
+                chooser_cos[i] = cl
+                    .iter()
+                    .map(|&c| vector::dot(fb.query(c), ctx.item(i as u64)))
+                    .fold(f32::MIN, f32::max);
+            }
+            let nb = ctx.neighbours(i as u64);
+            if !nb.is_empty() {
+                let mut deg = 0.0;
+                scratch.clear();
+                for &j in nb {
+                    deg += log_claims[j as usize];
+                    scratch.extend_from_slice(claims(j as usize));
+                }
+                neighbour_claim_mean[i] = deg / nb.len() as f32;
+                scratch.sort_unstable();
+                scratch.dedup();
+                neighbour_events.extend_from_slice(&scratch);
+            }
+            nb_off.push(neighbour_events.len() as u32);
+        }
+        Self {
+            key,
+            claim_off,
+            claim_events,
+            skip_off,
+            skip_events,
+            neighbour_claim_mean,
+            chooser_cos,
+            nb_off,
+            neighbour_events,
+        }
+    }
+
+    fn claims(&self, i: usize) -> &[u32] {
+        &self.claim_events[self.claim_off[i] as usize..self.claim_off[i + 1] as usize]
+    }
+
+    fn skips(&self, i: usize) -> &[u32] {
+        &self.skip_events[self.skip_off[i] as usize..self.skip_off[i + 1] as usize]
+    }
+
+    fn neighbour_events(&self, i: usize) -> &[u32] {
+        &self.neighbour_events[self.nb_off[i] as usize..self.nb_off[i + 1] as usize]
+    }
+}
+
+/// Lazily computed shared read-mostly state (item embeddings, feedback aggregates).
+#[derive(Debug)]
+struct CacheCell<T>(RwLock<Option<Arc<T>>>);
+
+impl<T> Default for CacheCell<T> {
+    fn default() -> Self {
+        Self(RwLock::new(None))
+    }
+}
+
+impl<T> Clone for CacheCell<T> {
     fn clone(&self) -> Self {
         let snapshot = self.0.read().map_or(None, |g| g.clone());
         Self(RwLock::new(snapshot))
@@ -399,7 +517,9 @@ pub struct GNNEmbedder {
     /// The GNN tower over the item graph (query = inductive node).
     tower: Tower,
     /// Item embeddings of every tower layer, computed on first use.
-    cache: CacheCell,
+    cache: CacheCell<ItemCache>,
+    /// Per-item feedback aggregates for the serving path, computed on first use.
+    fcache: CacheCell<FeedbackCache>,
 }
 
 fn check_query(q: &[f32], dim: usize, what: &str) -> Result<()> {
@@ -478,6 +598,7 @@ impl GNNEmbedder {
             head,
             tower,
             cache: CacheCell::default(),
+            fcache: CacheCell::default(),
         })
     }
 
@@ -601,6 +722,116 @@ impl GNNEmbedder {
         ctx.check(d)?;
         check_query(query, d, "query")?;
         check_ids(candidates, ctx.items.nrows())?;
+        let q = normalized(query);
+        // cos(q, candidate), computed once and shared by every feature and
+        // by the tower's choice of the query node's neighbours.
+        let cos: Vec<f32> = candidates
+            .iter()
+            .map(|&c| vector::dot(&q, ctx.item(c)))
+            .collect();
+        if !self.trained {
+            return Ok(cos);
+        }
+        let alpha = self.head["blend.alpha"][[0]];
+        let node = if alpha == 0.0 {
+            None
+        } else {
+            let cache = self.item_layers(ctx)?;
+            let neigh = top_from_cos(&cos, candidates, QUERY_FANOUT);
+            let hq = self.tower.embed_query(&q, &neigh, &cache.layers)?;
+            Some((cache, hq))
+        };
+        let cache = self.item_layers(ctx)?;
+        let fc = self.feedback_cache(ctx);
+        let fb = ctx.feedback;
+        let qs = fb.query_sims(&q);
+        let nearest = qs.iter().copied().fold(0.0f32, f32::max);
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        order.sort_by(|&a, &b| {
+            cos[b]
+                .total_cmp(&cos[a])
+                .then(candidates[a].cmp(&candidates[b]))
+        });
+        let best = order.first().map_or(0.0, |&i| cos[i]);
+        let mut rank = vec![0usize; candidates.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i] = r;
+        }
+        let head = Head::new(self);
+        let width = self.tower.width() as f32;
+        let mut sims: Vec<f32> = Vec::new();
+        let mut w: Vec<f32> = Vec::new();
+        let mut out = Vec::with_capacity(candidates.len());
+        for (k, &c) in candidates.iter().enumerate() {
+            let i = c as usize;
+            let mut f = [0.0f32; NUM_FEATURES];
+            f[12] = nearest;
+            f[0] = cos[k];
+            f[9] = f[0] - best;
+            f[10] = (1.0 + rank[k] as f32).ln();
+            let claims = fc.claims(i);
+            if !claims.is_empty() {
+                f[1] = (1.0 + claims.len() as f32).ln();
+                sims.clear();
+                sims.extend(claims.iter().map(|&e| qs[e as usize]));
+                w.clear();
+                w.extend(sims.iter().map(|s| s / ATTENTION_TEMPERATURE));
+                ruvector_gnn_kernels::softmax::softmax_inplace(&mut w);
+                f[2] = w.iter().zip(&sims).map(|(a, s)| a * s).sum();
+                f[3] = sims.iter().copied().fold(f32::MIN, f32::max);
+                f[11] = fc.chooser_cos[i];
+            }
+            let skips = fc.skips(i);
+            let mut best_skip = 0.0f32;
+            for &e in skips {
+                best_skip = best_skip.max(qs[e as usize]);
+            }
+            f[7] = (1.0 + skips.len() as f32).ln();
+            f[8] = best_skip;
+            if !ctx.neighbours(c).is_empty() {
+                f[4] = fc.neighbour_claim_mean[i];
+                let mut best_nb = 0.0f32;
+                for &e in fc.neighbour_events(i) {
+                    best_nb = best_nb.max(qs[e as usize]);
+                }
+                f[6] = best_nb;
+                let mean = cache.neighbour_means.row(i);
+                f[5] = vector::dot(&q, mean.as_slice().expect("contiguous"));
+            }
+            let gnn = node.as_ref().map_or(0.0, |(cache, hq)| {
+                let hi = cache.layers.last().expect("non-empty").row(i);
+                alpha * hq.dot(&hi) / width
+            });
+            out.push(f[0] + head.forward(&f) + gnn);
+        }
+        Ok(out)
+    }
+
+    /// The feedback aggregates for `ctx`, from the cache when they were
+    /// built for the same items and the same feedback graph version.
+    fn feedback_cache(&self, ctx: &SearchContext<'_>) -> Arc<FeedbackCache> {
+        let key = (fingerprint(ctx), ctx.feedback.version());
+        if let Ok(g) = self.fcache.0.read() {
+            if let Some(c) = g.as_ref().filter(|c| c.key == key) {
+                return Arc::clone(c);
+            }
+        }
+        let c = Arc::new(FeedbackCache::build(ctx, key));
+        if let Ok(mut g) = self.fcache.0.write() {
+            *g = Some(Arc::clone(&c));
+        }
+        c
+    }
+
+    /// The original per-candidate scoring path (kept as the reference the
+    /// fast [`GNNEmbedder::score`] must match).
+    #[cfg(test)]
+    fn score_reference(
+        &self,
+        ctx: &SearchContext<'_>,
+        query: &[f32],
+        candidates: &[u64],
+    ) -> Result<Vec<f32>> {
         let q = normalized(query);
         let node = self.query_node(ctx, &q, candidates)?;
         let cache = if self.trained {
@@ -1352,6 +1583,73 @@ fn top_by_cosine(ctx: &SearchContext<'_>, q: &[f32], pool: &[u64], k: usize) -> 
         .collect()
 }
 
+/// `top_by_cosine` from precomputed similarities (`cos[k]` of `pool[k]`).
+fn top_from_cos(cos: &[f32], pool: &[u64], k: usize) -> Vec<usize> {
+    let mut scored: Vec<(f32, u64)> = cos.iter().copied().zip(pool.iter().copied()).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored
+        .into_iter()
+        .take(k)
+        .map(|(_, c)| c as usize)
+        .collect()
+}
+
+/// The scoring head's parameters copied into plain row-major arrays once
+/// per call, so the per-candidate MLP does no map lookups or bounds-checked
+/// `ArrayD` indexing. Same arithmetic, in the same order, as
+/// `GNNEmbedder::member`.
+struct Head {
+    w1: [[[f32; HIDDEN]; NUM_FEATURES]; ENSEMBLE],
+    b1: [[f32; HIDDEN]; ENSEMBLE],
+    w2: [[f32; HIDDEN]; ENSEMBLE],
+}
+
+impl Head {
+    fn new(m: &GNNEmbedder) -> Self {
+        let mut h = Self {
+            w1: [[[0.0; HIDDEN]; NUM_FEATURES]; ENSEMBLE],
+            b1: [[0.0; HIDDEN]; ENSEMBLE],
+            w2: [[0.0; HIDDEN]; ENSEMBLE],
+        };
+        for (e, [k1, k2, k3]) in HEAD_KEYS.iter().enumerate() {
+            for ((j, k), &v) in m.head[*k1]
+                .indexed_iter()
+                .map(|(ix, v)| ((ix[0], ix[1]), v))
+            {
+                h.w1[e][j][k] = v;
+            }
+            for (k, &v) in m.head[*k2].iter().enumerate() {
+                h.b1[e][k] = v;
+            }
+            for (k, &v) in m.head[*k3].iter().enumerate() {
+                h.w2[e][k] = v;
+            }
+        }
+        h
+    }
+
+    /// The ensemble-mean MLP correction for features `f`.
+    fn forward(&self, f: &[f32; NUM_FEATURES]) -> f32 {
+        let out = (0..ENSEMBLE)
+            .map(|m| {
+                let mut h = [0.0f32; HIDDEN];
+                for (k, hk) in h.iter_mut().enumerate() {
+                    let mut z = self.b1[m][k];
+                    for (j, &fj) in f.iter().enumerate() {
+                        z += fj * self.w1[m][j][k];
+                    }
+                    *hk = z.tanh();
+                }
+                h.iter()
+                    .zip(&self.w2[m])
+                    .map(|(&hk, &w)| hk * w)
+                    .sum::<f32>()
+            })
+            .sum::<f32>();
+        out / ENSEMBLE as f32
+    }
+}
+
 /// For each candidate: the best cosine among `candidates`, the candidate's
 /// rank by cosine (0 = best; ties by id), and the query's best similarity
 /// to a past query (event `skip` masked).
@@ -1579,6 +1877,77 @@ mod tests {
         let e = back.explain(&ctx, &q, cands[0]).unwrap();
         assert_ne!(e.gnn, 0.0);
         assert_eq!(e.features.len(), NUM_FEATURES);
+    }
+
+    /// The fast serving path gives the reference path's scores (bit for bit
+    /// by construction; asserted within 1e-5), with and without the tower,
+    /// and after the feedback graph grows.
+    #[test]
+    fn fast_scores_equal_the_reference_path() {
+        let it = items(8);
+        let g = knn_graph(it.view(), 6);
+        let (ex, _, q) = synthetic(&it, 40, 9);
+        let mut fb = FeedbackGraph::from_examples(&ex[..30]);
+        let cfg = TrainConfig {
+            epochs: 10,
+            batch_size: 8,
+            lr: 1e-2,
+            weight_decay: 0.0,
+            temperature: 0.1,
+            sampled_negatives: 0,
+            seed: 11,
+        };
+        let all: Vec<u64> = (0..N as u64).collect();
+        let some: Vec<u64> = vec![17, 3, 3, 39, 0, 21];
+        let check = |m: &GNNEmbedder, fb: &FeedbackGraph, queries: &[Vec<f32>]| {
+            let ctx = SearchContext {
+                items: it.view(),
+                graph: &g,
+                feedback: fb,
+            };
+            let mut n = 0;
+            for q in queries {
+                for cands in [&all[..], &some[..], &[]] {
+                    let fast = m.score(&ctx, q, cands).unwrap();
+                    let slow = m.score_reference(&ctx, q, cands).unwrap();
+                    assert_eq!(fast.len(), slow.len());
+                    for (a, b) in fast.iter().zip(&slow) {
+                        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+                        n += usize::from(a.to_bits() == b.to_bits());
+                    }
+                }
+            }
+            n
+        };
+        let queries: Vec<Vec<f32>> = std::iter::once(q.clone())
+            .chain(ex.iter().take(8).map(|e| e.query.clone()))
+            .chain((0..4).map(|r| it.row(r * 7).to_vec()))
+            .collect();
+        let total = queries.len() * (N + some.len());
+
+        // Untrained, head only, then head + tower.
+        let mut m = model();
+        assert_eq!(check(&m, &fb, &queries), total);
+        let ctx = SearchContext {
+            items: it.view(),
+            graph: &g,
+            feedback: &fb,
+        };
+        m.fit(&ctx, &ex[..30], &cfg).unwrap();
+        m.trained = true;
+        assert_eq!(check(&m, &fb, &queries), total);
+        m.train_range(&ctx, &fb, &ex[..30], 0..30, &cfg, true)
+            .unwrap();
+        assert_ne!(m.head["blend.alpha"][[0]], 0.0);
+        assert_eq!(check(&m, &fb, &queries), total);
+
+        // New feedback invalidates the cached aggregates.
+        for e in &ex[30..] {
+            fb.push(e).unwrap();
+        }
+        assert_eq!(check(&m, &fb, &queries), total);
+        let empty = FeedbackGraph::empty(D);
+        assert_eq!(check(&m, &empty, &queries), total);
     }
 
     #[test]
