@@ -343,6 +343,12 @@ pub(crate) fn feedback(a: FeedbackArgs) -> anyhow::Result<()> {
     let mut judged: Vec<usize> = qrels.keys().copied().collect();
     judged.sort_unstable();
     judged.truncate(a.limit.unwrap_or(usize::MAX));
+    // qrels name rows of the built vectors; the store answers with ids.
+    let row_of: std::collections::HashMap<u64, u64> = ids
+        .iter()
+        .enumerate()
+        .map(|(r, &id)| (id, r as u64))
+        .collect();
     let bar = crate::bar(judged.len() as u64, "queries");
     let mut with_hit = 0usize;
     for &q in &judged {
@@ -353,9 +359,9 @@ pub(crate) fn feedback(a: FeedbackArgs) -> anyhow::Result<()> {
             .iter()
             .copied()
             .filter(|id| {
-                ids.iter()
-                    .position(|x| x == id)
-                    .and_then(|r| rel.get(&(r as u64)))
+                row_of
+                    .get(id)
+                    .and_then(|r| rel.get(r))
                     .is_some_and(|&g| g > 0.0)
             })
             .collect();

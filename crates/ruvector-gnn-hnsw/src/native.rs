@@ -105,22 +105,12 @@ thread_local! {
     static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
 }
 
-/// Starts loading a vector row into the cache (as hnswlib does).
+/// Starts loading a whole vector row into the cache (hnswlib does the same:
+/// neighbours' rows are scattered, and loading them one distance at a time
+/// serialises the cache misses).
 #[inline]
 fn prefetch_row(row: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let mut off = 0;
-        while off < row.len() {
-            // SAFETY: `_mm_prefetch` is a hint that never faults; SSE is part
-            // of the x86_64 baseline and the pointer is inside `row`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(off).cast::<i8>()) };
-            off += 16;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
+    ruvector_gnn_kernels::sparse::prefetch(row, 0, row.len());
 }
 
 /// A new point's selected neighbours per layer, `(distance, id)` nearest first.

@@ -37,25 +37,12 @@ fn key(d: f32) -> u32 {
     d.max(0.0).to_bits()
 }
 
-/// Asks the CPU to start loading a vector row (hnswlib does the same): the
-/// rows of a candidate's neighbours are scattered, and loading them one
-/// distance at a time serialises the cache misses.
+/// Starts loading a whole vector row into the cache (hnswlib does the same:
+/// neighbours' rows are scattered, and loading them one distance at a time
+/// serialises the cache misses).
 #[inline]
 fn prefetch_row(row: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let mut off = 0;
-        while off < row.len() {
-            // SAFETY: `_mm_prefetch` is a hint that never faults or reads
-            // into the program; SSE is part of the x86_64 baseline, and the
-            // pointer is in bounds of `row`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(off).cast::<i8>()) };
-            off += 16; // one 64-byte cache line of f32
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
+    ruvector_gnn_kernels::sparse::prefetch(row, 0, row.len());
 }
 
 impl SearchGraph {

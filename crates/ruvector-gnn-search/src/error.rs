@@ -73,3 +73,22 @@ impl Error {
         }
     }
 }
+
+/// Checks that `v` has `dim` values, all finite: [`Error::Dimension`] or
+/// [`Error::NonFinite`] naming `what` otherwise.
+pub(crate) fn check_vector(what: &str, v: &[f32], dim: usize) -> Result<()> {
+    if v.len() != dim {
+        return Err(Error::Dimension {
+            what: what.into(),
+            expected: dim,
+            got: v.len(),
+        });
+    }
+    if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFinite {
+            what: what.into(),
+            index,
+        });
+    }
+    Ok(())
+}

@@ -30,7 +30,7 @@ use ruvector_gnn_layers::{
 use ruvector_gnn_weights::{Tensor, TensorStore};
 
 use crate::candidates::normalized;
-use crate::error::{Error, Result};
+use crate::error::{check_vector, Error, Result};
 use crate::feedback_graph::FeedbackGraph;
 use crate::rerank::{TrainConfig, TrainExample};
 
@@ -522,23 +522,6 @@ pub struct GNNEmbedder {
     fcache: CacheCell<FeedbackCache>,
 }
 
-fn check_query(q: &[f32], dim: usize, what: &str) -> Result<()> {
-    if q.len() != dim {
-        return Err(Error::Dimension {
-            what: what.into(),
-            expected: dim,
-            got: q.len(),
-        });
-    }
-    if let Some(index) = q.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            what: what.into(),
-            index,
-        });
-    }
-    Ok(())
-}
-
 fn parse<T: std::str::FromStr>(k: &str, v: &str) -> Result<T> {
     v.parse()
         .map_err(|_| Error::Invalid(format!("model metadata {k} = {v:?} is invalid")))
@@ -720,7 +703,7 @@ impl GNNEmbedder {
     ) -> Result<Vec<f32>> {
         let d = self.config.input_dim;
         ctx.check(d)?;
-        check_query(query, d, "query")?;
+        check_vector("query", query, d)?;
         check_ids(candidates, ctx.items.nrows())?;
         let q = normalized(query);
         // cos(q, candidate), computed once and shared by every feature and
@@ -872,7 +855,7 @@ impl GNNEmbedder {
     ) -> Result<Explanation> {
         let d = self.config.input_dim;
         ctx.check(d)?;
-        check_query(query, d, "query")?;
+        check_vector("query", query, d)?;
         check_ids(&[item], ctx.items.nrows())?;
         let q = normalized(query);
         let pool: Vec<u64> = (0..ctx.items.nrows() as u64).collect();
@@ -979,7 +962,7 @@ impl GNNEmbedder {
         let d = self.config.input_dim;
         ctx.check(d)?;
         for ex in examples {
-            check_query(&ex.query, d, "training query")?;
+            check_vector("training query", &ex.query, d)?;
             check_ids(&ex.candidates, ctx.items.nrows())?;
             if let Some(&p) = ex.positives.iter().find(|&&p| p >= ex.candidates.len()) {
                 return Err(Error::Invalid(format!(

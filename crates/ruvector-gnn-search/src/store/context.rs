@@ -45,16 +45,21 @@ impl ContextData {
     }
 }
 
+/// The stored vectors of `index`, one row per id in insertion order.
+pub(crate) fn vectors(index: &HnswIndex) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((index.len(), index.dim()));
+    for (row, &id) in index.ids().iter().enumerate() {
+        if let Some(v) = index.vector(id) {
+            out.row_mut(row).assign(&ndarray::ArrayView1::from(v));
+        }
+    }
+    out
+}
+
 /// Builds the item matrix and graph of `index`.
 pub(crate) fn item_data(index: &HnswIndex, version: u64) -> Result<ItemData> {
     let n = index.len();
-    let d = index.dim();
-    let mut items = Array2::<f32>::zeros((n, d));
-    for (row, &id) in index.ids().iter().enumerate() {
-        if let Some(v) = index.vector(id) {
-            items.row_mut(row).assign(&ndarray::ArrayView1::from(v));
-        }
-    }
+    let mut items = vectors(index);
     normalize_rows(&mut items);
     let graph = if n == 0 {
         Csr::from_adjacency::<Vec<usize>>(&[])?

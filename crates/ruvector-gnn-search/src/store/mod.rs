@@ -59,7 +59,7 @@ use ruvector_gnn_weights::{EmbeddingTable, EmbeddingTableWriter, Precision};
 pub use config::{OnlineConfig, OpenOptions, SearchHit, StoreConfig};
 pub use wal::InsertRecord;
 
-use crate::error::{Error, Result};
+use crate::error::{check_vector, Error, Result};
 use crate::feedback_graph::FeedbackGraph;
 use crate::feedback_log::{FeedbackEvent, FeedbackLog};
 use crate::gnn_embedder::{EmbedderConfig, Explanation, FitReport, GNNEmbedder};
@@ -192,23 +192,6 @@ fn default_model(dimensions: usize) -> Result<GNNEmbedder> {
         output_dim: 64.min(dimensions.max(1)),
         ..EmbedderConfig::default()
     })
-}
-
-fn check_vector(what: &str, v: &[f32], dim: usize) -> Result<()> {
-    if v.len() != dim {
-        return Err(Error::Dimension {
-            what: what.into(),
-            expected: dim,
-            got: v.len(),
-        });
-    }
-    if let Some(index) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::NonFinite {
-            what: what.into(),
-            index,
-        });
-    }
-    Ok(())
 }
 
 impl VectorDB {
@@ -845,15 +828,7 @@ impl VectorDB {
     /// # Errors
     /// Never in practice (kept fallible for storage back-ends).
     pub fn get_all_vectors(&self) -> Result<Array2<f32>> {
-        let data = self.read();
-        let (n, d) = (data.index.len(), data.index.dim());
-        let mut out = Array2::zeros((n, d));
-        for (row, &id) in data.index.ids().iter().enumerate() {
-            if let Some(v) = data.index.vector(id) {
-                out.row_mut(row).assign(&ndarray::ArrayView1::from(v));
-            }
-        }
-        Ok(out)
+        Ok(context::vectors(&self.read().index))
     }
 
     fn items(&self) -> Result<Arc<ItemData>> {
