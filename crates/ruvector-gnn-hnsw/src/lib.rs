@@ -48,6 +48,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+mod beam;
 pub mod error;
 pub mod graph;
 pub mod index;

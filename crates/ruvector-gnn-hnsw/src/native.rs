@@ -31,9 +31,6 @@
 //! two machines with different instruction sets (AVX-512 vs AVX2) may round
 //! a distance differently and break a tie differently.
 
-use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -42,6 +39,7 @@ use rayon::prelude::*;
 use ruvector_gnn_kernels::Rng;
 
 use crate::backend::{AnnBackend, LayerLists};
+use crate::beam::{self, prefetch_row, unkey, Visited, VISITED};
 use crate::error::{io_err, Error, Result};
 use crate::metric::{HnswParams, Metric};
 
@@ -55,62 +53,6 @@ const MAGIC: &[u8; 8] = b"RVNHSW01";
 #[inline]
 pub(crate) fn batch_size(have: usize) -> usize {
     (have / 8).clamp(1, MAX_BATCH)
-}
-
-/// Ordered key of a non-negative distance (bit order = value order).
-#[inline]
-fn key(d: f32) -> u32 {
-    d.max(0.0).to_bits()
-}
-
-#[inline]
-fn unkey(k: u32) -> f32 {
-    f32::from_bits(k)
-}
-
-/// Epoch-stamped visited marks, one set per thread, reused across searches.
-struct Visited {
-    marks: Vec<u32>,
-    epoch: u32,
-}
-
-impl Visited {
-    fn start(&mut self, n: usize) {
-        if self.marks.len() < n {
-            self.marks.resize(n, 0);
-        }
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.marks.fill(0);
-            self.epoch = 1;
-        }
-    }
-    #[inline]
-    fn seen(&self, i: u32) -> bool {
-        self.marks[i as usize] == self.epoch
-    }
-    /// Marks `i`; false when it was already marked.
-    #[inline]
-    fn insert(&mut self, i: u32) -> bool {
-        let slot = &mut self.marks[i as usize];
-        if *slot == self.epoch {
-            return false;
-        }
-        *slot = self.epoch;
-        true
-    }
-}
-
-thread_local! {
-    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
-}
-
-/// Starts loading a whole vector row into the cache (hnswlib does the same:
-/// neighbours' rows are scattered, and loading them one distance at a time
-/// serialises the cache misses).
-#[inline]
-fn prefetch_row(row: &[f32]) {
-    ruvector_gnn_kernels::sparse::prefetch(row, 0, row.len());
 }
 
 /// A new point's selected neighbours per layer, `(distance, id)` nearest first.
@@ -194,20 +136,13 @@ impl NativeHnsw {
     }
 
     /// Greedy walk on `layer` from `(cur, d)` to a local minimum.
-    fn greedy(&self, q: &[f32], mut cur: u32, mut d: f32, layer: usize) -> (u32, f32) {
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for &nb in self.neighbours(cur, layer) {
-                let dn = self.dist(q, self.vec(nb));
-                if dn < d {
-                    d = dn;
-                    cur = nb;
-                    changed = true;
-                }
-            }
-        }
-        (cur, d)
+    fn greedy(&self, q: &[f32], cur: u32, d: f32, layer: usize) -> (u32, f32) {
+        beam::greedy(
+            cur,
+            d,
+            |c| self.neighbours(c, layer),
+            |nb| self.dist(q, self.vec(nb)),
+        )
     }
 
     /// Best-first search of `layer` from `ep` keeping `ef` results that pass
@@ -222,50 +157,15 @@ impl NativeHnsw {
         filter: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<(u32, u32)> {
         vis.start(self.levels.len());
-        let pass = |i: u32| filter.is_none_or(|f| f(i as usize));
-        let mut cand: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::with_capacity(ef * 4);
-        let mut top: BinaryHeap<(u32, u32)> = BinaryHeap::with_capacity(ef + 1);
-        let (e, ed) = (ep.0, key(ep.1));
-        vis.insert(e);
-        cand.push(Reverse((ed, e)));
-        if pass(e) {
-            top.push((ed, e));
-        }
-        let mut bound = if top.len() >= ef {
-            top.peek().map_or(u32::MAX, |t| t.0)
-        } else {
-            u32::MAX
-        };
-        while let Some(Reverse((cd, c))) = cand.pop() {
-            if cd > bound {
-                break;
-            }
-            let row = self.neighbours(c, layer);
-            for &nb in row {
-                if !vis.seen(nb) {
-                    prefetch_row(self.vec(nb));
-                }
-            }
-            for &nb in row {
-                if !vis.insert(nb) {
-                    continue;
-                }
-                let d = key(self.dist(q, self.vec(nb)));
-                if top.len() < ef || d < bound {
-                    cand.push(Reverse((d, nb)));
-                    if pass(nb) {
-                        top.push((d, nb));
-                        if top.len() > ef {
-                            top.pop();
-                        }
-                    }
-                    if top.len() >= ef {
-                        bound = top.peek().map_or(u32::MAX, |t| t.0);
-                    }
-                }
-            }
-        }
-        top.into_sorted_vec()
+        beam::best_first(
+            ep,
+            ef,
+            vis,
+            |c| self.neighbours(c, layer),
+            |nb| self.dist(q, self.vec(nb)),
+            |nb| prefetch_row(self.vec(nb)),
+            filter,
+        )
     }
 
     /// The HNSW paper's neighbour-selection heuristic on candidates sorted

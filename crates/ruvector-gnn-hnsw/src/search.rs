@@ -6,13 +6,10 @@
 //! reverse edges added for points layer 0 cannot reach) is faster, finds
 //! every point, and reads the vectors in place from the backend (no copy).
 
-use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use ruvector_gnn_kernels::Csr;
 
 use crate::backend::AnnBackend;
+use crate::beam::{self, prefetch_row, VISITED};
 
 /// Flat copy of the graph layers used by [`crate::HnswIndex`] searches.
 #[derive(Debug, Clone, Default)]
@@ -24,25 +21,6 @@ pub(crate) struct SearchGraph {
     pub(crate) data: Vec<f32>,
     pub(crate) dim: usize,
     pub(crate) copy_vectors: bool,
-}
-
-thread_local! {
-    /// Epoch-stamped visited marks, reused across searches on a thread.
-    static VISITED: RefCell<(Vec<u32>, u32)> = const { RefCell::new((Vec::new(), 0)) };
-}
-
-/// Ordered key of a non-negative distance (bit pattern order = value order).
-#[inline]
-fn key(d: f32) -> u32 {
-    d.max(0.0).to_bits()
-}
-
-/// Starts loading a whole vector row into the cache (hnswlib does the same:
-/// neighbours' rows are scattered, and loading them one distance at a time
-/// serialises the cache misses).
-#[inline]
-fn prefetch_row(row: &[f32]) {
-    ruvector_gnn_kernels::sparse::prefetch(row, 0, row.len());
 }
 
 impl SearchGraph {
@@ -86,79 +64,27 @@ impl SearchGraph {
         let mut ep = self.entry;
         let mut ep_d = dist(ep);
         for layer in self.layers[1..].iter().rev() {
-            let mut changed = true;
-            while changed {
-                changed = false;
-                for &nb in layer.row(ep as usize) {
-                    let d = dist(nb);
-                    if d < ep_d {
-                        ep_d = d;
-                        ep = nb;
-                        changed = true;
-                    }
-                }
-            }
+            (ep, ep_d) = beam::greedy(ep, ep_d, |c| layer.row(c as usize), dist);
         }
         let g = &self.layers[0];
         let ef = ef.max(k);
         VISITED.with(|v| {
-            let mut v = v.borrow_mut();
-            let (marks, epoch) = &mut *v;
-            if marks.len() < n {
-                marks.resize(n, 0);
-            }
-            *epoch = epoch.wrapping_add(1);
-            if *epoch == 0 {
-                marks.fill(0);
-                *epoch = 1;
-            }
-            let epoch = *epoch;
-            let pass = |i: u32| filter.is_none_or(|f| f(i as usize));
-            let mut cand: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::with_capacity(ef * 4);
-            let mut top: BinaryHeap<(u32, u32)> = BinaryHeap::with_capacity(ef + 1);
-            marks[ep as usize] = epoch;
-            cand.push(Reverse((key(ep_d), ep)));
-            if pass(ep) {
-                top.push((key(ep_d), ep));
-            }
-            let mut bound = if top.len() >= ef {
-                top.peek().map_or(u32::MAX, |t| t.0)
-            } else {
-                u32::MAX
-            };
-            while let Some(Reverse((cd, c))) = cand.pop() {
-                if cd > bound {
-                    break;
-                }
-                let row = g.row(c as usize);
-                if copied {
-                    for &nb in row {
-                        if marks[nb as usize] != epoch {
-                            prefetch_row(&data[nb as usize * dim..(nb as usize + 1) * dim]);
-                        }
+            let mut vis = v.borrow_mut();
+            vis.start(n);
+            let top = beam::best_first(
+                (ep, ep_d),
+                ef,
+                &mut vis,
+                |c| g.row(c as usize),
+                dist,
+                |nb| {
+                    if copied {
+                        let nb = nb as usize;
+                        prefetch_row(&data[nb * dim..(nb + 1) * dim]);
                     }
-                }
-                for &nb in row {
-                    let slot = &mut marks[nb as usize];
-                    if *slot == epoch {
-                        continue;
-                    }
-                    *slot = epoch;
-                    let d = key(dist(nb));
-                    if top.len() < ef || d < bound {
-                        cand.push(Reverse((d, nb)));
-                        if pass(nb) {
-                            top.push((d, nb));
-                            if top.len() > ef {
-                                top.pop();
-                            }
-                        }
-                        if top.len() >= ef {
-                            bound = top.peek().map_or(u32::MAX, |t| t.0);
-                        }
-                    }
-                }
-            }
+                },
+                filter,
+            );
             let mut out: Vec<(usize, f32)> = top
                 .into_iter()
                 .map(|(d, i)| (i as usize, f32::from_bits(d)))
