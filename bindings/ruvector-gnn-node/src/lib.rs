@@ -367,6 +367,22 @@ fn adjacency_lists(adj: &[Vec<f64>], n: usize) -> Result<Vec<Vec<usize>>> {
         .collect()
 }
 
+/// The `(features, adjacency)` of a forward / encode call: `features` is
+/// `numNodes × width` row-major, `adjacency` one neighbour list per node.
+fn graph_input(
+    name: &str,
+    features: &[f32],
+    num_nodes: f64,
+    width: usize,
+    adjacency: &[Vec<f64>],
+) -> Result<(Array2<f32>, Vec<Vec<usize>>)> {
+    let n = size("numNodes", num_nodes)?;
+    Ok((
+        matrix(name, features, n, width)?,
+        adjacency_lists(adjacency, n)?,
+    ))
+}
+
 fn to_f32array(a: Array2<f32>) -> Float32Array {
     let v = if a.is_standard_layout() {
         a.into_raw_vec_and_offset().0
@@ -1178,9 +1194,13 @@ impl JsGnnEmbedder {
         num_nodes: f64,
         adjacency: Vec<Vec<f64>>,
     ) -> Result<Float32Array> {
-        let n = size("numNodes", num_nodes)?;
-        let x = matrix("vectors", &vectors, n, self.inner.config().input_dim)?;
-        let adj = adjacency_lists(&adjacency, n)?;
+        let (x, adj) = graph_input(
+            "vectors",
+            &vectors,
+            num_nodes,
+            self.inner.config().input_dim,
+            &adjacency,
+        )?;
         self.inner
             .encode(&x, &adj)
             .map(to_f32array)
@@ -1195,9 +1215,13 @@ impl JsGnnEmbedder {
         num_nodes: f64,
         adjacency: Vec<Vec<f64>>,
     ) -> Result<AsyncTask<MatrixTask>> {
-        let n = size("numNodes", num_nodes)?;
-        let x = matrix("vectors", &vectors, n, self.inner.config().input_dim)?;
-        let adj = adjacency_lists(&adjacency, n)?;
+        let (x, adj) = graph_input(
+            "vectors",
+            &vectors,
+            num_nodes,
+            self.inner.config().input_dim,
+            &adjacency,
+        )?;
         let model = Arc::clone(&self.inner);
         Ok(MatrixTask::new(move || {
             model.encode(&x, &adj).map_err(search_err)
@@ -1320,9 +1344,8 @@ macro_rules! layer_common {
                 num_nodes: f64,
                 adjacency: Vec<Vec<f64>>,
             ) -> Result<Float32Array> {
-                let n = size("numNodes", num_nodes)?;
-                let x = matrix("features", &features, n, self.in_dim)?;
-                let adj = adjacency_lists(&adjacency, n)?;
+                let (x, adj) =
+                    graph_input("features", &features, num_nodes, self.in_dim, &adjacency)?;
                 self.inner
                     .forward(&x, &adj)
                     .map(to_f32array)
@@ -1337,9 +1360,8 @@ macro_rules! layer_common {
                 num_nodes: f64,
                 adjacency: Vec<Vec<f64>>,
             ) -> Result<AsyncTask<MatrixTask>> {
-                let n = size("numNodes", num_nodes)?;
-                let x = matrix("features", &features, n, self.in_dim)?;
-                let adj = adjacency_lists(&adjacency, n)?;
+                let (x, adj) =
+                    graph_input("features", &features, num_nodes, self.in_dim, &adjacency)?;
                 let layer = Arc::clone(&self.inner);
                 Ok(MatrixTask::new(move || {
                     layer.forward(&x, &adj).map_err(layer_err)
@@ -1478,9 +1500,7 @@ impl JsGatLayer {
         num_nodes: f64,
         adjacency: Vec<Vec<f64>>,
     ) -> Result<AttentionOutput> {
-        let n = size("numNodes", num_nodes)?;
-        let x = matrix("features", &features, n, self.in_dim)?;
-        let adj = adjacency_lists(&adjacency, n)?;
+        let (x, adj) = graph_input("features", &features, num_nodes, self.in_dim, &adjacency)?;
         let (y, att) = self
             .inner
             .forward_with_attention(&x, &adj)
@@ -1611,9 +1631,13 @@ impl JsQuantizedModel {
         num_nodes: f64,
         adjacency: Vec<Vec<f64>>,
     ) -> Result<Float32Array> {
-        let n = size("numNodes", num_nodes)?;
-        let x = matrix("features", &features, n, self.inner.input_dim())?;
-        let adj = adjacency_lists(&adjacency, n)?;
+        let (x, adj) = graph_input(
+            "features",
+            &features,
+            num_nodes,
+            self.inner.input_dim(),
+            &adjacency,
+        )?;
         self.inner
             .forward(&x, &adj)
             .map(to_f32array)
@@ -1628,9 +1652,13 @@ impl JsQuantizedModel {
         num_nodes: f64,
         adjacency: Vec<Vec<f64>>,
     ) -> Result<AsyncTask<MatrixTask>> {
-        let n = size("numNodes", num_nodes)?;
-        let x = matrix("features", &features, n, self.inner.input_dim())?;
-        let adj = adjacency_lists(&adjacency, n)?;
+        let (x, adj) = graph_input(
+            "features",
+            &features,
+            num_nodes,
+            self.inner.input_dim(),
+            &adjacency,
+        )?;
         let model = Arc::clone(&self.inner);
         Ok(MatrixTask::new(move || {
             model.forward(&x, &adj).map_err(layer_err)
