@@ -26,6 +26,8 @@ export declare class GATLayer {
    * `adjacency[i]` the neighbour indices of node `i`.
    */
   forward(features: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Float32Array
+  /** `forward` on the libuv thread pool. */
+  forwardAsync(features: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Promise<Float32Array>
   /** Saves the weights (safetensors with the config in metadata). */
   saveWeights(path: string): void
   /** Loads weights saved by `saveWeights` of an identical layer. */
@@ -54,6 +56,8 @@ export declare class GCNLayer {
    * `adjacency[i]` the neighbour indices of node `i`.
    */
   forward(features: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Float32Array
+  /** `forward` on the libuv thread pool. */
+  forwardAsync(features: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Promise<Float32Array>
   /** Saves the weights (safetensors with the config in metadata). */
   saveWeights(path: string): void
   /** Loads weights saved by `saveWeights` of an identical layer. */
@@ -82,6 +86,8 @@ export declare class GNNEmbedder {
    * `adjacency`; returns `numNodes × outputDim`.
    */
   encode(vectors: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Float32Array
+  /** `encode` on the libuv thread pool. */
+  encodeAsync(vectors: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Promise<Float32Array>
   /** Serialises the model (safetensors bytes). */
   toBytes(): Buffer
   /** A model from `toBytes` output. */
@@ -106,6 +112,8 @@ export declare class GraphSAGE {
    * `adjacency[i]` the neighbour indices of node `i`.
    */
   forward(features: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Float32Array
+  /** `forward` on the libuv thread pool. */
+  forwardAsync(features: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Promise<Float32Array>
   /** Saves the weights (safetensors with the config in metadata). */
   saveWeights(path: string): void
   /** Loads weights saved by `saveWeights` of an identical layer. */
@@ -129,6 +137,8 @@ export declare class QuantizedModel {
   get outputDim(): number
   /** Forward pass (as the float layer's `forward`). */
   forward(features: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Float32Array
+  /** `forward` on the libuv thread pool. */
+  forwardAsync(features: Float32Array, numNodes: number, adjacency: Array<Array<number>>): Promise<Float32Array>
   /** Serialises the quantised model. */
   toBytes(): Buffer
   /** A quantised model from `toBytes` output. */
@@ -142,6 +152,13 @@ export declare class VectorDB {
   static create(path: string, dimensions: number, options?: StoreOptions | undefined | null): VectorDB
   /** Opens an existing store (replays its logs). */
   static open(path: string): VectorDB
+  /** `create` on the libuv thread pool. */
+  static createAsync(path: string, dimensions: number, options?: StoreOptions | undefined | null): Promise<VectorDB>
+  /**
+   * `open` on the libuv thread pool (log replay and index load run off
+   * the event loop).
+   */
+  static openAsync(path: string): Promise<VectorDB>
   /** A store that lives in memory only. */
   static inMemory(dimensions: number, options?: StoreOptions | undefined | null): VectorDB
   /** Vector width. */
@@ -182,6 +199,8 @@ export declare class VectorDB {
   explain(query: Float32Array, id: number | bigint, model?: JsGnnEmbedder | undefined | null): Explain
   /** Checkpoints the store to disk (a no-op for in-memory stores). */
   save(): void
+  /** `save` on the libuv thread pool. */
+  saveAsync(): Promise<void>
   /** Store statistics. */
   stats(): Stats
   /** A copy of the published model. */
@@ -189,7 +208,7 @@ export declare class VectorDB {
   /** Publishes `model` as the store's model. */
   publish(model: JsGnnEmbedder): void
   /** Stored ids, in row order of `getAllVectors` / `getHnswGraph`. */
-  ids(): Array<number>
+  ids(): Array<number | bigint>
   /** The HNSW layer-0 neighbour lists over row indices. */
   getHnswGraph(): Array<Array<number>>
   /** Every stored vector, `length × dimensions`, row-major. */
@@ -223,10 +242,19 @@ export interface EmbedderOptions {
   seed?: number
 }
 
+/**
+ * The stable `code` of every `Error` these bindings throw or reject with
+ * (the `ERR_*` string; the Rust message is the `message`).
+ */
+export type ErrorCode = 'ERR_INVALID_ARG' | 'ERR_DIMENSION_MISMATCH' | 'ERR_NOT_FINITE' | 'ERR_INVALID_VECTOR' | 'ERR_UNKNOWN_ID' | 'ERR_CAPACITY' | 'ERR_MODEL_MISMATCH' | 'ERR_CORRUPT' | 'ERR_UNSUPPORTED_VERSION' | 'ERR_IO' | 'ERR_INTERNAL'
+
+/** Every stable error code, as set in `err.code`. */
+export declare function errorCodes(): Array<ErrorCode>
+
 /** Why the model scores an item as it does. */
 export interface Explain {
-  /** The item id. */
-  id: number
+  /** The item id (`number` when ≤ `Number.MAX_SAFE_INTEGER`, else `bigint`). */
+  id: number | bigint
   /** The model's score. */
   score: number
   /** The base (cosine) similarity. */
@@ -257,8 +285,8 @@ export interface ExplainFeature {
 
 /** A neighbouring item and its weight. */
 export interface ExplainNeighbour {
-  /** Item id. */
-  id: number
+  /** Item id (`number` when ≤ `Number.MAX_SAFE_INTEGER`, else `bigint`). */
+  id: number | bigint
   /** Weight. */
   weight: number
 }
@@ -293,8 +321,8 @@ export interface GcnOptions {
 
 /** One search result. */
 export interface Hit {
-  /** The stored id. */
-  id: number
+  /** The stored id (`number` when ≤ `Number.MAX_SAFE_INTEGER`, else `bigint`). */
+  id: number | bigint
   /**
    * Higher is better (`1 - distance` for plain search; the model's score
    * for `searchWithGnn`).

@@ -17,7 +17,22 @@ pub(crate) fn npm() -> Result<()> {
     let root = workspace_root()?;
     let pkg = root.join(PKG);
     run(&pkg, "npm", &["install", "--no-audit", "--no-fund"])?;
-    run(&pkg, "npx", &["napi", "build", "--platform", "--release"])?;
+    // The generated loader goes to binding.js; index.js is the hand-written
+    // entry that gives napi's own argument errors an `ERR_*` code.
+    run(
+        &pkg,
+        "npx",
+        &[
+            "napi",
+            "build",
+            "--platform",
+            "--release",
+            "--js",
+            "binding.js",
+            // string enums (ErrorCode) as a type-only union, not a const enum
+            "--no-const-enum",
+        ],
+    )?;
     let mut tests: Vec<String> = std::fs::read_dir(pkg.join("test"))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|n| n.ends_with(".test.js"))
@@ -113,6 +128,11 @@ const db = VectorDB.inMemory(3)
 db.insertBatch([1, 2], new Float32Array([1, 0, 0, 0, 1, 0]))
 assert.equal(db.search(new Float32Array([1, 0.1, 0]), 1)[0].id, 1)
 assert.equal(new GCNLayer({ inputDim: 3, outputDim: 2 }).forward(new Float32Array(6), 2, [[1], [0]]).length, 4)
+const big = 2n ** 60n + 7n
+db.insert(big, new Float32Array([0, 0, 1]))
+assert.equal(db.search(new Float32Array([0, 0.1, 1]), 1)[0].id, big)
+assert.throws(() => db.search(new Float32Array(2), 1), { code: 'ERR_DIMENSION_MISMATCH' })
+assert.throws(() => db.search('nope', 1), { code: 'ERR_INVALID_ARG' })
 console.log('require: ok')
 ";
 
@@ -125,6 +145,8 @@ db.insertBatch([1, 2], new Float32Array([1, 0, 0, 0, 1, 0]))
 assert.equal(db.search(new Float32Array([0, 1, 0.1]), 1)[0].id, 2)
 assert.equal(new GNNEmbedder({ inputDim: 3 }).inputDim, 3)
 assert.equal(typeof gnn.version(), 'string')
+assert.ok(gnn.errorCodes().includes('ERR_UNKNOWN_ID'))
+await assert.rejects(db.searchBatchAsync(new Float32Array([0, 1, NaN]), 1), { code: 'ERR_NOT_FINITE' })
 console.log('import: ok')
 ";
 

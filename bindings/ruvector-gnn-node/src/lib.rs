@@ -1,11 +1,14 @@
 //! ruvector-gnn Node.js bindings (napi-rs 3) over the facade crate.
 //!
 //! Conventions: matrices cross as row-major `Float32Array` with an explicit
-//! row count; ids are non-negative integer `number`s (≤ 2^53) or `bigint`s;
-//! sizes are validated (no silent u32 wrap). Errors are JS `Error`s with
-//! the Rust message and a stable `code`: `InvalidArg` for bad input
-//! (shapes, dimensions, non-finite values, unknown ids, bad options) and
-//! `GenericFailure` for everything else (I/O, corrupt files, model errors).
+//! row count; sizes are validated (no silent u32 wrap). Ids are accepted as
+//! `number` (non-negative integer ≤ `Number.MAX_SAFE_INTEGER`) or `bigint`
+//! (`0n..2n**64n`) and returned as `number` when ≤ `Number.MAX_SAFE_INTEGER`,
+//! else `bigint` (typed `number | bigint`). Errors are JS `Error`s with the
+//! Rust message and a stable `code` from [`ErrorCode`] (`'ERR_*'`), mapped
+//! from the Rust error variants; async tasks reject with the same codes
+//! (built in `resolve`, see `reject_with`). napi's own argument-conversion errors are given a code
+//! by the package's `index.js`.
 #![deny(missing_docs)]
 // napi-derive generates `pub` items and by-value parameters it needs.
 // Every fallible export throws a JS Error per the crate-level convention above;
@@ -18,8 +21,10 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, BigInt, Buffer, Either, Float32Array, Float32ArraySlice};
-use napi::{Env, Error, Result, Status, Task};
+use napi::bindgen_prelude::{
+    AsyncTask, BigInt, Buffer, Either, Float32Array, Float32ArraySlice, JsObjectValue,
+};
+use napi::{Env, JsValue, Status, Task};
 use napi_derive::napi;
 use ndarray::Array2;
 use ruvector_gnn::hnsw::metric::Metric;
@@ -44,23 +49,208 @@ pub fn js_version() -> String {
 
 // ---------------------------------------------------------------- errors
 
+/// The stable `code` of every `Error` these bindings throw or reject with
+/// (the `ERR_*` string; the Rust message is the `message`).
+#[napi(string_enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Bad argument: wrong type, negative / fractional / out-of-range size,
+    /// unknown option value, mismatched counts (e.g. grades vs chosen ids),
+    /// an id twice in one batch, a store directory that already exists.
+    #[napi(value = "ERR_INVALID_ARG")]
+    InvalidArg,
+    /// A vector or matrix has the wrong width, or a flat array's length is
+    /// not `rows × dimensions`.
+    #[napi(value = "ERR_DIMENSION_MISMATCH")]
+    DimensionMismatch,
+    /// A vector or matrix contains NaN or ±Infinity.
+    #[napi(value = "ERR_NOT_FINITE")]
+    NotFinite,
+    /// A finite vector the metric cannot use (norm > 1 for the dot metric;
+    /// an all-zero vector under cosine is `ERR_INVALID_ARG`).
+    #[napi(value = "ERR_INVALID_VECTOR")]
+    InvalidVector,
+    /// An id is not in the store.
+    #[napi(value = "ERR_UNKNOWN_ID")]
+    UnknownId,
+    /// More points or nodes than the index supports.
+    #[napi(value = "ERR_CAPACITY")]
+    Capacity,
+    /// Weights or a store do not fit this model (config or parameter names
+    /// differ).
+    #[napi(value = "ERR_MODEL_MISMATCH")]
+    ModelMismatch,
+    /// A file is invalid: corrupt, truncated, missing or in the wrong format.
+    #[napi(value = "ERR_CORRUPT")]
+    Corrupt,
+    /// A file was written by a newer format version.
+    #[napi(value = "ERR_UNSUPPORTED_VERSION")]
+    UnsupportedVersion,
+    /// An I/O operation failed.
+    #[napi(value = "ERR_IO")]
+    Io,
+    /// A bug or an unexpected internal state.
+    #[napi(value = "ERR_INTERNAL")]
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order (what `errorCodes()` returns).
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::InvalidArg,
+        ErrorCode::DimensionMismatch,
+        ErrorCode::NotFinite,
+        ErrorCode::InvalidVector,
+        ErrorCode::UnknownId,
+        ErrorCode::Capacity,
+        ErrorCode::ModelMismatch,
+        ErrorCode::Corrupt,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::Io,
+        ErrorCode::Internal,
+    ];
+
+    /// The JS `code` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArg => "ERR_INVALID_ARG",
+            ErrorCode::DimensionMismatch => "ERR_DIMENSION_MISMATCH",
+            ErrorCode::NotFinite => "ERR_NOT_FINITE",
+            ErrorCode::InvalidVector => "ERR_INVALID_VECTOR",
+            ErrorCode::UnknownId => "ERR_UNKNOWN_ID",
+            ErrorCode::Capacity => "ERR_CAPACITY",
+            ErrorCode::ModelMismatch => "ERR_MODEL_MISMATCH",
+            ErrorCode::Corrupt => "ERR_CORRUPT",
+            ErrorCode::UnsupportedVersion => "ERR_UNSUPPORTED_VERSION",
+            ErrorCode::Io => "ERR_IO",
+            ErrorCode::Internal => "ERR_INTERNAL",
+        }
+    }
+}
+
+impl AsRef<str> for ErrorCode {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// A napi error whose JS `code` is a [`ErrorCode`].
+type Error = napi::Error<ErrorCode>;
+/// `Result` of every export: thrown as a JS `Error` with `code`.
+type Result<T> = std::result::Result<T, Error>;
+
+fn fail(code: ErrorCode, msg: impl Into<String>) -> Error {
+    Error::new(code, msg.into())
+}
+
 fn invalid(msg: impl Into<String>) -> Error {
-    Error::new(Status::InvalidArg, msg.into())
+    fail(ErrorCode::InvalidArg, msg)
+}
+
+/// Every stable error code, as set in `err.code`.
+#[napi]
+pub fn error_codes() -> Vec<ErrorCode> {
+    ErrorCode::ALL.to_vec()
+}
+
+fn search_code(e: &ruvector_gnn::search::Error) -> ErrorCode {
+    use ruvector_gnn::search::Error as E;
+    match e {
+        E::Io { .. } => ErrorCode::Io,
+        E::Corrupt { .. } => ErrorCode::Corrupt,
+        E::Dimension { .. } => ErrorCode::DimensionMismatch,
+        E::NonFinite { .. } => ErrorCode::NotFinite,
+        E::UnknownId(_) => ErrorCode::UnknownId,
+        E::Invalid(_) => ErrorCode::InvalidArg,
+        E::Layers(e) => layer_code(e),
+        E::Weights(e) => weights_code(e),
+        E::Hnsw(e) => hnsw_code(e),
+        E::Kernels(e) => kernel_code(e),
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn layer_code(e: &ruvector_gnn::layers::Error) -> ErrorCode {
+    use ruvector_gnn::layers::Error as E;
+    match e {
+        E::Graph(e) => kernel_code(e),
+        E::Config(_) => ErrorCode::InvalidArg,
+        E::Shape { .. } => ErrorCode::DimensionMismatch,
+        E::NonFinite { .. } => ErrorCode::NotFinite,
+        E::UnknownParameter { .. } | E::ConfigMismatch { .. } => ErrorCode::ModelMismatch,
+        E::Weights(e) => weights_code(e),
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn weights_code(e: &ruvector_gnn::weights::Error) -> ErrorCode {
+    use ruvector_gnn::weights::Error as E;
+    match e {
+        E::Io { .. } => ErrorCode::Io,
+        E::Format { .. } | E::Tensor { .. } => ErrorCode::Corrupt,
+        E::MissingTensor(_) => ErrorCode::ModelMismatch,
+        E::Dimension(_) => ErrorCode::DimensionMismatch,
+        E::OutOfRange { .. } => ErrorCode::InvalidArg,
+        E::NonFinite(_) => ErrorCode::NotFinite,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn hnsw_code(e: &ruvector_gnn::hnsw::Error) -> ErrorCode {
+    use ruvector_gnn::hnsw::Error as E;
+    match e {
+        E::DimensionMismatch { .. } | E::IdCountMismatch { .. } | E::SizeMismatch { .. } => {
+            ErrorCode::DimensionMismatch
+        }
+        E::NonFinite { .. } => ErrorCode::NotFinite,
+        E::ZeroVector { .. } | E::NormTooLarge { .. } => ErrorCode::InvalidVector,
+        E::UnknownId(_) => ErrorCode::UnknownId,
+        E::DuplicateId(_) | E::InvalidParameter(_) | E::ZeroK | E::NoSuchLayer { .. } => {
+            ErrorCode::InvalidArg
+        }
+        E::TooManyPoints(_) => ErrorCode::Capacity,
+        E::Io { .. } => ErrorCode::Io,
+        E::MissingFile(_)
+        | E::ChecksumMismatch { .. }
+        | E::CorruptDump(_)
+        | E::BackendMismatch { .. } => ErrorCode::Corrupt,
+        E::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
+        E::Kernels(e) => kernel_code(e),
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn kernel_code(e: &ruvector_gnn::kernels::Error) -> ErrorCode {
+    use ruvector_gnn::kernels::Error as E;
+    match e {
+        E::NeighbourOutOfRange { .. } | E::InvalidOffsets(_) => ErrorCode::InvalidArg,
+        E::LengthMismatch { .. } => ErrorCode::DimensionMismatch,
+        E::NonFinite { .. } => ErrorCode::NotFinite,
+        E::TooManyNodes(_) => ErrorCode::Capacity,
+        _ => ErrorCode::Internal,
+    }
 }
 
 fn search_err(e: ruvector_gnn::search::Error) -> Error {
-    use ruvector_gnn::search::Error as E;
-    let status = match &e {
-        E::Dimension { .. } | E::NonFinite { .. } | E::UnknownId(_) | E::Invalid(_) => {
-            Status::InvalidArg
-        }
-        _ => Status::GenericFailure,
-    };
-    Error::new(status, e.to_string())
+    fail(search_code(&e), e.to_string())
 }
 
 fn layer_err(e: ruvector_gnn::layers::Error) -> Error {
-    Error::new(Status::GenericFailure, e.to_string())
+    fail(layer_code(&e), e.to_string())
+}
+
+/// The JS `Error` (with `code`) an async task rejects with. napi's `Task`
+/// only carries `Status` errors, so tasks return `Result<T, Error>` as their
+/// *output* and `resolve` turns an `Err` into this JS object; napi rejects
+/// with a JS error object verbatim.
+fn reject_with(env: Env, e: Error) -> napi::Error {
+    let built = env
+        .create_error(napi::Error::new(Status::GenericFailure, e.reason.clone()))
+        .and_then(|mut obj| {
+            obj.set_named_property("code", e.status.as_str())?;
+            Ok(napi::Error::from(obj.to_unknown()))
+        });
+    built.unwrap_or_else(|_| napi::Error::new(Status::GenericFailure, e.reason))
 }
 
 // ---------------------------------------------------------------- argument checks
@@ -85,10 +275,23 @@ fn opt_size(name: &str, v: Option<f64>, default: usize) -> Result<usize> {
     v.map_or(Ok(default), |v| size(name, v))
 }
 
-/// An id from a JS number (non-negative integer ≤ 2^53) or bigint.
+/// `Number.MAX_SAFE_INTEGER` (2^53 − 1): the largest id that crosses as a
+/// `number`; larger ids cross as `bigint`.
+const MAX_SAFE_ID: u64 = (1 << 53) - 1;
+
+/// An id from a JS number (non-negative integer ≤ `Number.MAX_SAFE_INTEGER`)
+/// or bigint (`0n..2n**64n`).
 fn id_of(v: &Either<f64, BigInt>) -> Result<u64> {
     match v {
-        Either::A(n) => size("id", *n).map(|x| x as u64),
+        Either::A(n) => {
+            let id = size("id", *n)? as u64;
+            if id > MAX_SAFE_ID {
+                return Err(invalid(format!(
+                    "id {n} is above Number.MAX_SAFE_INTEGER (too large to be exact as a number); pass it as a bigint"
+                )));
+            }
+            Ok(id)
+        }
         Either::B(b) => {
             let (negative, value, lossless) = b.get_u64();
             if negative || !lossless {
@@ -103,8 +306,13 @@ fn ids_of(v: &[Either<f64, BigInt>]) -> Result<Vec<u64>> {
     v.iter().map(id_of).collect()
 }
 
-fn id_to_js(id: u64) -> f64 {
-    id as f64
+/// `number` when exact (≤ `Number.MAX_SAFE_INTEGER`), else `bigint`.
+fn id_to_js(id: u64) -> Either<f64, BigInt> {
+    if id <= MAX_SAFE_ID {
+        Either::A(id as f64)
+    } else {
+        Either::B(BigInt::from(id))
+    }
 }
 
 /// A row-major `rows × cols` matrix from a flat `Float32Array`.
@@ -113,10 +321,13 @@ fn matrix(name: &str, data: &[f32], rows: usize, cols: usize) -> Result<Array2<f
         .checked_mul(cols)
         .ok_or_else(|| invalid(format!("{name}: {rows} x {cols} overflows")))?;
     if data.len() != want {
-        return Err(invalid(format!(
-            "{name}: expected {rows} x {cols} = {want} values, got {}",
-            data.len()
-        )));
+        return Err(fail(
+            ErrorCode::DimensionMismatch,
+            format!(
+                "{name}: expected {rows} x {cols} = {want} values, got {}",
+                data.len()
+            ),
+        ));
     }
     Array2::from_shape_vec((rows, cols), data.to_vec()).map_err(|e| invalid(e.to_string()))
 }
@@ -124,9 +335,10 @@ fn matrix(name: &str, data: &[f32], rows: usize, cols: usize) -> Result<Array2<f
 /// Rows implied by a flat array of `cols`-wide rows (must divide evenly).
 fn rows_of(name: &str, len: usize, cols: usize) -> Result<usize> {
     if cols == 0 || len % cols != 0 {
-        return Err(invalid(format!(
-            "{name}: length {len} is not a multiple of the dimension {cols}"
-        )));
+        return Err(fail(
+            ErrorCode::DimensionMismatch,
+            format!("{name}: length {len} is not a multiple of the dimension {cols}"),
+        ));
     }
     Ok(len / cols)
 }
@@ -153,6 +365,22 @@ fn adjacency_lists(adj: &[Vec<f64>], n: usize) -> Result<Vec<Vec<usize>>> {
                 .collect()
         })
         .collect()
+}
+
+/// The `(features, adjacency)` of a forward / encode call: `features` is
+/// `numNodes × width` row-major, `adjacency` one neighbour list per node.
+fn graph_input(
+    name: &str,
+    features: &[f32],
+    num_nodes: f64,
+    width: usize,
+    adjacency: &[Vec<f64>],
+) -> Result<(Array2<f32>, Vec<Vec<usize>>)> {
+    let n = size("numNodes", num_nodes)?;
+    Ok((
+        matrix(name, features, n, width)?,
+        adjacency_lists(adjacency, n)?,
+    ))
 }
 
 fn to_f32array(a: Array2<f32>) -> Float32Array {
@@ -236,8 +464,8 @@ fn store_config(dimensions: f64, o: Option<StoreOptions>) -> Result<StoreConfig>
 /// One search result.
 #[napi(object)]
 pub struct Hit {
-    /// The stored id.
-    pub id: f64,
+    /// The stored id (`number` when ≤ `Number.MAX_SAFE_INTEGER`, else `bigint`).
+    pub id: Either<f64, BigInt>,
     /// Higher is better (`1 - distance` for plain search; the model's score
     /// for `searchWithGnn`).
     pub score: f64,
@@ -348,8 +576,8 @@ pub struct ExplainAttention {
 /// A neighbouring item and its weight.
 #[napi(object)]
 pub struct ExplainNeighbour {
-    /// Item id.
-    pub id: f64,
+    /// Item id (`number` when ≤ `Number.MAX_SAFE_INTEGER`, else `bigint`).
+    pub id: Either<f64, BigInt>,
     /// Weight.
     pub weight: f64,
 }
@@ -357,8 +585,8 @@ pub struct ExplainNeighbour {
 /// Why the model scores an item as it does.
 #[napi(object)]
 pub struct Explain {
-    /// The item id.
-    pub id: f64,
+    /// The item id (`number` when ≤ `Number.MAX_SAFE_INTEGER`, else `bigint`).
+    pub id: Either<f64, BigInt>,
     /// The model's score.
     pub score: f64,
     /// The base (cosine) similarity.
@@ -371,9 +599,22 @@ pub struct Explain {
     pub neighbours: Vec<ExplainNeighbour>,
 }
 
-fn explain_obj(e: Explanation) -> Explain {
-    Explain {
-        id: id_to_js(e.item),
+/// `e` with its row indices (the store's `explain` reports the item and its
+/// neighbours as rows of the index) turned into ids; `id` is the id asked for.
+fn explain_obj(e: Explanation, id: u64, row_ids: &[u64]) -> Result<Explain> {
+    let to_id = |row: u64| {
+        usize::try_from(row)
+            .ok()
+            .and_then(|r| row_ids.get(r).copied())
+            .ok_or_else(|| {
+                fail(
+                    ErrorCode::Internal,
+                    format!("explain: row {row} is not in the store"),
+                )
+            })
+    };
+    Ok(Explain {
+        id: id_to_js(id),
         score: f64::from(e.score),
         base: f64::from(e.base),
         features: e
@@ -395,12 +636,14 @@ fn explain_obj(e: Explanation) -> Explain {
         neighbours: e
             .neighbours
             .into_iter()
-            .map(|(id, w)| ExplainNeighbour {
-                id: id_to_js(id),
-                weight: f64::from(w),
+            .map(|(row, w)| {
+                Ok(ExplainNeighbour {
+                    id: id_to_js(to_id(row)?),
+                    weight: f64::from(w),
+                })
             })
-            .collect(),
-    }
+            .collect::<Result<_>>()?,
+    })
 }
 
 /// Store statistics.
@@ -451,6 +694,28 @@ impl JsVectorDb {
     #[napi(factory)]
     pub fn open(path: String) -> Result<Self> {
         VectorDB::open(path).map(wrap_db).map_err(search_err)
+    }
+
+    /// `create` on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<VectorDB>")]
+    pub fn create_async(
+        path: String,
+        dimensions: f64,
+        options: Option<StoreOptions>,
+    ) -> Result<AsyncTask<OpenTask>> {
+        let cfg = store_config(dimensions, options)?;
+        Ok(AsyncTask::new(OpenTask {
+            job: Some(OpenJob::Create(path, cfg)),
+        }))
+    }
+
+    /// `open` on the libuv thread pool (log replay and index load run off
+    /// the event loop).
+    #[napi(ts_return_type = "Promise<VectorDB>")]
+    pub fn open_async(path: String) -> AsyncTask<OpenTask> {
+        AsyncTask::new(OpenTask {
+            job: Some(OpenJob::Open(path)),
+        })
     }
 
     /// A store that lives in memory only.
@@ -505,12 +770,15 @@ impl JsVectorDb {
         let ids = ids_of(ids)?;
         let d = self.inner.dimensions();
         if vectors.len() != ids.len() * d {
-            return Err(invalid(format!(
-                "vectors: expected {} ids x {d} dimensions = {} values, got {}",
-                ids.len(),
-                ids.len() * d,
-                vectors.len()
-            )));
+            return Err(fail(
+                ErrorCode::DimensionMismatch,
+                format!(
+                    "vectors: expected {} ids x {d} dimensions = {} values, got {}",
+                    ids.len(),
+                    ids.len() * d,
+                    vectors.len()
+                ),
+            ));
         }
         Ok(ids)
     }
@@ -609,13 +877,22 @@ impl JsVectorDb {
             Some(m) => self.inner.explain(&query, &m.inner, id),
             None => self.inner.explain(&query, &self.inner.model(), id),
         };
-        r.map(explain_obj).map_err(search_err)
+        let e = r.map_err(search_err)?;
+        explain_obj(e, id, &self.inner.ids())
     }
 
     /// Checkpoints the store to disk (a no-op for in-memory stores).
     #[napi]
     pub fn save(&self) -> Result<()> {
         self.inner.checkpoint().map_err(search_err)
+    }
+
+    /// `save` on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save_async(&self) -> AsyncTask<SaveTask> {
+        AsyncTask::new(SaveTask {
+            db: Arc::clone(&self.inner),
+        })
     }
 
     /// Store statistics.
@@ -643,19 +920,21 @@ impl JsVectorDb {
     #[napi]
     pub fn model(&self) -> JsGnnEmbedder {
         JsGnnEmbedder {
-            inner: (*self.inner.model()).clone(),
+            inner: self.inner.model(),
         }
     }
 
     /// Publishes `model` as the store's model.
     #[napi]
     pub fn publish(&self, model: &JsGnnEmbedder) -> Result<()> {
-        self.inner.publish(model.inner.clone()).map_err(search_err)
+        self.inner
+            .publish((*model.inner).clone())
+            .map_err(search_err)
     }
 
     /// Stored ids, in row order of `getAllVectors` / `getHnswGraph`.
     #[napi]
-    pub fn ids(&self) -> Vec<f64> {
+    pub fn ids(&self) -> Vec<Either<f64, BigInt>> {
         self.inner.ids().into_iter().map(id_to_js).collect()
     }
 
@@ -685,17 +964,22 @@ pub struct InsertTask {
     vectors: Float32Array,
 }
 
+// Every task computes a `Result<_, Error>` as its napi *output* (compute never
+// fails at the napi level) so `resolve` can reject with a coded JS error:
+// `Task::compute`'s own error type only carries a napi `Status`.
+
 #[napi]
 impl Task for InsertTask {
-    type Output = ();
+    type Output = Result<()>;
     type JsValue = ();
-    fn compute(&mut self) -> Result<()> {
-        self.db
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self
+            .db
             .insert_batch(&self.ids, &self.vectors)
-            .map_err(search_err)
+            .map_err(search_err))
     }
-    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
-        Ok(())
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        output.map_err(|e| reject_with(env, e))
     }
 }
 
@@ -709,11 +993,12 @@ pub struct SearchBatchTask {
 
 #[napi]
 impl Task for SearchBatchTask {
-    type Output = Vec<Vec<SearchHit>>;
+    type Output = Result<Vec<Vec<SearchHit>>>;
     type JsValue = Vec<Vec<Hit>>;
-    fn compute(&mut self) -> Result<Self::Output> {
+    fn compute(&mut self) -> napi::Result<Self::Output> {
         let d = self.db.dimensions();
-        self.queries
+        Ok(self
+            .queries
             .chunks(d)
             .map(|q| {
                 if self.learned {
@@ -723,10 +1008,12 @@ impl Task for SearchBatchTask {
                 }
                 .map_err(search_err)
             })
-            .collect()
+            .collect())
     }
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output.into_iter().map(hits).collect())
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        output
+            .map(|v| v.into_iter().map(hits).collect())
+            .map_err(|e| reject_with(env, e))
     }
 }
 
@@ -738,13 +1025,88 @@ pub struct TrainTask {
 
 #[napi]
 impl Task for TrainTask {
-    type Output = FitReport;
+    type Output = Result<FitReport>;
     type JsValue = TrainReport;
-    fn compute(&mut self) -> Result<FitReport> {
-        self.db.train_and_publish(&self.cfg).map_err(search_err)
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.db.train_and_publish(&self.cfg).map_err(search_err))
     }
-    fn resolve(&mut self, _env: Env, output: FitReport) -> Result<TrainReport> {
-        Ok(report(output))
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<TrainReport> {
+        output.map(report).map_err(|e| reject_with(env, e))
+    }
+}
+
+/// What a background open does.
+enum OpenJob {
+    Create(String, StoreConfig),
+    Open(String),
+}
+
+/// Background `VectorDB.create` / `VectorDB.open`.
+pub struct OpenTask {
+    job: Option<OpenJob>,
+}
+
+#[napi]
+impl Task for OpenTask {
+    type Output = Result<VectorDB>;
+    type JsValue = JsVectorDb;
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(match self.job.take() {
+            Some(OpenJob::Create(path, cfg)) => VectorDB::create(path, cfg).map_err(search_err),
+            Some(OpenJob::Open(path)) => VectorDB::open(path).map_err(search_err),
+            None => Err(fail(ErrorCode::Internal, "open task computed twice")),
+        })
+    }
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<JsVectorDb> {
+        output.map(wrap_db).map_err(|e| reject_with(env, e))
+    }
+}
+
+/// Background `save` (checkpoint).
+pub struct SaveTask {
+    db: Arc<VectorDB>,
+}
+
+#[napi]
+impl Task for SaveTask {
+    type Output = Result<()>;
+    type JsValue = ();
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.db.checkpoint().map_err(search_err))
+    }
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        output.map_err(|e| reject_with(env, e))
+    }
+}
+
+/// A boxed forward / encode job.
+type MatrixJob = Box<dyn FnOnce() -> Result<Array2<f32>> + Send>;
+
+/// Background `forward` / `encode`: runs a job that returns a matrix.
+pub struct MatrixTask {
+    job: Option<MatrixJob>,
+}
+
+impl MatrixTask {
+    fn new(job: impl FnOnce() -> Result<Array2<f32>> + Send + 'static) -> AsyncTask<Self> {
+        AsyncTask::new(Self {
+            job: Some(Box::new(job)),
+        })
+    }
+}
+
+#[napi]
+impl Task for MatrixTask {
+    type Output = Result<Array2<f32>>;
+    type JsValue = Float32Array;
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(match self.job.take() {
+            Some(job) => job(),
+            None => Err(fail(ErrorCode::Internal, "task computed twice")),
+        })
+    }
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Float32Array> {
+        output.map(to_f32array).map_err(|e| reject_with(env, e))
     }
 }
 
@@ -788,7 +1150,7 @@ fn embedder_config(o: &EmbedderOptions) -> Result<EmbedderConfig> {
 /// The GNN that re-ranks search results (learned from feedback).
 #[napi(js_name = "GNNEmbedder")]
 pub struct JsGnnEmbedder {
-    inner: GNNEmbedder,
+    inner: Arc<GNNEmbedder>,
 }
 
 #[napi]
@@ -799,7 +1161,9 @@ impl JsGnnEmbedder {
         let cfg = embedder_config(&options)?;
         let seed = opt_size("seed", options.seed, 7)? as u64;
         GNNEmbedder::with_seed(cfg, seed)
-            .map(|inner| Self { inner })
+            .map(|inner| Self {
+                inner: Arc::new(inner),
+            })
             .map_err(search_err)
     }
 
@@ -830,13 +1194,38 @@ impl JsGnnEmbedder {
         num_nodes: f64,
         adjacency: Vec<Vec<f64>>,
     ) -> Result<Float32Array> {
-        let n = size("numNodes", num_nodes)?;
-        let x = matrix("vectors", &vectors, n, self.inner.config().input_dim)?;
-        let adj = adjacency_lists(&adjacency, n)?;
+        let (x, adj) = graph_input(
+            "vectors",
+            &vectors,
+            num_nodes,
+            self.inner.config().input_dim,
+            &adjacency,
+        )?;
         self.inner
             .encode(&x, &adj)
             .map(to_f32array)
             .map_err(search_err)
+    }
+
+    /// `encode` on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<Float32Array>")]
+    pub fn encode_async(
+        &self,
+        vectors: Float32Array,
+        num_nodes: f64,
+        adjacency: Vec<Vec<f64>>,
+    ) -> Result<AsyncTask<MatrixTask>> {
+        let (x, adj) = graph_input(
+            "vectors",
+            &vectors,
+            num_nodes,
+            self.inner.config().input_dim,
+            &adjacency,
+        )?;
+        let model = Arc::clone(&self.inner);
+        Ok(MatrixTask::new(move || {
+            model.encode(&x, &adj).map_err(search_err)
+        }))
     }
 
     /// Serialises the model (safetensors bytes).
@@ -849,7 +1238,9 @@ impl JsGnnEmbedder {
     #[napi(factory)]
     pub fn from_bytes(bytes: Buffer) -> Result<Self> {
         GNNEmbedder::from_bytes(&bytes)
-            .map(|inner| Self { inner })
+            .map(|inner| Self {
+                inner: Arc::new(inner),
+            })
             .map_err(search_err)
     }
 
@@ -863,7 +1254,9 @@ impl JsGnnEmbedder {
     #[napi(factory)]
     pub fn load(path: String) -> Result<Self> {
         GNNEmbedder::load(path)
-            .map(|inner| Self { inner })
+            .map(|inner| Self {
+                inner: Arc::new(inner),
+            })
             .map_err(search_err)
     }
 }
@@ -951,13 +1344,28 @@ macro_rules! layer_common {
                 num_nodes: f64,
                 adjacency: Vec<Vec<f64>>,
             ) -> Result<Float32Array> {
-                let n = size("numNodes", num_nodes)?;
-                let x = matrix("features", &features, n, self.in_dim)?;
-                let adj = adjacency_lists(&adjacency, n)?;
+                let (x, adj) =
+                    graph_input("features", &features, num_nodes, self.in_dim, &adjacency)?;
                 self.inner
                     .forward(&x, &adj)
                     .map(to_f32array)
                     .map_err(layer_err)
+            }
+
+            /// `forward` on the libuv thread pool.
+            #[napi(ts_return_type = "Promise<Float32Array>")]
+            pub fn forward_async(
+                &self,
+                features: Float32Array,
+                num_nodes: f64,
+                adjacency: Vec<Vec<f64>>,
+            ) -> Result<AsyncTask<MatrixTask>> {
+                let (x, adj) =
+                    graph_input("features", &features, num_nodes, self.in_dim, &adjacency)?;
+                let layer = Arc::clone(&self.inner);
+                Ok(MatrixTask::new(move || {
+                    layer.forward(&x, &adj).map_err(layer_err)
+                }))
             }
 
             /// Saves the weights (safetensors with the config in metadata).
@@ -969,7 +1377,9 @@ macro_rules! layer_common {
             /// Loads weights saved by `saveWeights` of an identical layer.
             #[napi]
             pub fn load_weights(&mut self, path: String) -> Result<()> {
-                self.inner.load_weights(path).map_err(layer_err)
+                Arc::make_mut(&mut self.inner)
+                    .load_weights(path)
+                    .map_err(layer_err)
             }
 
             /// The weights as safetensors bytes.
@@ -998,7 +1408,7 @@ macro_rules! layer_common {
 /// A graph convolution layer.
 #[napi(js_name = "GCNLayer")]
 pub struct JsGcnLayer {
-    inner: GCNLayer,
+    inner: Arc<GCNLayer>,
     in_dim: usize,
     out_dim: usize,
 }
@@ -1008,7 +1418,7 @@ impl JsGcnLayer {
         let spec = ruvector_gnn::layers::describe(&inner).ok();
         let (in_dim, out_dim) = spec.map_or((0, 0), |s| (s.input_dim(), s.output_dim()));
         Self {
-            inner,
+            inner: Arc::new(inner),
             in_dim,
             out_dim,
         }
@@ -1036,7 +1446,7 @@ impl JsGcnLayer {
     /// Quantises the weights (`'f32'`, `'f16'` or `'int8'`).
     #[napi]
     pub fn quantize(&self, precision_name: String) -> Result<JsQuantizedModel> {
-        quantize_layer(&self.inner, &precision_name)
+        quantize_layer(&*self.inner, &precision_name)
     }
 }
 layer_common!(JsGcnLayer, GCNLayer);
@@ -1044,7 +1454,7 @@ layer_common!(JsGcnLayer, GCNLayer);
 /// A multi-head graph attention layer.
 #[napi(js_name = "GATLayer")]
 pub struct JsGatLayer {
-    inner: GATLayer,
+    inner: Arc<GATLayer>,
     in_dim: usize,
     out_dim: usize,
 }
@@ -1054,7 +1464,7 @@ impl JsGatLayer {
         let spec = ruvector_gnn::layers::describe(&inner).ok();
         let (in_dim, out_dim) = spec.map_or((0, 0), |s| (s.input_dim(), s.output_dim()));
         Self {
-            inner,
+            inner: Arc::new(inner),
             in_dim,
             out_dim,
         }
@@ -1090,9 +1500,7 @@ impl JsGatLayer {
         num_nodes: f64,
         adjacency: Vec<Vec<f64>>,
     ) -> Result<AttentionOutput> {
-        let n = size("numNodes", num_nodes)?;
-        let x = matrix("features", &features, n, self.in_dim)?;
-        let adj = adjacency_lists(&adjacency, n)?;
+        let (x, adj) = graph_input("features", &features, num_nodes, self.in_dim, &adjacency)?;
         let (y, att) = self
             .inner
             .forward_with_attention(&x, &adj)
@@ -1109,7 +1517,7 @@ impl JsGatLayer {
     /// Quantises the weights (`'f32'`, `'f16'` or `'int8'`).
     #[napi]
     pub fn quantize(&self, precision_name: String) -> Result<JsQuantizedModel> {
-        quantize_layer(&self.inner, &precision_name)
+        quantize_layer(&*self.inner, &precision_name)
     }
 }
 layer_common!(JsGatLayer, GATLayer);
@@ -1117,7 +1525,7 @@ layer_common!(JsGatLayer, GATLayer);
 /// A GraphSAGE model (stacked SAGE layers).
 #[napi(js_name = "GraphSAGE")]
 pub struct JsGraphSage {
-    inner: GraphSAGE,
+    inner: Arc<GraphSAGE>,
     in_dim: usize,
     out_dim: usize,
 }
@@ -1126,7 +1534,7 @@ impl JsGraphSage {
     fn wrap(inner: GraphSAGE) -> Self {
         let (in_dim, out_dim) = (inner.config().input_dim, inner.config().output_dim);
         Self {
-            inner,
+            inner: Arc::new(inner),
             in_dim,
             out_dim,
         }
@@ -1175,7 +1583,7 @@ layer_common!(JsGraphSage, GraphSAGE);
 /// A layer with quantised (f16 / int8) weights, inference only.
 #[napi(js_name = "QuantizedModel")]
 pub struct JsQuantizedModel {
-    inner: QuantizedModel,
+    inner: Arc<QuantizedModel>,
 }
 
 fn quantize_layer(
@@ -1184,7 +1592,9 @@ fn quantize_layer(
 ) -> Result<JsQuantizedModel> {
     let p = precision(precision_name)?;
     ruvector_gnn::layers::quantize(layer, p)
-        .map(|inner| JsQuantizedModel { inner })
+        .map(|inner| JsQuantizedModel {
+            inner: Arc::new(inner),
+        })
         .map_err(layer_err)
 }
 
@@ -1221,13 +1631,38 @@ impl JsQuantizedModel {
         num_nodes: f64,
         adjacency: Vec<Vec<f64>>,
     ) -> Result<Float32Array> {
-        let n = size("numNodes", num_nodes)?;
-        let x = matrix("features", &features, n, self.inner.input_dim())?;
-        let adj = adjacency_lists(&adjacency, n)?;
+        let (x, adj) = graph_input(
+            "features",
+            &features,
+            num_nodes,
+            self.inner.input_dim(),
+            &adjacency,
+        )?;
         self.inner
             .forward(&x, &adj)
             .map(to_f32array)
             .map_err(layer_err)
+    }
+
+    /// `forward` on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<Float32Array>")]
+    pub fn forward_async(
+        &self,
+        features: Float32Array,
+        num_nodes: f64,
+        adjacency: Vec<Vec<f64>>,
+    ) -> Result<AsyncTask<MatrixTask>> {
+        let (x, adj) = graph_input(
+            "features",
+            &features,
+            num_nodes,
+            self.inner.input_dim(),
+            &adjacency,
+        )?;
+        let model = Arc::clone(&self.inner);
+        Ok(MatrixTask::new(move || {
+            model.forward(&x, &adj).map_err(layer_err)
+        }))
     }
 
     /// Serialises the quantised model.
@@ -1240,7 +1675,9 @@ impl JsQuantizedModel {
     #[napi(factory)]
     pub fn from_bytes(bytes: Buffer) -> Result<Self> {
         QuantizedModel::from_bytes(&bytes)
-            .map(|inner| Self { inner })
+            .map(|inner| Self {
+                inner: Arc::new(inner),
+            })
             .map_err(layer_err)
     }
 }
@@ -1256,6 +1693,94 @@ mod tests {
         assert!(size("k", f64::NAN).is_err());
         assert!(size("k", MAX_SAFE * 2.0).is_err());
         assert_eq!(size("k", 3.0).unwrap(), 3);
+    }
+
+    #[test]
+    fn ids_cross_as_number_up_to_max_safe_then_bigint() {
+        assert!(matches!(id_to_js(MAX_SAFE_ID), Either::A(x) if x == 9_007_199_254_740_991.0));
+        assert!(matches!(id_to_js(MAX_SAFE_ID + 1), Either::B(_)));
+        let big = (1u64 << 60) + 7;
+        let Either::B(b) = id_to_js(big) else {
+            panic!("2^60 + 7 must be a bigint")
+        };
+        assert_eq!(id_of(&Either::B(b)).unwrap(), big);
+        assert_eq!(id_of(&Either::A(MAX_SAFE_ID as f64)).unwrap(), MAX_SAFE_ID);
+        let e = id_of(&Either::A(MAX_SAFE_ID as f64 + 1.0)).unwrap_err();
+        assert_eq!(e.status, ErrorCode::InvalidArg);
+        assert!(e.reason.contains("bigint"));
+        assert_eq!(id_of(&Either::B(BigInt::from(u64::MAX))).unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn error_codes_map_rust_variants() {
+        use ruvector_gnn::hnsw::Error as H;
+        use ruvector_gnn::search::Error as S;
+        let cases = [
+            (S::UnknownId(3), ErrorCode::UnknownId),
+            (S::Invalid("x".into()), ErrorCode::InvalidArg),
+            (
+                S::Dimension {
+                    what: "q".into(),
+                    expected: 2,
+                    got: 3,
+                },
+                ErrorCode::DimensionMismatch,
+            ),
+            (
+                S::NonFinite {
+                    what: "q".into(),
+                    index: 0,
+                },
+                ErrorCode::NotFinite,
+            ),
+            (
+                S::Corrupt {
+                    path: "m".into(),
+                    reason: "r".into(),
+                },
+                ErrorCode::Corrupt,
+            ),
+            (S::io("p", std::io::Error::other("disk")), ErrorCode::Io),
+            (S::Hnsw(H::ZeroK), ErrorCode::InvalidArg),
+            (S::Hnsw(H::UnknownId(1)), ErrorCode::UnknownId),
+            (
+                S::Hnsw(H::NormTooLarge {
+                    what: "v",
+                    row: 0,
+                    norm: 2.0,
+                }),
+                ErrorCode::InvalidVector,
+            ),
+            (
+                S::Hnsw(H::UnsupportedVersion {
+                    found: 9,
+                    supported: 1,
+                }),
+                ErrorCode::UnsupportedVersion,
+            ),
+            (
+                S::Layers(ruvector_gnn::layers::Error::Config("c".into())),
+                ErrorCode::InvalidArg,
+            ),
+            (
+                S::Weights(ruvector_gnn::weights::Error::MissingTensor("w".into())),
+                ErrorCode::ModelMismatch,
+            ),
+            (
+                S::Kernels(ruvector_gnn::kernels::Error::TooManyNodes(1)),
+                ErrorCode::Capacity,
+            ),
+        ];
+        for (e, want) in cases {
+            let msg = e.to_string();
+            let js = search_err(e);
+            assert_eq!(js.status, want, "{msg}");
+            assert_eq!(js.reason, msg);
+        }
+        let names: std::collections::HashSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert!(names.iter().all(|n| n.starts_with("ERR_")));
     }
 
     #[test]

@@ -33,7 +33,7 @@ test('GCNLayer activations', () => {
     assert.equal(l.forward(x, N, adj).length, N * 3)
   }
   assert.throws(() => new gnn.GCNLayer({ inputDim: D, outputDim: 3, activation: 'nope' }), {
-    code: 'InvalidArg',
+    code: 'ERR_INVALID_ARG',
     message: /unknown activation/,
   })
 })
@@ -63,7 +63,7 @@ test('GraphSAGE forward', () => {
   const y = sage.forward(x, N, adj)
   assert.equal(y.length, N * 5)
   assert.throws(() => new gnn.GraphSAGE({ inputDim: D, outputDim: 5, aggregator: 'median' }), {
-    code: 'InvalidArg',
+    code: 'ERR_INVALID_ARG',
   })
 })
 
@@ -90,8 +90,8 @@ test('saveWeights / loadWeights / load / toBytes / fromBytes round trip', () => 
     }
     // Loading weights of another shape fails with the Rust message.
     const other = new gnn.GCNLayer({ inputDim: D, outputDim: 7 })
-    assert.throws(() => other.loadWeights(path.join(dir, 'GCNLayer.safetensors')), { code: 'GenericFailure' })
-    assert.throws(() => gnn.GCNLayer.load(path.join(dir, 'missing.safetensors')), Error)
+    assert.throws(() => other.loadWeights(path.join(dir, 'GCNLayer.safetensors')), { code: 'ERR_MODEL_MISMATCH' })
+    assert.throws(() => gnn.GCNLayer.load(path.join(dir, 'missing.safetensors')), { code: 'ERR_IO' })
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
@@ -114,20 +114,20 @@ test('quantize GCN and GAT to f16 / int8', () => {
   }
   const gat = new gnn.GATLayer({ inputDim: D, outputDim: 4 })
   assert.equal(gat.quantize('int8').forward(x, N, adj).length, N * 4)
-  assert.throws(() => gcn.quantize('int4'), { code: 'InvalidArg', message: /unknown precision/ })
+  assert.throws(() => gcn.quantize('int4'), { code: 'ERR_INVALID_ARG', message: /unknown precision/ })
 })
 
 test('layer argument errors: negative sizes, mismatched lengths, bad neighbours', () => {
   assert.throws(() => new gnn.GCNLayer({ inputDim: -1, outputDim: 4 }), {
-    code: 'InvalidArg',
+    code: 'ERR_INVALID_ARG',
     message: /inputDim must be non-negative/,
   })
-  assert.throws(() => new gnn.GCNLayer({ inputDim: 2.5, outputDim: 4 }), { code: 'InvalidArg' })
+  assert.throws(() => new gnn.GCNLayer({ inputDim: 2.5, outputDim: 4 }), { code: 'ERR_INVALID_ARG' })
   const gcn = new gnn.GCNLayer({ inputDim: D, outputDim: 4 })
-  assert.throws(() => gcn.forward(x, -3, adj), { code: 'InvalidArg', message: /numNodes must be non-negative/ })
-  assert.throws(() => gcn.forward(x.subarray(1), N, adj), { code: 'InvalidArg', message: /expected 12 x 8 = 96 values, got 95/ })
-  assert.throws(() => gcn.forward(x, N, adj.slice(1)), { code: 'InvalidArg', message: /expected 12 neighbour lists/ })
-  assert.throws(() => gcn.forward(x, N, [[-1], ...adj.slice(1)]), { code: 'InvalidArg', message: /non-negative/ })
-  assert.throws(() => gcn.forward(x, N, [[N], ...adj.slice(1)]), { code: 'InvalidArg', message: /out of range/ })
+  assert.throws(() => gcn.forward(x, -3, adj), { code: 'ERR_INVALID_ARG', message: /numNodes must be non-negative/ })
+  assert.throws(() => gcn.forward(x.subarray(1), N, adj), { code: 'ERR_DIMENSION_MISMATCH', message: /expected 12 x 8 = 96 values, got 95/ })
+  assert.throws(() => gcn.forward(x, N, adj.slice(1)), { code: 'ERR_INVALID_ARG', message: /expected 12 neighbour lists/ })
+  assert.throws(() => gcn.forward(x, N, [[-1], ...adj.slice(1)]), { code: 'ERR_INVALID_ARG', message: /non-negative/ })
+  assert.throws(() => gcn.forward(x, N, [[N], ...adj.slice(1)]), { code: 'ERR_INVALID_ARG', message: /out of range/ })
   assert.throws(() => gcn.forward([1, 2, 3], 1, [[]]), Error) // not a Float32Array
 })
