@@ -9,12 +9,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
+use ruvector_gnn::evaluate::{candidate_index, evaluate_on, EvalOptions};
 use ruvector_gnn::hnsw::HnswParams;
-use ruvector_gnn::search::candidates::{CandidateIndex, ExactIndex, HnswCandidates};
-use ruvector_gnn::search::eval::{run_eval_observed, Checkpoint, EvalConfig, Metrics, Progress};
-use ruvector_gnn::search::feedback_graph::knn_graph;
+use ruvector_gnn::search::eval::{Checkpoint, EvalConfig, Metrics, Progress};
 use ruvector_gnn::search::formats::{read_id_list, read_qrels, read_vectors};
-use ruvector_gnn::search::gnn_rerank::GnnLearner;
 
 /// Measure how search improves with feedback: static HNSW vs a linear adapter vs the GNN.
 ///
@@ -175,28 +173,21 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<()> {
 
     let candidates = args.candidates.unwrap_or(args.k.max(args.ef));
     let start = Instant::now();
-    let (index, neighbours): (Box<dyn CandidateIndex>, _) = if args.exact {
-        let index = ExactIndex::new(base.view());
-        (Box::new(index), knn_graph(base.view(), 16))
-    } else {
-        let params = HnswParams {
-            m: args.m,
-            ef_construction: args.ef_construction,
-            ef_search: args.ef,
-            ..HnswParams::default()
-        };
-        let b = bar(
-            base.nrows(),
-            "building HNSW {bar:40} {pos}/{len} vectors {elapsed}",
-        );
-        let index = HnswCandidates::build(base.view(), params, |done, _| {
-            b.set_position(done as u64);
-        })
-        .context("building the HNSW index")?;
-        b.finish_and_clear();
-        let g = index.neighbour_graph()?;
-        (Box::new(index), g)
+    let params = HnswParams {
+        m: args.m,
+        ef_construction: args.ef_construction,
+        ef_search: args.ef,
+        ..HnswParams::default()
     };
+    let b = bar(
+        base.nrows(),
+        "building HNSW {bar:40} {pos}/{len} vectors {elapsed}",
+    );
+    let (index, neighbours) = candidate_index(base.view(), args.exact, params, |done, _| {
+        b.set_position(done as u64);
+    })
+    .context("building the candidate index")?;
+    b.finish_and_clear();
     println!(
         "{} index built in {:.1} s; re-ranking {candidates} candidates per query{}",
         if args.exact { "exact" } else { "HNSW" },
@@ -208,30 +199,29 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         }
     );
 
-    let cfg = EvalConfig {
-        train_fraction: args.train_fraction,
-        checkpoints: args.checkpoints.clone(),
-        seed: args.seed,
-        shown: args.shown,
-        candidates,
-        k: args.k,
-        ..EvalConfig::default()
-    };
-    let gnn = GnnLearner {
-        items: base.clone(),
-        neighbours,
-        train: GnnLearner::default_train(),
+    let opts = EvalOptions {
+        config: EvalConfig {
+            train_fraction: args.train_fraction,
+            checkpoints: args.checkpoints.clone(),
+            seed: args.seed,
+            shown: args.shown,
+            candidates,
+            k: args.k,
+            ..EvalConfig::default()
+        },
+        exact: args.exact,
+        hnsw: params,
     };
     let feedback = bar(0, "feedback events {bar:40} {pos}/{len}");
     let train = bar(0, "training {bar:40} {pos}/{len} {msg} {elapsed}");
     let mut header = false;
-    let checkpoints = run_eval_observed(
+    let checkpoints = evaluate_on(
         index.as_ref(),
+        neighbours,
         base.view(),
         queries.view(),
         &qrels,
-        &[&gnn],
-        &cfg,
+        &opts,
         |p| match p {
             Progress::Feedback { done, total } => {
                 feedback.set_length(total as u64);

@@ -166,4 +166,5 @@ mod hnsw_message_passing;
 pub use hnsw_message_passing::HNSWMessagePassing;
 
 pub mod datasets;
+pub mod evaluate;
 pub mod node_classification;
