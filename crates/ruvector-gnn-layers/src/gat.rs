@@ -485,7 +485,7 @@ impl GATLayer {
         let full = heads * c;
         let width = self.out_width();
         if out.dim() != (n, width) || !out.is_standard_layout() {
-            *out = Array2::zeros((n, width));
+            *out = ruvector_gnn_kernels::alloc::zeroed_matrix(n, width);
         }
         if n == 0 {
             return;
@@ -670,7 +670,7 @@ impl GATLayer {
         let (heads, c) = (self.heads(), self.config.output_dim);
         let width = self.out_width();
         if out.dim() != (n, width) || !out.is_standard_layout() {
-            *out = Array2::zeros((n, width));
+            *out = ruvector_gnn_kernels::alloc::zeroed_matrix(n, width);
         }
         let mut xp = ws.take_matrix(SLOT_XP, n, heads * c);
         if n > 0 {
