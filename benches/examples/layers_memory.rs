@@ -24,6 +24,9 @@
 //!    allocation, the plain `forward_graph` entry point unless said).
 //! 4. `peak` = `getrusage(RUSAGE_SELF).ru_maxrss` after the call (it equals
 //!    `VmHWM` here because of the reset; both are printed in the raw line).
+//!    Model files are written by separate child processes, so the parent
+//!    stays at a few MB: a spawned child's `ru_maxrss` starts from its
+//!    parent's peak (Linux keeps the high-water mark across `exec`).
 //!
 //! Reported: `peak` (total, everything resident: binary, inputs, output,
 //! scratch), `peak − baseline` (inputs counted, start-up not), and
@@ -293,6 +296,10 @@ fn main() -> Res<()> {
     };
     let n: usize = get("--nodes").map_or(Ok(100_000), |s| s.parse())?;
     let dir = std::env::temp_dir().join(format!("ruvector-layers-memory-{}", std::process::id()));
+    if let Some(case) = get("--write") {
+        let dir = get("--dir").map_or(dir, PathBuf::from);
+        return write_model(&case, &model_file(&dir, &case));
+    }
     if let Some(case) = get("--child") {
         let dir = get("--dir").map_or(dir, PathBuf::from);
         return child(&case, n, &dir);
@@ -321,7 +328,16 @@ fn main() -> Res<()> {
             .find(|c| c.0 == case)
             .map(|c| c.1)
             .ok_or_else(|| format!("unknown case {case}"))?;
-        write_model(case, &model_file(&dir, case))?;
+        // Written by a child too: the parent must stay small, because a
+        // spawned child's `ru_maxrss` starts from the parent's peak (Linux
+        // carries the old image's high-water mark across `exec`).
+        let w = Command::new(&exe)
+            .args(["--write", case, "--dir"])
+            .arg(&dir)
+            .status()?;
+        if !w.success() {
+            return Err(format!("writing the model of {case} failed").into());
+        }
         let out = Command::new(&exe)
             .args(["--child", case, "--nodes", &n.to_string(), "--dir"])
             .arg(&dir)
