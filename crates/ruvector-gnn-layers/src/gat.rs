@@ -20,7 +20,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
 use rayon::prelude::*;
-use ruvector_gnn_kernels::{matmul, sparse, vector, AsGraph, Csr, Rng};
+use ruvector_gnn_kernels::{matmul, softmax, sparse, vector, AsGraph, Csr, Rng};
 
 use crate::config::{check_dropout, check_positive, AttentionConfig};
 use crate::error::{Error, Result};
@@ -546,11 +546,18 @@ impl GATLayer {
                             }
                         }
                     }
-                    sum.fill(0.0);
                     for a in alpha.chunks_exact_mut(heads) {
-                        for h in 0..heads {
-                            a[h] = (a[h] - max[h]).exp();
-                            sum[h] += a[h];
+                        for (v, &m) in a.iter_mut().zip(&max) {
+                            *v -= m;
+                        }
+                    }
+                    // One SIMD `exp` over the row's `edges × heads` scores
+                    // (a libm call per score was this loop's main cost).
+                    softmax::exp_inplace(&mut alpha);
+                    sum.fill(0.0);
+                    for a in alpha.chunks_exact(heads) {
+                        for (s, &v) in sum.iter_mut().zip(a) {
+                            *s += v;
                         }
                     }
                     for s in &mut sum {
