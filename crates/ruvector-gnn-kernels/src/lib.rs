@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod alloc;
 pub mod csr;
 pub mod dispatch;
 pub mod error;

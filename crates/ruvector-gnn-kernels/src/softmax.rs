@@ -190,6 +190,48 @@ pub fn softmax_inplace(x: &mut [f32]) {
     scalar::softmax_inplace(x);
 }
 
+/// `x[i] = e^x[i]` in place, with this module's SIMD `exp` (< 3 ulp
+/// relative error, see the module docs; the scalar build uses `f32::exp`).
+/// For fused loops outside this crate (GAT's per-row attention softmax),
+/// where a libm call per element was the cost.
+///
+/// ```
+/// let mut v = [0.0f32, 1.0, -1.0];
+/// ruvector_gnn_kernels::softmax::exp_inplace(&mut v);
+/// assert_eq!(v[0], 1.0);
+/// assert!((v[1] - std::f32::consts::E).abs() < 1e-6);
+/// assert!((v[2] - (-1.0f32).exp()).abs() < 1e-7);
+/// ```
+pub fn exp_inplace(x: &mut [f32]) {
+    if x.is_empty() {
+        return;
+    }
+    #[cfg(feature = "simd")]
+    dispatch(ExpInplace(x));
+    #[cfg(not(feature = "simd"))]
+    for v in x.iter_mut() {
+        *v = v.exp();
+    }
+}
+
+#[cfg(feature = "simd")]
+struct ExpInplace<'a>(&'a mut [f32]);
+#[cfg(feature = "simd")]
+impl WithSimd for ExpInplace<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let (h, t) = S::as_mut_simd_f32s(self.0);
+        for v in h {
+            *v = exp_simd(simd, *v);
+        }
+        if !t.is_empty() {
+            let v = exp_simd(simd, simd.partial_load_f32s(t));
+            simd.partial_store_f32s(t, v);
+        }
+    }
+}
+
 /// Softmax backward: given the output `y` and `dy`, writes
 /// `dx[i] = y[i]·(dy[i] - Σ_j y[j]·dy[j])`.
 ///
@@ -248,6 +290,25 @@ mod tests {
                 simd.partial_store_f32s(ot, v);
             }
         }
+    }
+
+    #[test]
+    fn exp_inplace_matches_f32_exp_for_every_length() {
+        for len in 0..70 {
+            let x: Vec<f32> = (0..len).map(|i| -20.0 + 0.61 * i as f32).collect();
+            let mut y = x.clone();
+            exp_inplace(&mut y);
+            for (&a, &b) in x.iter().zip(&y) {
+                let want = a.exp();
+                assert!(
+                    (b - want).abs() <= 4.0 * f32::EPSILON * want,
+                    "{a}: {b} vs {want}"
+                );
+            }
+        }
+        let mut e = [f32::NEG_INFINITY, -1000.0];
+        exp_inplace(&mut e);
+        assert_eq!(e, [0.0, 0.0]);
     }
 
     /// `exp_simd` on every ISA: < 3 ulp relative error on [-87, 88.7],

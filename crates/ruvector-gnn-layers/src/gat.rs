@@ -20,7 +20,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
 use rayon::prelude::*;
-use ruvector_gnn_kernels::{matmul, sparse, vector, AsGraph, Csr, Rng};
+use ruvector_gnn_kernels::{matmul, softmax, sparse, vector, AsGraph, Csr, Rng};
 
 use crate::config::{check_dropout, check_positive, AttentionConfig};
 use crate::error::{Error, Result};
@@ -485,7 +485,7 @@ impl GATLayer {
         let full = heads * c;
         let width = self.out_width();
         if out.dim() != (n, width) || !out.is_standard_layout() {
-            *out = Array2::zeros((n, width));
+            *out = ruvector_gnn_kernels::alloc::zeroed_matrix(n, width);
         }
         if n == 0 {
             return;
@@ -546,11 +546,18 @@ impl GATLayer {
                             }
                         }
                     }
-                    sum.fill(0.0);
                     for a in alpha.chunks_exact_mut(heads) {
-                        for h in 0..heads {
-                            a[h] = (a[h] - max[h]).exp();
-                            sum[h] += a[h];
+                        for (v, &m) in a.iter_mut().zip(&max) {
+                            *v -= m;
+                        }
+                    }
+                    // One SIMD `exp` over the row's `edges × heads` scores
+                    // (a libm call per score was this loop's main cost).
+                    softmax::exp_inplace(&mut alpha);
+                    sum.fill(0.0);
+                    for a in alpha.chunks_exact(heads) {
+                        for (s, &v) in sum.iter_mut().zip(a) {
+                            *s += v;
                         }
                     }
                     for s in &mut sum {
@@ -670,7 +677,7 @@ impl GATLayer {
         let (heads, c) = (self.heads(), self.config.output_dim);
         let width = self.out_width();
         if out.dim() != (n, width) || !out.is_standard_layout() {
-            *out = Array2::zeros((n, width));
+            *out = ruvector_gnn_kernels::alloc::zeroed_matrix(n, width);
         }
         let mut xp = ws.take_matrix(SLOT_XP, n, heads * c);
         if n > 0 {

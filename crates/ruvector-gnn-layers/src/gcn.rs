@@ -11,7 +11,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
-use ruvector_gnn_kernels::{matmul, sparse, AsGraph, Csr, Rng, Transposed};
+use ruvector_gnn_kernels::{alloc, matmul, sparse, AsGraph, Csr, Rng, Transposed};
 
 use crate::config::{check_dropout, check_positive, GNNConfig};
 use crate::error::{Error, Result};
@@ -53,6 +53,11 @@ pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
 pub struct GcnNorm {
     edge: Vec<f32>,
     self_loop: Vec<f32>,
+    /// `1/sqrt(d_i)` per node (f32), for the per-node scaled inference path.
+    inv_sqrt: Vec<f32>,
+    /// The graph has self references (they must get weight 0, so the
+    /// per-node scaled path, which sums all edges, cannot be used).
+    has_loops: bool,
 }
 
 impl GcnNorm {
@@ -61,27 +66,45 @@ impl GcnNorm {
     /// # Errors
     /// [`Error::Shape`] if the graph is not square.
     pub fn new(graph: &Csr) -> Result<Self> {
+        Self::build(graph, true)
+    }
+
+    /// The per-node scales (`inv_sqrt`, self-loop weights, in parallel) and,
+    /// when `edges` is set or the graph has self references or its own edge
+    /// weights (then the weighted path runs), the per-edge weights.
+    fn build(graph: &Csr, edges: bool) -> Result<Self> {
+        use rayon::prelude::*;
         require_square("GCN", graph, graph.n_rows())?;
-        let n = graph.n_rows();
-        let inv_sqrt: Vec<f64> = (0..n)
+        let per_node: Vec<(f64, bool)> = (0..graph.n_rows())
+            .into_par_iter()
+            .with_min_len(4096)
             .map(|i| {
-                let deg = graph.row(i).iter().filter(|&&j| j as usize != i).count();
-                1.0 / ((1 + deg) as f64).sqrt()
+                let row = graph.row(i);
+                let loops = row.iter().filter(|&&j| j as usize == i).count();
+                (1.0 / ((1 + row.len() - loops) as f64).sqrt(), loops > 0)
             })
             .collect();
-        let mut edge = Vec::with_capacity(graph.n_edges());
-        for i in 0..n {
-            for &j in graph.row(i) {
-                let j = j as usize;
-                edge.push(if j == i {
-                    0.0
-                } else {
-                    (inv_sqrt[i] * inv_sqrt[j]) as f32
-                });
+        let has_loops = per_node.iter().any(|p| p.1);
+        let mut edge = Vec::new();
+        if edges || has_loops || graph.weights().is_some() {
+            edge.reserve_exact(graph.n_edges());
+            for i in 0..graph.n_rows() {
+                for &j in graph.row(i) {
+                    let j = j as usize;
+                    edge.push(if j == i {
+                        0.0
+                    } else {
+                        (per_node[i].0 * per_node[j].0) as f32
+                    });
+                }
             }
         }
-        let self_loop = inv_sqrt.iter().map(|s| (s * s) as f32).collect();
-        Ok(Self { edge, self_loop })
+        Ok(Self {
+            edge,
+            self_loop: per_node.iter().map(|p| (p.0 * p.0) as f32).collect(),
+            inv_sqrt: per_node.iter().map(|p| p.0 as f32).collect(),
+            has_loops,
+        })
     }
 
     /// Per-edge weights, in the graph's edge order.
@@ -301,7 +324,7 @@ impl GCNLayer {
     ) -> Result<()> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         let graph = adj.as_csr(x.nrows())?;
-        let norm = GcnNorm::new(&graph)?;
+        let norm = GcnNorm::build(&graph, self.agg_first())?;
         self.run(x, &graph, &norm, &mut Workspace::new(), out);
         Ok(())
     }
@@ -348,9 +371,13 @@ impl GCNLayer {
         let n = x.nrows();
         let dout = self.config.output_dim;
         if out.dim() != (n, dout) || !out.is_standard_layout() {
-            *out = Array2::zeros((n, dout));
+            *out = alloc::zeroed_matrix(n, dout);
         }
         if n == 0 {
+            return;
+        }
+        if !self.agg_first() && !norm.has_loops && graph.weights().is_none() {
+            self.run_scaled(x, graph, norm, ws, out);
             return;
         }
         if self.agg_first() {
@@ -371,6 +398,47 @@ impl GCNLayer {
                 act.forward_inplace(s);
             }
         });
+    }
+
+    /// Project-first inference with per-node scaling, for graphs without
+    /// self references or edge weights: with `s = D^-1/2`,
+    /// `Â·X·W = diag(s)·(A + I)·diag(s)·X·W`, so `P = diag(s)·X·W` is
+    /// gathered with unit weights (no per-edge weight array read or
+    /// multiplied) and `out_i = act(s_i·(Σ_j P_j + P_i) + b)` finishes in one
+    /// pass (self loop, scale, bias and activation fused). Rounds differently
+    /// from the per-edge-weight path (`s_i·s_j` vs `s_i·(Σ s_j …)`), within
+    /// f32 rounding.
+    fn run_scaled(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        norm: &GcnNorm,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) {
+        let (n, dout) = (x.nrows(), self.config.output_dim);
+        let s = ndarray::ArrayView1::from(norm.inv_sqrt.as_slice());
+        // Overwritten by the matmul (beta = 0): no need to zero it.
+        let mut p = ws.take_matrix_dirty(0, n, dout);
+        matmul::matmul_into(1.0, x, self.weight.view(), 0.0, p.view_mut());
+        ndarray::Zip::from(p.rows_mut())
+            .and(&s)
+            .par_for_each(|mut row, &sj| row *= sj);
+        sparse::gather(graph, None, p.view(), 0.0, out.view_mut());
+        let act = self.config.activation.to_act();
+        let bias = self.bias.as_slice();
+        ndarray::Zip::from(out.rows_mut())
+            .and(p.rows())
+            .and(&s)
+            .par_for_each(|mut o, pi, &si| {
+                if let (Some(o), Some(pi), Some(b)) = (o.as_slice_mut(), pi.as_slice(), bias) {
+                    for ((o, &p), &b) in o.iter_mut().zip(pi).zip(b) {
+                        *o = si * (*o + p) + b;
+                    }
+                    act.forward_inplace(o);
+                }
+            });
+        ws.give_matrix(0, p);
     }
 }
 
@@ -492,7 +560,7 @@ impl GraphLayer for GCNLayer {
         let mut out = Array2::zeros((0, 0));
         check_features(&x, self.config.input_dim, self.check_finite)?;
         require_square("GCN", graph, x.nrows())?;
-        let norm = GcnNorm::new(graph)?;
+        let norm = GcnNorm::build(graph, self.agg_first())?;
         self.run(x, graph, &norm, &mut Workspace::new(), &mut out);
         Ok(out)
     }

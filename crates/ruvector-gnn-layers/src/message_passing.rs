@@ -170,7 +170,7 @@ impl Workspace {
         }
         let mut v = std::mem::take(&mut self.slots[slot]);
         v.clear();
-        v.resize(len, 0.0);
+        ruvector_gnn_kernels::alloc::grow_zeroed(&mut v, len);
         v
     }
 
@@ -182,7 +182,7 @@ impl Workspace {
             self.slots.resize_with(slot + 1, Vec::new);
         }
         let mut v = std::mem::take(&mut self.slots[slot]);
-        v.resize(len, 0.0);
+        ruvector_gnn_kernels::alloc::grow_zeroed(&mut v, len);
         v
     }
 

@@ -418,7 +418,7 @@ impl SAGELayer {
         self.check_input(&x, graph)?;
         let n = graph.n_rows();
         if out.dim() != (n, self.output_dim) || !out.is_standard_layout() {
-            *out = Array2::zeros((n, self.output_dim));
+            *out = ruvector_gnn_kernels::alloc::zeroed_matrix(n, self.output_dim);
         }
         match self.aggregator {
             Aggregator::Mean | Aggregator::Sum if self.output_dim < self.input_dim => {
