@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 
 mod npm;
 mod parity;
+mod release;
 mod search_gain;
 
 const HELP: &str = "\
@@ -24,6 +25,11 @@ Commands:
   npm                build the Node.js package (bindings/ruvector-gnn-node): npm install,
                      napi build, node --test, tsc --strict on index.d.ts, npm pack and a
                      require/import smoke test of the tarball in a fresh temp project
+  release --dry-run [--no-verify] [--allow-dirty] [--bump patch|minor|major]
+                     check versions move together, crates.io metadata, CHANGELOG.md,
+                     `cargo package` every publishable crate in dependency order and
+                     `npm pack --dry-run` the npm packages; `release --bump LEVEL`
+                     rewrites the versions (see `cargo xtask release --help`)
   parity   <dir>: run the reference cases under <dir> (e.g. /work/shared/fixtures/pyg);
            prints one line per case, exits 1 if any fails or exceeds 1e-4
   help     print this help
@@ -39,6 +45,7 @@ fn main() -> Result<()> {
         Some("search-gain") => {
             search_gain::search_gain(args.get(1).map_or("data/chatterbot_qa", String::as_str))
         }
+        Some("release") => release::release(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
