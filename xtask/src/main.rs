@@ -4,6 +4,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod bench_peers;
 mod npm;
 mod parity;
 mod release;
@@ -25,6 +26,11 @@ Commands:
   npm                build the Node.js package (bindings/ruvector-gnn-node): npm install,
                      napi build, node --test, tsc --strict on index.d.ts, npm pack and a
                      require/import smoke test of the tarball in a fresh temp project
+  bench-peers [--quick] [--no-write]
+                     ours vs PyG (GCN, GAT, SAGE; 10k/100k/Cora, --quick: 10k/Cora) and
+                     vs hnswlib (GloVe-50 100K), alternating in one run; prints one ratio
+                     table with the roofline and writes it into docs/BENCHMARKS.md
+                     (PY=<venv>/bin/python, default /work/.peers-venv/bin/python)
   release --dry-run [--no-verify] [--allow-dirty] [--bump patch|minor|major]
                      check versions move together, crates.io metadata, CHANGELOG.md,
                      `cargo package` every publishable crate in dependency order and
@@ -45,6 +51,7 @@ fn main() -> Result<()> {
         Some("search-gain") => {
             search_gain::search_gain(args.get(1).map_or("data/chatterbot_qa", String::as_str))
         }
+        Some("bench-peers") => bench_peers::bench_peers(&args[1..]),
         Some("release") => release::release(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
