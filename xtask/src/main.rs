@@ -4,6 +4,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod bench;
 mod bench_peers;
 mod npm;
 mod parity;
@@ -26,6 +27,9 @@ Commands:
   npm                build the Node.js package (bindings/ruvector-gnn-node): npm install,
                      napi build, node --test, tsc --strict on index.d.ts, npm pack and a
                      require/import smoke test of the tarball in a fresh temp project
+  bench [kernels|layers|hnsw|search ...] [-- CRITERION ARGS]
+                     the criterion benches (default all), printing each bench's named
+                     workloads and which one measures each figure of the seed README
   bench-peers [--quick] [--no-write]
                      ours vs PyG (GCN, GAT, SAGE; 10k/100k/Cora, --quick: 10k/Cora) and
                      vs hnswlib (GloVe-50 100K), alternating in one run; prints one ratio
@@ -51,6 +55,7 @@ fn main() -> Result<()> {
         Some("search-gain") => {
             search_gain::search_gain(args.get(1).map_or("data/chatterbot_qa", String::as_str))
         }
+        Some("bench") => bench::bench(&args[1..]),
         Some("bench-peers") => bench_peers::bench_peers(&args[1..]),
         Some("release") => release::release(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
