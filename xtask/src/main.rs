@@ -17,7 +17,8 @@ cargo xtask <command>
 Commands:
   ci                 run what .ci/run runs: fmt check, clippy -D warnings, all tests and
                      doc tests, a 30 s fuzz run of the weights loader, the Cora
-                     accuracy check, the search-gain check and (with node) `npm`
+                     accuracy check, the search-gain check, `release --dry-run --no-verify`
+                     and (with node) `npm`
   accuracy [dir]     train GCN and GAT on a Planetoid folder (default data/cora) over
                      5 seeds with the papers' settings; fail if the mean test accuracy
                      is below GCN 0.805 / GAT 0.815
@@ -106,6 +107,14 @@ fn ci() -> Result<()> {
     ])?;
     accuracy("data/cora")?;
     search_gain::search_gain("data/chatterbot_qa")?;
+    // Release checks without building the packaged crates (~15 s: versions, metadata,
+    // CHANGELOG.md, `cargo package --no-verify`, `npm pack --dry-run`); the full
+    // verified dry run (`cargo xtask release --dry-run`) is a manual pre-release step.
+    release::release(&[
+        "--dry-run".into(),
+        "--no-verify".into(),
+        "--allow-dirty".into(),
+    ])?;
     // The Node.js package: needs node ≥ 20.17 and npm (.ci/run checks for them).
     if npm::node_available() {
         npm::npm()?;
