@@ -531,3 +531,36 @@ fn capture(dir: &Path, cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Result
     }
     Ok(out_all + &err_all)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_hnsw_summary() {
+        let log = "\
+== summary (2 alternating rounds, load 9.10 8.00 7.00 at end)
+build: ours [20.10, 20.30] s (median 20.20)
+build: hnswlib [30.00, 31.00] s (median 30.50); ratio ours/hnswlib 0.66x
+recall >= 0.9: ours ef 32 0.912 at 40.0 µs; hnswlib ef 48 0.930 at 60.0 µs; ratio 0.67x
+";
+        let rows = hnsw_rows(log);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].ours, "20.20 s");
+        assert_eq!(rows[0].ratio, "1.51× faster");
+        assert_eq!(rows[1].ours, "40.0 µs (ef 32 r 0.912)");
+        assert_eq!(rows[1].peer, "hnswlib 60.0 µs (ef 48 r 0.930)");
+        assert_eq!(rows[1].load, "9.10 8.00 7.00");
+    }
+
+    #[test]
+    fn parses_the_roofline_line() {
+        let r = parse_roofline(
+            "x\nroofline isa=avx2 triad_1t_gbs=10 triad_2t_gbs=12.5 fma_1t_gflops=50 fma_2t_gflops=99\n",
+        )
+        .unwrap();
+        assert_eq!(r.isa, "avx2");
+        assert_eq!(r.triad_2t_gbs, 12.5);
+        assert_eq!(r.fma_2t_gflops, 99.0);
+    }
+}

@@ -539,3 +539,38 @@ fn run(dir: &Path, cmd: &str, args: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bumps_each_level() {
+        assert_eq!(bump_version("0.1.1", "patch").unwrap(), "0.1.2");
+        assert_eq!(bump_version("0.1.1", "minor").unwrap(), "0.2.0");
+        assert_eq!(bump_version("0.1.1", "major").unwrap(), "1.0.0");
+        assert!(bump_version("0.1.1", "huge").is_err());
+        assert!(bump_version("0.1", "patch").is_err());
+    }
+
+    #[test]
+    fn metadata_problems_are_reported() {
+        let p = Pkg {
+            name: "x".into(),
+            manifest: PathBuf::from("/nonexistent/Cargo.toml"),
+            json: serde_json::json!({
+                "description": "d", "license": "MIT", "repository": "r", "readme": null,
+                "keywords": ["ok", "not ok", "a", "b", "c", "d"],
+                "categories": ["science", "made-up"]
+            }),
+        };
+        let mut problems = Vec::new();
+        check_metadata(&p, &mut problems);
+        let all = problems.join("\n");
+        assert!(all.contains("missing `readme`"), "{all}");
+        assert!(all.contains("6 keywords"), "{all}");
+        assert!(all.contains("'not ok'"), "{all}");
+        assert!(all.contains("'made-up'"), "{all}");
+        assert_eq!(problems.len(), 4, "{all}");
+    }
+}
