@@ -256,7 +256,11 @@ fn layer_rows(layers: &Value, roof: &Roofline) -> Vec<Row> {
             other => other.to_string(),
         };
         rows.push(Row {
-            workload: format!("{label}, {mode}"),
+            workload: if mode == "train_epoch" {
+                label
+            } else {
+                format!("{label}, {mode}")
+            },
             nodes: nodes.into(),
             degree: degree.into(),
             dims: if g == "gat" && w != "cora" {
