@@ -263,7 +263,9 @@ fn layer_rows(layers: &Value, roof: &Roofline) -> Vec<Row> {
             },
             nodes: nodes.into(),
             degree: degree.into(),
-            dims: if g == "gat" && w != "cora" {
+            dims: if g == "cora_gat" {
+                "1433→8×8→7".into()
+            } else if g == "gat" && w != "cora" {
                 "128→8×8".into()
             } else if g == "sage_mean2" {
                 "128→128→64".into()
