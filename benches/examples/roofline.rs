@@ -98,7 +98,7 @@ fn main() {
         let t = pool2.install(|| {
             triad(&mut a, &b, &c, threads);
             best_of(reps, || {
-                triad(black_box(&mut a), black_box(&b), black_box(&c), threads)
+                triad(black_box(&mut a), black_box(&b), black_box(&c), threads);
             })
         });
         triad_gbs[i] = bytes / t / 1e9;
