@@ -4,8 +4,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod bench;
+mod bench_peers;
 mod npm;
 mod parity;
+mod release;
 mod search_gain;
 
 const HELP: &str = "\
@@ -14,7 +17,8 @@ cargo xtask <command>
 Commands:
   ci                 run what .ci/run runs: fmt check, clippy -D warnings, all tests and
                      doc tests, a 30 s fuzz run of the weights loader, the Cora
-                     accuracy check, the search-gain check and (with node) `npm`
+                     accuracy check, the search-gain check, `release --dry-run --no-verify`
+                     and (with node) `npm`
   accuracy [dir]     train GCN and GAT on a Planetoid folder (default data/cora) over
                      5 seeds with the papers' settings; fail if the mean test accuracy
                      is below GCN 0.805 / GAT 0.815
@@ -24,6 +28,19 @@ Commands:
   npm                build the Node.js package (bindings/ruvector-gnn-node): npm install,
                      napi build, node --test, tsc --strict on index.d.ts, npm pack and a
                      require/import smoke test of the tarball in a fresh temp project
+  bench [kernels|layers|hnsw|search ...] [-- CRITERION ARGS]
+                     the criterion benches (default all), printing each bench's named
+                     workloads and which one measures each figure of the seed README
+  bench-peers [--quick] [--no-write]
+                     ours vs PyG (GCN, GAT, SAGE; 10k/100k/Cora, --quick: 10k/Cora) and
+                     vs hnswlib (GloVe-50 100K), alternating in one run; prints one ratio
+                     table with the roofline and writes it into docs/BENCHMARKS.md
+                     (PY=<venv>/bin/python, default /work/.peers-venv/bin/python)
+  release --dry-run [--no-verify] [--allow-dirty] [--bump patch|minor|major]
+                     check versions move together, crates.io metadata, CHANGELOG.md,
+                     `cargo package` every publishable crate in dependency order and
+                     `npm pack --dry-run` the npm packages; `release --bump LEVEL`
+                     rewrites the versions (see `cargo xtask release --help`)
   parity   <dir>: run the reference cases under <dir> (e.g. /work/shared/fixtures/pyg);
            prints one line per case, exits 1 if any fails or exceeds 1e-4
   help     print this help
@@ -39,6 +56,9 @@ fn main() -> Result<()> {
         Some("search-gain") => {
             search_gain::search_gain(args.get(1).map_or("data/chatterbot_qa", String::as_str))
         }
+        Some("bench") => bench::bench(&args[1..]),
+        Some("bench-peers") => bench_peers::bench_peers(&args[1..]),
+        Some("release") => release::release(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -87,6 +107,14 @@ fn ci() -> Result<()> {
     ])?;
     accuracy("data/cora")?;
     search_gain::search_gain("data/chatterbot_qa")?;
+    // Release checks without building the packaged crates (~15 s: versions, metadata,
+    // CHANGELOG.md, `cargo package --no-verify`, `npm pack --dry-run`); the full
+    // verified dry run (`cargo xtask release --dry-run`) is a manual pre-release step.
+    release::release(&[
+        "--dry-run".into(),
+        "--no-verify".into(),
+        "--allow-dirty".into(),
+    ])?;
     // The Node.js package: needs node ≥ 20.17 and npm (.ci/run checks for them).
     if npm::node_available() {
         npm::npm()?;
