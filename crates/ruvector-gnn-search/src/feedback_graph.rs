@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use ndarray::{Array2, ArrayView2};
 use ruvector_gnn_kernels::Csr;
@@ -29,8 +30,8 @@ pub struct FeedbackGraph {
     claims: HashMap<u64, Vec<u32>>,
     /// For each item, the events that were shown it and chose something else.
     skips: HashMap<u64, Vec<u32>>,
-    /// Item → item neighbour lists.
-    neighbours: Csr,
+    /// Item → item neighbour lists (shared with the store's item data, not copied).
+    neighbours: Arc<Csr>,
     /// Content stamp: unique per construction and per [`FeedbackGraph::push`]
     /// (clones share it, as they share the content), so caches derived from
     /// the graph can tell when it changed.
@@ -138,6 +139,15 @@ impl FeedbackGraph {
     /// # Panics
     /// If an example's query width differs from the first one's.
     pub fn new(examples: &[TrainExample], neighbours: Csr) -> Self {
+        Self::with_shared_graph(examples, Arc::new(neighbours))
+    }
+
+    /// As [`FeedbackGraph::new`], sharing the item graph instead of owning
+    /// a copy (the store hands in its HNSW layer 0).
+    ///
+    /// # Panics
+    /// If an example's query width differs from the first one's.
+    pub fn with_shared_graph(examples: &[TrainExample], neighbours: Arc<Csr>) -> Self {
         let d = examples.first().map_or(0, |e| e.query.len());
         let mut queries = Array2::zeros((examples.len(), d));
         let mut claims: HashMap<u64, Vec<u32>> = HashMap::new();
@@ -194,14 +204,17 @@ impl FeedbackGraph {
             .expect("standard layout")
     }
 
-    /// Similarity of the normalised query `q` to every past query (one
-    /// matrix–vector product; empty for a graph without events or of
-    /// another width).
+    /// Similarity of the normalised query `q` to every past query (the
+    /// kernels' `dot(query(e), q)` per event, so a single similarity
+    /// computed on its own is bit-identical; zeros for another width).
     pub fn query_sims(&self, q: &[f32]) -> Vec<f32> {
         if self.queries.nrows() == 0 || self.queries.ncols() != q.len() {
             return vec![0.0; self.queries.nrows()];
         }
-        self.queries.dot(&ndarray::ArrayView1::from(q)).to_vec()
+        self.queries
+            .outer_iter()
+            .map(|r| ruvector_gnn_kernels::vector::dot(r.as_slice().expect("standard layout"), q))
+            .collect()
     }
 
     /// Item neighbours of `item` (empty when out of range).

@@ -63,7 +63,7 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "cosine(query, item) − best cosine among the candidates",
     "log(1 + rank of the item by cosine among the candidates)",
     "max cosine(chooser query, item) over the queries that chose the item",
-    "max similarity of the query to any past query",
+    "max similarity of the query to a past query linked to any candidate",
 ];
 
 /// What the store hands the model on every call.
@@ -157,6 +157,17 @@ pub struct FitReport {
     /// Whether the GNN tower's learned similarity is blended in (it is
     /// dropped, weight 0, when it does not help on the validation slice).
     pub tower: bool,
+}
+
+/// The publish gate cross-validates (instead of holding out the newest 20%)
+/// while that slice would have fewer events than this.
+const KFOLD_BELOW: usize = 100;
+/// Folds of the cross-validated publish gate.
+const KFOLD: usize = 5;
+
+/// `0..n` as event indices.
+fn all_events(n: usize) -> Vec<usize> {
+    (0..n).collect()
 }
 
 /// Neighbours the query node is attached to: its best candidates by cosine.
@@ -325,6 +336,10 @@ struct FeedbackCache {
     skip_off: Vec<u32>,
     /// Events that skipped each item.
     skip_events: Vec<u32>,
+    /// Feature 1: `ln(1 + #claims)` per item.
+    log_claims: Vec<f32>,
+    /// Feature 7: `ln(1 + #skips)` per item.
+    log_skips: Vec<f32>,
     /// Feature 4: mean `ln(1 + #claims)` over the item's neighbours.
     neighbour_claim_mean: Vec<f32>,
     /// Feature 11: max cosine(chooser query, item) over the item's claims.
@@ -365,6 +380,9 @@ impl FeedbackCache {
         let log_claims: Vec<f32> = (0..n)
             .map(|i| (1.0 + claims(i).len() as f32).ln())
             .collect();
+        let log_skips: Vec<f32> = (0..n)
+            .map(|i| (1.0 + (skip_off[i + 1] - skip_off[i]) as f32).ln())
+            .collect();
         let mut neighbour_claim_mean = vec![0.0f32; n];
         let mut chooser_cos = vec![f32::MIN; n];
         let mut nb_off = Vec::with_capacity(n + 1);
@@ -400,6 +418,8 @@ impl FeedbackCache {
             claim_events,
             skip_off,
             skip_events,
+            log_claims,
+            log_skips,
             neighbour_claim_mean,
             chooser_cos,
             nb_off,
@@ -418,6 +438,71 @@ impl FeedbackCache {
     fn neighbour_events(&self, i: usize) -> &[u32] {
         &self.neighbour_events[self.nb_off[i] as usize..self.nb_off[i + 1] as usize]
     }
+}
+
+/// Per-thread buffers of the serving path, reused across queries so that
+/// [`GNNEmbedder::score`] allocates only its result.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The normalised query.
+    q: Vec<f32>,
+    /// cos(q, candidate k).
+    cos: Vec<f32>,
+    /// Candidate positions sorted by cosine.
+    order: Vec<u32>,
+    /// Message features per candidate.
+    feats: Vec<[f32; NUM_FEATURES]>,
+    /// Similarity of the query to past query `e`, valid where `stamp[e] == generation`.
+    memo: Vec<f32>,
+    /// Query generation at which `memo[e]` was computed.
+    stamp: Vec<u32>,
+    /// Current query's generation (never 0 while scoring).
+    generation: u32,
+    /// `ln(1 + r)` for ranks `r < len`.
+    ln1p: Vec<f32>,
+    /// Similarities to an item's claiming queries.
+    sims: Vec<f32>,
+    /// Their attention weights.
+    w: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// `normalized(v)` written into `out` (same arithmetic, no allocation).
+fn normalize_into(v: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    let n = vector::l2_norm(v);
+    if n > 0.0 {
+        out.extend(v.iter().map(|x| x / n));
+    } else {
+        out.extend_from_slice(v);
+    }
+}
+
+/// A branch-free rational approximation of `tanh` (Eigen's float
+/// `ptanh`: |error| < 1e-6, exactly odd, ±1 beyond ±7.9), used by the
+/// scoring head in training and serving alike; unlike `f32::tanh` it
+/// vectorises over the hidden units.
+#[inline]
+fn tanh_fast(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    let x = x.clamp(-CLAMP, CLAMP);
+    let x2 = x * x;
+    let mut p = -2.760_768_5e-16_f32;
+    p = p * x2 + 2.000_188e-13;
+    p = p * x2 - 8.604_672e-11;
+    p = p * x2 + 5.122_297e-8;
+    p = p * x2 + 1.485_722_4e-5;
+    p = p * x2 + 6.372_619_3e-4;
+    p = p * x2 + 4.893_524_6e-3;
+    p *= x;
+    let mut d = 1.198_258_4e-6_f32;
+    d = d * x2 + 1.185_347_1e-4;
+    d = d * x2 + 2.268_434_6e-3;
+    d = d * x2 + 4.893_525e-3;
+    p / d
 }
 
 /// Lazily computed shared read-mostly state (item embeddings, feedback aggregates).
@@ -520,6 +605,8 @@ pub struct GNNEmbedder {
     cache: CacheCell<ItemCache>,
     /// Per-item feedback aggregates for the serving path, computed on first use.
     fcache: CacheCell<FeedbackCache>,
+    /// The head's parameters as plain arrays, built on first use after a change.
+    fast_head: CacheCell<Head>,
 }
 
 fn parse<T: std::str::FromStr>(k: &str, v: &str) -> Result<T> {
@@ -582,6 +669,7 @@ impl GNNEmbedder {
             tower,
             cache: CacheCell::default(),
             fcache: CacheCell::default(),
+            fast_head: CacheCell::default(),
         })
     }
 
@@ -705,87 +793,162 @@ impl GNNEmbedder {
         ctx.check(d)?;
         check_vector("query", query, d)?;
         check_ids(candidates, ctx.items.nrows())?;
-        let q = normalized(query);
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.score_fast(ctx, query, candidates, &mut s),
+            // Only reachable by re-entrant use from the same thread.
+            Err(_) => self.score_fast(ctx, query, candidates, &mut Scratch::default()),
+        })
+    }
+
+    /// The serving path of [`GNNEmbedder::score`] (inputs checked): no
+    /// allocation besides the returned vector (buffers live in the thread's
+    /// [`Scratch`]), per-item aggregates from the [`FeedbackCache`], and a
+    /// past query's similarity computed only when a candidate links to it.
+    /// Cost O(candidates · dim + linked past queries · dim).
+    fn score_fast(
+        &self,
+        ctx: &SearchContext<'_>,
+        query: &[f32],
+        candidates: &[u64],
+        s: &mut Scratch,
+    ) -> Result<Vec<f32>> {
+        let Scratch {
+            q,
+            cos,
+            order,
+            feats,
+            memo,
+            stamp,
+            generation,
+            ln1p,
+            sims,
+            w,
+        } = s;
+        normalize_into(query, q);
+        let q = &q[..];
+        let untrained = !self.trained;
+        let cache = if untrained {
+            None
+        } else {
+            Some(self.item_layers(ctx)?)
+        };
         // cos(q, candidate), computed once and shared by every feature and
-        // by the tower's choice of the query node's neighbours.
-        let cos: Vec<f32> = candidates
-            .iter()
-            .map(|&c| vector::dot(&q, ctx.item(c)))
-            .collect();
-        if !self.trained {
-            return Ok(cos);
+        // by the tower's choice of the query node's neighbours; the rows
+        // the features read next are prefetched meanwhile.
+        cos.clear();
+        for &c in candidates {
+            if let Some(cache) = &cache {
+                let m = cache.neighbour_means.as_slice().expect("standard layout");
+                ruvector_gnn_kernels::sparse::prefetch(m, c as usize * q.len(), q.len());
+            }
+            cos.push(vector::dot(q, ctx.item(c)));
         }
+        let Some(cache) = cache else {
+            return Ok(cos.clone());
+        };
         let alpha = self.head["blend.alpha"][[0]];
         let node = if alpha == 0.0 {
             None
         } else {
-            let cache = self.item_layers(ctx)?;
-            let neigh = top_from_cos(&cos, candidates, QUERY_FANOUT);
-            let hq = self.tower.embed_query(&q, &neigh, &cache.layers)?;
-            Some((cache, hq))
+            let neigh = top_from_cos(cos, candidates, QUERY_FANOUT);
+            Some(self.tower.embed_query(q, &neigh, &cache.layers)?)
         };
-        let cache = self.item_layers(ctx)?;
         let fc = self.feedback_cache(ctx);
+        let head = self.fast_head();
         let fb = ctx.feedback;
-        let qs = fb.query_sims(&q);
-        let nearest = qs.iter().copied().fold(0.0f32, f32::max);
-        let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by(|&a, &b| {
+        let n = candidates.len();
+        // Rank by cosine (ties by id, then position: a total order, so the
+        // unstable sort equals the reference's stable one).
+        order.clear();
+        order.extend(0..n as u32);
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
             cos[b]
                 .total_cmp(&cos[a])
                 .then(candidates[a].cmp(&candidates[b]))
+                .then(a.cmp(&b))
         });
-        let best = order.first().map_or(0.0, |&i| cos[i]);
-        let mut rank = vec![0usize; candidates.len()];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i] = r;
+        let best = order.first().map_or(0.0, |&i| cos[i as usize]);
+        while ln1p.len() < n {
+            let r = ln1p.len();
+            ln1p.push((1.0 + r as f32).ln());
         }
-        let head = Head::new(self);
-        let width = self.tower.width() as f32;
-        let mut sims: Vec<f32> = Vec::new();
-        let mut w: Vec<f32> = Vec::new();
-        let mut out = Vec::with_capacity(candidates.len());
+        feats.clear();
+        feats.resize(n, [0.0; NUM_FEATURES]);
+        for (r, &i) in order.iter().enumerate() {
+            feats[i as usize][10] = ln1p[r];
+        }
+        // Past-query similarities, memoised for this query.
+        *generation = generation.wrapping_add(1);
+        if *generation == 0 {
+            stamp.fill(0);
+            *generation = 1;
+        }
+        let gen = *generation;
+        stamp.resize(fb.n_events(), 0);
+        memo.resize(fb.n_events(), 0.0);
+        let mut sim = |e: u32| -> f32 {
+            let e = e as usize;
+            if stamp[e] != gen {
+                stamp[e] = gen;
+                memo[e] = vector::dot(fb.query(e as u32), q);
+            }
+            memo[e]
+        };
+        let mut nearest = 0.0f32;
         for (k, &c) in candidates.iter().enumerate() {
             let i = c as usize;
-            let mut f = [0.0f32; NUM_FEATURES];
-            f[12] = nearest;
+            let f = &mut feats[k];
             f[0] = cos[k];
             f[9] = f[0] - best;
-            f[10] = (1.0 + rank[k] as f32).ln();
             let claims = fc.claims(i);
             if !claims.is_empty() {
-                f[1] = (1.0 + claims.len() as f32).ln();
+                f[1] = fc.log_claims[i];
+                // Attention over the claiming queries, as in `features`.
                 sims.clear();
-                sims.extend(claims.iter().map(|&e| qs[e as usize]));
+                sims.extend(claims.iter().map(|&e| sim(e)));
                 w.clear();
                 w.extend(sims.iter().map(|s| s / ATTENTION_TEMPERATURE));
-                ruvector_gnn_kernels::softmax::softmax_inplace(&mut w);
-                f[2] = w.iter().zip(&sims).map(|(a, s)| a * s).sum();
-                f[3] = sims.iter().copied().fold(f32::MIN, f32::max);
+                ruvector_gnn_kernels::softmax::softmax_inplace(w);
+                f[2] = w.iter().zip(sims.iter()).map(|(a, s)| a * s).sum();
+                let mx = sims.iter().copied().fold(f32::MIN, f32::max);
+                f[3] = mx;
                 f[11] = fc.chooser_cos[i];
+                nearest = nearest.max(mx);
             }
             let skips = fc.skips(i);
             let mut best_skip = 0.0f32;
             for &e in skips {
-                best_skip = best_skip.max(qs[e as usize]);
+                best_skip = best_skip.max(sim(e));
             }
-            f[7] = (1.0 + skips.len() as f32).ln();
+            f[7] = fc.log_skips[i];
             f[8] = best_skip;
+            nearest = nearest.max(best_skip);
             if !ctx.neighbours(c).is_empty() {
                 f[4] = fc.neighbour_claim_mean[i];
                 let mut best_nb = 0.0f32;
                 for &e in fc.neighbour_events(i) {
-                    best_nb = best_nb.max(qs[e as usize]);
+                    best_nb = best_nb.max(sim(e));
                 }
                 f[6] = best_nb;
+                nearest = nearest.max(best_nb);
                 let mean = cache.neighbour_means.row(i);
-                f[5] = vector::dot(&q, mean.as_slice().expect("contiguous"));
+                f[5] = vector::dot(q, mean.as_slice().expect("contiguous"));
             }
-            let gnn = node.as_ref().map_or(0.0, |(cache, hq)| {
-                let hi = cache.layers.last().expect("non-empty").row(i);
+        }
+        let width = self.tower.width() as f32;
+        let mut out = Vec::with_capacity(n);
+        for (k, f) in feats.iter_mut().enumerate() {
+            f[12] = nearest;
+            let gnn = node.as_ref().map_or(0.0, |hq| {
+                let hi = cache
+                    .layers
+                    .last()
+                    .expect("non-empty")
+                    .row(candidates[k] as usize);
                 alpha * hq.dot(&hi) / width
             });
-            out.push(f[0] + head.forward(&f) + gnn);
+            out.push(f[0] + head.forward(f) + gnn);
         }
         Ok(out)
     }
@@ -804,6 +967,21 @@ impl GNNEmbedder {
             *g = Some(Arc::clone(&c));
         }
         c
+    }
+
+    /// The head as plain arrays, from the cache unless the parameters changed
+    /// (every change goes through `named_parameters_mut`, which clears it).
+    fn fast_head(&self) -> Arc<Head> {
+        if let Ok(g) = self.fast_head.0.read() {
+            if let Some(h) = g.as_ref() {
+                return Arc::clone(h);
+            }
+        }
+        let h = Arc::new(Head::new(self));
+        if let Ok(mut g) = self.fast_head.0.write() {
+            *g = Some(Arc::clone(&h));
+        }
+        h
     }
 
     /// The original per-candidate scoring path (kept as the reference the
@@ -931,7 +1109,7 @@ impl GNNEmbedder {
             for (j, &fj) in f.iter().enumerate() {
                 z += fj * w1[[j, k]];
             }
-            *hk = z.tanh();
+            *hk = tanh_fast(z);
         }
         let out = h.iter().enumerate().map(|(k, &hk)| hk * w2[[k]]).sum();
         (out, h)
@@ -947,6 +1125,11 @@ impl GNNEmbedder {
     /// 20% of the examples and compared with the current model by MRR on that
     /// newest slice; if it ties or wins, the model is retrained on all the
     /// examples and kept (`published = true`), otherwise `self` is unchanged.
+    /// While that slice would hold fewer than 100 events the gate
+    /// cross-validates instead (5 folds, every example held out once,
+    /// `FitReport::n_validation` = all examples) and also tries a tenth of
+    /// the learning rate (a head closer to its identity start), training the
+    /// published model with the better one.
     ///
     /// # Errors
     /// [`Error::Dimension`] / [`Error::NonFinite`] for a bad example query,
@@ -998,49 +1181,98 @@ impl GNNEmbedder {
         if n_useful == 0 {
             return Ok(report);
         }
-        let val: Vec<u32> = (split as u32..examples.len() as u32).collect();
-        let mut candidate = Self::with_seed(self.config.clone(), self.seed)?;
-        candidate.trained = true;
-        candidate.train_range(ctx, &fb, examples, 0..split, cfg, true)?;
-        // The blend weight of the tower's similarity: as learned, or 0 (a
-        // model trained without the tower) when that does at least as well
-        // on the held-out newest events.
-        let mut without = Self::with_seed(self.config.clone(), self.seed)?;
-        without.trained = true;
-        without.train_range(ctx, &fb, examples, 0..split, cfg, false)?;
-        let with_rr = candidate.validation_rr(ctx, &fb, examples, &val);
-        let without_rr = without.validation_rr(ctx, &fb, examples, &val);
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let (with_mrr, without_mrr) = (mean(&with_rr), mean(&without_rr));
-        // Blend the tower in only when its gain is significant: the paired
-        // per-event difference must exceed two standard errors.
-        let diff: Vec<f64> = with_rr
-            .iter()
-            .zip(&without_rr)
-            .map(|(a, b)| a - b)
-            .collect();
-        let m = mean(&diff);
-        let var =
-            diff.iter().map(|d| (d - m) * (d - m)).sum::<f64>() / (diff.len().max(2) - 1) as f64;
-        let stderr = (var / diff.len().max(1) as f64).sqrt();
-        report.tower = m > 2.0 * stderr && m > 0.0;
-        let with_mrr = if report.tower { with_mrr } else { f64::MIN };
-        report.previous_mrr = self.validation_mrr(ctx, &fb, examples, &val);
-        report.trained_mrr = with_mrr.max(without_mrr);
+        // Learning rate of the final training run (the k-fold gate may pick a smaller one).
+        let mut final_cfg = cfg.clone();
+        if n_val < KFOLD_BELOW {
+            // Too few newest events to tell a gain from noise: cross-validate
+            // instead. Each of KFOLD folds (events e with e % KFOLD == f) is
+            // scored by a model trained on the other folds, so every event
+            // is held out once; the head alone is compared (the tower's
+            // significance test needs a large slice of its own). The head
+            // starts as the identity (output weights 0 = cosine ranking), so
+            // a smaller learning rate keeps it closer to that prior: the
+            // gate also tries `lr / 10` and trains with the better one.
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let mut previous = Vec::new();
+            let mut best = f64::MIN;
+            for scale in [1.0f32, 0.1] {
+                let mut c = cfg.clone();
+                c.lr = cfg.lr * scale;
+                let mut trained = Vec::new();
+                for f in 0..KFOLD {
+                    let train: Vec<usize> =
+                        (0..examples.len()).filter(|e| e % KFOLD != f).collect();
+                    let fold: Vec<u32> = (0..examples.len() as u32)
+                        .filter(|&e| e as usize % KFOLD == f)
+                        .collect();
+                    let mut m = Self::with_seed(self.config.clone(), self.seed)?;
+                    m.trained = true;
+                    m.train_range(ctx, &fb, examples, &train, &c, false)?;
+                    trained.extend(m.validation_rr(ctx, &fb, examples, &fold));
+                    if scale == 1.0 {
+                        previous.extend(self.validation_rr(ctx, &fb, examples, &fold));
+                    }
+                }
+                if mean(&trained) > best {
+                    best = mean(&trained);
+                    final_cfg = c;
+                }
+            }
+            report.n_validation = examples.len();
+            report.previous_mrr = mean(&previous);
+            report.trained_mrr = best;
+        } else {
+            let val: Vec<u32> = (split as u32..examples.len() as u32).collect();
+            let head: Vec<usize> = (0..split).collect();
+            let mut candidate = Self::with_seed(self.config.clone(), self.seed)?;
+            candidate.trained = true;
+            candidate.train_range(ctx, &fb, examples, &head, cfg, true)?;
+            // The blend weight of the tower's similarity: as learned, or 0 (a
+            // model trained without the tower) when that does at least as well
+            // on the held-out newest events.
+            let mut without = Self::with_seed(self.config.clone(), self.seed)?;
+            without.trained = true;
+            without.train_range(ctx, &fb, examples, &head, cfg, false)?;
+            let with_rr = candidate.validation_rr(ctx, &fb, examples, &val);
+            let without_rr = without.validation_rr(ctx, &fb, examples, &val);
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let (with_mrr, without_mrr) = (mean(&with_rr), mean(&without_rr));
+            // Blend the tower in only when its gain is significant: the paired
+            // per-event difference must exceed two standard errors.
+            let diff: Vec<f64> = with_rr
+                .iter()
+                .zip(&without_rr)
+                .map(|(a, b)| a - b)
+                .collect();
+            let m = mean(&diff);
+            let var = diff.iter().map(|d| (d - m) * (d - m)).sum::<f64>()
+                / (diff.len().max(2) - 1) as f64;
+            let stderr = (var / diff.len().max(1) as f64).sqrt();
+            report.tower = m > 2.0 * stderr && m > 0.0;
+            let with_mrr = if report.tower { with_mrr } else { f64::MIN };
+            report.previous_mrr = self.validation_mrr(ctx, &fb, examples, &val);
+            report.trained_mrr = with_mrr.max(without_mrr);
+        }
         if report.trained_mrr < report.previous_mrr {
             return Ok(report);
         }
         let mut fresh = Self::with_seed(self.config.clone(), self.seed)?;
         fresh.trained = true;
-        report.loss =
-            fresh.train_range(ctx, &fb, examples, 0..examples.len(), cfg, report.tower)?;
+        report.loss = fresh.train_range(
+            ctx,
+            &fb,
+            examples,
+            &all_events(examples.len()),
+            &final_cfg,
+            report.tower,
+        )?;
         report.n_train = n_useful;
         report.published = true;
         *self = fresh;
         Ok(report)
     }
 
-    /// Trains head, blend weight and tower jointly on events `range` of
+    /// Trains head, blend weight and tower jointly on `events` of
     /// `fb` (= `examples`) with listwise InfoNCE; returns the mean loss of
     /// the last epoch.
     ///
@@ -1053,7 +1285,7 @@ impl GNNEmbedder {
         ctx: &SearchContext<'_>,
         fb: &FeedbackGraph,
         examples: &[TrainExample],
-        range: std::ops::Range<usize>,
+        events: &[usize],
         cfg: &TrainConfig,
         tower_on: bool,
     ) -> Result<f32> {
@@ -1065,11 +1297,9 @@ impl GNNEmbedder {
         }
         let cache = self.item_layers(ctx)?;
         // Message features do not depend on the parameters: compute them once.
-        let prepared: Vec<Prepared<'_>> = examples
+        let prepared: Vec<Prepared<'_>> = events
             .iter()
-            .enumerate()
-            .skip(range.start)
-            .take(range.len())
+            .filter_map(|&e| examples.get(e).map(|ex| (e, ex)))
             .filter(|(_, ex)| !ex.positives.is_empty())
             .map(|(e, ex)| {
                 let q = normalized(&ex.query);
@@ -1461,6 +1691,10 @@ impl Parameters for GNNEmbedder {
     }
 
     fn named_parameters_mut(&mut self) -> Vec<(String, ArrayViewMutD<'_, f32>)> {
+        // The caller may change any parameter: drop the head's plain copy.
+        if let Ok(g) = self.fast_head.0.get_mut() {
+            *g = None;
+        }
         let mut v: Vec<(String, ArrayViewMutD<'_, f32>)> = self
             .head
             .iter_mut()
@@ -1581,6 +1815,7 @@ fn top_from_cos(cos: &[f32], pool: &[u64], k: usize) -> Vec<usize> {
 /// per call, so the per-candidate MLP does no map lookups or bounds-checked
 /// `ArrayD` indexing. Same arithmetic, in the same order, as
 /// `GNNEmbedder::member`.
+#[derive(Debug)]
 struct Head {
     w1: [[[f32; HIDDEN]; NUM_FEATURES]; ENSEMBLE],
     b1: [[f32; HIDDEN]; ENSEMBLE],
@@ -1615,13 +1850,16 @@ impl Head {
     fn forward(&self, f: &[f32; NUM_FEATURES]) -> f32 {
         let out = (0..ENSEMBLE)
             .map(|m| {
-                let mut h = [0.0f32; HIDDEN];
-                for (k, hk) in h.iter_mut().enumerate() {
-                    let mut z = self.b1[m][k];
-                    for (j, &fj) in f.iter().enumerate() {
-                        z += fj * self.w1[m][j][k];
+                // Same sums in the same order as `member` (each hidden unit
+                // adds features 0, 1, …), computed for all units at once.
+                let mut h = self.b1[m];
+                for (&fj, row) in f.iter().zip(&self.w1[m]) {
+                    for (hk, &w) in h.iter_mut().zip(row) {
+                        *hk += fj * w;
                     }
-                    *hk = z.tanh();
+                }
+                for hk in &mut h {
+                    *hk = tanh_fast(*hk);
                 }
                 h.iter()
                     .zip(&self.w2[m])
@@ -1644,10 +1882,22 @@ fn list_context(
     skip: Option<u32>,
     qs: &[f32],
 ) -> Vec<(f32, usize, f32)> {
-    let nearest = (0..fb.n_events() as u32)
-        .filter(|&e| Some(e) != skip)
-        .map(|e| qs[e as usize])
-        .fold(0.0f32, f32::max);
+    // The query's best similarity to a past query linked to a candidate
+    // (chose or skipped it, or chose one of its item neighbours): bounded by
+    // the candidates' feedback, not by the number of past events.
+    let mut nearest = 0.0f32;
+    for &c in candidates {
+        let linked = fb.claims(c).iter().chain(fb.skips(c));
+        let via_neighbours = ctx
+            .neighbours(c)
+            .iter()
+            .flat_map(|&j| fb.claims(u64::from(j)));
+        for &e in linked.chain(via_neighbours) {
+            if Some(e) != skip {
+                nearest = nearest.max(qs[e as usize]);
+            }
+        }
+    }
     let cos: Vec<f32> = candidates
         .iter()
         .map(|&c| vector::dot(q, ctx.item(c)))
@@ -1801,6 +2051,9 @@ mod tests {
         };
         let report = m.fit(&ctx, &ex, &cfg).unwrap();
         assert!(report.published, "{report:?}");
+        // 30 events: the newest 20% would be 6, so the gate cross-validated
+        // over every event.
+        assert_eq!(report.n_validation, ex.len());
         assert!(m.is_trained());
         let after = rank_of(&m);
         assert!(after < before, "rank {before} -> {after}");
@@ -1845,11 +2098,11 @@ mod tests {
             sampled_negatives: 0,
             seed: 3,
         };
-        m.train_range(&ctx, &fb, &ex, 0..ex.len(), &cfg, true)
+        m.train_range(&ctx, &fb, &ex, &all_events(ex.len()), &cfg, true)
             .unwrap();
         assert_ne!(m.head["blend.alpha"][[0]], 0.0);
         let p0 = m.tower.p0.clone();
-        m.train_range(&ctx, &fb, &ex, 0..ex.len(), &cfg, true)
+        m.train_range(&ctx, &fb, &ex, &all_events(ex.len()), &cfg, true)
             .unwrap();
         assert_ne!(m.tower.p0, p0, "the tower's input projection is trained");
         let cands: Vec<u64> = (0..N as u64).collect();
@@ -1919,7 +2172,7 @@ mod tests {
         m.fit(&ctx, &ex[..30], &cfg).unwrap();
         m.trained = true;
         assert_eq!(check(&m, &fb, &queries), total);
-        m.train_range(&ctx, &fb, &ex[..30], 0..30, &cfg, true)
+        m.train_range(&ctx, &fb, &ex[..30], &all_events(30), &cfg, true)
             .unwrap();
         assert_ne!(m.head["blend.alpha"][[0]], 0.0);
         assert_eq!(check(&m, &fb, &queries), total);
@@ -1931,6 +2184,20 @@ mod tests {
         assert_eq!(check(&m, &fb, &queries), total);
         let empty = FeedbackGraph::empty(D);
         assert_eq!(check(&m, &empty, &queries), total);
+    }
+
+    /// The head's tanh approximation: within 1e-6 of `f32::tanh`, odd,
+    /// saturating, NaN in → NaN out.
+    #[test]
+    fn tanh_fast_matches_tanh() {
+        let mut x = -12.0f32;
+        while x <= 12.0 {
+            assert!((tanh_fast(x) - x.tanh()).abs() <= 1e-6, "{x}");
+            assert_eq!(tanh_fast(-x), -tanh_fast(x));
+            x += 1e-3;
+        }
+        assert!(tanh_fast(1e30) <= 1.0 && tanh_fast(f32::INFINITY) >= 0.999_999);
+        assert!(tanh_fast(f32::NAN).is_nan());
     }
 
     #[test]

@@ -496,3 +496,31 @@ fn leftovers_of_an_interrupted_checkpoint_are_removed() {
     assert!(dir.path().join("notes.txt").exists());
     assert_eq!(db.len(), 60);
 }
+
+/// Feedback recorded between learned searches extends the cached feedback
+/// graph in place; the scores must equal those from a graph built at once.
+#[test]
+fn feedback_between_searches_scores_like_a_rebuilt_context() {
+    let (db, held_out) = taught_store();
+    db.train_and_publish(&TrainConfig::default()).unwrap();
+    let model = db.model();
+    let (fresh, _) = taught_store();
+    let extra: Vec<Vec<f32>> = clustered(24, 8).chunks(DIM).map(<[f32]>::to_vec).collect();
+    for q in &extra {
+        let shown: Vec<u64> = db.search(q, 10).unwrap().iter().map(|h| h.id).collect();
+        // Builds (first) or extends (later) the cached context.
+        db.search_with_gnn(q, &model, 10).unwrap();
+        db.record_feedback(q, &shown, &[shown[2]]).unwrap();
+        fresh.record_feedback(q, &shown, &[shown[2]]).unwrap();
+    }
+    for q in held_out.iter().chain(&extra) {
+        let a = db.search_with_gnn(q, &model, 10).unwrap();
+        let b = fresh.search_with_gnn(q, &model, 10).unwrap();
+        let key = |h: &[ruvector_gnn_search::store::SearchHit]| {
+            h.iter()
+                .map(|h| (h.id, h.score.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&a), key(&b));
+    }
+}

@@ -22,12 +22,12 @@ pub(crate) struct ItemData {
     pub version: u64,
     /// Rows L2-normalised, row = dense internal id.
     pub items: Array2<f32>,
-    /// HNSW layer 0, dense internal ids.
-    pub graph: Csr,
+    /// HNSW layer 0, dense internal ids (shared with the feedback graph).
+    pub graph: Arc<Csr>,
 }
 
 /// Items, graph and the feedback graph over the first `n_events` events.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ContextData {
     pub items: Arc<ItemData>,
     pub n_events: usize,
@@ -69,7 +69,7 @@ pub(crate) fn item_data(index: &HnswIndex, version: u64) -> Result<ItemData> {
     Ok(ItemData {
         version,
         items,
-        graph,
+        graph: Arc::new(graph),
     })
 }
 

@@ -819,7 +819,7 @@ impl VectorDB {
     /// # Errors
     /// Index errors.
     pub fn hnsw_csr(&self) -> Result<ruvector_gnn_kernels::Csr> {
-        Ok(self.items()?.graph.clone())
+        Ok((*self.items()?.graph).clone())
     }
 
     /// Every stored vector, one row per id in [`VectorDB::ids`] order
@@ -866,8 +866,22 @@ impl VectorDB {
         {
             return Ok(Arc::clone(c));
         }
+        // Same items, more events: append the new ones (in place when no
+        // search holds the old context, else on a copy of it).
+        if let Some(mut c) = cache
+            .take()
+            .filter(|c| Arc::ptr_eq(&c.items, &items) && c.n_events < data.events.len())
+        {
+            let new = context::examples(&data.index, &data.events[c.n_events..]);
+            let cd = Arc::make_mut(&mut c);
+            if new.iter().try_for_each(|e| cd.feedback.push(e)).is_ok() {
+                cd.n_events = data.events.len();
+                *cache = Some(Arc::clone(&c));
+                return Ok(c);
+            }
+        }
         let examples = context::examples(&data.index, &data.events);
-        let feedback = FeedbackGraph::new(&examples, items.graph.clone());
+        let feedback = FeedbackGraph::with_shared_graph(&examples, Arc::clone(&items.graph));
         let fresh = Arc::new(ContextData {
             items,
             n_events: data.events.len(),
