@@ -36,7 +36,8 @@ use ruvector_gnn::{
 use wasm_bindgen::prelude::*;
 
 mod check;
-use check::{Fail, Res};
+pub use check::Fail;
+use check::Res;
 
 /// The facade version these bindings were built against.
 pub fn version() -> &'static str {
@@ -502,22 +503,30 @@ impl JsVectorDb {
         self.inner.search(query, k).map(hits).map_err(Fail::search)
     }
 
-    /// Searches and re-ranks with `model`, or with the store's published
-    /// (trained) model when `model` is omitted.
+    /// Searches and re-ranks with the store's published (trained) model.
     #[wasm_bindgen(js_name = "searchWithGnn", unchecked_return_type = "Hit[]")]
-    pub fn search_with_gnn(
+    pub fn search_with_gnn(&self, query: &[f32], k: Option<f64>) -> Result<Array, Fail> {
+        let k = check::k(k, self.inner.len())?;
+        self.inner
+            .search_learned(query, k)
+            .map(hits)
+            .map_err(Fail::search)
+    }
+
+    /// Searches and re-ranks with `model` (e.g. one loaded with
+    /// `GNNEmbedder.fromBytes`) instead of the published one.
+    #[wasm_bindgen(js_name = "searchWithModel", unchecked_return_type = "Hit[]")]
+    pub fn search_with_model(
         &self,
         query: &[f32],
         k: Option<f64>,
-        model: Option<JsGnnEmbedder>,
+        model: &JsGnnEmbedder,
     ) -> Result<Array, Fail> {
         let k = check::k(k, self.inner.len())?;
-        match model {
-            Some(m) => self.inner.search_with_gnn(query, &m.inner, k),
-            None => self.inner.search_learned(query, k),
-        }
-        .map(hits)
-        .map_err(Fail::search)
+        self.inner
+            .search_with_gnn(query, &model.inner, k)
+            .map(hits)
+            .map_err(Fail::search)
     }
 
     /// Records that for `query` the user was shown `shownIds` and chose
@@ -555,22 +564,15 @@ impl JsVectorDb {
             .map_err(Fail::search)
     }
 
-    /// Why the model (default: the published one) scores `id` as it does:
-    /// its features, the attention over past feedback and its neighbours.
+    /// Why the published model scores `id` as it does for `query`: its
+    /// features, the attention over past feedback and its neighbours.
     #[wasm_bindgen(unchecked_return_type = "Explanation")]
-    pub fn explain(
-        &self,
-        query: &[f32],
-        id: f64,
-        model: Option<JsGnnEmbedder>,
-    ) -> Result<Object, Fail> {
+    pub fn explain(&self, query: &[f32], id: f64) -> Result<Object, Fail> {
         let id = check::id(id)?;
-        match model {
-            Some(m) => self.inner.explain(query, &m.inner, id),
-            None => self.inner.explain(query, &self.inner.model(), id),
-        }
-        .map(explanation)
-        .map_err(Fail::search)
+        self.inner
+            .explain(query, &self.inner.model(), id)
+            .map(explanation)
+            .map_err(Fail::search)
     }
 
     /// Store statistics.
