@@ -47,7 +47,7 @@ pub(crate) fn wasm(args: &[String]) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     let out = pkg.join("pkg");
-    bindgen(&tools, &raw, &out, "web")?;
+    bindgen(&tools, &raw, &out, "web", true)?;
     write_package_json(&root, &out)?;
     let opt = out.join("ruvector_gnn_wasm_bg.wasm");
     report_sizes(&raw, &opt)?;
@@ -57,9 +57,11 @@ pub(crate) fn wasm(args: &[String]) -> Result<()> {
         "xtask wasm: wasm-bindgen-test under Node in {:.0} s",
         t.elapsed().as_secs_f64()
     );
-    // The Node-target package the benchmark and the JS-side tests load.
+    // The Node-target package the JS-side tests load (optimised only for `bench`:
+    // wasm-opt -O3 takes minutes on 2 busy cores).
+    let bench_mode = args.first().map(String::as_str) == Some("bench");
     let node_pkg = root.join("target/wasm-deb/pkg-node");
-    bindgen(&tools, &raw, &node_pkg, "nodejs")?;
+    bindgen(&tools, &raw, &node_pkg, "nodejs", bench_mode)?;
     run(
         &pkg,
         "node",
@@ -67,7 +69,7 @@ pub(crate) fn wasm(args: &[String]) -> Result<()> {
         &[("RUVECTOR_WASM_PKG", node_pkg.to_str().unwrap_or_default())],
     )?;
     browser_test(&root, &tools)?;
-    if args.first().map(String::as_str) == Some("bench") {
+    if bench_mode {
         bench(&root, &tools, &node_pkg)?;
     }
     eprintln!("xtask wasm: ok in {:.1} s", start.elapsed().as_secs_f64());
@@ -201,14 +203,21 @@ fn build(root: &Path, tools: &Tools, target_dir: &str, simd: bool) -> Result<Pat
         .join(WASM_FILE))
 }
 
-/// `wasm-bindgen --target <kind>` then `wasm-opt -O3` in place.
-fn bindgen(tools: &Tools, raw: &Path, out: &Path, kind: &str) -> Result<()> {
+/// `wasm-bindgen --target <kind>`, then (if `optimize`) `wasm-opt -O3` in place.
+fn bindgen(tools: &Tools, raw: &Path, out: &Path, kind: &str, optimize: bool) -> Result<()> {
     let _ = std::fs::remove_dir_all(out);
     let bg = tools.wasm_bindgen_dir.join("wasm-bindgen");
     let out_s = out.to_str().context("non-UTF-8 path")?;
     let raw_s = raw.to_str().context("non-UTF-8 path")?;
     run_tool(&bg, &["--target", kind, "--out-dir", out_s, raw_s])?;
+    if !optimize {
+        return Ok(());
+    }
     let wasm = out.join("ruvector_gnn_wasm_bg.wasm");
+    eprintln!(
+        "xtask wasm: after wasm-bindgen (debug info stripped), before wasm-opt: {:.0} KiB",
+        std::fs::metadata(&wasm)?.len() as f64 / 1024.0
+    );
     let w = wasm.to_str().context("non-UTF-8 path")?;
     let mut args = vec!["-O3"];
     args.extend_from_slice(WASM_OPT_FEATURES);
@@ -337,7 +346,7 @@ fn bench(root: &Path, tools: &Tools, scalar_pkg: &Path) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     let simd_pkg = root.join("target/wasm-deb-simd/pkg-node");
-    bindgen(tools, &raw, &simd_pkg, "nodejs")?;
+    bindgen(tools, &raw, &simd_pkg, "nodejs", true)?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("load average before timing: {}", load.trim());
     for (name, pkg) in [

@@ -110,7 +110,7 @@ pub fn opt_size(name: &str, v: Option<f64>, default: usize) -> Res<usize> {
 pub fn non_negative_f32(name: &str, v: Option<f64>, default: f32) -> Res<f32> {
     match v {
         None => Ok(default),
-        Some(x) if x.is_finite() && x >= 0.0 && x <= f64::from(f32::MAX) => Ok(x as f32),
+        Some(x) if (0.0..=f64::from(f32::MAX)).contains(&x) => Ok(x as f32),
         Some(x) => Err(Fail::invalid(format!(
             "{name} must be a finite non-negative number, got {x}"
         ))),

@@ -58,7 +58,7 @@ pub fn isa_name() -> String {
 }
 
 #[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &'static str = r#"
+const TS_TYPES: &str = r#"
 /** Options of `new VectorDB` / `VectorDB.fromVectors` (HNSW defaults from the Rust crate). */
 export interface StoreOptions {
   /** `'cosine'` (default), `'l2'` or `'dot'`. */

@@ -1,5 +1,5 @@
 //! The fixture model (`tests/fixtures/gcn_16x4.safetensors`) was written by the
-//! native library; this native test checks that the native forward pass still
+//! native library (through the Node addon, or the bless mode below); this native test checks that the native forward pass still
 //! gives the committed output, and `tests/wasm.rs` checks the same bytes in
 //! WebAssembly: a model trained or saved natively runs in the browser.
 //! `RUVECTOR_BLESS=1 cargo test -p ruvector-gnn-wasm --test native_fixture`
@@ -30,7 +30,8 @@ fn fixture_model_gives_the_committed_output_natively() {
         .unwrap();
         std::fs::write(&model, layer.to_bytes().unwrap()).unwrap();
         let y = layer.forward(&x, &common::adjacency()).unwrap();
-        let text: String = y.iter().map(|v| format!("{v:e}\n")).collect();
+        let text: Vec<String> = y.iter().map(|v| format!("{v:e}")).collect();
+        let text = text.join("\n") + "\n";
         std::fs::write(&expected, text).unwrap();
     }
     let layer = GCNLayer::from_bytes(&std::fs::read(&model).unwrap()).unwrap();
