@@ -221,6 +221,9 @@ fn bindgen(tools: &Tools, raw: &Path, out: &Path, kind: &str, optimize: bool) ->
     let w = wasm.to_str().context("non-UTF-8 path")?;
     let mut args = vec!["-O3"];
     args.extend_from_slice(WASM_OPT_FEATURES);
+    if raw_s.contains("wasm-deb-simd") {
+        args.extend_from_slice(&["--enable-simd", "--enable-relaxed-simd"]);
+    }
     args.extend_from_slice(&[w, "-o", w]);
     run_tool(&tools.wasm_opt, &args)
 }
@@ -349,15 +352,20 @@ fn bench(root: &Path, tools: &Tools, scalar_pkg: &Path) -> Result<()> {
     bindgen(tools, &raw, &simd_pkg, "nodejs", true)?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("load average before timing: {}", load.trim());
-    for (name, pkg) in [
-        ("wasm scalar", scalar_pkg),
-        ("wasm simd128", simd_pkg.as_path()),
+    // The +simd128 build also holds relaxed-SIMD opcodes (pulp), behind a flag in Node 20.
+    for (name, pkg, flag) in [
+        ("wasm scalar", scalar_pkg, "--no-warnings"),
+        (
+            "wasm simd128",
+            simd_pkg.as_path(),
+            "--experimental-wasm-relaxed-simd",
+        ),
     ] {
         eprintln!("--- {name}");
         run(
             &root.join(PKG_DIR),
             "node",
-            &["bench/forward.mjs", pkg.to_str().unwrap_or_default()],
+            &[flag, "bench/forward.mjs", pkg.to_str().unwrap_or_default()],
             &[],
         )?;
     }
