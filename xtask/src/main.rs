@@ -10,6 +10,7 @@ mod npm;
 mod parity;
 mod release;
 mod search_gain;
+mod wasm;
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -41,6 +42,11 @@ Commands:
                      `cargo package` every publishable crate in dependency order and
                      `npm pack --dry-run` the npm packages; `release --bump LEVEL`
                      rewrites the versions (see `cargo xtask release --help`)
+  wasm [bench]       build the WebAssembly package (bindings/ruvector-gnn-wasm/pkg) with
+                     Debian's rustc-web + -Zbuild-std, wasm-bindgen and wasm-opt -O3;
+                     run its wasm-bindgen-test tests under Node, its JS tests and the
+                     demo page in headless Chromium; `bench` also times a layer forward
+                     (wasm scalar, wasm simd128, native)
   parity   <dir>: run the reference cases under <dir> (e.g. /work/shared/fixtures/pyg);
            prints one line per case, exits 1 if any fails or exceeds 1e-4
   help     print this help
@@ -52,6 +58,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("accuracy") => accuracy(args.get(1).map_or("data/cora", String::as_str)),
         Some("npm") => npm::npm(),
+        Some("wasm") => wasm::wasm(&args[1..]),
         Some("parity") => parity::parity(&args[1..]),
         Some("search-gain") => {
             search_gain::search_gain(args.get(1).map_or("data/chatterbot_qa", String::as_str))
@@ -120,6 +127,13 @@ fn ci() -> Result<()> {
         npm::npm()?;
     } else {
         eprintln!("note: node ≥ 20.17 / npm not found: skipping `cargo xtask npm` (the Node.js package tests)");
+    }
+    // The WebAssembly package: .ci/run installs its toolchain (Debian rustc-web,
+    // lld-19, wasm-bindgen-cli, binaryen, chromium, playwright-core).
+    if std::env::var_os("CI").is_some() || std::path::Path::new("/usr/bin/rustc").exists() {
+        wasm::wasm(&[])?;
+    } else {
+        eprintln!("note: Debian's rustc-web not found: skipping `cargo xtask wasm` (see .ci/run)");
     }
     Ok(())
 }

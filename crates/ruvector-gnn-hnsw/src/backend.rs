@@ -6,14 +6,24 @@
 //! trait; nothing above this module names `hnsw_rs`.
 
 use std::path::Path;
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::Arc;
 
+#[cfg(not(target_arch = "wasm32"))]
 use hnsw_rs::hnswio::{HnswIo, ReloadOptions};
+#[cfg(not(target_arch = "wasm32"))]
 use hnsw_rs::prelude::{AnnT, Hnsw, Point};
+#[cfg(not(target_arch = "wasm32"))]
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
-use crate::metric::{HnswParams, Metric, RvCosine, RvDot, RvL2};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
+use crate::metric::HnswParams;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::metric::Metric;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::metric::{RvCosine, RvDot, RvL2};
 
 /// One layer's real edges: for every internal id, its neighbour list as
 /// `(internal id, distance)` in the backend's order (nearest first for
@@ -130,16 +140,20 @@ pub trait AnnBackend: Send + Sync + Sized {
     fn load(dir: &Path, params: &HnswParams, dim: usize, mmap: bool) -> Result<Self>;
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 type HPoint = Arc<Point<'static, f32>>;
 /// One point's kept `(target, distance)` pairs on a layer and its dropped-link count.
+#[cfg(not(target_arch = "wasm32"))]
 type KeptDropped = (Vec<(u32, f32)>, usize);
 
+#[cfg(not(target_arch = "wasm32"))]
 enum Inner {
     L2(Hnsw<'static, f32, RvL2>),
     Cosine(Hnsw<'static, f32, RvCosine>),
     Dot(Hnsw<'static, f32, RvDot>),
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 macro_rules! with_hnsw {
     ($inner:expr, $h:ident => $body:expr) => {
         match $inner {
@@ -151,8 +165,10 @@ macro_rules! with_hnsw {
 }
 
 /// Owns the `HnswIo` whose memory map a reloaded `Hnsw` borrows.
+#[cfg(not(target_arch = "wasm32"))]
 struct IoHolder(std::ptr::NonNull<HnswIo>);
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Drop for IoHolder {
     fn drop(&mut self) {
         // SAFETY: the pointer comes from `Box::into_raw` in `HnswRs::load` and
@@ -165,10 +181,13 @@ impl Drop for IoHolder {
 // SAFETY: `IoHolder` is an owning pointer to an `HnswIo` that is never accessed
 // again after loading (only dropped); `HnswIo` holds a path, options and a
 // read-only memory map, which are safe to send and share.
+#[cfg(not(target_arch = "wasm32"))]
 unsafe impl Send for IoHolder {}
 // SAFETY: see `Send`; no `&self` method touches the pointee.
+#[cfg(not(target_arch = "wasm32"))]
 unsafe impl Sync for IoHolder {}
 
+#[cfg(not(target_arch = "wasm32"))]
 /// [`AnnBackend`] over `hnsw_rs` 0.3.5.
 ///
 /// Works around what `hnsw_rs` does not offer: an id → point table (kept in
@@ -186,6 +205,7 @@ pub struct HnswRs {
     io: Option<IoHolder>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl HnswRs {
     fn refresh_points(&mut self) -> Result<()> {
         let n = with_hnsw!(&self.inner, h => h.get_nb_point());
@@ -282,6 +302,7 @@ impl HnswRs {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl AnnBackend for HnswRs {
     const NAME: &'static str = "hnsw_rs 0.3.5";
 
@@ -443,6 +464,7 @@ impl AnnBackend for HnswRs {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl std::fmt::Debug for HnswRs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HnswRs")

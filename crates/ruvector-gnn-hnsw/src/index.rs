@@ -7,7 +7,9 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 use ruvector_gnn_kernels::Csr;
 
-use crate::backend::{AnnBackend, HnswRs, LayerLists};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::backend::HnswRs;
+use crate::backend::{AnnBackend, LayerLists};
 use crate::error::{Error, Result};
 use crate::graph::{to_csr, GraphOptions, Reachability};
 use crate::metric::{prepare, HnswParams, Metric};
@@ -84,6 +86,7 @@ impl HnswIndex<NativeHnsw> {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// An index over `hnsw_rs` 0.3.5 (`HnswIndex::<HnswRs>::build_with(…)`,
 /// `new_with`, `load_with`).
 pub type HnswRsIndex = HnswIndex<HnswRs>;

@@ -59,10 +59,14 @@ pub mod reorder;
 mod search;
 pub mod stats;
 
-pub use backend::{AnnBackend, HnswRs, LayerLists};
+#[cfg(not(target_arch = "wasm32"))]
+pub use backend::HnswRs;
+pub use backend::{AnnBackend, LayerLists};
 pub use error::{Error, Result};
 pub use graph::{EdgeWeights, GraphOptions, Reachability};
-pub use index::{HnswIndex, HnswRsIndex};
+pub use index::HnswIndex;
+#[cfg(not(target_arch = "wasm32"))]
+pub use index::HnswRsIndex;
 pub use metric::{HnswParams, Metric};
 pub use native::NativeHnsw;
 pub use persist::{LoadOptions, FORMAT_VERSION};

@@ -1,5 +1,6 @@
 //! Metrics, parameters and the distance functions handed to `hnsw_rs`.
 
+#[cfg(not(target_arch = "wasm32"))]
 use hnsw_rs::prelude::Distance;
 use serde::{Deserialize, Serialize};
 
@@ -124,26 +125,32 @@ pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     ruvector_gnn_kernels::vector::l2_squared(&a[..n], &b[..n])
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Squared L2 distance for `hnsw_rs` (unit type: `HnswIo::load_hnsw` needs `Default`).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct RvL2;
+#[cfg(not(target_arch = "wasm32"))]
 /// `1 - a·b` on unit vectors (cosine) for `hnsw_rs`.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct RvCosine;
+#[cfg(not(target_arch = "wasm32"))]
 /// `1 - a·b` on vectors of norm ≤ 1 for `hnsw_rs`.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct RvDot;
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Distance<f32> for RvL2 {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
         l2_squared(va, vb)
     }
 }
+#[cfg(not(target_arch = "wasm32"))]
 impl Distance<f32> for RvCosine {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
         (1.0 - dot(va, vb)).max(0.0)
     }
 }
+#[cfg(not(target_arch = "wasm32"))]
 impl Distance<f32> for RvDot {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
         (1.0 - dot(va, vb)).max(0.0)

@@ -237,7 +237,12 @@ pub struct EmbeddingTableWriter {
 }
 
 /// Placeholder size used to reserve header space (any real table is smaller).
+#[cfg(target_pointer_width = "64")]
 const PLACEHOLDER: usize = 100_000_000_000_000_000;
+/// Placeholder size used to reserve header space: on 32-bit targets (wasm32)
+/// no table can exceed `usize::MAX` bytes.
+#[cfg(not(target_pointer_width = "64"))]
+const PLACEHOLDER: usize = usize::MAX;
 
 impl EmbeddingTableWriter {
     /// Starts writing a table of `dim`-dimensional rows at `path`.
