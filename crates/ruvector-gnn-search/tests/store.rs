@@ -524,3 +524,25 @@ fn feedback_between_searches_scores_like_a_rebuilt_context() {
         assert_eq!(key(&a), key(&b));
     }
 }
+
+#[test]
+fn explain_names_the_item_and_its_neighbours_by_id() {
+    // Ids far from the rows 0..n, so a row reported as an id would show.
+    let db = VectorDB::in_memory(StoreConfig::new(DIM)).unwrap();
+    let data = clustered(120, 11);
+    let ids: Vec<u64> = (0..120).map(|i| 5_000_000 + 7 * i).collect();
+    db.insert_batch(&ids, &data).unwrap();
+    let q = &data[3 * DIM..4 * DIM];
+    let shown: Vec<u64> = db.search(q, 5).unwrap().iter().map(|h| h.id).collect();
+    db.record_feedback(q, &shown, &[shown[1]]).unwrap();
+    let e = db.explain(q, &db.model(), ids[3]).unwrap();
+    assert_eq!(e.item, ids[3]);
+    assert!(!e.neighbours.is_empty());
+    for (n, _) in &e.neighbours {
+        assert!(ids.contains(n), "neighbour {n} is not an id of the store");
+    }
+    assert!(matches!(
+        db.explain(q, &db.model(), 42),
+        Err(Error::UnknownId(42))
+    ));
+}

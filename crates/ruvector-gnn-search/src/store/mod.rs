@@ -713,7 +713,8 @@ impl VectorDB {
     }
 
     /// Why `gnn` scores `id` as it does for `query`: feature values and the
-    /// attention over past feedback.
+    /// attention over past feedback. The item and its neighbours are named
+    /// by their ids (the model itself works on rows of the index).
     ///
     /// # Errors
     /// [`Error::UnknownId`]; as [`VectorDB::search`].
@@ -722,7 +723,19 @@ impl VectorDB {
         let data = self.read();
         let row = data.index.internal_id(id).ok_or(Error::UnknownId(id))?;
         let ctx = self.context(&data)?;
-        gnn.explain(&ctx.view(), query, u64::from(row))
+        let mut e = gnn.explain(&ctx.view(), query, u64::from(row))?;
+        // The model works on rows of the index; the caller asked in ids.
+        let to_id = |r: u64| {
+            u32::try_from(r)
+                .ok()
+                .and_then(|r| data.index.external_id(r))
+                .ok_or(Error::Invalid(format!("explain: row {r} is not in the index")))
+        };
+        e.item = id;
+        for n in &mut e.neighbours {
+            n.0 = to_id(n.0)?;
+        }
+        Ok(e)
     }
 
     /// Records that for `query` the user was shown `shown_ids` and chose
