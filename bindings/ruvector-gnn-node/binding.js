@@ -849,4 +849,5 @@ module.exports.VectorDB = nativeBinding.VectorDB
 module.exports.JsVectorDb = nativeBinding.JsVectorDb
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.evalAsync = nativeBinding.evalAsync
 module.exports.version = nativeBinding.version

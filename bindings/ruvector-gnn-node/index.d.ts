@@ -251,6 +251,67 @@ export type ErrorCode = 'ERR_INVALID_ARG' | 'ERR_DIMENSION_MISMATCH' | 'ERR_NOT_
 /** Every stable error code, as set in `err.code`. */
 export declare function errorCodes(): Array<ErrorCode>
 
+/**
+ * Evaluates the learning loop on your own data, off the event loop: builds
+ * an index over `base` (`n × dim`), streams the training queries'
+ * judgements as feedback, and at each checkpoint measures the held-out
+ * queries for static search, a linear adapter and the GNN.
+ */
+export declare function evalAsync(base: Float32Array, queries: Float32Array, dim: number, qrels: Array<Qrel>, options?: EvalOptions | undefined | null): Promise<Array<EvalCheckpoint>>
+
+/** The three systems measured after `events` feedback events. */
+export interface EvalCheckpoint {
+  /** Feedback events learned from. */
+  events: number
+  /** Plain index ranking. */
+  static: EvalMetrics
+  /** A linear query adapter trained on the same feedback (the baseline). */
+  linear: EvalMetrics
+  /** The GNN re-ranker. */
+  gnn: EvalMetrics
+}
+
+/** Quality and latency of one system at one checkpoint. */
+export interface EvalMetrics {
+  /** Mean nDCG@k over the held-out queries. */
+  ndcg: number
+  /** Mean recall@k. */
+  recall: number
+  /** Mean reciprocal rank. */
+  mrr: number
+  /** Median latency per query, µs (search + re-rank). */
+  p50Us: number
+  /** 99th-percentile latency, µs. */
+  p99Us: number
+}
+
+/** Settings of `evalAsync` (defaults = the CLI's). */
+export interface EvalOptions {
+  /** Fraction of the judged queries whose judgements become feedback (default 0.7). */
+  trainFraction?: number
+  /**
+   * Feedback-event counts at which to measure (default [0, 100, 500, 2000];
+   * counts above the training queries are capped at "all").
+   */
+  checkpoints?: Array<number>
+  /** Seed of the split, the event order and training (default 42). */
+  seed?: number
+  /** Results shown per feedback event (default 20). */
+  shown?: number
+  /** Candidates re-ranked per query (default max(k, ef)). */
+  candidates?: number
+  /** Metric cut-off (default 10). */
+  k?: number
+  /** HNSW search breadth (default 100). */
+  ef?: number
+  /** HNSW `M` (default 16). */
+  m?: number
+  /** HNSW `efConstruction` (default 200). */
+  efConstruction?: number
+  /** Exact cosine candidates instead of HNSW (default false). */
+  exact?: boolean
+}
+
 /** Why the model scores an item as it does. */
 export interface Explain {
   /** The item id (`number` when ≤ `Number.MAX_SAFE_INTEGER`, else `bigint`). */
@@ -330,6 +391,19 @@ export interface Hit {
   score: number
   /** The metric distance from the query. */
   distance: number
+}
+
+/**
+ * One relevance judgement: `doc` (a row of `base`) is relevant to `query`
+ * (a row of `queries`) with grade `score` (default 1; > 0 is relevant).
+ */
+export interface Qrel {
+  /** Row of the query in `queries`. */
+  query: number
+  /** Row of the document in `base`. */
+  doc: number
+  /** Graded relevance (default 1). */
+  score?: number
 }
 
 /** Options for `new GraphSAGE`. */

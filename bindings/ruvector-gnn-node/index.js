@@ -129,4 +129,5 @@ exports.JsQuantizedModel = QuantizedModel
 exports.VectorDB = VectorDB
 exports.JsVectorDb = VectorDB
 exports.errorCodes = wrapFunction(native.errorCodes)
+exports.evalAsync = wrapFunction(native.evalAsync)
 exports.version = wrapFunction(native.version)

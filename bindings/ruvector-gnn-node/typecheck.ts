@@ -9,6 +9,8 @@ import {
   QuantizedModel,
   version,
   errorCodes,
+  evalAsync,
+  type EvalCheckpoint,
   type ErrorCode,
   type Hit,
   type TrainReport,
@@ -16,6 +18,8 @@ import {
 } from './index.js'
 
 async function main(): Promise<void> {
+  const cps: EvalCheckpoint[] = await evalAsync(new Float32Array(8), new Float32Array(4), 4, [{ query: 0, doc: 1 }], { exact: true, checkpoints: [0] })
+  const gain: number = cps[0].gnn.ndcg / cps[0].static.ndcg
   const v: string = version()
   const db: VectorDB = VectorDB.inMemory(4, { metric: 'cosine', efSearch: 32 })
   db.insert(1, new Float32Array(4))
