@@ -27,6 +27,7 @@ use napi::bindgen_prelude::{
 use napi::{Env, JsValue, Status, Task};
 use napi_derive::napi;
 use ndarray::Array2;
+use ruvector_gnn::error_code::{Coded, ErrorCode as CoreCode};
 use ruvector_gnn::hnsw::metric::Metric;
 use ruvector_gnn::layers::{Precision, QuantizedModel};
 use ruvector_gnn::search::rerank::TrainConfig;
@@ -35,6 +36,8 @@ use ruvector_gnn::{
     Activation, Aggregator, AttentionConfig, EmbedderConfig, GATLayer, GCNLayer, GNNConfig,
     GNNEmbedder, GraphSAGE, SAGEConfig, SearchHit, StoreConfig, VectorDB,
 };
+
+pub mod eval;
 
 /// The facade version these bindings were built against.
 pub fn version() -> &'static str {
@@ -110,21 +113,35 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
-    /// The JS `code` string.
-    pub fn as_str(self) -> &'static str {
+    /// The facade's code this JS code stands for (one to one).
+    pub fn core(self) -> CoreCode {
         match self {
-            ErrorCode::InvalidArg => "ERR_INVALID_ARG",
-            ErrorCode::DimensionMismatch => "ERR_DIMENSION_MISMATCH",
-            ErrorCode::NotFinite => "ERR_NOT_FINITE",
-            ErrorCode::InvalidVector => "ERR_INVALID_VECTOR",
-            ErrorCode::UnknownId => "ERR_UNKNOWN_ID",
-            ErrorCode::Capacity => "ERR_CAPACITY",
-            ErrorCode::ModelMismatch => "ERR_MODEL_MISMATCH",
-            ErrorCode::Corrupt => "ERR_CORRUPT",
-            ErrorCode::UnsupportedVersion => "ERR_UNSUPPORTED_VERSION",
-            ErrorCode::Io => "ERR_IO",
-            ErrorCode::Internal => "ERR_INTERNAL",
+            ErrorCode::InvalidArg => CoreCode::InvalidArg,
+            ErrorCode::DimensionMismatch => CoreCode::DimensionMismatch,
+            ErrorCode::NotFinite => CoreCode::NotFinite,
+            ErrorCode::InvalidVector => CoreCode::InvalidVector,
+            ErrorCode::UnknownId => CoreCode::UnknownId,
+            ErrorCode::Capacity => CoreCode::Capacity,
+            ErrorCode::ModelMismatch => CoreCode::ModelMismatch,
+            ErrorCode::Corrupt => CoreCode::Corrupt,
+            ErrorCode::UnsupportedVersion => CoreCode::UnsupportedVersion,
+            ErrorCode::Io => CoreCode::Io,
+            ErrorCode::Internal => CoreCode::Internal,
         }
+    }
+
+    /// The JS `code` string (the facade's stable string).
+    pub fn as_str(self) -> &'static str {
+        self.core().as_str()
+    }
+}
+
+impl From<CoreCode> for ErrorCode {
+    fn from(c: CoreCode) -> Self {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|e| e.core() == c)
+            .unwrap_or(ErrorCode::Internal)
     }
 }
 
@@ -154,81 +171,11 @@ pub fn error_codes() -> Vec<ErrorCode> {
 }
 
 fn search_code(e: &ruvector_gnn::search::Error) -> ErrorCode {
-    use ruvector_gnn::search::Error as E;
-    match e {
-        E::Io { .. } => ErrorCode::Io,
-        E::Corrupt { .. } => ErrorCode::Corrupt,
-        E::Dimension { .. } => ErrorCode::DimensionMismatch,
-        E::NonFinite { .. } => ErrorCode::NotFinite,
-        E::UnknownId(_) => ErrorCode::UnknownId,
-        E::Invalid(_) => ErrorCode::InvalidArg,
-        E::Layers(e) => layer_code(e),
-        E::Weights(e) => weights_code(e),
-        E::Hnsw(e) => hnsw_code(e),
-        E::Kernels(e) => kernel_code(e),
-        _ => ErrorCode::Internal,
-    }
+    e.code().into()
 }
 
 fn layer_code(e: &ruvector_gnn::layers::Error) -> ErrorCode {
-    use ruvector_gnn::layers::Error as E;
-    match e {
-        E::Graph(e) => kernel_code(e),
-        E::Config(_) => ErrorCode::InvalidArg,
-        E::Shape { .. } => ErrorCode::DimensionMismatch,
-        E::NonFinite { .. } => ErrorCode::NotFinite,
-        E::UnknownParameter { .. } | E::ConfigMismatch { .. } => ErrorCode::ModelMismatch,
-        E::Weights(e) => weights_code(e),
-        _ => ErrorCode::Internal,
-    }
-}
-
-fn weights_code(e: &ruvector_gnn::weights::Error) -> ErrorCode {
-    use ruvector_gnn::weights::Error as E;
-    match e {
-        E::Io { .. } => ErrorCode::Io,
-        E::Format { .. } | E::Tensor { .. } => ErrorCode::Corrupt,
-        E::MissingTensor(_) => ErrorCode::ModelMismatch,
-        E::Dimension(_) => ErrorCode::DimensionMismatch,
-        E::OutOfRange { .. } => ErrorCode::InvalidArg,
-        E::NonFinite(_) => ErrorCode::NotFinite,
-        _ => ErrorCode::Internal,
-    }
-}
-
-fn hnsw_code(e: &ruvector_gnn::hnsw::Error) -> ErrorCode {
-    use ruvector_gnn::hnsw::Error as E;
-    match e {
-        E::DimensionMismatch { .. } | E::IdCountMismatch { .. } | E::SizeMismatch { .. } => {
-            ErrorCode::DimensionMismatch
-        }
-        E::NonFinite { .. } => ErrorCode::NotFinite,
-        E::ZeroVector { .. } | E::NormTooLarge { .. } => ErrorCode::InvalidVector,
-        E::UnknownId(_) => ErrorCode::UnknownId,
-        E::DuplicateId(_) | E::InvalidParameter(_) | E::ZeroK | E::NoSuchLayer { .. } => {
-            ErrorCode::InvalidArg
-        }
-        E::TooManyPoints(_) => ErrorCode::Capacity,
-        E::Io { .. } => ErrorCode::Io,
-        E::MissingFile(_)
-        | E::ChecksumMismatch { .. }
-        | E::CorruptDump(_)
-        | E::BackendMismatch { .. } => ErrorCode::Corrupt,
-        E::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
-        E::Kernels(e) => kernel_code(e),
-        _ => ErrorCode::Internal,
-    }
-}
-
-fn kernel_code(e: &ruvector_gnn::kernels::Error) -> ErrorCode {
-    use ruvector_gnn::kernels::Error as E;
-    match e {
-        E::NeighbourOutOfRange { .. } | E::InvalidOffsets(_) => ErrorCode::InvalidArg,
-        E::LengthMismatch { .. } => ErrorCode::DimensionMismatch,
-        E::NonFinite { .. } => ErrorCode::NotFinite,
-        E::TooManyNodes(_) => ErrorCode::Capacity,
-        _ => ErrorCode::Internal,
-    }
+    e.code().into()
 }
 
 fn search_err(e: ruvector_gnn::search::Error) -> Error {
@@ -599,21 +546,9 @@ pub struct Explain {
     pub neighbours: Vec<ExplainNeighbour>,
 }
 
-/// `e` with its row indices (the store's `explain` reports the item and its
-/// neighbours as rows of the index) turned into ids; `id` is the id asked for.
-fn explain_obj(e: Explanation, id: u64, row_ids: &[u64]) -> Result<Explain> {
-    let to_id = |row: u64| {
-        usize::try_from(row)
-            .ok()
-            .and_then(|r| row_ids.get(r).copied())
-            .ok_or_else(|| {
-                fail(
-                    ErrorCode::Internal,
-                    format!("explain: row {row} is not in the store"),
-                )
-            })
-    };
-    Ok(Explain {
+/// `e` as a JS object; `id` is the id asked for.
+fn explain_obj(e: Explanation, id: u64) -> Explain {
+    Explain {
         id: id_to_js(id),
         score: f64::from(e.score),
         base: f64::from(e.base),
@@ -636,14 +571,12 @@ fn explain_obj(e: Explanation, id: u64, row_ids: &[u64]) -> Result<Explain> {
         neighbours: e
             .neighbours
             .into_iter()
-            .map(|(row, w)| {
-                Ok(ExplainNeighbour {
-                    id: id_to_js(to_id(row)?),
-                    weight: f64::from(w),
-                })
+            .map(|(n, w)| ExplainNeighbour {
+                id: id_to_js(n),
+                weight: f64::from(w),
             })
-            .collect::<Result<_>>()?,
-    })
+            .collect(),
+    }
 }
 
 /// Store statistics.
@@ -878,7 +811,7 @@ impl JsVectorDb {
             None => self.inner.explain(&query, &self.inner.model(), id),
         };
         let e = r.map_err(search_err)?;
-        explain_obj(e, id, &self.inner.ids())
+        Ok(explain_obj(e, id))
     }
 
     /// Checkpoints the store to disk (a no-op for in-memory stores).

@@ -2,12 +2,14 @@
 //! calls), so native unit tests cover them.
 
 use ndarray::Array2;
+use ruvector_gnn::error_code::{Coded, ErrorCode};
 use wasm_bindgen::JsValue;
 
 /// A failure to report to JS as a thrown `Error` with a `code`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fail {
-    /// `"InvalidArg"` (bad input) or `"GenericFailure"` (everything else).
+    /// The stable code, one of [`ErrorCode::ALL`]'s strings (`"ERR_…"`), the
+    /// same the Node package sets for the same failure.
     pub code: &'static str,
     /// The Rust message.
     pub message: String,
@@ -17,35 +19,32 @@ pub struct Fail {
 pub type Res<T> = Result<T, Fail>;
 
 impl Fail {
-    /// Bad input.
-    pub fn invalid(message: impl Into<String>) -> Self {
+    /// A failure of kind `code`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: "InvalidArg",
+            code: code.as_str(),
             message: message.into(),
         }
     }
 
-    /// A search-crate error: input errors are `InvalidArg`.
-    pub fn search(e: ruvector_gnn::search::Error) -> Self {
-        use ruvector_gnn::search::Error as E;
-        let code = match &e {
-            E::Dimension { .. } | E::NonFinite { .. } | E::UnknownId(_) | E::Invalid(_) => {
-                "InvalidArg"
-            }
-            _ => "GenericFailure",
-        };
-        Self {
-            code,
-            message: e.to_string(),
-        }
+    /// Bad input (`ERR_INVALID_ARG`).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArg, message)
     }
 
-    /// A layers-crate error.
+    /// A flat array of the wrong length (`ERR_DIMENSION_MISMATCH`).
+    pub fn dimension(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::DimensionMismatch, message)
+    }
+
+    /// A search-crate error, with the facade's code for it.
+    pub fn search(e: ruvector_gnn::search::Error) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+
+    /// A layers-crate error, with the facade's code for it.
     pub fn layer(e: ruvector_gnn::layers::Error) -> Self {
-        Self {
-            code: "GenericFailure",
-            message: e.to_string(),
-        }
+        Self::new(e.code(), e.to_string())
     }
 }
 
@@ -152,10 +151,10 @@ pub fn ids(v: &[f64]) -> Res<Vec<u64>> {
 /// Every value finite.
 pub fn finite(name: &str, v: &[f32]) -> Res<()> {
     match v.iter().position(|x| !x.is_finite()) {
-        Some(i) => Err(Fail::invalid(format!(
-            "{name}: non-finite value {} at index {i}",
-            v[i]
-        ))),
+        Some(i) => Err(Fail::new(
+            ErrorCode::NotFinite,
+            format!("{name}: non-finite value {} at index {i}", v[i]),
+        )),
         None => Ok(()),
     }
 }
@@ -164,7 +163,7 @@ pub fn finite(name: &str, v: &[f32]) -> Res<()> {
 pub fn batch(n: usize, d: usize, len: usize) -> Res<()> {
     let want = n.checked_mul(d);
     if want != Some(len) {
-        return Err(Fail::invalid(format!(
+        return Err(Fail::dimension(format!(
             "vectors: expected {n} ids x {d} dimensions = {} values, got {len}",
             n.saturating_mul(d)
         )));
@@ -175,7 +174,7 @@ pub fn batch(n: usize, d: usize, len: usize) -> Res<()> {
 /// Rows implied by a flat array of `cols`-wide rows (must divide evenly).
 pub fn rows_of(name: &str, len: usize, cols: usize) -> Res<usize> {
     if cols == 0 || len % cols != 0 {
-        return Err(Fail::invalid(format!(
+        return Err(Fail::dimension(format!(
             "{name}: length {len} is not a multiple of the dimension {cols}"
         )));
     }
@@ -188,7 +187,7 @@ pub fn matrix(name: &str, data: &[f32], rows: usize, cols: usize) -> Res<Array2<
         .checked_mul(cols)
         .ok_or_else(|| Fail::invalid(format!("{name}: {rows} x {cols} overflows")))?;
     if data.len() != want {
-        return Err(Fail::invalid(format!(
+        return Err(Fail::dimension(format!(
             "{name}: expected {rows} x {cols} = {want} values, got {}",
             data.len()
         )));
@@ -200,7 +199,7 @@ pub fn matrix(name: &str, data: &[f32], rows: usize, cols: usize) -> Res<Array2<
 /// Neighbour lists of `n` nodes, each index an integer in `0..n`.
 pub fn adjacency_lists(adj: &[Vec<f64>], n: usize) -> Res<Vec<Vec<usize>>> {
     if adj.len() != n {
-        return Err(Fail::invalid(format!(
+        return Err(Fail::dimension(format!(
             "adjacency: expected {n} neighbour lists (one per node), got {}",
             adj.len()
         )));
@@ -242,7 +241,7 @@ mod tests {
         assert_eq!(k(None, 100).unwrap(), 10);
         assert_eq!(k(Some(1e12), 7).unwrap(), 7);
         assert_eq!(k(Some(5.0), 0).unwrap(), 1);
-        assert_eq!(k(Some(0.0), 10).unwrap_err().code, "InvalidArg");
+        assert_eq!(k(Some(0.0), 10).unwrap_err().code, "ERR_INVALID_ARG");
     }
 
     #[test]

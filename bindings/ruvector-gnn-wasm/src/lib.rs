@@ -9,9 +9,10 @@
 //!   `number`s (≤ 2^53);
 //! - adjacency is an array with one array of neighbour indices per node;
 //! - every failure is a thrown JS `Error` with the Rust message and a
-//!   `code`: `"InvalidArg"` for bad input (lengths, NaN, unknown ids, bad
-//!   options) and `"GenericFailure"` for the rest (corrupt bytes, model
-//!   errors). Inputs are validated before they reach Rust code that could
+//!   stable `code`, the same as the Node package's for the same failure
+//!   (`ruvector_gnn::error_code`): `"ERR_INVALID_ARG"`, `"ERR_DIMENSION_MISMATCH"`,
+//!   `"ERR_NOT_FINITE"`, `"ERR_UNKNOWN_ID"`, `"ERR_CORRUPT"`, ... (`errorCodes()`
+//!   lists them). Inputs are validated before they reach Rust code that could
 //!   panic: the package is built with `panic = abort`, where a panic would be
 //!   a `RuntimeError: unreachable` trap instead of an `Error`.
 #![deny(missing_docs)]
@@ -55,6 +56,16 @@ pub fn js_version() -> String {
 #[wasm_bindgen(js_name = "isaName")]
 pub fn isa_name() -> String {
     ruvector_gnn::kernels::dispatch::isa_name().to_string()
+}
+
+/// Every stable error code a thrown `Error`'s `code` can hold (the same set
+/// as the Node package's `errorCodes()`).
+#[wasm_bindgen(js_name = "errorCodes")]
+pub fn error_codes() -> Vec<String> {
+    ruvector_gnn::error_code::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect()
 }
 
 #[wasm_bindgen(typescript_custom_section)]

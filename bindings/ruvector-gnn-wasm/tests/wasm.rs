@@ -196,89 +196,101 @@ fn vectordb_bad_input_throws_errors() {
     let q = rows(1, 7);
     thrown(
         db.search(&q, Some(0.0)),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "k must be at least 1",
     );
     thrown(
         db.search(&q, Some(-1.0)),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "k must be non-negative",
     );
     thrown(
         db.search(&q[1..], Some(3.0)),
-        "InvalidArg",
+        "ERR_DIMENSION_MISMATCH",
         "expected 16 dimensions, got 15",
     );
     thrown(
         db.search(&[f32::NAN; D], Some(3.0)),
-        "InvalidArg",
+        "ERR_NOT_FINITE",
         "non-finite",
     );
     thrown(
         db.search_with_gnn(&[f32::INFINITY; D], None),
-        "InvalidArg",
+        "ERR_NOT_FINITE",
         "non-finite",
     );
-    thrown(db.insert(-1.0, &q), "InvalidArg", "id must be non-negative");
-    thrown(db.insert(1.5, &q), "InvalidArg", "id must be an integer");
-    thrown(db.insert(2f64.powi(60), &q), "InvalidArg", "too large");
-    thrown(db.insert(5.0, &[f32::NAN; D]), "InvalidArg", "non-finite");
+    thrown(
+        db.insert(-1.0, &q),
+        "ERR_INVALID_ARG",
+        "id must be non-negative",
+    );
+    thrown(
+        db.insert(1.5, &q),
+        "ERR_INVALID_ARG",
+        "id must be an integer",
+    );
+    thrown(db.insert(2f64.powi(60), &q), "ERR_INVALID_ARG", "too large");
+    thrown(
+        db.insert(5.0, &[f32::NAN; D]),
+        "ERR_NOT_FINITE",
+        "non-finite",
+    );
     thrown(
         db.insert_batch(&[1.0, 2.0], &rows(3, 1)),
-        "InvalidArg",
+        "ERR_DIMENSION_MISMATCH",
         "expected 2 ids x 16 dimensions = 32 values, got 48",
     );
     thrown(
         db.record_feedback(&q, &[0.0], &[12345.0], None),
-        "InvalidArg",
+        "ERR_UNKNOWN_ID",
         "12345",
     );
     thrown(
         db.record_feedback(&q, &[0.0], &[1.0], Some(vec![1.0, 2.0])),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "2 grades for 1 chosen",
     );
-    thrown(db.explain(&q, 999.0), "InvalidArg", "999");
+    thrown(db.explain(&q, 999.0), "ERR_UNKNOWN_ID", "999");
     thrown(
         db.train(obj(&[("epochs", (-1).into())])),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "epochs must be non-negative",
     );
     thrown(
         db.train(obj(&[("lr", "fast".into())])),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "lr must be a number",
     );
     thrown(
         db.train("nope".into()),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "options must be an object",
     );
     thrown(
         JsVectorDb::new(4.0, obj(&[("metric", "hamming".into())])),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "unknown metric",
     );
     thrown(
         JsVectorDb::new(1e9, JsValue::UNDEFINED),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "too large",
     );
     thrown(
         JsVectorDb::new(0.0, JsValue::UNDEFINED),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "at least 1",
     );
     thrown(
         JsVectorDb::from_vectors(&rows(2, 1)[1..], D as f64, JsValue::UNDEFINED),
-        "InvalidArg",
+        "ERR_DIMENSION_MISMATCH",
         "not a multiple of the dimension",
     );
     let other = JsGnnEmbedder::new(obj(&[("inputDim", ((D + 1) as f64).into())])).unwrap();
-    thrown(db.publish(&other), "InvalidArg", "");
+    thrown(db.publish(&other), "ERR_DIMENSION_MISMATCH", "model input");
     thrown(
         JsGnnEmbedder::new(JsValue::UNDEFINED),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "inputDim are required",
     );
     // Corrupt model bytes: empty, garbage, a valid file cut short.
@@ -368,14 +380,14 @@ fn layers_bad_input_throws_errors() {
     .unwrap();
     thrown(
         gcn.forward(&x[1..], n as f64, ok.clone()),
-        "InvalidArg",
+        "ERR_DIMENSION_MISMATCH",
         "expected 4 x 16 = 64 values, got 63",
     );
     let mut nan = x.clone();
     nan[5] = f32::NAN;
     thrown(
         gcn.forward(&nan, n as f64, ok.clone()),
-        "InvalidArg",
+        "ERR_NOT_FINITE",
         "non-finite",
     );
     thrown(
@@ -384,17 +396,17 @@ fn layers_bad_input_throws_errors() {
             n as f64,
             adjacency(&[vec![1], vec![9], vec![3], vec![0]]),
         ),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "neighbour index 9 out of range",
     );
     thrown(
         gcn.forward(&x, n as f64, adjacency(&[vec![1]])),
-        "InvalidArg",
+        "ERR_DIMENSION_MISMATCH",
         "expected 4 neighbour lists",
     );
     thrown(
         gcn.forward(&x, n as f64, JsValue::from(3)),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "adjacency must be",
     );
     let strings: JsValue = [JsValue::from(
@@ -407,12 +419,12 @@ fn layers_bad_input_throws_errors() {
     .into();
     thrown(
         gcn.forward(&x, n as f64, strings),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "adjacency[0][0] must be a number",
     );
     thrown(
         gcn.forward(&x, -1.0, ok.clone()),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "numNodes must be non-negative",
     );
     thrown(
@@ -420,7 +432,7 @@ fn layers_bad_input_throws_errors() {
             ("inputDim", 65536.into()),
             ("outputDim", 65536.into()),
         ])),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "too many",
     );
     thrown(
@@ -429,12 +441,12 @@ fn layers_bad_input_throws_errors() {
             ("outputDim", 4.into()),
             ("activation", "swish".into()),
         ])),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "unknown activation",
     );
     thrown(
         JsGatLayer::new(obj(&[("inputDim", 4.into())])),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "outputDim is required",
     );
     thrown(
@@ -443,10 +455,10 @@ fn layers_bad_input_throws_errors() {
             ("outputDim", 4.into()),
             ("aggregator", "median".into()),
         ])),
-        "InvalidArg",
+        "ERR_INVALID_ARG",
         "unknown aggregator",
     );
-    thrown(gcn.quantize("int4"), "InvalidArg", "unknown precision");
+    thrown(gcn.quantize("int4"), "ERR_INVALID_ARG", "unknown precision");
     for bad in [&[][..], &b"\x08\0\0\0\0\0\0\0{}"[..], &[0xffu8; 64][..]] {
         assert!(JsGcnLayer::from_bytes(bad).is_err());
         assert!(JsGatLayer::from_bytes(bad).is_err());
@@ -456,7 +468,7 @@ fn layers_bad_input_throws_errors() {
     let good = gcn.to_bytes().unwrap();
     thrown(
         JsGcnLayer::from_bytes(&good[..good.len() - 3]).map(|_| ()),
-        "GenericFailure",
+        "ERR_CORRUPT",
         "",
     );
 }

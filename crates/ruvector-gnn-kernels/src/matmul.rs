@@ -248,7 +248,7 @@ mod skinny {
         beta: f32,
         mut c: ArrayViewMut2<'c, f32>,
     ) -> Result<(), ArrayViewMut2<'c, f32>> {
-        let (m, k) = a.dim();
+        let k = a.ncols();
         let n = b.ncols();
         let tile = NR * 16; // widest register tile (AVX-512)
         let n_pad = n.div_ceil(tile) * tile;
@@ -278,7 +278,8 @@ mod skinny {
             });
         };
         #[cfg(feature = "parallel")]
-        if m * n * k >= super::PARALLEL_MIN_FLOPS {
+        if a.len() * n >= super::PARALLEL_MIN_FLOPS {
+            // `a.len()` = m · k
             a.par_chunks(k * ROWS_PER_TASK)
                 .zip(cs.par_chunks_mut(n * ROWS_PER_TASK))
                 .for_each(job);

@@ -14,6 +14,9 @@
 //! | [`hnsw`] | `ruvector-gnn-hnsw` | the HNSW index and its graph |
 //! | [`search`] | `ruvector-gnn-search` | search that learns from feedback |
 //!
+//! [`error_code`] gives every crate's errors one stable code (`ERR_…`), the
+//! same the Node and WebAssembly packages set on thrown errors.
+//!
 //! # The seed README's examples
 //!
 //! These are the seed README's code blocks with its placeholders filled in
@@ -166,5 +169,6 @@ mod hnsw_message_passing;
 pub use hnsw_message_passing::HNSWMessagePassing;
 
 pub mod datasets;
+pub mod error_code;
 pub mod evaluate;
 pub mod node_classification;

@@ -5,6 +5,7 @@ pub(crate) const N: usize = 12;
 /// Input width.
 pub(crate) const IN: usize = 16;
 /// Output width.
+#[allow(dead_code)] // used by the native fixture test only
 pub(crate) const OUT: usize = 4;
 
 /// Deterministic features, `N × IN` row-major.

@@ -729,7 +729,7 @@ impl VectorDB {
             u32::try_from(r)
                 .ok()
                 .and_then(|r| data.index.external_id(r))
-                .ok_or(Error::Invalid(format!("explain: row {r} is not in the index")))
+                .ok_or_else(|| Error::Invalid(format!("explain: row {r} is not in the index")))
         };
         e.item = id;
         for n in &mut e.neighbours {

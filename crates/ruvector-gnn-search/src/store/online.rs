@@ -82,6 +82,7 @@ impl VectorDB {
     /// The round's training or publishing error, as its message
     /// ([`Error::Invalid`]).
     pub fn wait_for_training(&self) -> Result<Option<FitReport>> {
+        #[cfg_attr(target_arch = "wasm32", allow(unused_mut))] // no threads: nothing to join
         let mut st = self.online();
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(h) = st.handle.take() {
