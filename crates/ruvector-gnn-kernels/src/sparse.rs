@@ -436,6 +436,30 @@ pub enum RowWeights<'a> {
     Sources(&'a [f32]),
 }
 
+/// Shape checks of the row-range kernels; `x` as a slice, or `None` when
+/// `x` has width 0 (nothing to do).
+fn row_range_source<'a>(
+    csr: &Csr,
+    x: &'a ArrayView2<'_, f32>,
+    row0: usize,
+    out_len: usize,
+) -> Option<&'a [f32]> {
+    let d = x.ncols();
+    assert_eq!(x.nrows(), csr.n_cols(), "sparse: x rows != graph sources");
+    let xs = x
+        .to_slice()
+        .expect("sparse: row-range kernels need a row-major x");
+    if d == 0 {
+        return None;
+    }
+    assert_eq!(out_len % d, 0, "sparse: out is rows × d");
+    assert!(
+        row0 + out_len / d <= csr.n_rows(),
+        "sparse: rows past the graph"
+    );
+    Some(xs)
+}
+
 /// `out = Σ_{e ∈ row i} w_e · x[src_e]` for the rows `row0 .. row0 + rows`
 /// only, on the calling thread (no Rayon, one SIMD dispatch), overwriting
 /// `out` (`rows × d`, row-major, `d = x.ncols()`).
@@ -468,18 +492,9 @@ pub fn gather_rows(
     out: &mut [f32],
 ) {
     let d = x.ncols();
-    assert_eq!(x.nrows(), csr.n_cols(), "sparse: x rows != graph sources");
-    let xs = x
-        .to_slice()
-        .expect("sparse: gather_rows needs a row-major x");
-    if d == 0 {
+    let Some(xs) = row_range_source(csr, &x, row0, out.len()) else {
         return;
-    }
-    assert_eq!(out.len() % d, 0, "sparse: out is rows × d");
-    assert!(
-        row0 + out.len() / d <= csr.n_rows(),
-        "sparse: rows past the graph"
-    );
+    };
     let beta = 0.0;
     match weights {
         RowWeights::Graph => match csr.weights() {
@@ -915,18 +930,9 @@ impl WithSimd for MaxRowsBlock<'_> {
 /// `out.len()` is not a multiple of `d`, or the rows run past `n_rows`.
 pub fn gather_max_rows(csr: &Csr, x: ArrayView2<'_, f32>, row0: usize, out: &mut [f32]) {
     let d = x.ncols();
-    assert_eq!(x.nrows(), csr.n_cols(), "sparse: x rows != graph sources");
-    let xs = x
-        .to_slice()
-        .expect("sparse: gather_max_rows needs a row-major x");
-    if d == 0 {
+    let Some(xs) = row_range_source(csr, &x, row0, out.len()) else {
         return;
-    }
-    assert_eq!(out.len() % d, 0, "sparse: out is rows × d");
-    assert!(
-        row0 + out.len() / d <= csr.n_rows(),
-        "sparse: rows past the graph"
-    );
+    };
     let b = MaxRowsBlock {
         csr,
         xs,
