@@ -261,3 +261,25 @@ fn sage_max_fused_inference_matches_training_forward() {
     assert_eq!(y.dim(), (40, 7));
     assert!(rel_err(&y, &want) < 1e-5);
 }
+
+#[test]
+fn quantized_gcn_blocked_aggregate_first_matches_float() {
+    use ruvector_gnn_layers::{quantize, Precision};
+    // 9,000 nodes: two aggregate-first blocks of the quantized path (8,192 rows each).
+    let n = 9000;
+    let g = Csr::from_adjacency(&lists(n, 12, false)).unwrap();
+    let x = dense(n, 6, 13);
+    let mut model = Sequential::new(Vec::new());
+    model.push(Box::new(gcn(6, 10, Activation::ReLU))).unwrap();
+    model
+        .push(Box::new(gcn(10, 4, Activation::Identity)))
+        .unwrap();
+    let want = model.forward_graph(x.view(), &g).unwrap();
+    let q = quantize(&model, Precision::F32).unwrap();
+    let y = q.forward_graph(x.view(), &g).unwrap();
+    assert!(rel_err(&y, &want) < 1e-5, "{}", rel_err(&y, &want));
+    let looped = Csr::from_lists(&lists(n, 14, true), n, false).unwrap();
+    let want = model.forward_graph(x.view(), &looped).unwrap();
+    let y = q.forward_graph(x.view(), &looped).unwrap();
+    assert!(rel_err(&y, &want) < 1e-5);
+}
