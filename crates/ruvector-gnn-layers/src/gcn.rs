@@ -80,7 +80,7 @@ pub enum GcnOrder {
     ///   within the run-to-run spread and needs `n × out` floats less;
     ///   [`GcnOrder::ProjectFirst`] for [`GCNLayer::forward_normalized`],
     ///   whose [`Workspace`] already holds the intermediate (there fused is
-    ///   ~1.1 – 1.2× slower).
+    ///   ~1.1 – 1.3× slower).
     #[default]
     Auto,
     /// `(Â·X)·W`: gathers `in`-wide rows into an `n × in` intermediate.
