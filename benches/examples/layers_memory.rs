@@ -42,6 +42,7 @@ use std::process::Command;
 
 use ndarray::Array2;
 use ruvector_gnn::kernels::Csr;
+use ruvector_gnn::layers::gcn::GcnOrder;
 use ruvector_gnn::layers::quantized::{quantize, QuantizedModel};
 use ruvector_gnn::layers::{
     Activation, Aggregator, AttentionConfig, GATLayer, GCNLayer, GNNConfig, GcnNorm, GraphLayer,
@@ -63,7 +64,15 @@ const CASES: &[(&str, &str)] = &[
         "gcn1_ws",
         "GCN 128→64, 1 layer, `forward_normalized` + `Workspace`, 2nd call",
     ),
+    (
+        "gcn1_fused",
+        "GCN 128→64, 1 layer, `GcnOrder::Fused`, `forward_graph`",
+    ),
     ("gcn4", "GCN 128→128→128→128→64 (4 layers, ReLU), `forward_graph`"),
+    (
+        "gcn4_fused",
+        "GCN 4 layers as above, every layer `GcnOrder::Fused`, `forward_graph`",
+    ),
     ("gat1", "GAT 8 heads × 8 (128→64), `forward_graph`"),
     ("sage_mean1", "SAGE-mean 128→64, `forward_graph`"),
     ("sage_max1", "SAGE-max 128→64, `forward_graph`"),
@@ -141,6 +150,10 @@ fn gcn(input_dim: usize, output_dim: usize, act: Activation, seed: u64) -> Res<G
 }
 
 fn gcn_stack(dims: &[usize]) -> Res<Sequential> {
+    gcn_stack_ordered(dims, GcnOrder::Auto)
+}
+
+fn gcn_stack_ordered(dims: &[usize], order: GcnOrder) -> Res<Sequential> {
     let mut m = Sequential::new(Vec::new());
     for (i, w) in dims.windows(2).enumerate() {
         let act = if i + 2 < dims.len() {
@@ -148,7 +161,9 @@ fn gcn_stack(dims: &[usize]) -> Res<Sequential> {
         } else {
             Activation::Identity
         };
-        m.push(Box::new(gcn(w[0], w[1], act, i as u64 + 1)?))?;
+        m.push(Box::new(
+            gcn(w[0], w[1], act, i as u64 + 1)?.with_order(order),
+        ))?;
     }
     Ok(m)
 }
@@ -224,7 +239,18 @@ fn child(case: &str, n: usize, dir: &Path) -> Res<()> {
         let (layer, ws): (Box<dyn GraphLayer>, bool) = match case {
             "gcn1" => (Box::new(gcn(IN, OUT, Activation::Identity, 1)?), false),
             "gcn1_ws" => (Box::new(gcn(IN, OUT, Activation::Identity, 1)?), true),
+            "gcn1_fused" => (
+                Box::new(gcn(IN, OUT, Activation::Identity, 1)?.with_order(GcnOrder::Fused)),
+                false,
+            ),
             "gcn4" => (Box::new(gcn_stack(&[IN, 128, 128, 128, OUT])?), false),
+            "gcn4_fused" => (
+                Box::new(gcn_stack_ordered(
+                    &[IN, 128, 128, 128, OUT],
+                    GcnOrder::Fused,
+                )?),
+                false,
+            ),
             "gat1" => (
                 Box::new(GATLayer::new(AttentionConfig {
                     input_dim: IN,

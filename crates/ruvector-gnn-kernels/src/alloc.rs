@@ -55,6 +55,34 @@ pub fn zeroed_matrix(rows: usize, cols: usize) -> ndarray::Array2<f32> {
         .unwrap_or_else(|_| ndarray::Array2::zeros((rows, cols)))
 }
 
+/// Makes `m` a row-major `rows × cols` matrix, keeping its allocation when
+/// it is large enough (a 100K × 128 buffer can become 100K × 64 without a
+/// fresh allocation, so no new pages are touched) and calling
+/// [`zeroed_matrix`] otherwise. Unlike [`zeroed_matrix`] the contents are
+/// unspecified (old values stay): for callers that overwrite every entry.
+///
+/// ```
+/// let mut m = ruvector_gnn_kernels::alloc::zeroed_matrix(4, 8);
+/// let p = m.as_ptr();
+/// ruvector_gnn_kernels::alloc::reuse_matrix(&mut m, 4, 5);
+/// assert_eq!((m.dim(), m.as_ptr()), ((4, 5), p));
+/// ```
+pub fn reuse_matrix(m: &mut ndarray::Array2<f32>, rows: usize, cols: usize) {
+    if m.dim() == (rows, cols) && m.is_standard_layout() {
+        return;
+    }
+    let len = rows * cols;
+    let (mut v, offset) = std::mem::take(m).into_raw_vec_and_offset();
+    if offset.unwrap_or(0) == 0 && v.capacity() >= len && len > 0 {
+        v.resize(len, 0.0);
+        if let Ok(r) = ndarray::Array2::from_shape_vec((rows, cols), v) {
+            *m = r;
+            return;
+        }
+    }
+    *m = zeroed_matrix(rows, cols);
+}
+
 /// Grows `v` to `len` zeros like `v.resize(len, 0.0)`, but a buffer that
 /// must be reallocated to at least [`HUGE_MIN_BYTES`] is replaced by a
 /// [`zeroed_vec`] (old contents dropped: callers overwrite or zero it).

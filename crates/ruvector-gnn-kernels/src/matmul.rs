@@ -84,19 +84,7 @@ pub fn matmul_into_with(
     beta: f32,
     mut c: ArrayViewMut2<'_, f32>,
 ) {
-    assert_eq!(a.ncols(), b.nrows(), "matmul: inner dimensions differ");
-    assert_eq!(c.dim(), (a.nrows(), b.ncols()), "matmul: output shape");
-    let (m, k) = a.dim();
-    let n = b.ncols();
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if beta == 0.0 {
-            c.fill(0.0);
-        } else {
-            c *= beta;
-        }
+    if trivial(&a, &b, beta, &mut c) {
         return;
     }
     match backend {
@@ -107,16 +95,67 @@ pub fn matmul_into_with(
             }
             general_mat_mul(alpha, &a, &b, beta, &mut c);
         }
-        Backend::Gemm => gemm_into(alpha, a, b, beta, c),
+        Backend::Gemm => gemm_into(alpha, a, b, beta, c, true),
         Backend::Pulp => {
             #[cfg(feature = "simd")]
             let c = match skinny::try_matmul(alpha, &a, &b, beta, c) {
                 Ok(()) => return,
                 Err(c) => c,
             };
-            gemm_into(alpha, a, b, beta, c);
+            gemm_into(alpha, a, b, beta, c, true);
         }
     }
+}
+
+/// [`matmul_into`] on the calling thread only (the `gemm` backend without
+/// Rayon), for callers that already run in parallel over row blocks (the
+/// fused GCN inference path multiplies one small gathered block per task).
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// let a = array![[1.0f32, 2.0]];
+/// let mut c = Array2::zeros((1, 1));
+/// ruvector_gnn_kernels::matmul::matmul_into_serial(1.0, a.view(), array![[3.0f32], [4.0]].view(), 0.0, c.view_mut());
+/// assert_eq!(c, array![[11.0]]);
+/// ```
+///
+/// # Panics
+/// If `a.ncols() != b.nrows()` or `c` is not `a.nrows() × b.ncols()`.
+pub fn matmul_into_serial(
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<'_, f32>,
+) {
+    if trivial(&a, &b, beta, &mut c) {
+        return;
+    }
+    gemm_into(alpha, a, b, beta, c, false);
+}
+
+/// Checks the shapes and handles the empty cases (`m`, `n` or `k` = 0);
+/// `true` when nothing is left to compute.
+fn trivial(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) -> bool {
+    assert_eq!(a.ncols(), b.nrows(), "matmul: inner dimensions differ");
+    assert_eq!(c.dim(), (a.nrows(), b.ncols()), "matmul: output shape");
+    if a.nrows() == 0 || b.ncols() == 0 {
+        return true;
+    }
+    if a.ncols() == 0 {
+        if beta == 0.0 {
+            c.fill(0.0);
+        } else {
+            *c *= beta;
+        }
+        return true;
+    }
+    false
 }
 
 fn gemm_into(
@@ -125,10 +164,11 @@ fn gemm_into(
     b: ArrayView2<'_, f32>,
     beta: f32,
     mut c: ArrayViewMut2<'_, f32>,
+    parallel: bool,
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    let parallelism = if cfg!(feature = "parallel") && m * n * k >= PARALLEL_MIN_FLOPS {
+    let parallelism = if parallel && cfg!(feature = "parallel") && m * n * k >= PARALLEL_MIN_FLOPS {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {
         gemm::Parallelism::None

@@ -424,6 +424,131 @@ pub fn gather(
     }
 }
 
+/// Edge weights of a [`gather_rows`] call.
+#[derive(Debug, Clone, Copy)]
+pub enum RowWeights<'a> {
+    /// The graph's own weights, or 1 when it has none (as [`gather`] with `None`).
+    Graph,
+    /// One weight per edge of the graph, in its edge order.
+    Edges(&'a [f32]),
+    /// One weight per *source* node: edge `e` from `j` weighs `scales[j]`
+    /// (a normalisation `diag(s)` folded into the gather, no per-edge array).
+    Sources(&'a [f32]),
+}
+
+/// Shape checks of the row-range kernels; `x` as a slice, or `None` when
+/// `x` has width 0 (nothing to do).
+fn row_range_source<'a>(
+    csr: &Csr,
+    x: &'a ArrayView2<'_, f32>,
+    row0: usize,
+    out_len: usize,
+) -> Option<&'a [f32]> {
+    let d = x.ncols();
+    assert_eq!(x.nrows(), csr.n_cols(), "sparse: x rows != graph sources");
+    let xs = x
+        .to_slice()
+        .expect("sparse: row-range kernels need a row-major x");
+    if d == 0 {
+        return None;
+    }
+    assert_eq!(out_len % d, 0, "sparse: out is rows × d");
+    assert!(
+        row0 + out_len / d <= csr.n_rows(),
+        "sparse: rows past the graph"
+    );
+    Some(xs)
+}
+
+/// `out = Σ_{e ∈ row i} w_e · x[src_e]` for the rows `row0 .. row0 + rows`
+/// only, on the calling thread (no Rayon, one SIMD dispatch), overwriting
+/// `out` (`rows × d`, row-major, `d = x.ncols()`).
+///
+/// For fused kernels that split the rows into blocks themselves and consume
+/// each gathered block right away (e.g. multiply it by a weight matrix), so
+/// no `n_rows × d` aggregate is ever materialised. Same per-row arithmetic
+/// and edge order as [`gather`].
+///
+/// ```
+/// use ndarray::array;
+/// use ruvector_gnn_kernels::{sparse::{self, RowWeights}, Csr};
+/// let g = Csr::from_adjacency(&[vec![1, 2], vec![0], vec![]])?;
+/// let x = array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]];
+/// let mut block = [0.0f32; 4]; // rows 1 and 2
+/// sparse::gather_rows(&g, RowWeights::Sources(&[2.0, 1.0, 1.0]), x.view(), 1, &mut block);
+/// assert_eq!(block, [2.0, 4.0, 0.0, 0.0]);
+/// # Ok::<(), ruvector_gnn_kernels::Error>(())
+/// ```
+///
+/// # Panics
+/// If `x` is not row-major contiguous or has other than `n_cols` rows,
+/// `out.len()` is not a multiple of `d`, the rows run past `n_rows`, or a
+/// weight slice has the wrong length.
+pub fn gather_rows(
+    csr: &Csr,
+    weights: RowWeights<'_>,
+    x: ArrayView2<'_, f32>,
+    row0: usize,
+    out: &mut [f32],
+) {
+    let d = x.ncols();
+    let Some(xs) = row_range_source(csr, &x, row0, out.len()) else {
+        return;
+    };
+    let beta = 0.0;
+    match weights {
+        RowWeights::Graph => match csr.weights() {
+            Some(w) => GatherBlock {
+                csr,
+                xs,
+                d,
+                w: Direct(w),
+                beta,
+                row0,
+                out,
+            }
+            .run(),
+            None => GatherBlock {
+                csr,
+                xs,
+                d,
+                w: Unit,
+                beta,
+                row0,
+                out,
+            }
+            .run(),
+        },
+        RowWeights::Edges(w) => {
+            assert_eq!(w.len(), csr.n_edges(), "sparse: one weight per edge");
+            GatherBlock {
+                csr,
+                xs,
+                d,
+                w: Direct(w),
+                beta,
+                row0,
+                out,
+            }
+            .run();
+        }
+        RowWeights::Sources(s) => {
+            assert_eq!(s.len(), csr.n_cols(), "sparse: one scale per source");
+            let w = Mapped(s, csr.indices());
+            GatherBlock {
+                csr,
+                xs,
+                d,
+                w,
+                beta,
+                row0,
+                out,
+            }
+            .run();
+        }
+    }
+}
+
 /// Multi-head rows `row0..`, dispatched once per block.
 struct MultiheadBlock<'a> {
     csr: &'a Csr,
@@ -734,6 +859,93 @@ pub fn gather_max(
     }
 }
 
+/// Max-aggregation rows `row0..` without argmax, dispatched once.
+struct MaxRowsBlock<'a> {
+    csr: &'a Csr,
+    xs: &'a [f32],
+    d: usize,
+    row0: usize,
+    out: &'a mut [f32],
+}
+
+impl MaxRowsBlock<'_> {
+    /// Runs `step(src, row)` for every edge after the first.
+    #[inline(always)]
+    fn body(self, mut step: impl FnMut(&[f32], &mut [f32])) {
+        let Self {
+            csr,
+            xs,
+            d,
+            row0,
+            out,
+        } = self;
+        for (r, row) in out.chunks_exact_mut(d).enumerate() {
+            let idx = csr.row(row0 + r);
+            let Some((&first, rest)) = idx.split_first() else {
+                row.fill(0.0);
+                continue;
+            };
+            let f = first as usize;
+            row.copy_from_slice(&xs[f * d..(f + 1) * d]);
+            for (k, &j) in rest.iter().enumerate() {
+                if let Some(&p) = rest.get(k + 4) {
+                    prefetch(xs, p as usize * d, d);
+                }
+                let s = j as usize;
+                step(&xs[s * d..(s + 1) * d], row);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "simd")]
+impl WithSimd for MaxRowsBlock<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        self.body(|x, y| crate::vector::max_accumulate_simd(simd, x, y));
+    }
+}
+
+/// [`gather_max`]'s values for the rows `row0 .. row0 + rows` only, without
+/// the argmax (inference needs none), on the calling thread, overwriting
+/// `out` (`rows × d`, row-major, `d = x.ncols()`). For fused kernels that
+/// consume each block right away (SAGE-max inference multiplies it by
+/// `W_neigh`), so neither the `n_rows × d` aggregate nor the `n_rows × d`
+/// argmax is materialised. Same values, ties and NaN rule as [`gather_max`].
+///
+/// ```
+/// use ndarray::array;
+/// use ruvector_gnn_kernels::{sparse, Csr};
+/// let g = Csr::from_lists(&[vec![1, 2], vec![]], 3, false)?;
+/// let x = array![[9.0f32, 9.0], [1.0, 5.0], [3.0, 2.0]];
+/// let mut y = [f32::NAN; 4];
+/// sparse::gather_max_rows(&g, x.view(), 0, &mut y);
+/// assert_eq!(y, [3.0, 5.0, 0.0, 0.0]);
+/// # Ok::<(), ruvector_gnn_kernels::Error>(())
+/// ```
+///
+/// # Panics
+/// If `x` is not row-major contiguous or has other than `n_cols` rows,
+/// `out.len()` is not a multiple of `d`, or the rows run past `n_rows`.
+pub fn gather_max_rows(csr: &Csr, x: ArrayView2<'_, f32>, row0: usize, out: &mut [f32]) {
+    let d = x.ncols();
+    let Some(xs) = row_range_source(csr, &x, row0, out.len()) else {
+        return;
+    };
+    let b = MaxRowsBlock {
+        csr,
+        xs,
+        d,
+        row0,
+        out,
+    };
+    #[cfg(feature = "simd")]
+    dispatch(b);
+    #[cfg(not(feature = "simd"))]
+    b.body(scalar::max_accumulate);
+}
+
 /// Backward of [`gather_max`]: `dx[argmax[i·d+c], c] += dy[i, c]`.
 ///
 /// # Panics
@@ -777,6 +989,61 @@ mod tests {
         // Dense Aᵀ·out
         let a = array![[0.0f32, 0.5, 2.0], [0.0, 0.0, 0.0], [-1.0, 0.0, 0.0]];
         assert_eq!(back, a.t().dot(&out));
+    }
+
+    /// `gather_rows` over blocks equals `gather` for every weight mode.
+    #[test]
+    fn gather_rows_blocks_match_gather() {
+        let mut rng = crate::Rng::seed_from_u64(5);
+        let n = 37;
+        let lists: Vec<Vec<usize>> = (0..n)
+            .map(|i| (0..i % 6).map(|k| (i * 7 + k * 3) % n).collect())
+            .collect();
+        let g = Csr::from_lists(&lists, n, true).unwrap();
+        for d in [1, 5, 16, 19, 64] {
+            let x = Array2::from_shape_simple_fn((n, d), || rng.normal_f32());
+            let ew: Vec<f32> = (0..g.n_edges()).map(|_| rng.normal_f32()).collect();
+            let sc: Vec<f32> = (0..n).map(|_| rng.normal_f32()).collect();
+            let mapped: Vec<f32> = g.indices().iter().map(|&j| sc[j as usize]).collect();
+            for (w, full) in [
+                (RowWeights::Graph, None),
+                (RowWeights::Edges(&ew), Some(ew.as_slice())),
+                (RowWeights::Sources(&sc), Some(mapped.as_slice())),
+            ] {
+                let mut want = Array2::zeros((n, d));
+                gather(&g, full, x.view(), 0.0, want.view_mut());
+                let mut got = vec![f32::NAN; n * d];
+                for (b, block) in got.chunks_mut(8 * d).enumerate() {
+                    gather_rows(&g, w, x.view(), b * 8, block);
+                }
+                assert_eq!(got.as_slice(), want.as_slice().unwrap(), "d = {d}");
+            }
+        }
+    }
+
+    /// `gather_max_rows` over blocks equals `gather_max`'s values.
+    #[test]
+    fn gather_max_rows_blocks_match_gather_max() {
+        let mut rng = crate::Rng::seed_from_u64(6);
+        let n = 29;
+        let lists: Vec<Vec<usize>> = (0..n)
+            .map(|i| (0..i % 7).map(|k| (i * 5 + k * 11) % n).collect())
+            .collect();
+        let g = Csr::from_lists(&lists, n, true).unwrap();
+        for d in [1, 3, 16, 21, 128] {
+            let mut x = Array2::from_shape_simple_fn((n, d), || rng.normal_f32());
+            x[[3, 0]] = f32::NAN;
+            let mut want = Array2::zeros((n, d));
+            let mut am = vec![0; n * d];
+            gather_max(&g, x.view(), want.view_mut(), &mut am);
+            let mut got = vec![f32::NAN; n * d];
+            for (b, block) in got.chunks_mut(5 * d).enumerate() {
+                gather_max_rows(&g, x.view(), b * 5, block);
+            }
+            for (a, b) in got.iter().zip(want.iter()) {
+                assert!(a.to_bits() == b.to_bits(), "d = {d}: {a} vs {b}");
+            }
+        }
     }
 
     /// The gather and max bodies on every instruction set this CPU has

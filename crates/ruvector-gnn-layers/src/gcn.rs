@@ -11,7 +11,8 @@
 #![allow(clippy::needless_pass_by_value)]
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
-use ruvector_gnn_kernels::{alloc, matmul, sparse, AsGraph, Csr, Rng, Transposed};
+use ruvector_gnn_kernels::sparse::RowWeights;
+use ruvector_gnn_kernels::{alloc, matmul, sparse, vector, AsGraph, Csr, Rng, Transposed};
 
 use crate::config::{check_dropout, check_positive, GNNConfig};
 use crate::error::{Error, Result};
@@ -30,6 +31,71 @@ const GCN_DROPOUT_STREAM: u64 = 0x6763_6e5f_6472_6f70;
 /// Seed used by [`GCNLayer::new`] (so two layers built from the same config
 /// start from the same weights; use [`GCNLayer::with_seed`] to vary it).
 pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
+
+/// Rows per task of the fused inference path: the gathered block is
+/// `FUSED_ROWS × input_dim` floats (128 KiB at 128 wide, L2-resident), large
+/// enough to amortise the per-block packing of `W` in the matmul.
+const FUSED_ROWS: usize = 256;
+
+/// How [`GCNLayer`]'s **inference** forward ([`GCNLayer::forward`],
+/// [`GCNLayer::forward_into`], [`GCNLayer::forward_normalized`],
+/// [`GraphLayer::forward_graph`]) orders its two products. All orders
+/// compute the same `act(Â·X·W + b)` up to f32 rounding; the training
+/// forward always uses the dims-based order (its cache needs the
+/// intermediate anyway).
+///
+/// Memory above the caller's inputs, for `n` nodes (f32):
+///
+/// | order | intermediate | total (with the `n × out` output) |
+/// |---|---|---|
+/// | [`GcnOrder::AggregateFirst`] | `n × in` (`Â·X`) + per-edge weights | `n·(in + out)` + edges |
+/// | [`GcnOrder::ProjectFirst`] | `n × out` (`X·W`) | `2·n·out` |
+/// | [`GcnOrder::Fused`] | one `256 × in` block per Rayon task | `n·out` |
+///
+/// ```
+/// use ndarray::Array2;
+/// use ruvector_gnn_layers::{gcn::GcnOrder, GCNLayer, GNNConfig};
+/// let cfg = GNNConfig { input_dim: 8, output_dim: 4, ..Default::default() };
+/// let adj = vec![vec![1], vec![2], vec![0]];
+/// let x = Array2::from_shape_fn((3, 8), |(i, j)| (i * 8 + j) as f32 / 24.0);
+/// let fused = GCNLayer::new(cfg.clone())?.with_order(GcnOrder::Fused).forward(&x, &adj)?;
+/// let proj = GCNLayer::new(cfg)?.with_order(GcnOrder::ProjectFirst).forward(&x, &adj)?;
+/// assert!(fused.iter().zip(&proj).all(|(a, b)| (a - b).abs() < 1e-5));
+/// # Ok::<(), ruvector_gnn_layers::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GcnOrder {
+    /// The fastest order measured for the dims and entry point
+    /// (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md` "Peak memory"):
+    /// - `input_dim > output_dim`: [`GcnOrder::ProjectFirst`] (it gathers
+    ///   the narrower `out`-wide rows with unit weights, the normalisation
+    ///   applied per node; fused is 1.5 – 2× slower at 128→64);
+    /// - `input_dim < output_dim`: [`GcnOrder::Fused`] (it gathers the same
+    ///   narrower `in`-wide rows as aggregate-first, without its `n × in`
+    ///   intermediate; the fastest of the three at 64→128);
+    /// - `input_dim == output_dim`: [`GcnOrder::Fused`] for the entry points
+    ///   that would allocate the intermediate afresh ([`GCNLayer::forward`],
+    ///   [`GCNLayer::forward_into`], [`GraphLayer::forward_graph`], so also
+    ///   [`crate::Sequential`] stacks), where it is as fast as project-first
+    ///   within the run-to-run spread and needs `n × out` floats less;
+    ///   [`GcnOrder::ProjectFirst`] for [`GCNLayer::forward_normalized`],
+    ///   whose [`Workspace`] already holds the intermediate (there fused is
+    ///   ~1.1 – 1.3× slower).
+    #[default]
+    Auto,
+    /// `(Â·X)·W`: gathers `in`-wide rows into an `n × in` intermediate.
+    AggregateFirst,
+    /// `Â·(X·W)`: projects into an `n × out` intermediate, gathers
+    /// `out`-wide rows.
+    ProjectFirst,
+    /// Row-blocked aggregate-then-project: each Rayon task gathers the
+    /// normalised neighbour rows of `X` for a block of 256 output rows into a
+    /// small buffer and multiplies it by `W` straight into the output rows
+    /// (bias and activation fused). No `n × in` or `n × out` intermediate:
+    /// the least memory (the output only), at the price of gathering
+    /// `in`-wide rows when `in > out`.
+    Fused,
+}
 
 /// The symmetric normalisation of one graph: per-edge weights
 /// `1/sqrt(d_i·d_j)` and per-node self-loop weights `1/d_i`, with
@@ -163,8 +229,10 @@ fn add_self(norm: &GcnNorm, x: ArrayView2<'_, f32>, mut out: ndarray::ArrayViewM
 ///   the plain PyG layer).
 /// - Only square graphs (all nodes are both sources and targets). Edge
 ///   weights attached to a [`Csr`] are ignored (the adjacency is unweighted).
-/// - It multiplies in the cheaper order: aggregate-then-project when
-///   `input_dim <= output_dim`, project-then-aggregate otherwise.
+/// - Training multiplies in the cheaper order: aggregate-then-project when
+///   `input_dim <= output_dim`, project-then-aggregate otherwise. Inference
+///   follows [`GCNLayer::with_order`] ([`GcnOrder`]: `Auto` picks by speed,
+///   `Fused` needs no `nodes × dim` intermediate).
 ///
 /// The seed's example, with small dimensions:
 ///
@@ -201,6 +269,7 @@ pub struct GCNLayer {
     weight: Array2<f32>,
     bias: Array1<f32>,
     check_finite: bool,
+    order: GcnOrder,
 }
 
 /// What [`GCNLayer::forward_train`] keeps for backward.
@@ -246,6 +315,7 @@ impl GCNLayer {
             weight,
             bias,
             check_finite: true,
+            order: GcnOrder::Auto,
         })
     }
 
@@ -259,6 +329,50 @@ impl GCNLayer {
     /// Whether inputs are scanned for NaN/Inf.
     pub fn check_finite(&self) -> bool {
         self.check_finite
+    }
+
+    /// Sets the product order of the inference forward (see [`GcnOrder`];
+    /// the default [`GcnOrder::Auto`] picks by speed, [`GcnOrder::Fused`]
+    /// needs the least memory). Training is unaffected.
+    pub fn with_order(mut self, order: GcnOrder) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Sets the inference product order in place (see [`GCNLayer::with_order`]).
+    pub fn set_order(&mut self, order: GcnOrder) {
+        self.order = order;
+    }
+
+    /// The inference product order set with [`GCNLayer::with_order`].
+    pub fn order(&self) -> GcnOrder {
+        self.order
+    }
+
+    /// The order inference actually runs ([`GcnOrder::Auto`] resolved):
+    /// `with_workspace` is `true` for [`GCNLayer::forward_normalized`] (a
+    /// caller-held [`Workspace`]) and `false` for the other entry points.
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{gcn::GcnOrder, GCNLayer, GNNConfig};
+    /// let square = GCNLayer::new(GNNConfig { input_dim: 8, output_dim: 8, ..Default::default() })?;
+    /// assert_eq!(square.resolved_order(false), GcnOrder::Fused);
+    /// assert_eq!(square.resolved_order(true), GcnOrder::ProjectFirst);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn resolved_order(&self, with_workspace: bool) -> GcnOrder {
+        let (din, dout) = (self.config.input_dim, self.config.output_dim);
+        match self.order {
+            GcnOrder::Auto if din < dout || (din == dout && !with_workspace) => GcnOrder::Fused,
+            GcnOrder::Auto => GcnOrder::ProjectFirst,
+            o => o,
+        }
+    }
+
+    /// Whether the inference path reads per-edge weights (only
+    /// aggregate-first's whole-matrix gather does; the others scale per node).
+    fn inference_needs_edges(&self) -> bool {
+        self.resolved_order(false) == GcnOrder::AggregateFirst
     }
 
     /// The configuration the layer was built with.
@@ -324,8 +438,8 @@ impl GCNLayer {
     ) -> Result<()> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         let graph = adj.as_csr(x.nrows())?;
-        let norm = GcnNorm::build(&graph, self.agg_first())?;
-        self.run(x, &graph, &norm, &mut Workspace::new(), out);
+        let norm = GcnNorm::build(&graph, self.inference_needs_edges())?;
+        self.run(x, &graph, &norm, None, out);
         Ok(())
     }
 
@@ -348,6 +462,8 @@ impl GCNLayer {
     ) -> Result<()> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         require_square("GCN", graph, x.nrows())?;
+        // `GcnNorm::new` always has the edge weights; the check keeps a norm
+        // of another graph with as many nodes from being used.
         if norm.n_nodes() != graph.n_rows() || norm.edge.len() != graph.n_edges() {
             return Err(Error::shape(
                 "GCN normalisation (nodes, edges)",
@@ -355,32 +471,40 @@ impl GCNLayer {
                 format!("({}, {})", norm.n_nodes(), norm.edge.len()),
             ));
         }
-        self.run(x, graph, norm, workspace, out);
+        self.run(x, graph, norm, Some(workspace), out);
         Ok(())
     }
 
-    /// The validated inference computation.
+    /// The validated inference computation; `ws` is the caller's
+    /// workspace ([`GCNLayer::forward_normalized`]) or `None` (a fresh one).
     fn run(
         &self,
         x: ArrayView2<'_, f32>,
         graph: &Csr,
         norm: &GcnNorm,
-        ws: &mut Workspace,
+        ws: Option<&mut Workspace>,
         out: &mut Array2<f32>,
     ) {
         let n = x.nrows();
         let dout = self.config.output_dim;
-        if out.dim() != (n, dout) || !out.is_standard_layout() {
-            *out = alloc::zeroed_matrix(n, dout);
-        }
+        // Every path overwrites all of `out` (gathers and matmuls with beta 0).
+        alloc::reuse_matrix(out, n, dout);
         if n == 0 {
             return;
         }
-        if !self.agg_first() && !norm.has_loops && graph.weights().is_none() {
+        let order = self.resolved_order(ws.is_some());
+        let mut fresh = Workspace::new();
+        let ws = ws.unwrap_or(&mut fresh);
+        if order == GcnOrder::Fused {
+            self.run_fused(x, graph, norm, out);
+            return;
+        }
+        let per_node = !norm.has_loops && graph.weights().is_none();
+        if order == GcnOrder::ProjectFirst && per_node {
             self.run_scaled(x, graph, norm, ws, out);
             return;
         }
-        if self.agg_first() {
+        if order == GcnOrder::AggregateFirst {
             let mut h = ws.take_matrix(0, n, self.config.input_dim);
             propagate(graph, norm, x, h.view_mut());
             matmul::matmul_into(1.0, h.view(), self.weight.view(), 0.0, out.view_mut());
@@ -398,6 +522,77 @@ impl GCNLayer {
                 act.forward_inplace(s);
             }
         });
+    }
+
+    /// Fused row-block inference ([`GcnOrder::Fused`]): per block of
+    /// [`FUSED_ROWS`] output rows, `H = (Â·X)[block]` is gathered into a
+    /// per-task buffer and `out[block] = act(H·W + b)` is written directly.
+    /// Without self references or edge weights the normalisation is applied
+    /// per node (`H_i = s_i·(Σ_j s_j·X_j + s_i·X_i)`, no per-edge array),
+    /// otherwise through the per-edge weights of `norm`.
+    fn run_fused(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        norm: &GcnNorm,
+        out: &mut Array2<f32>,
+    ) {
+        use rayon::prelude::*;
+        let (din, dout) = (self.config.input_dim, self.config.output_dim);
+        // Free when `x` is row-major already (the usual case).
+        let xs = x.as_standard_layout();
+        let (Some(xsl), Some(bias), Some(o)) =
+            (xs.as_slice(), self.bias.as_slice(), out.as_slice_mut())
+        else {
+            return;
+        };
+        let xv = xs.view();
+        let per_node = !norm.has_loops && graph.weights().is_none();
+        let act = self.config.activation.to_act();
+        let w = self.weight.view();
+        // `max(1)`: a zero width gives no chunks instead of a chunk-size panic.
+        o.par_chunks_mut(FUSED_ROWS * dout.max(1))
+            .enumerate()
+            .for_each_init(
+                || vec![0.0f32; FUSED_ROWS * din],
+                |buf, (b, oblock)| {
+                    let row0 = b * FUSED_ROWS;
+                    let rows = oblock.len() / dout.max(1);
+                    let h = &mut buf[..rows * din];
+                    if per_node {
+                        let s = &norm.inv_sqrt;
+                        sparse::gather_rows(graph, RowWeights::Sources(s), xv.view(), row0, h);
+                        for (r, hr) in h.chunks_exact_mut(din).enumerate() {
+                            let i = row0 + r;
+                            let si = s[i];
+                            vector::scale(si, hr);
+                            vector::axpy(si * si, &xsl[i * din..(i + 1) * din], hr);
+                        }
+                    } else {
+                        sparse::gather_rows(
+                            graph,
+                            RowWeights::Edges(&norm.edge),
+                            xv.view(),
+                            row0,
+                            h,
+                        );
+                        for (r, hr) in h.chunks_exact_mut(din).enumerate() {
+                            let i = row0 + r;
+                            vector::axpy(norm.self_loop[i], &xsl[i * din..(i + 1) * din], hr);
+                        }
+                    }
+                    if let (Ok(hv), Ok(ov)) = (
+                        ArrayView2::from_shape((rows, din), &*h),
+                        ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *oblock),
+                    ) {
+                        matmul::matmul_into_serial(1.0, hv, w, 0.0, ov);
+                    }
+                    for orow in oblock.chunks_exact_mut(dout) {
+                        vector::add(bias, orow);
+                        act.forward_inplace(orow);
+                    }
+                },
+            );
     }
 
     /// Project-first inference with per-node scaling, for graphs without
@@ -558,11 +753,21 @@ impl GraphLayer for GCNLayer {
 
     fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
         let mut out = Array2::zeros((0, 0));
+        self.forward_graph_into(x, graph, &mut out)?;
+        Ok(out)
+    }
+
+    fn forward_graph_into(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         require_square("GCN", graph, x.nrows())?;
-        let norm = GcnNorm::build(graph, self.agg_first())?;
-        self.run(x, graph, &norm, &mut Workspace::new(), &mut out);
-        Ok(out)
+        let norm = GcnNorm::build(graph, self.inference_needs_edges())?;
+        self.run(x, graph, &norm, None, out);
+        Ok(())
     }
 
     fn kind(&self) -> &'static str {

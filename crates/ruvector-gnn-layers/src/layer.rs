@@ -114,6 +114,37 @@ pub trait GraphLayer: Parameters + AsAny + Send + Sync {
             .0)
     }
 
+    /// Inference forward into a caller-held buffer, which implementations
+    /// may reuse (its allocation, not its contents) when large enough; on
+    /// return `out` holds exactly what [`GraphLayer::forward_graph`] returns.
+    /// [`crate::Sequential`] ping-pongs two such buffers through a stack, so
+    /// only one layer input and one output are alive at a time. The default
+    /// calls `forward_graph` and moves the result into `out`.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{Csr, GCNLayer, GNNConfig, GraphLayer};
+    /// let gcn = GCNLayer::new(GNNConfig { input_dim: 3, output_dim: 2, ..Default::default() })?;
+    /// let g = Csr::from_adjacency(&[vec![1], vec![0]])?;
+    /// let x = Array2::ones((2, 3));
+    /// let mut out = Array2::zeros((0, 0));
+    /// gcn.forward_graph_into(x.view(), &g, &mut out)?;
+    /// assert_eq!(out, gcn.forward_graph(x.view(), &g)?);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GraphLayer::forward_graph`] (then `out` is unspecified).
+    fn forward_graph_into(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        *out = self.forward_graph(x, graph)?;
+        Ok(())
+    }
+
     /// A short name for messages and model configs (`"gcn"`, `"gat"`, ...).
     fn kind(&self) -> &'static str;
 }

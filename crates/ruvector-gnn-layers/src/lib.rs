@@ -55,7 +55,7 @@ mod sparse_input;
 pub mod spec;
 
 pub use gat::{Attention, GATLayer, SelfLoopGraph};
-pub use gcn::{GCNLayer, GcnNorm};
+pub use gcn::{GCNLayer, GcnNorm, GcnOrder};
 pub use message_passing::{MessagePassing, Workspace};
 #[cfg(feature = "mmap")]
 pub use persist::load_model_mmap;

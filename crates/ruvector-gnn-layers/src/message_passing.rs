@@ -131,12 +131,13 @@ pub(crate) fn check_features(x: &ArrayView2<'_, f32>, dim: usize, finite: bool) 
 /// ```
 /// use ndarray::Array2;
 /// use ruvector_gnn_layers::{gcn::GcnNorm, message_passing::Workspace, Csr, GCNLayer, GNNConfig};
-/// let gcn = GCNLayer::new(GNNConfig { input_dim: 4, output_dim: 8, ..Default::default() })?;
+/// // 8 → 4 projects first: the 3 × 4 intermediate `X·W` lives in the workspace.
+/// let gcn = GCNLayer::new(GNNConfig { input_dim: 8, output_dim: 4, ..Default::default() })?;
 /// let g = Csr::from_adjacency(&[vec![1], vec![0], vec![]])?;
 /// let norm = GcnNorm::new(&g)?;
 /// let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
 /// for _ in 0..3 {
-///     gcn.forward_normalized(Array2::ones((3, 4)).view(), &g, &norm, &mut ws, &mut out)?;
+///     gcn.forward_normalized(Array2::ones((3, 8)).view(), &g, &norm, &mut ws, &mut out)?;
 /// }
 /// assert!(ws.capacity_bytes() >= 3 * 4 * 4);
 /// # Ok::<(), ruvector_gnn_layers::Error>(())
@@ -144,7 +145,6 @@ pub(crate) fn check_features(x: &ArrayView2<'_, f32>, dim: usize, finite: bool) 
 #[derive(Debug, Default, Clone)]
 pub struct Workspace {
     slots: Vec<Vec<f32>>,
-    index_slots: Vec<Vec<u32>>,
 }
 
 impl Workspace {
@@ -156,11 +156,6 @@ impl Workspace {
     /// Bytes currently reserved.
     pub fn capacity_bytes(&self) -> usize {
         self.slots.iter().map(|s| s.capacity() * 4).sum::<usize>()
-            + self
-                .index_slots
-                .iter()
-                .map(|s| s.capacity() * 4)
-                .sum::<usize>()
     }
 
     /// Takes buffer `slot`, resized to `len` zeros (capacity kept).
@@ -195,24 +190,6 @@ impl Workspace {
     ) -> Array2<f32> {
         Array2::from_shape_vec((rows, cols), self.take_dirty(slot, rows * cols))
             .unwrap_or_else(|_| Array2::zeros((rows, cols)))
-    }
-
-    /// Takes index buffer `slot` resized to `len` (old contents kept, new entries 0).
-    pub(crate) fn take_indices(&mut self, slot: usize, len: usize) -> Vec<u32> {
-        if self.index_slots.len() <= slot {
-            self.index_slots.resize_with(slot + 1, Vec::new);
-        }
-        let mut v = std::mem::take(&mut self.index_slots[slot]);
-        v.resize(len, 0);
-        v
-    }
-
-    /// Returns a buffer taken with [`Workspace::take_indices`].
-    pub(crate) fn give_indices(&mut self, slot: usize, v: Vec<u32>) {
-        if self.index_slots.len() <= slot {
-            self.index_slots.resize_with(slot + 1, Vec::new);
-        }
-        self.index_slots[slot] = v;
     }
 
     /// Takes buffer `slot` as a `rows × cols` zero matrix.

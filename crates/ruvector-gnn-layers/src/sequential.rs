@@ -201,13 +201,41 @@ impl GraphLayer for Sequential {
         Ok(grads)
     }
 
+    /// Inference through [`GraphLayer::forward_graph_into`]: two buffers
+    /// ping-pong through the stack (layer `i` reads one and writes the
+    /// other), so besides the caller's input only one layer input and one
+    /// output are alive at any time, and layers that reuse the buffer's
+    /// allocation (GCN, SAGE) write into the one two layers back.
     fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
-        let mut h: Option<Array2<f32>> = None;
-        for layer in &self.layers {
-            let input = h.as_ref().map_or(x, |a| a.view());
-            h = Some(layer.forward_graph(input, graph)?);
+        let mut out = Array2::zeros((0, 0));
+        self.forward_graph_into(x, graph, &mut out)?;
+        Ok(out)
+    }
+
+    fn forward_graph_into(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        let n = self.layers.len();
+        if n == 0 {
+            *out = x.to_owned();
+            return Ok(());
         }
-        Ok(h.unwrap_or_else(|| x.to_owned()))
+        let mut spare = Array2::zeros((0, 0));
+        for (i, layer) in self.layers.iter().enumerate() {
+            // The last layer writes into `out`, so layer i writes there when
+            // an even number of layers follows it.
+            let into_out = (n - 1 - i) % 2 == 0;
+            match (i, into_out) {
+                (0, true) => layer.forward_graph_into(x, graph, out)?,
+                (0, false) => layer.forward_graph_into(x, graph, &mut spare)?,
+                (_, true) => layer.forward_graph_into(spare.view(), graph, out)?,
+                (_, false) => layer.forward_graph_into(out.view(), graph, &mut spare)?,
+            }
+        }
+        Ok(())
     }
 
     fn kind(&self) -> &'static str {

@@ -20,8 +20,9 @@ use crate::params::{Gradients, Parameters};
 
 /// [`Workspace`] slots of the inference path.
 const SLOT_AGG: usize = 0;
-/// Index slot of the max aggregator's (unused at inference) argmax.
-const SLOT_ARGMAX: usize = 0;
+/// Rows per Rayon task of the fused max-aggregator inference path (the
+/// max-gathered block is `FUSED_ROWS × input_dim` floats, 128 KiB at 128 wide).
+const FUSED_ROWS: usize = 256;
 
 /// `F.normalize`'s epsilon: rows with a smaller norm are divided by it instead.
 const NORM_EPS: f32 = 1e-12;
@@ -417,9 +418,8 @@ impl SAGELayer {
     ) -> Result<()> {
         self.check_input(&x, graph)?;
         let n = graph.n_rows();
-        if out.dim() != (n, self.output_dim) || !out.is_standard_layout() {
-            *out = ruvector_gnn_kernels::alloc::zeroed_matrix(n, self.output_dim);
-        }
+        // Every branch overwrites all of `out` (gathers and products with beta 0).
+        ruvector_gnn_kernels::alloc::reuse_matrix(out, n, self.output_dim);
         match self.aggregator {
             Aggregator::Mean | Aggregator::Sum if self.output_dim < self.input_dim => {
                 let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), self.output_dim);
@@ -439,20 +439,7 @@ impl SAGELayer {
                 );
                 workspace.give_matrix(SLOT_AGG, agg);
             }
-            Aggregator::Max => {
-                let mut agg = workspace.take_matrix_dirty(SLOT_AGG, n, self.input_dim);
-                let mut argmax = workspace.take_indices(SLOT_ARGMAX, n * self.input_dim);
-                sparse::gather_max(graph, x, agg.view_mut(), &mut argmax);
-                matmul_into(
-                    1.0,
-                    agg.view(),
-                    self.weight_neigh.view(),
-                    0.0,
-                    out.view_mut(),
-                );
-                workspace.give_matrix(SLOT_AGG, agg);
-                workspace.give_indices(SLOT_ARGMAX, argmax);
-            }
+            Aggregator::Max => self.max_fused(x, graph, out),
             Aggregator::Lstm => {
                 let (agg, _) = self.aggregate(x, graph, false);
                 matmul_into(
@@ -469,6 +456,38 @@ impl SAGELayer {
         }
         self.finish(out, false);
         Ok(())
+    }
+
+    /// Max-aggregator inference without the `n × in` aggregate or argmax:
+    /// per block of [`FUSED_ROWS`] target rows, the max over the neighbours
+    /// is gathered into a per-task buffer and multiplied by `W_neigh`
+    /// straight into `out` (overwritten).
+    fn max_fused(&self, x: ArrayView2<'_, f32>, graph: &Csr, out: &mut Array2<f32>) {
+        use rayon::prelude::*;
+        let (din, dout) = (self.input_dim, self.output_dim);
+        // Free when `x` is row-major already (the usual case).
+        let xs = x.as_standard_layout();
+        let xv = xs.view();
+        let w = self.weight_neigh.view();
+        let Some(o) = out.as_slice_mut() else {
+            return;
+        };
+        o.par_chunks_mut(FUSED_ROWS * dout.max(1))
+            .enumerate()
+            .for_each_init(
+                || vec![0.0f32; FUSED_ROWS * din],
+                |buf, (b, oblock)| {
+                    let rows = oblock.len() / dout.max(1);
+                    let h = &mut buf[..rows * din];
+                    sparse::gather_max_rows(graph, xv.view(), b * FUSED_ROWS, h);
+                    if let (Ok(hv), Ok(ov)) = (
+                        ArrayView2::from_shape((rows, din), &*h),
+                        ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *oblock),
+                    ) {
+                        ruvector_gnn_kernels::matmul::matmul_into_serial(1.0, hv, w, 0.0, ov);
+                    }
+                },
+            );
     }
 
     /// Bias, optional row normalisation and activation, in place; returns
@@ -561,6 +580,15 @@ impl GraphLayer for SAGELayer {
 
     fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
         Ok(self.run(x, graph, false)?.0)
+    }
+
+    fn forward_graph_into(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        self.forward_into(x, graph, &mut Workspace::new(), out)
     }
 
     fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {
