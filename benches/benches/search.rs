@@ -13,7 +13,24 @@
 //! SEARCH_BENCH_EF=96 cargo bench -p ruvector-gnn-benches --bench search
 //! ```
 //! The index is built once (minutes on 2 cores) and cached in
-//! `$SEARCH_BENCH_INDEX` (default `/tmp/ruvector_search_bench_glove_idx`).
+//! `$SEARCH_BENCH_INDEX` (default `/tmp/ruvector_search_bench_glove_idx`);
+//! the trained GNN (8–20 minutes on 2 shared cores) is cached in
+//! `$SEARCH_BENCH_CACHE` (default `/tmp`) as
+//! `ruvector_search_bench_gnn_<hash>.bin`, the hash covering the feedback
+//! examples, the item graph, the training settings and [`MODEL_CACHE_TAG`]
+//! (bump it when the model or its training changes;
+//! `SEARCH_BENCH_RETRAIN=1` ignores the cache).
+//!
+//! Besides criterion's groups, the bench prints interleaved rounds (wall time
+//! and the thread's CPU time, which preemption by other processes does not
+//! inflate). For hardware counters run one variant alone and subtract a run
+//! that only sets up:
+//! ```text
+//! B=$(ls -t target/release/deps/search-* | grep -v '\.d$' | head -1)
+//! SEARCH_BENCH_ONLY=none perf stat -e instructions,cycles $B --bench
+//! SEARCH_BENCH_ONLY=plain SEARCH_BENCH_PASSES=20 perf stat -e instructions,cycles $B --bench
+//! SEARCH_BENCH_ONLY=gnn SEARCH_BENCH_PASSES=20 perf stat -e instructions,cycles $B --bench
+//! ```
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
@@ -24,15 +41,21 @@ use ndarray::{Array2, Axis};
 use ruvector_gnn::hnsw::{HnswIndex, HnswParams, LoadOptions, Metric};
 use ruvector_gnn::kernels::Rng;
 use ruvector_gnn::search::candidates::{normalized, CandidateIndex, HnswCandidates};
-use ruvector_gnn::search::eval::{feedback_examples, Learner};
+use ruvector_gnn::search::eval::feedback_examples;
+use ruvector_gnn::search::feedback_graph::FeedbackGraph;
 use ruvector_gnn::search::formats::Qrels;
-use ruvector_gnn::search::gnn_rerank::GnnLearner;
+use ruvector_gnn::search::gnn_rerank::{GnnLearner, GnnReranker};
+use ruvector_gnn::search::rerank::TrainExample;
 use ruvector_gnn::search::rerank::{add_sampled_negatives, rank_by, LinearAdapter, Reranker};
+use ruvector_gnn::search::GNNEmbedder;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/glove50");
 const K: usize = 10;
 const N_TRAIN_QUERIES: usize = 500;
 const N_SYNTHETIC: usize = 2000;
+/// Part of the trained-model cache key: bump when the model, its features
+/// or its training change, so a stale cached model is not reused.
+const MODEL_CACHE_TAG: &str = "gnn-bench-model-v1";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -46,8 +69,10 @@ struct Setup {
     /// Held-out queries (timed).
     test: Array2<f32>,
     candidates: usize,
-    gnn: Box<dyn Reranker>,
+    gnn: GnnReranker,
     linear: LinearAdapter,
+    /// The timed queries' candidates, for timing the re-ranking alone.
+    hits: Vec<Vec<(u64, f32)>>,
 }
 
 fn index(base: &Array2<f32>, ef: usize) -> HnswCandidates {
@@ -121,13 +146,44 @@ fn setup() -> Option<Setup> {
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let learner = GnnLearner {
-        items: base.clone(),
-        neighbours: index.neighbour_graph().expect("non-empty"),
-        train: GnnLearner::default_train(),
+    let neighbours = index.neighbour_graph().expect("non-empty");
+    let train = GnnLearner::default_train();
+    let mut gnn = GnnReranker::new(
+        base.view(),
+        neighbours.clone(),
+        FeedbackGraph::from_examples(&examples),
+        train.seed,
+    )
+    .expect("consistent data");
+    let key = cache_key(&base, &neighbours, &examples, &format!("{train:?}"));
+    let path = std::path::Path::new(
+        &std::env::var("SEARCH_BENCH_CACHE").unwrap_or_else(|_| "/tmp".into()),
+    )
+    .join(format!("ruvector_search_bench_gnn_{key:016x}.bin"));
+    let cached = if env_or("SEARCH_BENCH_RETRAIN", 0u8) == 0 {
+        std::fs::read(&path)
+            .ok()
+            .and_then(|b| GNNEmbedder::from_bytes(&b).ok())
+    } else {
+        None
     };
-    let gnn = learner.fit(&examples).expect("training runs");
-    eprintln!("GNN trained in {:.1} s", t.elapsed().as_secs_f64());
+    if let Some(model) = cached {
+        gnn.set_model(model).expect("cached model fits");
+        eprintln!("loaded the trained GNN from {}", path.display());
+    } else {
+        gnn.fit(&examples, &train).expect("training runs");
+        eprintln!("GNN trained in {:.1} s", t.elapsed().as_secs_f64());
+        match gnn.model().to_bytes() {
+            Ok(b) => {
+                let tmp = path.with_extension("tmp");
+                if let Err(e) = std::fs::write(&tmp, b).and_then(|()| std::fs::rename(&tmp, &path))
+                {
+                    eprintln!("could not cache the model in {}: {e}", path.display());
+                }
+            }
+            Err(e) => eprintln!("could not serialise the model: {e}"),
+        }
+    }
     let mut linear = LinearAdapter::new(base.view());
     linear
         .train(
@@ -159,13 +215,85 @@ fn setup() -> Option<Setup> {
         "ef {ef}, {candidates} candidates per query; {:.1}% of the timed candidates were chosen by some event",
         100.0 * hit as f64 / total.max(1) as f64
     );
+    // How much feedback the features read per query (claims, skips and the
+    // claims of the candidates' item neighbours).
+    let fb = gnn.context().feedback;
+    let (mut entries, mut distinct) = (0usize, 0usize);
+    for q in test.outer_iter() {
+        let mut seen = std::collections::HashSet::new();
+        for (c, _) in index.search(q.as_slice().unwrap(), candidates) {
+            let mut nb: Vec<u32> = fb
+                .neighbours(c)
+                .iter()
+                .flat_map(|&j| fb.claims(u64::from(j)).iter().copied())
+                .collect();
+            nb.sort_unstable();
+            nb.dedup();
+            let own = fb.claims(c).iter().chain(fb.skips(c));
+            for &e in own.chain(&nb) {
+                entries += 1;
+                seen.insert(e);
+            }
+        }
+        distinct += seen.len();
+    }
+    eprintln!(
+        "linked feedback per query: {:.0} list entries, {:.0} distinct past queries",
+        entries as f64 / test.nrows() as f64,
+        distinct as f64 / test.nrows() as f64
+    );
+    let hits = test
+        .outer_iter()
+        .map(|q| index.search(q.as_slice().unwrap(), candidates))
+        .collect();
     Some(Setup {
         index,
         test,
         candidates,
         gnn,
         linear,
+        hits,
     })
+}
+
+/// FNV-1a over everything the trained model depends on.
+fn cache_key(
+    base: &Array2<f32>,
+    graph: &ruvector_gnn::kernels::Csr,
+    examples: &[TrainExample],
+    train: &str,
+) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    };
+    eat(MODEL_CACHE_TAG.as_bytes());
+    eat(train.as_bytes());
+    eat(&(base.nrows() as u64).to_le_bytes());
+    eat(&(base.ncols() as u64).to_le_bytes());
+    for v in base.iter().step_by(97) {
+        eat(&v.to_bits().to_le_bytes());
+    }
+    for i in 0..graph.n_rows() {
+        for &j in graph.row(i) {
+            eat(&j.to_le_bytes());
+        }
+    }
+    for ex in examples {
+        for v in &ex.query {
+            eat(&v.to_bits().to_le_bytes());
+        }
+        for c in &ex.candidates {
+            eat(&c.to_le_bytes());
+        }
+        eat(&(ex.shown as u64).to_le_bytes());
+        for p in &ex.positives {
+            eat(&(*p as u64).to_le_bytes());
+        }
+    }
+    h
 }
 
 fn search_k(s: &Setup) -> usize {
@@ -188,54 +316,114 @@ fn search_rerank(s: &Setup, r: &dyn Reranker) -> usize {
     let mut n = 0;
     for q in s.test.outer_iter() {
         let q = q.as_slice().unwrap();
-        let hits: Vec<u64> = s
-            .index
-            .search(q, s.candidates)
-            .into_iter()
-            .map(|h| h.0)
-            .collect();
-        let mut ranked = rank_by(&hits, &r.score(q, &hits));
+        let hits = s.index.search(q, s.candidates);
+        let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
+        let mut ranked = rank_by(&ids, &r.score_hits(q, &hits));
         ranked.truncate(K);
         n += ranked.len();
     }
     n
 }
 
-/// Median of `rounds` timed passes, µs per query.
-fn median_us(rounds: usize, n_queries: usize, mut f: impl FnMut() -> usize) -> f64 {
-    let mut t: Vec<f64> = (0..rounds)
+/// The GNN scoring alone, on the precomputed candidates.
+fn score_only(s: &Setup) -> usize {
+    let mut n = 0;
+    for (q, hits) in s.test.outer_iter().zip(&s.hits) {
+        n += s.gnn.score_hits(q.as_slice().unwrap(), hits).len();
+    }
+    n
+}
+
+/// CPU time of the calling thread, µs (not inflated by preemption).
+fn thread_cpu_us() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec and CLOCK_THREAD_CPUTIME_ID
+    // is supported on Linux; the call writes only `ts`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 * 1e-3
+}
+
+/// Median over `rounds` timed passes of (wall, thread CPU) µs per query.
+fn median_us(rounds: usize, n_queries: usize, mut f: impl FnMut() -> usize) -> (f64, f64) {
+    let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = (0..rounds)
         .map(|_| {
-            let s = Instant::now();
+            let (s, c) = (Instant::now(), thread_cpu_us());
             std::hint::black_box(f());
-            s.elapsed().as_secs_f64() * 1e6 / n_queries as f64
+            let c = thread_cpu_us() - c;
+            (
+                s.elapsed().as_secs_f64() * 1e6 / n_queries as f64,
+                c / n_queries as f64,
+            )
         })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[rounds / 2]
+        .unzip();
+    (med(&mut wall), med(&mut cpu))
+}
+
+fn med(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn bench(c: &mut Criterion) {
     let Some(s) = setup() else { return };
     let nq = s.test.nrows();
+    // One variant alone (for `perf stat`), or nothing but the setup.
+    match std::env::var("SEARCH_BENCH_ONLY").as_deref() {
+        Ok("none") => return,
+        Ok(v @ ("plain" | "candidates" | "gnn" | "linear" | "score")) => {
+            let passes = env_or("SEARCH_BENCH_PASSES", 20usize);
+            let t = Instant::now();
+            for _ in 0..passes {
+                std::hint::black_box(match v {
+                    "plain" => search_k(&s),
+                    "candidates" => search_candidates(&s),
+                    "gnn" => search_rerank(&s, &s.gnn),
+                    "score" => score_only(&s),
+                    _ => search_rerank(&s, &s.linear),
+                });
+            }
+            eprintln!(
+                "{v}: {passes} passes over {nq} queries, {:.1} µs/query",
+                t.elapsed().as_secs_f64() * 1e6 / (passes * nq) as f64
+            );
+            return;
+        }
+        _ => {}
+    }
     // Interleaved rounds give a ratio less exposed to load changes than
-    // separate criterion groups; both are reported.
-    let (mut plain, mut gnn, mut cand) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..5 {
+    // separate criterion groups; both are reported. Thread CPU time is not
+    // inflated by preemption, so its ratio is the load-robust one.
+    let rounds = env_or("SEARCH_BENCH_ROUNDS", 5usize).max(1);
+    let (mut plain, mut gnn, mut cand, mut alone) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
         plain.push(median_us(3, nq, || search_k(&s)));
         cand.push(median_us(3, nq, || search_candidates(&s)));
-        gnn.push(median_us(3, nq, || search_rerank(&s, s.gnn.as_ref())));
+        gnn.push(median_us(3, nq, || search_rerank(&s, &s.gnn)));
+        alone.push(median_us(3, nq, || score_only(&s)));
     }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+    let split = |v: &[(f64, f64)]| -> (f64, f64) {
+        let (mut w, mut c): (Vec<f64>, Vec<f64>) = v.iter().copied().unzip();
+        (med(&mut w), med(&mut c))
     };
-    let (p, cd, g) = (med(&mut plain), med(&mut cand), med(&mut gnn));
+    let ((p, pc), (cd, cdc), (g, gc)) = (split(&plain), split(&cand), split(&gnn));
+    let (a, ac) = split(&alone);
     eprintln!(
-        "interleaved medians (5 rounds × median of 3 passes over {nq} queries): HNSW k=10 {p:.1} µs, \
-         HNSW {} candidates {cd:.1} µs, + GNN re-rank {g:.1} µs/query: overhead {:+.1}%",
-        s.candidates,
-        100.0 * (g / p - 1.0)
+        "interleaved medians ({rounds} rounds × median of 3 passes over {nq} queries), µs/query:\n  \
+         wall: HNSW k=10 {p:.1}, HNSW {n} candidates {cd:.1}, + GNN re-rank {g:.1}: overhead {:+.1}%\n  \
+         thread CPU: HNSW k=10 {pc:.1}, HNSW {n} candidates {cdc:.1}, + GNN re-rank {gc:.1}: overhead {:+.1}%\n  \
+         GNN scoring alone (precomputed candidates): wall {a:.1}, thread CPU {ac:.1}",
+        100.0 * (g / p - 1.0),
+        100.0 * (gc / pc - 1.0),
+        n = s.candidates,
     );
+    if env_or("SEARCH_BENCH_CRITERION", 1u8) == 0 {
+        return;
+    }
 
     let mut group = c.benchmark_group("search_rerank");
     group.sample_size(10);
@@ -243,7 +431,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("hnsw_k10", |b| b.iter(|| search_k(&s)));
     group.bench_function("hnsw_candidates", |b| b.iter(|| search_candidates(&s)));
     group.bench_function("hnsw_gnn_rerank", |b| {
-        b.iter(|| search_rerank(&s, s.gnn.as_ref()));
+        b.iter(|| search_rerank(&s, &s.gnn));
     });
     group.bench_function("hnsw_linear_rerank", |b| {
         b.iter(|| search_rerank(&s, &s.linear));

@@ -194,14 +194,12 @@ fn measure(
     for &q in test {
         let row = queries.row(q).to_vec();
         let t = Instant::now();
-        let hits: Vec<u64> = index
-            .search(&row, cfg.candidates)
-            .into_iter()
-            .map(|h| h.0)
-            .collect();
+        let hits = index.search(&row, cfg.candidates);
+        let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
         let ranked = match reranker {
-            Some(r) => rank_by(&hits, &r.score(&row, &hits)),
-            None => hits,
+            // The index's similarities are the re-ranker's base score.
+            Some(r) => rank_by(&ids, &r.score_hits(&row, &hits)),
+            None => ids,
         };
         lat.push(t.elapsed().as_secs_f64() * 1e6);
         let rel = &qrels[&q];

@@ -204,6 +204,15 @@ impl FeedbackGraph {
             .expect("standard layout")
     }
 
+    /// Hints the CPU to load event `e`'s query row (nothing when out of range).
+    #[inline]
+    pub fn prefetch_query(&self, e: u32) {
+        let d = self.queries.ncols();
+        if let Some(all) = self.queries.as_slice() {
+            ruvector_gnn_kernels::sparse::prefetch(all, e as usize * d, d);
+        }
+    }
+
     /// Similarity of the normalised query `q` to every past query (the
     /// kernels' `dot(query(e), q)` per event, so a single similarity
     /// computed on its own is bit-identical; zeros for another width).

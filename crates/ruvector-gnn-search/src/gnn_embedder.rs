@@ -37,6 +37,8 @@ use crate::rerank::{TrainConfig, TrainExample};
 /// Number of message features per (query, item) pair.
 pub const NUM_FEATURES: usize = 13;
 const HIDDEN: usize = 16;
+/// Candidates the serving head processes together (one AVX-512 register).
+const LANES: usize = 16;
 /// Independently initialised MLP heads whose corrections are averaged
 /// (variance reduction on small feedback sets).
 const ENSEMBLE: usize = 1;
@@ -319,33 +321,49 @@ struct ItemCache {
     neighbour_means: Array2<f32>,
 }
 
+/// Everything the serving path reads about one item, in one cache line, so
+/// scoring a candidate touches one record (prefetched) instead of a line in
+/// each of eight item-indexed arrays.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct ItemRecord {
+    /// `claim_events[claim_start..claim_start + claim_len]`: events that chose the item.
+    claim_start: u32,
+    claim_len: u32,
+    /// `skip_events[skip_start..skip_start + skip_len]`: events that skipped it.
+    skip_start: u32,
+    skip_len: u32,
+    /// `neighbour_events[nb_start..nb_start + nb_len]`: deduplicated events
+    /// that chose any of the item's neighbours.
+    nb_start: u32,
+    nb_len: u32,
+    /// Whether the item has item-graph neighbours (features 4–6 apply).
+    has_neighbours: bool,
+    /// Feature 1: `ln(1 + #claims)`.
+    log_claims: f32,
+    /// Feature 7: `ln(1 + #skips)`.
+    log_skips: f32,
+    /// Feature 4: mean `ln(1 + #claims)` over the item's neighbours.
+    neighbour_claim_mean: f32,
+    /// Feature 11: max cosine(chooser query, item) over the item's claims.
+    chooser_cos: f32,
+}
+
 /// Query-independent per-item feedback aggregates for one (items, item
 /// graph, feedback graph) triple, built once so that scoring a candidate
-/// reads flat item-indexed arrays instead of hashing its own and its ≤ 32
-/// neighbours' claim lists. Only the unmasked (serving) path uses it;
-/// training masks one event per example and keeps the direct path.
+/// reads one [`ItemRecord`] and flat event lists instead of hashing its own
+/// and its ≤ 32 neighbours' claim lists. Only the unmasked (serving) path
+/// uses it; training masks one event per example and keeps the direct path.
 #[derive(Debug)]
 struct FeedbackCache {
     /// Item fingerprint and [`FeedbackGraph::version`] it was built for.
     key: ((usize, usize, u64), u64),
-    /// CSR offsets (`n + 1`) into `claim_events`.
-    claim_off: Vec<u32>,
+    /// One record per item.
+    records: Vec<ItemRecord>,
     /// Events that chose each item (ascending, as in the feedback graph).
     claim_events: Vec<u32>,
-    /// CSR offsets (`n + 1`) into `skip_events`.
-    skip_off: Vec<u32>,
     /// Events that skipped each item.
     skip_events: Vec<u32>,
-    /// Feature 1: `ln(1 + #claims)` per item.
-    log_claims: Vec<f32>,
-    /// Feature 7: `ln(1 + #skips)` per item.
-    log_skips: Vec<f32>,
-    /// Feature 4: mean `ln(1 + #claims)` over the item's neighbours.
-    neighbour_claim_mean: Vec<f32>,
-    /// Feature 11: max cosine(chooser query, item) over the item's claims.
-    chooser_cos: Vec<f32>,
-    /// CSR offsets (`n + 1`) into `neighbour_events`.
-    nb_off: Vec<u32>,
     /// Deduplicated events that claimed any of the item's neighbours.
     neighbour_events: Vec<u32>,
 }
@@ -380,63 +398,79 @@ impl FeedbackCache {
         let log_claims: Vec<f32> = (0..n)
             .map(|i| (1.0 + claims(i).len() as f32).ln())
             .collect();
-        let log_skips: Vec<f32> = (0..n)
-            .map(|i| (1.0 + (skip_off[i + 1] - skip_off[i]) as f32).ln())
-            .collect();
-        let mut neighbour_claim_mean = vec![0.0f32; n];
-        let mut chooser_cos = vec![f32::MIN; n];
-        let mut nb_off = Vec::with_capacity(n + 1);
-        nb_off.push(0u32);
+        let mut records = Vec::with_capacity(n);
         let mut neighbour_events = Vec::new();
         let mut scratch: Vec<u32> = Vec::new();
         for i in 0..n {
             let cl = claims(i);
+            let mut r = ItemRecord {
+                claim_start: claim_off[i],
+                claim_len: claim_off[i + 1] - claim_off[i],
+                skip_start: skip_off[i],
+                skip_len: skip_off[i + 1] - skip_off[i],
+                nb_start: neighbour_events.len() as u32,
+                log_claims: log_claims[i],
+                log_skips: (1.0 + (skip_off[i + 1] - skip_off[i]) as f32).ln(),
+                chooser_cos: f32::MIN,
+                ..ItemRecord::default()
+            };
             if !cl.is_empty() {
-                chooser_cos[i] = cl
+                r.chooser_cos = cl
                     .iter()
                     .map(|&c| vector::dot(fb.query(c), ctx.item(i as u64)))
                     .fold(f32::MIN, f32::max);
             }
             let nb = ctx.neighbours(i as u64);
             if !nb.is_empty() {
+                r.has_neighbours = true;
                 let mut deg = 0.0;
                 scratch.clear();
                 for &j in nb {
                     deg += log_claims[j as usize];
                     scratch.extend_from_slice(claims(j as usize));
                 }
-                neighbour_claim_mean[i] = deg / nb.len() as f32;
+                r.neighbour_claim_mean = deg / nb.len() as f32;
                 scratch.sort_unstable();
                 scratch.dedup();
                 neighbour_events.extend_from_slice(&scratch);
             }
-            nb_off.push(neighbour_events.len() as u32);
+            r.nb_len = neighbour_events.len() as u32 - r.nb_start;
+            records.push(r);
         }
         Self {
             key,
-            claim_off,
+            records,
             claim_events,
-            skip_off,
             skip_events,
-            log_claims,
-            log_skips,
-            neighbour_claim_mean,
-            chooser_cos,
-            nb_off,
             neighbour_events,
         }
     }
 
-    fn claims(&self, i: usize) -> &[u32] {
-        &self.claim_events[self.claim_off[i] as usize..self.claim_off[i + 1] as usize]
+    fn claims(&self, r: &ItemRecord) -> &[u32] {
+        &self.claim_events[r.claim_start as usize..(r.claim_start + r.claim_len) as usize]
     }
 
-    fn skips(&self, i: usize) -> &[u32] {
-        &self.skip_events[self.skip_off[i] as usize..self.skip_off[i + 1] as usize]
+    fn skips(&self, r: &ItemRecord) -> &[u32] {
+        &self.skip_events[r.skip_start as usize..(r.skip_start + r.skip_len) as usize]
     }
 
-    fn neighbour_events(&self, i: usize) -> &[u32] {
-        &self.neighbour_events[self.nb_off[i] as usize..self.nb_off[i + 1] as usize]
+    fn neighbour_events(&self, r: &ItemRecord) -> &[u32] {
+        &self.neighbour_events[r.nb_start as usize..(r.nb_start + r.nb_len) as usize]
+    }
+
+    /// Hints the CPU to load item `i`'s record.
+    #[inline]
+    fn prefetch(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(r) = self.records.get(i) {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: prefetching is a hint that never faults, and `r` is a
+            // valid reference; SSE is baseline on x86_64. Covered by the
+            // serving-path tests (`fast_scores_equal_the_reference_path`).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(r).cast::<i8>()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
     }
 }
 
@@ -458,6 +492,8 @@ struct Scratch {
     stamp: Vec<u32>,
     /// Current query's generation (never 0 while scoring).
     generation: u32,
+    /// Distinct past events linked to the current query's candidates.
+    todo: Vec<u32>,
     /// `ln(1 + r)` for ranks `r < len`.
     ln1p: Vec<f32>,
     /// Similarities to an item's claiming queries.
@@ -485,7 +521,7 @@ fn normalize_into(v: &[f32], out: &mut Vec<f32>) {
 /// `ptanh`: |error| < 1e-6, exactly odd, ±1 beyond ±7.9), used by the
 /// scoring head in training and serving alike; unlike `f32::tanh` it
 /// vectorises over the hidden units.
-#[inline]
+#[inline(always)]
 fn tanh_fast(x: f32) -> f32 {
     const CLAMP: f32 = 7.905_311;
     let x = x.clamp(-CLAMP, CLAMP);
@@ -724,7 +760,15 @@ impl GNNEmbedder {
     /// The tower's item embeddings for `ctx`, from the cache when it was
     /// computed for the same items.
     fn item_layers(&self, ctx: &SearchContext<'_>) -> Result<Arc<ItemCache>> {
-        let fp = fingerprint(ctx);
+        self.item_layers_for(ctx, fingerprint(ctx))
+    }
+
+    /// [`GNNEmbedder::item_layers`] with the items' fingerprint `fp` given.
+    fn item_layers_for(
+        &self,
+        ctx: &SearchContext<'_>,
+        fp: (usize, usize, u64),
+    ) -> Result<Arc<ItemCache>> {
         if let Ok(g) = self.cache.0.read() {
             if let Some(c) = g.as_ref().filter(|c| c.fingerprint == fp) {
                 return Ok(Arc::clone(c));
@@ -789,14 +833,65 @@ impl GNNEmbedder {
         query: &[f32],
         candidates: &[u64],
     ) -> Result<Vec<f32>> {
+        self.score_checked(ctx, query, candidates, None)
+    }
+
+    /// [`GNNEmbedder::score`] for candidates that come with their cosine
+    /// similarity to the query (e.g. `1 − distance` from the HNSW search
+    /// that found them): `similarities[k]` is used as `cos(query, item)` for
+    /// `candidates[k]` instead of being recomputed, so the base score and
+    /// every feature derived from it (gap to the best, rank) come from the
+    /// index. With the exact cosines this equals [`GNNEmbedder::score`]; an
+    /// untrained model returns `similarities`.
+    ///
+    /// # Errors
+    /// As [`GNNEmbedder::score`], and [`Error::Invalid`] when the lengths
+    /// differ, [`Error::NonFinite`] for a NaN/infinite similarity.
+    pub fn score_with_similarities(
+        &self,
+        ctx: &SearchContext<'_>,
+        query: &[f32],
+        candidates: &[u64],
+        similarities: &[f32],
+    ) -> Result<Vec<f32>> {
+        if similarities.len() != candidates.len() {
+            return Err(Error::Invalid(format!(
+                "{} similarities for {} candidates",
+                similarities.len(),
+                candidates.len()
+            )));
+        }
+        if let Some(index) = similarities.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "candidate similarities".into(),
+                index,
+            });
+        }
+        self.score_checked(ctx, query, candidates, Some(similarities))
+    }
+
+    /// Checks the inputs and runs the serving path with this thread's scratch.
+    fn score_checked(
+        &self,
+        ctx: &SearchContext<'_>,
+        query: &[f32],
+        candidates: &[u64],
+        similarities: Option<&[f32]>,
+    ) -> Result<Vec<f32>> {
         let d = self.config.input_dim;
         ctx.check(d)?;
         check_vector("query", query, d)?;
         check_ids(candidates, ctx.items.nrows())?;
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut s) => self.score_fast(ctx, query, candidates, &mut s),
+            Ok(mut s) => self.score_fast(ctx, query, candidates, similarities, &mut s),
             // Only reachable by re-entrant use from the same thread.
-            Err(_) => self.score_fast(ctx, query, candidates, &mut Scratch::default()),
+            Err(_) => self.score_fast(
+                ctx,
+                query,
+                candidates,
+                similarities,
+                &mut Scratch::default(),
+            ),
         })
     }
 
@@ -810,6 +905,7 @@ impl GNNEmbedder {
         ctx: &SearchContext<'_>,
         query: &[f32],
         candidates: &[u64],
+        similarities: Option<&[f32]>,
         s: &mut Scratch,
     ) -> Result<Vec<f32>> {
         let Scratch {
@@ -820,32 +916,41 @@ impl GNNEmbedder {
             memo,
             stamp,
             generation,
+            todo,
             ln1p,
             sims,
             w,
         } = s;
         normalize_into(query, q);
         let q = &q[..];
-        let untrained = !self.trained;
-        let cache = if untrained {
-            None
-        } else {
-            Some(self.item_layers(ctx)?)
-        };
-        // cos(q, candidate), computed once and shared by every feature and
-        // by the tower's choice of the query node's neighbours; the rows
-        // the features read next are prefetched meanwhile.
+        if !self.trained {
+            return Ok(match similarities {
+                Some(sims) => sims.to_vec(),
+                None => candidates
+                    .iter()
+                    .map(|&c| vector::dot(q, ctx.item(c)))
+                    .collect(),
+            });
+        }
+        // One fingerprint per query for both caches.
+        let fp = fingerprint(ctx);
+        let cache = self.item_layers_for(ctx, fp)?;
+        let fc = self.feedback_cache_for(ctx, fp);
+        // cos(q, candidate), computed once (or taken from the index) and
+        // shared by every feature and by the tower's choice of the query
+        // node's neighbours; the candidates' feedback records are prefetched
+        // meanwhile.
+        let means = cache.neighbour_means.as_slice().expect("standard layout");
         cos.clear();
         for &c in candidates {
-            if let Some(cache) = &cache {
-                let m = cache.neighbour_means.as_slice().expect("standard layout");
-                ruvector_gnn_kernels::sparse::prefetch(m, c as usize * q.len(), q.len());
+            fc.prefetch(c as usize);
+            if similarities.is_none() {
+                cos.push(vector::dot(q, ctx.item(c)));
             }
-            cos.push(vector::dot(q, ctx.item(c)));
         }
-        let Some(cache) = cache else {
-            return Ok(cos.clone());
-        };
+        if let Some(sims) = similarities {
+            cos.extend_from_slice(sims);
+        }
         let alpha = self.head["blend.alpha"][[0]];
         let node = if alpha == 0.0 {
             None
@@ -853,7 +958,6 @@ impl GNNEmbedder {
             let neigh = top_from_cos(cos, candidates, QUERY_FANOUT);
             Some(self.tower.embed_query(q, &neigh, &cache.layers)?)
         };
-        let fc = self.feedback_cache(ctx);
         let head = self.fast_head();
         let fb = ctx.feedback;
         let n = candidates.len();
@@ -878,85 +982,112 @@ impl GNNEmbedder {
         for (r, &i) in order.iter().enumerate() {
             feats[i as usize][10] = ln1p[r];
         }
-        // Past-query similarities, memoised for this query.
+        // Past-query similarities: first the distinct events linked to any
+        // candidate (a branch-free dedupe with a generation stamp per event),
+        // then one dot product per such event, then the features read them.
         *generation = generation.wrapping_add(1);
         if *generation == 0 {
             stamp.fill(0);
             *generation = 1;
         }
         let gen = *generation;
-        stamp.resize(fb.n_events(), 0);
-        memo.resize(fb.n_events(), 0.0);
-        let mut sim = |e: u32| -> f32 {
-            let e = e as usize;
-            if stamp[e] != gen {
-                stamp[e] = gen;
-                memo[e] = vector::dot(fb.query(e as u32), q);
+        let n_events = fb.n_events();
+        stamp.resize(n_events, 0);
+        memo.resize(n_events, 0.0);
+        todo.clear();
+        let d = q.len();
+        for &c in candidates {
+            // The neighbour-mean rows (feature 5) are read last: requested
+            // here, one candidate at a time, they arrive while the past
+            // queries' similarities are computed.
+            ruvector_gnn_kernels::sparse::prefetch(means, c as usize * d, d);
+            let rec = &fc.records[c as usize];
+            for list in [fc.claims(rec), fc.skips(rec), fc.neighbour_events(rec)] {
+                for &e in list {
+                    let fresh = stamp[e as usize] != gen;
+                    stamp[e as usize] = gen;
+                    if fresh {
+                        todo.push(e);
+                    }
+                }
             }
-            memo[e]
-        };
+        }
+        for (t, &e) in todo.iter().enumerate() {
+            if let Some(&next) = todo.get(t + 4) {
+                fb.prefetch_query(next);
+            }
+            memo[e as usize] = vector::dot(fb.query(e), q);
+        }
+        let memo = &memo[..];
         let mut nearest = 0.0f32;
         for (k, &c) in candidates.iter().enumerate() {
             let i = c as usize;
+            let rec = &fc.records[i];
             let f = &mut feats[k];
             f[0] = cos[k];
             f[9] = f[0] - best;
-            let claims = fc.claims(i);
+            let claims = fc.claims(rec);
             if !claims.is_empty() {
-                f[1] = fc.log_claims[i];
+                f[1] = rec.log_claims;
                 // Attention over the claiming queries, as in `features`.
                 sims.clear();
-                sims.extend(claims.iter().map(|&e| sim(e)));
+                sims.extend(claims.iter().map(|&e| memo[e as usize]));
                 w.clear();
                 w.extend(sims.iter().map(|s| s / ATTENTION_TEMPERATURE));
                 ruvector_gnn_kernels::softmax::softmax_inplace(w);
                 f[2] = w.iter().zip(sims.iter()).map(|(a, s)| a * s).sum();
                 let mx = sims.iter().copied().fold(f32::MIN, f32::max);
                 f[3] = mx;
-                f[11] = fc.chooser_cos[i];
+                f[11] = rec.chooser_cos;
                 nearest = nearest.max(mx);
             }
-            let skips = fc.skips(i);
             let mut best_skip = 0.0f32;
-            for &e in skips {
-                best_skip = best_skip.max(sim(e));
+            for &e in fc.skips(rec) {
+                best_skip = best_skip.max(memo[e as usize]);
             }
-            f[7] = fc.log_skips[i];
+            f[7] = rec.log_skips;
             f[8] = best_skip;
             nearest = nearest.max(best_skip);
-            if !ctx.neighbours(c).is_empty() {
-                f[4] = fc.neighbour_claim_mean[i];
+            if rec.has_neighbours {
+                f[4] = rec.neighbour_claim_mean;
                 let mut best_nb = 0.0f32;
-                for &e in fc.neighbour_events(i) {
-                    best_nb = best_nb.max(sim(e));
+                for &e in fc.neighbour_events(rec) {
+                    best_nb = best_nb.max(memo[e as usize]);
                 }
                 f[6] = best_nb;
                 nearest = nearest.max(best_nb);
-                let mean = cache.neighbour_means.row(i);
-                f[5] = vector::dot(q, mean.as_slice().expect("contiguous"));
+                f[5] = vector::dot(q, &means[i * d..(i + 1) * d]);
             }
         }
-        let width = self.tower.width() as f32;
-        let mut out = Vec::with_capacity(n);
-        for (k, f) in feats.iter_mut().enumerate() {
+        for f in feats.iter_mut() {
             f[12] = nearest;
-            let gnn = node.as_ref().map_or(0.0, |hq| {
-                let hi = cache
-                    .layers
-                    .last()
-                    .expect("non-empty")
-                    .row(candidates[k] as usize);
-                alpha * hq.dot(&hi) / width
-            });
-            out.push(f[0] + head.forward(f) + gnn);
+        }
+        // out = f[0] + MLP(f) + gnn, added in that order (as the reference).
+        let mut out: Vec<f32> = feats.iter().map(|f| f[0]).collect();
+        head.add_forward_all(feats, &mut out);
+        if let Some(hq) = &node {
+            let width = self.tower.width() as f32;
+            let last = cache.layers.last().expect("non-empty");
+            for (o, &c) in out.iter_mut().zip(candidates) {
+                *o += alpha * hq.dot(&last.row(c as usize)) / width;
+            }
+        } else {
+            // The reference adds a 0 tower term (turns −0 into +0).
+            for o in &mut out {
+                *o += 0.0;
+            }
         }
         Ok(out)
     }
 
     /// The feedback aggregates for `ctx`, from the cache when they were
     /// built for the same items and the same feedback graph version.
-    fn feedback_cache(&self, ctx: &SearchContext<'_>) -> Arc<FeedbackCache> {
-        let key = (fingerprint(ctx), ctx.feedback.version());
+    fn feedback_cache_for(
+        &self,
+        ctx: &SearchContext<'_>,
+        fp: (usize, usize, u64),
+    ) -> Arc<FeedbackCache> {
+        let key = (fp, ctx.feedback.version());
         if let Ok(g) = self.fcache.0.read() {
             if let Some(c) = g.as_ref().filter(|c| c.key == key) {
                 return Arc::clone(c);
@@ -1846,7 +1977,85 @@ impl Head {
         h
     }
 
-    /// The ensemble-mean MLP correction for features `f`.
+    /// `out[k] += forward(feats[k])` for every candidate, compiled for the
+    /// widest vector unit the CPU has (the 16 hidden units fill one AVX-512
+    /// register): the same IEEE operations in the same order per lane, so
+    /// the results equal `Head::forward`'s bit for bit.
+    fn add_forward_all(&self, feats: &[[f32; NUM_FEATURES]], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F (checked above). Covered
+                // by `fast_scores_equal_the_reference_path` and
+                // `head_forward_all_equals_forward`.
+                unsafe { self.add_forward_all_avx512(feats, out) };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked above).
+                unsafe { self.add_forward_all_avx2(feats, out) };
+                return;
+            }
+        }
+        self.add_forward_all_generic(feats, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn add_forward_all_avx512(&self, feats: &[[f32; NUM_FEATURES]], out: &mut [f32]) {
+        self.add_forward_all_generic(feats, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn add_forward_all_avx2(&self, feats: &[[f32; NUM_FEATURES]], out: &mut [f32]) {
+        self.add_forward_all_generic(feats, out);
+    }
+
+    /// Candidates in [`LANES`]-wide chunks, the candidate index innermost so
+    /// every operation is lane-wise (one vector op per hidden unit and
+    /// feature) while each lane does exactly `Head::forward`'s scalar
+    /// operations in its order.
+    #[inline(always)]
+    fn add_forward_all_generic(&self, feats: &[[f32; NUM_FEATURES]], out: &mut [f32]) {
+        // The value `Iterator::sum` starts from (so signed zeros match).
+        let zero: f32 = std::iter::empty::<f32>().sum();
+        for (fc, oc) in feats.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let mut ft = [[0.0f32; LANES]; NUM_FEATURES];
+            for (c, f) in fc.iter().enumerate() {
+                for j in 0..NUM_FEATURES {
+                    ft[j][c] = f[j];
+                }
+            }
+            let mut total = [zero; LANES];
+            for m in 0..ENSEMBLE {
+                let mut acc = [zero; LANES];
+                for k in 0..HIDDEN {
+                    let mut h = [self.b1[m][k]; LANES];
+                    for j in 0..NUM_FEATURES {
+                        let w = self.w1[m][j][k];
+                        for c in 0..LANES {
+                            h[c] += ft[j][c] * w;
+                        }
+                    }
+                    let w = self.w2[m][k];
+                    for c in 0..LANES {
+                        acc[c] += tanh_fast(h[c]) * w;
+                    }
+                }
+                for c in 0..LANES {
+                    total[c] += acc[c];
+                }
+            }
+            for (o, t) in oc.iter_mut().zip(total) {
+                *o += t / ENSEMBLE as f32;
+            }
+        }
+    }
+
+    /// The ensemble-mean MLP correction for features `f`, one candidate at a
+    /// time (the scalar definition the batched serving path must equal).
+    #[cfg(test)]
     fn forward(&self, f: &[f32; NUM_FEATURES]) -> f32 {
         let out = (0..ENSEMBLE)
             .map(|m| {
@@ -2147,6 +2356,18 @@ mod tests {
                     let fast = m.score(&ctx, q, cands).unwrap();
                     let slow = m.score_reference(&ctx, q, cands).unwrap();
                     assert_eq!(fast.len(), slow.len());
+                    // Given the exact cosines (as an index returns them),
+                    // `score_with_similarities` is the same path.
+                    let qn = normalized(q);
+                    let cos: Vec<f32> = cands
+                        .iter()
+                        .map(|&c| vector::dot(&qn, ctx.item(c)))
+                        .collect();
+                    let given = m.score_with_similarities(&ctx, q, cands, &cos).unwrap();
+                    assert_eq!(
+                        given.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                    );
                     for (a, b) in fast.iter().zip(&slow) {
                         assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
                         n += usize::from(a.to_bits() == b.to_bits());
@@ -2189,6 +2410,27 @@ mod tests {
     /// The head's tanh approximation: within 1e-6 of `f32::tanh`, odd,
     /// saturating, NaN in → NaN out.
     #[test]
+    fn head_forward_all_equals_forward() {
+        let mut m = model();
+        let mut rng = Rng::seed_from_u64(5);
+        for (_, mut p) in m.named_parameters_mut() {
+            p.mapv_inplace(|_| rng.uniform_range(-2.0, 2.0));
+        }
+        let head = Head::new(&m);
+        let feats: Vec<[f32; NUM_FEATURES]> = (0..67)
+            .map(|k| std::array::from_fn(|j| rng.uniform_range(-3.0, 3.0) * (1 + k % 5 + j) as f32))
+            .collect();
+        let mut out: Vec<f32> = feats.iter().map(|f| f[0]).collect();
+        head.add_forward_all(&feats, &mut out);
+        let mut generic: Vec<f32> = feats.iter().map(|f| f[0]).collect();
+        head.add_forward_all_generic(&feats, &mut generic);
+        for ((f, a), b) in feats.iter().zip(&out).zip(&generic) {
+            assert_eq!(a.to_bits(), (f[0] + head.forward(f)).to_bits());
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+
+    #[test]
     fn tanh_fast_matches_tanh() {
         let mut x = -12.0f32;
         while x <= 12.0 {
@@ -2226,6 +2468,20 @@ mod tests {
             m.score(&ctx, &q, &[0, N as u64 + 5]),
             Err(Error::UnknownId(id)) if id == N as u64 + 5
         ));
+        assert!(matches!(
+            m.score_with_similarities(&ctx, &q, &[0, 1], &[0.5]),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            m.score_with_similarities(&ctx, &q, &[0, 1], &[0.5, f32::NAN]),
+            Err(Error::NonFinite { .. })
+        ));
+        assert_eq!(
+            m.score_with_similarities(&ctx, &q, &[0, 1], &[0.5, 0.25])
+                .unwrap(),
+            vec![0.5, 0.25],
+            "an untrained model returns the given similarities"
+        );
         assert!(matches!(
             m.explain(&ctx, &q, N as u64),
             Err(Error::UnknownId(_))

@@ -16,6 +16,12 @@ pub use crate::gnn_embedder::{Explanation, FEATURE_NAMES, NUM_FEATURES};
 use crate::gnn_embedder::{FitReport, GNNEmbedder, SearchContext};
 use crate::rerank::{Reranker, TrainConfig, TrainExample};
 
+thread_local! {
+    /// Per-thread id / similarity buffers of [`GnnReranker::score_hits`].
+    static SCORE_HITS: std::cell::RefCell<(Vec<u64>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// A [`GNNEmbedder`] together with the data it scores against.
 #[derive(Debug, Clone)]
 pub struct GnnReranker {
@@ -77,6 +83,24 @@ impl GnnReranker {
         &self.model
     }
 
+    /// Replaces the model (e.g. one loaded with [`GNNEmbedder::from_bytes`]
+    /// that was trained on the same data), keeping the data.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] when the model's `input_dim` differs from the
+    /// items' width.
+    pub fn set_model(&mut self, model: GNNEmbedder) -> Result<()> {
+        if model.config().input_dim != self.items.ncols() {
+            return Err(Error::Dimension {
+                what: "model input".into(),
+                expected: self.items.ncols(),
+                got: model.config().input_dim,
+            });
+        }
+        self.model = model;
+        Ok(())
+    }
+
     /// Trains the model on `examples` (the events the feedback graph was
     /// built from) with the publish gate of [`GNNEmbedder::fit`].
     ///
@@ -124,6 +148,25 @@ impl Reranker for GnnReranker {
                 }
             })
             .collect()
+    }
+
+    /// Reuses the index's similarities as the base score (see
+    /// [`GNNEmbedder::score_with_similarities`]); falls back to
+    /// [`Reranker::score`] when they are unusable.
+    fn score_hits(&self, query: &[f32], hits: &[(u64, f32)]) -> Vec<f32> {
+        SCORE_HITS.with(|buf| {
+            let Ok(mut buf) = buf.try_borrow_mut() else {
+                return self.score(query, &hits.iter().map(|h| h.0).collect::<Vec<_>>());
+            };
+            let (ids, sims) = &mut *buf;
+            ids.clear();
+            sims.clear();
+            ids.extend(hits.iter().map(|h| h.0));
+            sims.extend(hits.iter().map(|h| h.1));
+            self.model
+                .score_with_similarities(&self.context(), query, ids, sims)
+                .unwrap_or_else(|_| self.score(query, ids))
+        })
     }
 
     fn name(&self) -> &'static str {

@@ -32,6 +32,16 @@ pub trait Reranker: Send + Sync {
     /// One score per candidate row (higher = more relevant).
     fn score(&self, query: &[f32], candidates: &[u64]) -> Vec<f32>;
 
+    /// Scores candidates that come with the index's similarity to the query
+    /// (`(row, similarity)` pairs, as [`crate::candidates::CandidateIndex::search`]
+    /// returns them), so a re-ranker can reuse the similarities instead of
+    /// recomputing them. The default ignores them and calls
+    /// [`Reranker::score`].
+    fn score_hits(&self, query: &[f32], hits: &[(u64, f32)]) -> Vec<f32> {
+        let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
+        self.score(query, &ids)
+    }
+
     /// Short name for reports.
     fn name(&self) -> &'static str;
 }

@@ -652,7 +652,8 @@ impl VectorDB {
     }
 
     /// Searches with HNSW, then re-ranks the candidates with `gnn` (see
-    /// [`GNNEmbedder::score`]): `max(k, ef_search)` candidates unless
+    /// [`GNNEmbedder::score_with_similarities`]; with the cosine metric the
+    /// search's similarities are the base score): `max(k, ef_search)` candidates unless
     /// [`StoreConfig::candidates`] says otherwise. An untrained model
     /// returns the plain cosine order.
     ///
@@ -683,7 +684,14 @@ impl VectorDB {
             .iter()
             .map(|&(id, _)| data.index.internal_id(id).map_or(u64::MAX, u64::from))
             .collect();
-        let scores = gnn.score(&ctx.view(), query, &rows)?;
+        let scores = if cfg.hnsw.metric == Metric::Cosine {
+            // The search's own similarities (1 − cosine distance) are the
+            // base score: the model does not recompute them.
+            let sims: Vec<f32> = hits.iter().map(|&(_, d)| 1.0 - d).collect();
+            gnn.score_with_similarities(&ctx.view(), query, &rows, &sims)?
+        } else {
+            gnn.score(&ctx.view(), query, &rows)?
+        };
         let mut out: Vec<SearchHit> = hits
             .iter()
             .zip(&scores)
