@@ -155,8 +155,9 @@ pub(crate) fn release(args: &[String]) -> Result<()> {
         args.push("--allow-dirty".into());
     }
     let t = Instant::now();
-    run(&root, &cargo_bin(), &args)
-        .context("cargo package failed (uncommitted changes? commit them or pass --allow-dirty)")?;
+    run(&root, &cargo_bin(), &args).context(
+        "cargo package failed (see its output above; an uncommitted tree needs --allow-dirty)",
+    )?;
     eprintln!(
         "release: cargo package ({}) ok in {:.0} s",
         if o.no_verify { "no verify" } else { "verified" },
@@ -330,11 +331,12 @@ fn check_versions(
             continue;
         }
         for (d, req) in internal_deps(p, &names) {
-            let want = [format!("^{version}"), format!("={version}")];
-            if !want.contains(&req) {
+            // Exact: a caret requirement lets `cargo package` (and users) resolve to
+            // a newer crate of the same name on crates.io (`ruvector-gnn` exists there).
+            if req != format!("={version}") {
                 problems.push(format!(
-                    "{}: dependency {d} asks for '{req}', expected ^{version} \
-                     (set version = \"{version}\" in [workspace.dependencies])",
+                    "{}: dependency {d} asks for '{req}', expected ={version} \
+                     (set version = \"={version}\" in [workspace.dependencies])",
                     p.name
                 ));
             }
@@ -450,14 +452,11 @@ fn bump_version(v: &str, level: &str) -> Result<String> {
     })
 }
 
-/// Rewrites `version = "<old>"` in [workspace.package] and on internal
-/// `[workspace.dependencies]` lines, and `"version": "<old>"` in package.json files.
-fn bump(root: &Path, old: &str, new: &str, dry_run: bool) -> Result<()> {
-    let verb = if dry_run { "would rewrite" } else { "rewrote" };
-    let cargo_toml = root.join("Cargo.toml");
-    let text = std::fs::read_to_string(&cargo_toml)?;
+/// `text` (the root Cargo.toml) with the workspace version and the exact
+/// internal dependency pins moved from `old` to `new`, and the lines changed.
+fn bump_cargo_toml(text: &str, old: &str, new: &str) -> (String, Vec<String>) {
     let mut section = String::new();
-    let mut changed = 0;
+    let mut changed = Vec::new();
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         let t = line.trim();
@@ -468,15 +467,33 @@ fn bump(root: &Path, old: &str, new: &str, dry_run: bool) -> Result<()> {
             && t.starts_with("ruvector-gnn")
             && t.contains("path =");
         let ws_version = section == "[workspace.package]" && t.starts_with("version");
-        let needle = format!("\"{old}\"");
+        // Internal dependencies are pinned exactly (`"=x.y.z"`).
+        let (needle, to) = if internal_dep {
+            (format!("\"={old}\""), format!("\"={new}\""))
+        } else {
+            (format!("\"{old}\""), format!("\"{new}\""))
+        };
         if (internal_dep || ws_version) && line.contains(&needle) {
-            out.push_str(&line.replacen(&needle, &format!("\"{new}\""), 1));
-            eprintln!("release: {verb} Cargo.toml: {t} -> {new}");
-            changed += 1;
+            out.push_str(&line.replacen(&needle, &to, 1));
+            changed.push(t.to_string());
         } else {
             out.push_str(line);
         }
     }
+    (out, changed)
+}
+
+/// Rewrites `version = "<old>"` in [workspace.package] and on internal
+/// `[workspace.dependencies]` lines, and `"version": "<old>"` in package.json files.
+fn bump(root: &Path, old: &str, new: &str, dry_run: bool) -> Result<()> {
+    let verb = if dry_run { "would rewrite" } else { "rewrote" };
+    let cargo_toml = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&cargo_toml)?;
+    let (out, lines) = bump_cargo_toml(&text, old, new);
+    for t in &lines {
+        eprintln!("release: {verb} Cargo.toml: {t} -> {new}");
+    }
+    let changed = lines.len();
     if changed == 0 {
         bail!("found no version \"{old}\" to bump in Cargo.toml");
     }
@@ -543,6 +560,18 @@ fn run(dir: &Path, cmd: &str, args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bump_rewrites_the_version_and_the_exact_pins_only() {
+        let toml = "[workspace.package]\nversion = \"0.1.1\"\n\n[workspace.dependencies]\n\
+                    ruvector-gnn = { path = \"crates/ruvector-gnn\", version = \"=0.1.1\" }\n\
+                    other = \"0.1.1\"\n";
+        let (out, lines) = bump_cargo_toml(toml, "0.1.1", "0.2.0");
+        assert_eq!(lines.len(), 2);
+        assert!(out.contains("version = \"0.2.0\"\n"));
+        assert!(out.contains("version = \"=0.2.0\" }"));
+        assert!(out.contains("other = \"0.1.1\""), "{out}");
+    }
 
     #[test]
     fn bumps_each_level() {
