@@ -142,6 +142,37 @@ pub fn prefetch(xs: &[f32], at: usize, len: usize) {
     let _ = (xs, at, len);
 }
 
+/// Hints the cache to fetch every cache line of `xs[at..at + len]`, for any
+/// element type (e.g. f16 rows), including the line of the last element
+/// when the range is not line-aligned (no-op off x86_64, and when out of
+/// bounds).
+///
+/// ```
+/// let xs = vec![half::f16::ONE; 200];
+/// ruvector_gnn_kernels::sparse::prefetch_slice(&xs, 64, 50);
+/// ruvector_gnn_kernels::sparse::prefetch_slice(&xs, 190, 50); // out of bounds: nothing
+/// ```
+#[inline(always)]
+pub fn prefetch_slice<T: Copy>(xs: &[T], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if len > 0 && at + len <= xs.len() {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = xs[at..].as_ptr().cast::<i8>();
+        let bytes = len * core::mem::size_of::<T>();
+        let mut b = 0;
+        while b < bytes {
+            // SAFETY: prefetch is a hint that never faults; `p + b` is in
+            // bounds of `xs` (checked above) and SSE is baseline on x86_64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(b)) };
+            b += 64;
+        }
+        // SAFETY: as above; the last byte of the range is in bounds.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(bytes - 1)) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (xs, at, len);
+}
+
 /// One register tile of a gather row: `acc = beta·row[off..off+R·lanes]`,
 /// then `acc += w_e·x[src_e][off..]` over the row's edges `range`, held in
 /// `R` registers so every source row segment is read once and `out` is

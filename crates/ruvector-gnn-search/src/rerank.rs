@@ -57,6 +57,37 @@ pub fn rank_by(candidates: &[u64], scores: &[f32]) -> Vec<u64> {
     order.into_iter().map(|i| candidates[i]).collect()
 }
 
+/// The `k` best of `candidates` by `scores`, best first: the first `k` of
+/// [`rank_by`], found by selection (O(n + k log k)) instead of a full sort.
+///
+/// ```
+/// use ruvector_gnn_search::rerank::{rank_by, rank_top_k};
+/// let (ids, scores) = ([7, 3, 9, 1], [0.2, 0.9, 0.2, 0.5]);
+/// assert_eq!(rank_top_k(&ids, &scores, 3), vec![3, 1, 7]);
+/// assert_eq!(rank_top_k(&ids, &scores, 9), rank_by(&ids, &scores));
+/// ```
+///
+/// # Panics
+/// If `scores` is shorter than `candidates`.
+pub fn rank_top_k(candidates: &[u64], scores: &[f32], k: usize) -> Vec<u64> {
+    let by = |a: &usize, b: &usize| {
+        scores[*b]
+            .total_cmp(&scores[*a])
+            .then(candidates[*a].cmp(&candidates[*b]))
+    };
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    let k = k.min(order.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < order.len() {
+        order.select_nth_unstable_by(k - 1, by);
+        order.truncate(k);
+    }
+    order.sort_unstable_by(by);
+    order.into_iter().map(|i| candidates[i]).collect()
+}
+
 /// Training settings shared by the learned re-rankers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {

@@ -701,13 +701,19 @@ impl VectorDB {
                 distance,
             })
             .collect();
-        out.sort_by(|a, b| {
+        let by = |a: &SearchHit, b: &SearchHit| {
             b.score
                 .total_cmp(&a.score)
                 .then(a.distance.total_cmp(&b.distance))
                 .then(a.id.cmp(&b.id))
-        });
+        };
+        // The k best by selection, then sorted: the order of a full sort
+        // (ids are unique, so `by` is a total order).
+        if k > 0 && k < out.len() {
+            out.select_nth_unstable_by(k - 1, by);
+        }
         out.truncate(k);
+        out.sort_unstable_by(by);
         Ok(out)
     }
 
