@@ -142,37 +142,6 @@ pub fn prefetch(xs: &[f32], at: usize, len: usize) {
     let _ = (xs, at, len);
 }
 
-/// Hints the cache to fetch every cache line of `xs[at..at + len]`, for any
-/// element type (e.g. f16 rows), including the line of the last element
-/// when the range is not line-aligned (no-op off x86_64, and when out of
-/// bounds).
-///
-/// ```
-/// let xs = vec![half::f16::ONE; 200];
-/// ruvector_gnn_kernels::sparse::prefetch_slice(&xs, 64, 50);
-/// ruvector_gnn_kernels::sparse::prefetch_slice(&xs, 190, 50); // out of bounds: nothing
-/// ```
-#[inline(always)]
-pub fn prefetch_slice<T: Copy>(xs: &[T], at: usize, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if len > 0 && at + len <= xs.len() {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = xs[at..].as_ptr().cast::<i8>();
-        let bytes = len * core::mem::size_of::<T>();
-        let mut b = 0;
-        while b < bytes {
-            // SAFETY: prefetch is a hint that never faults; `p + b` is in
-            // bounds of `xs` (checked above) and SSE is baseline on x86_64.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(b)) };
-            b += 64;
-        }
-        // SAFETY: as above; the last byte of the range is in bounds.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(bytes - 1)) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (xs, at, len);
-}
-
 /// One register tile of a gather row: `acc = beta·row[off..off+R·lanes]`,
 /// then `acc += w_e·x[src_e][off..]` over the row's edges `range`, held in
 /// `R` registers so every source row segment is read once and `out` is
@@ -526,58 +495,41 @@ pub fn gather_rows(
     let Some(xs) = row_range_source(csr, &x, row0, out.len()) else {
         return;
     };
-    let beta = 0.0;
     match weights {
         RowWeights::Graph => match csr.weights() {
-            Some(w) => GatherBlock {
-                csr,
-                xs,
-                d,
-                w: Direct(w),
-                beta,
-                row0,
-                out,
-            }
-            .run(),
-            None => GatherBlock {
-                csr,
-                xs,
-                d,
-                w: Unit,
-                beta,
-                row0,
-                out,
-            }
-            .run(),
+            Some(w) => gather_rows_with(csr, Direct(w), xs, d, row0, out),
+            None => gather_rows_with(csr, Unit, xs, d, row0, out),
         },
         RowWeights::Edges(w) => {
             assert_eq!(w.len(), csr.n_edges(), "sparse: one weight per edge");
-            GatherBlock {
-                csr,
-                xs,
-                d,
-                w: Direct(w),
-                beta,
-                row0,
-                out,
-            }
-            .run();
+            gather_rows_with(csr, Direct(w), xs, d, row0, out);
         }
         RowWeights::Sources(s) => {
             assert_eq!(s.len(), csr.n_cols(), "sparse: one scale per source");
-            let w = Mapped(s, csr.indices());
-            GatherBlock {
-                csr,
-                xs,
-                d,
-                w,
-                beta,
-                row0,
-                out,
-            }
-            .run();
+            gather_rows_with(csr, Mapped(s, csr.indices()), xs, d, row0, out);
         }
     }
+}
+
+/// One overwriting [`GatherBlock`] over the rows of `out` from `row0`.
+fn gather_rows_with<W: EdgeWeights>(
+    csr: &Csr,
+    w: W,
+    xs: &[f32],
+    d: usize,
+    row0: usize,
+    out: &mut [f32],
+) {
+    GatherBlock {
+        csr,
+        xs,
+        d,
+        w,
+        beta: 0.0,
+        row0,
+        out,
+    }
+    .run();
 }
 
 /// Multi-head rows `row0..`, dispatched once per block.

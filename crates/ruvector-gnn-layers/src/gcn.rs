@@ -16,6 +16,7 @@ use ruvector_gnn_kernels::{alloc, matmul, sparse, vector, AsGraph, Csr, Rng, Tra
 
 use crate::config::{check_dropout, check_positive, GNNConfig};
 use crate::error::{Error, Result};
+use crate::fused;
 use crate::init::glorot_uniform;
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::message_passing::{
@@ -31,11 +32,6 @@ const GCN_DROPOUT_STREAM: u64 = 0x6763_6e5f_6472_6f70;
 /// Seed used by [`GCNLayer::new`] (so two layers built from the same config
 /// start from the same weights; use [`GCNLayer::with_seed`] to vary it).
 pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
-
-/// Rows per task of the fused inference path: the gathered block is
-/// `FUSED_ROWS × input_dim` floats (128 KiB at 128 wide, L2-resident), large
-/// enough to amortise the per-block packing of `W` in the matmul.
-const FUSED_ROWS: usize = 256;
 
 /// How [`GCNLayer`]'s **inference** forward ([`GCNLayer::forward`],
 /// [`GCNLayer::forward_into`], [`GCNLayer::forward_normalized`],
@@ -181,6 +177,43 @@ impl GcnNorm {
     /// Per-node self-loop weights `1/d_i`.
     pub fn self_weights(&self) -> &[f32] {
         &self.self_loop
+    }
+
+    /// Rows `row0 .. row0 + rows` of `Â·x` into `h` (`rows × x.ncols()`,
+    /// row-major, overwritten): with `per_node` (a graph without self
+    /// references or edge weights) as `s_i·(Σ_j s_j·x_j + s_i·x_i)`, no
+    /// per-edge array read, else through the per-edge and self-loop weights
+    /// (the arithmetic of the whole-matrix propagation).
+    ///
+    /// # Panics
+    /// If `x` is not row-major, or the rows run past the graph.
+    pub(crate) fn propagate_rows(
+        &self,
+        graph: &Csr,
+        x: ArrayView2<'_, f32>,
+        row0: usize,
+        h: &mut [f32],
+        per_node: bool,
+    ) {
+        let din = x.ncols();
+        let xs = x
+            .to_slice()
+            .expect("GCN: propagate_rows needs a row-major x");
+        if per_node {
+            let s = &self.inv_sqrt;
+            sparse::gather_rows(graph, RowWeights::Sources(s), x, row0, h);
+            for (r, hr) in h.chunks_exact_mut(din.max(1)).enumerate() {
+                let i = row0 + r;
+                vector::scale(s[i], hr);
+                vector::axpy(s[i] * s[i], &xs[i * din..(i + 1) * din], hr);
+            }
+        } else {
+            sparse::gather_rows(graph, RowWeights::Edges(&self.edge), x, row0, h);
+            for (r, hr) in h.chunks_exact_mut(din.max(1)).enumerate() {
+                let i = row0 + r;
+                vector::axpy(self.self_loop[i], &xs[i * din..(i + 1) * din], hr);
+            }
+        }
     }
 
     fn n_nodes(&self) -> usize {
@@ -525,7 +558,7 @@ impl GCNLayer {
     }
 
     /// Fused row-block inference ([`GcnOrder::Fused`]): per block of
-    /// [`FUSED_ROWS`] output rows, `H = (Â·X)[block]` is gathered into a
+    /// `fused::FUSED_ROWS` (256) output rows, `H = (Â·X)[block]` is gathered into a
     /// per-task buffer and `out[block] = act(H·W + b)` is written directly.
     /// Without self references or edge weights the normalisation is applied
     /// per node (`H_i = s_i·(Σ_j s_j·X_j + s_i·X_i)`, no per-edge array),
@@ -537,62 +570,25 @@ impl GCNLayer {
         norm: &GcnNorm,
         out: &mut Array2<f32>,
     ) {
-        use rayon::prelude::*;
-        let (din, dout) = (self.config.input_dim, self.config.output_dim);
         // Free when `x` is row-major already (the usual case).
         let xs = x.as_standard_layout();
-        let (Some(xsl), Some(bias), Some(o)) =
-            (xs.as_slice(), self.bias.as_slice(), out.as_slice_mut())
-        else {
+        let (Some(bias), Some(o)) = (self.bias.as_slice(), out.as_slice_mut()) else {
             return;
         };
-        let xv = xs.view();
         let per_node = !norm.has_loops && graph.weights().is_none();
         let act = self.config.activation.to_act();
-        let w = self.weight.view();
-        // `max(1)`: a zero width gives no chunks instead of a chunk-size panic.
-        o.par_chunks_mut(FUSED_ROWS * dout.max(1))
-            .enumerate()
-            .for_each_init(
-                || vec![0.0f32; FUSED_ROWS * din],
-                |buf, (b, oblock)| {
-                    let row0 = b * FUSED_ROWS;
-                    let rows = oblock.len() / dout.max(1);
-                    let h = &mut buf[..rows * din];
-                    if per_node {
-                        let s = &norm.inv_sqrt;
-                        sparse::gather_rows(graph, RowWeights::Sources(s), xv.view(), row0, h);
-                        for (r, hr) in h.chunks_exact_mut(din).enumerate() {
-                            let i = row0 + r;
-                            let si = s[i];
-                            vector::scale(si, hr);
-                            vector::axpy(si * si, &xsl[i * din..(i + 1) * din], hr);
-                        }
-                    } else {
-                        sparse::gather_rows(
-                            graph,
-                            RowWeights::Edges(&norm.edge),
-                            xv.view(),
-                            row0,
-                            h,
-                        );
-                        for (r, hr) in h.chunks_exact_mut(din).enumerate() {
-                            let i = row0 + r;
-                            vector::axpy(norm.self_loop[i], &xsl[i * din..(i + 1) * din], hr);
-                        }
-                    }
-                    if let (Ok(hv), Ok(ov)) = (
-                        ArrayView2::from_shape((rows, din), &*h),
-                        ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *oblock),
-                    ) {
-                        matmul::matmul_into_serial(1.0, hv, w, 0.0, ov);
-                    }
-                    for orow in oblock.chunks_exact_mut(dout) {
-                        vector::add(bias, orow);
-                        act.forward_inplace(orow);
-                    }
-                },
-            );
+        let dout = self.config.output_dim;
+        fused::project_row_blocks(
+            o,
+            self.weight.view(),
+            |row0, h| norm.propagate_rows(graph, xs.view(), row0, h, per_node),
+            |oblock| {
+                for orow in oblock.chunks_exact_mut(dout) {
+                    vector::add(bias, orow);
+                    act.forward_inplace(orow);
+                }
+            },
+        );
     }
 
     /// Project-first inference with per-node scaling, for graphs without

@@ -33,6 +33,7 @@ pub use sequential::Sequential;
 
 pub mod activation_layer;
 pub mod dropout;
+mod fused;
 pub mod norm;
 pub mod residual;
 pub mod sage;

@@ -478,13 +478,8 @@ fn gcn_aggregate_project_blocks(
     out: &mut Array2<f32>,
 ) -> Result<()> {
     use rayon::prelude::*;
-    use ruvector_gnn_kernels::sparse::RowWeights;
     let (n, din) = x.dim();
     let xs = x.as_standard_layout();
-    let Some(xsl) = xs.as_slice() else {
-        return Ok(());
-    };
-    let (edges, selfw) = (norm.edge_weights(), norm.self_weights());
     let mut h = Array2::<f32>::zeros((QGCN_BLOCK_ROWS.min(n), din));
     for row0 in (0..n).step_by(QGCN_BLOCK_ROWS) {
         let rows = QGCN_BLOCK_ROWS.min(n - row0);
@@ -494,11 +489,7 @@ fn gcn_aggregate_project_blocks(
                 .enumerate()
                 .for_each(|(k, chunk)| {
                     let r0 = row0 + k * QGCN_TASK_ROWS;
-                    sparse::gather_rows(graph, RowWeights::Edges(edges), xs.view(), r0, chunk);
-                    for (r, hr) in chunk.chunks_exact_mut(din.max(1)).enumerate() {
-                        let i = r0 + r;
-                        vector::axpy(selfw[i], &xsl[i * din..(i + 1) * din], hr);
-                    }
+                    norm.propagate_rows(graph, xs.view(), r0, chunk, false);
                 });
         }
         weight.mm(store, hb.view(), out.slice_mut(s![row0..row0 + rows, ..]))?;

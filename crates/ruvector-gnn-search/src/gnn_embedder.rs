@@ -362,14 +362,10 @@ impl NeighbourMeans {
         &self.data[at..at + self.dim]
     }
 
-    /// Asks the cache for item `i`'s row.
+    /// Asks the cache for item `i`'s row (line-aligned, so every line of it).
     #[inline]
     fn prefetch(&self, i: usize) {
-        ruvector_gnn_kernels::sparse::prefetch_slice(
-            &self.data,
-            self.offset + i * self.stride,
-            self.dim,
-        );
+        ruvector_gnn_kernels::sparse::prefetch(&self.data, self.offset + i * self.stride, self.dim);
     }
 
     /// `cos(q, mean_i)` (feature 5).

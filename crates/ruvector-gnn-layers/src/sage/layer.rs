@@ -13,6 +13,7 @@ use super::lstm::{self, LstmWeights};
 use crate::check;
 use crate::config::{check_positive, Activation, Aggregator};
 use crate::error::{Error, Result};
+use crate::fused;
 use crate::init::{glorot_uniform, uniform_fan};
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::message_passing::Workspace;
@@ -20,9 +21,6 @@ use crate::params::{Gradients, Parameters};
 
 /// [`Workspace`] slots of the inference path.
 const SLOT_AGG: usize = 0;
-/// Rows per Rayon task of the fused max-aggregator inference path (the
-/// max-gathered block is `FUSED_ROWS × input_dim` floats, 128 KiB at 128 wide).
-const FUSED_ROWS: usize = 256;
 
 /// `F.normalize`'s epsilon: rows with a smaller norm are divided by it instead.
 const NORM_EPS: f32 = 1e-12;
@@ -459,35 +457,21 @@ impl SAGELayer {
     }
 
     /// Max-aggregator inference without the `n × in` aggregate or argmax:
-    /// per block of [`FUSED_ROWS`] target rows, the max over the neighbours
+    /// per block of `fused::FUSED_ROWS` (256) target rows, the max over the neighbours
     /// is gathered into a per-task buffer and multiplied by `W_neigh`
     /// straight into `out` (overwritten).
     fn max_fused(&self, x: ArrayView2<'_, f32>, graph: &Csr, out: &mut Array2<f32>) {
-        use rayon::prelude::*;
-        let (din, dout) = (self.input_dim, self.output_dim);
         // Free when `x` is row-major already (the usual case).
         let xs = x.as_standard_layout();
-        let xv = xs.view();
-        let w = self.weight_neigh.view();
         let Some(o) = out.as_slice_mut() else {
             return;
         };
-        o.par_chunks_mut(FUSED_ROWS * dout.max(1))
-            .enumerate()
-            .for_each_init(
-                || vec![0.0f32; FUSED_ROWS * din],
-                |buf, (b, oblock)| {
-                    let rows = oblock.len() / dout.max(1);
-                    let h = &mut buf[..rows * din];
-                    sparse::gather_max_rows(graph, xv.view(), b * FUSED_ROWS, h);
-                    if let (Ok(hv), Ok(ov)) = (
-                        ArrayView2::from_shape((rows, din), &*h),
-                        ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *oblock),
-                    ) {
-                        ruvector_gnn_kernels::matmul::matmul_into_serial(1.0, hv, w, 0.0, ov);
-                    }
-                },
-            );
+        fused::project_row_blocks(
+            o,
+            self.weight_neigh.view(),
+            |row0, h| sparse::gather_max_rows(graph, xs.view(), row0, h),
+            |_| {},
+        );
     }
 
     /// Bias, optional row normalisation and activation, in place; returns

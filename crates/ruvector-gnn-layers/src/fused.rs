@@ -1,0 +1,45 @@
+//! Row-blocked "aggregate, then project" inference shared by the layers'
+//! fused paths (GCN's [`crate::GcnOrder::Fused`], SAGE-max inference): no
+//! `nodes × input_dim` aggregate is ever materialised, only one small block
+//! per Rayon task.
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+use ruvector_gnn_kernels::matmul;
+
+/// Output rows per Rayon task: the aggregated block is `FUSED_ROWS ×
+/// input_dim` floats (128 KiB at 128 wide, L2-resident), large enough to
+/// amortise the per-block packing of `W` in the matmul.
+pub(crate) const FUSED_ROWS: usize = 256;
+
+/// `out = H·w` (`out` row-major, `w.ncols()` wide), block by block: for the
+/// [`FUSED_ROWS`] output rows from `row0`, `fill(row0, h)` writes that block
+/// of `H` (`rows × w.nrows()`, row-major, overwritten) into a per-task
+/// buffer, the block is multiplied by `w` straight into its output rows
+/// (overwritten), then `finish(out_block)` runs on them (bias, activation).
+pub(crate) fn project_row_blocks(
+    out: &mut [f32],
+    w: ArrayView2<'_, f32>,
+    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
+    finish: impl Fn(&mut [f32]) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    let (din, dout) = w.dim();
+    // `max(1)`: a zero width gives no chunks instead of a chunk-size panic.
+    out.par_chunks_mut(FUSED_ROWS * dout.max(1))
+        .enumerate()
+        .for_each_init(
+            || vec![0.0f32; FUSED_ROWS * din],
+            |buf, (b, oblock)| {
+                let rows = oblock.len() / dout.max(1);
+                let h = &mut buf[..rows * din];
+                fill(b * FUSED_ROWS, h);
+                if let (Ok(hv), Ok(ov)) = (
+                    ArrayView2::from_shape((rows, din), &*h),
+                    ArrayViewMut2::from_shape((rows, dout), &mut *oblock),
+                ) {
+                    matmul::matmul_into_serial(1.0, hv, w, 0.0, ov);
+                }
+                finish(oblock);
+            },
+        );
+}
