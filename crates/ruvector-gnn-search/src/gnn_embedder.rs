@@ -1042,13 +1042,17 @@ impl GNNEmbedder {
         // unstable sort equals the reference's stable one).
         order.clear();
         order.extend(0..n as u32);
-        order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
+        let by_rank = |a: usize, b: usize| {
             cos[b]
                 .total_cmp(&cos[a])
                 .then(candidates[a].cmp(&candidates[b]))
                 .then(a.cmp(&b))
-        });
+        };
+        // An index returns its hits best first, so the candidates usually
+        // are in rank order already: an O(n) check instead of a sort.
+        if (1..n).any(|k| by_rank(k - 1, k) == std::cmp::Ordering::Greater) {
+            order.sort_unstable_by(|&a, &b| by_rank(a as usize, b as usize));
+        }
         let best = order.first().map_or(0.0, |&i| cos[i as usize]);
         while ln1p.len() < n {
             let r = ln1p.len();
