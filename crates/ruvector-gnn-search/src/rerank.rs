@@ -9,6 +9,7 @@ use ruvector_gnn_kernels::{vector, Rng};
 use ruvector_gnn_layers::loss::info_nce;
 use ruvector_gnn_layers::optim::{Adam, Optimizer};
 use ruvector_gnn_layers::{Gradients, Parameters};
+use std::cmp::Ordering;
 
 use crate::candidates::normalized;
 use crate::error::{Error, Result};
@@ -48,13 +49,7 @@ pub trait Reranker: Send + Sync {
 
 /// Sorts `candidates` by `scores`, best first (ties by id, deterministic).
 pub fn rank_by(candidates: &[u64], scores: &[f32]) -> Vec<u64> {
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|&a, &b| {
-        scores[b]
-            .total_cmp(&scores[a])
-            .then(candidates[a].cmp(&candidates[b]))
-    });
-    order.into_iter().map(|i| candidates[i]).collect()
+    rank_top_k(candidates, scores, candidates.len())
 }
 
 /// The `k` best of `candidates` by `scores`, best first: the first `k` of
@@ -70,22 +65,26 @@ pub fn rank_by(candidates: &[u64], scores: &[f32]) -> Vec<u64> {
 /// # Panics
 /// If `scores` is shorter than `candidates`.
 pub fn rank_top_k(candidates: &[u64], scores: &[f32], k: usize) -> Vec<u64> {
-    let by = |a: &usize, b: &usize| {
-        scores[*b]
-            .total_cmp(&scores[*a])
-            .then(candidates[*a].cmp(&candidates[*b]))
-    };
     let mut order: Vec<usize> = (0..candidates.len()).collect();
-    let k = k.min(order.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    if k < order.len() {
-        order.select_nth_unstable_by(k - 1, by);
-        order.truncate(k);
-    }
-    order.sort_unstable_by(by);
+    keep_top_k(&mut order, k, |&a, &b| {
+        scores[b]
+            .total_cmp(&scores[a])
+            .then(candidates[a].cmp(&candidates[b]))
+    });
     order.into_iter().map(|i| candidates[i]).collect()
+}
+
+/// Keeps the first `k` of `v` in `by`'s order, sorted: selection of the
+/// `k`-th, then a sort of those `k` only. Equals truncating a full sort
+/// wherever `by` orders every two distinct elements.
+pub(crate) fn keep_top_k<T>(v: &mut Vec<T>, k: usize, by: impl Fn(&T, &T) -> Ordering) {
+    if k < v.len() {
+        if k > 0 {
+            v.select_nth_unstable_by(k - 1, &by);
+        }
+        v.truncate(k);
+    }
+    v.sort_unstable_by(by);
 }
 
 /// Training settings shared by the learned re-rankers.

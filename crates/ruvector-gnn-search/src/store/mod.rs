@@ -709,11 +709,7 @@ impl VectorDB {
         };
         // The k best by selection, then sorted: the order of a full sort
         // (ids are unique, so `by` is a total order).
-        if k > 0 && k < out.len() {
-            out.select_nth_unstable_by(k - 1, by);
-        }
-        out.truncate(k);
-        out.sort_unstable_by(by);
+        crate::rerank::keep_top_k(&mut out, k, by);
         Ok(out)
     }
 
