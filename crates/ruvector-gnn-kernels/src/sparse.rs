@@ -114,28 +114,36 @@ impl EdgeWeights for Mapped<'_> {
     }
 }
 
-/// Hints the cache to fetch `len` floats at `xs[at..]` (no-op off x86_64,
-/// and when out of bounds). For fused gathers written outside this module
-/// (GAT's inference path): call it for the source rows a row will read,
-/// some work ahead of reading them.
+/// Hints the cache to fetch the `len` elements at `xs[at..]`, every
+/// 64-byte line they touch (no-op off x86_64, and when out of bounds). For
+/// fused gathers written outside this module (GAT's inference path): call it
+/// for the source rows a row will read, some work ahead of reading them; the
+/// search crate uses it on id lists (`u32`) as well as on rows.
 ///
 /// ```
 /// let xs = vec![1.0f32; 64];
 /// ruvector_gnn_kernels::sparse::prefetch(&xs, 16, 32);
 /// ruvector_gnn_kernels::sparse::prefetch(&xs, 60, 32); // out of bounds: nothing
+/// let ids = vec![7u32; 40];
+/// ruvector_gnn_kernels::sparse::prefetch(&ids, 3, 37);
 /// ```
 #[inline(always)]
-pub fn prefetch(xs: &[f32], at: usize, len: usize) {
+pub fn prefetch<T>(xs: &[T], at: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
-    if at + len <= xs.len() {
+    if len > 0 && at.checked_add(len).is_some_and(|end| end <= xs.len()) {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         let p = xs[at..].as_ptr().cast::<i8>();
-        let mut l = 0;
-        while l < len {
-            // SAFETY: prefetch is a hint that never faults; the address is in
-            // bounds of `xs` (checked above) and SSE is baseline on x86_64.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(l * 4)) };
-            l += 16;
+        // Bytes from the start of `p`'s line to the end of the last element.
+        let head = p as usize % 64;
+        let span = head + len * core::mem::size_of::<T>();
+        let line = p.wrapping_sub(head);
+        let mut off = 0;
+        while off < span {
+            // SAFETY: prefetch is a hint that never faults; every line
+            // prefetched holds at least one element of `xs[at..at + len]`
+            // (bounds checked above) and SSE is baseline on x86_64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.wrapping_add(off)) };
+            off += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

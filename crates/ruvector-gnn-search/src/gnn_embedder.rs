@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use half::f16;
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
+use ruvector_gnn_kernels::quant::{dot_f16, quantize_f16_row};
 use ruvector_gnn_kernels::{vector, Csr, Rng};
 use ruvector_gnn_layers::loss::info_nce;
 use ruvector_gnn_layers::optim::{Adam, Optimizer};
@@ -32,6 +34,7 @@ use ruvector_gnn_weights::{Tensor, TensorStore};
 use crate::candidates::normalized;
 use crate::error::{check_vector, Error, Result};
 use crate::feedback_graph::FeedbackGraph;
+use crate::line_rows::LineRows;
 use crate::rerank::{TrainConfig, TrainExample};
 
 /// Number of message features per (query, item) pair.
@@ -321,78 +324,59 @@ struct ItemCache {
     neighbour_means: NeighbourMeans,
 }
 
-/// The items' normalised neighbour means, one row per item, each row
-/// starting on a 64-byte boundary and padded to whole cache lines (at 50-d:
-/// 200 bytes in exactly 4 lines, instead of 4 or 5 for unaligned rows).
+/// The items' normalised neighbour means in f16, one line-aligned row per
+/// item (at 50-d: 100 bytes in exactly 2 lines, a quarter of the f32 rows'
+/// traffic on the serving path, which reads one row per candidate). Both
+/// the serving and the training features read these rows.
 #[derive(Debug)]
-struct NeighbourMeans {
-    /// Row `i` is `data[offset + i·stride ..][..dim]`.
-    data: Vec<f32>,
-    offset: usize,
-    stride: usize,
-    dim: usize,
-}
+struct NeighbourMeans(LineRows<f16>);
 
 impl NeighbourMeans {
-    /// Copies the means (rows normalised) into line-aligned rows.
+    /// Rounds the means (rows normalised) to f16 rows.
     fn new(m: &Array2<f32>) -> Self {
-        let (n, dim) = m.dim();
-        // 16 floats = one 64-byte line.
-        let stride = dim.div_ceil(16).max(1) * 16;
-        let mut data = vec![0.0f32; n * stride + 16];
-        // Elements are 4-byte aligned, so the shift to the next line
-        // boundary is a whole number of floats.
-        let offset = (64 - data.as_ptr() as usize % 64) % 64 / 4;
-        for (i, row) in m.outer_iter().enumerate() {
-            let at = offset + i * stride;
-            data[at..at + dim].copy_from_slice(row.as_slice().expect("standard layout"));
+        let mut rows = LineRows::with_capacity(m.ncols(), m.nrows());
+        for row in m.outer_iter() {
+            rows.push_with(|out| {
+                quantize_f16_row(row.as_slice().expect("standard layout"), out);
+            });
         }
-        Self {
-            data,
-            offset,
-            stride,
-            dim,
-        }
+        Self(rows)
     }
 
-    /// Item `i`'s mean.
-    #[inline]
-    fn row(&self, i: usize) -> &[f32] {
-        let at = self.offset + i * self.stride;
-        &self.data[at..at + self.dim]
-    }
-
-    /// Asks the cache for item `i`'s row (line-aligned, so every line of it).
+    /// Asks the cache for item `i`'s row.
     #[inline]
     fn prefetch(&self, i: usize) {
-        ruvector_gnn_kernels::sparse::prefetch(&self.data, self.offset + i * self.stride, self.dim);
+        self.0.prefetch(i);
     }
 
     /// `cos(q, mean_i)` (feature 5).
     #[inline]
     fn dot(&self, i: usize, q: &[f32]) -> f32 {
-        vector::dot(q, self.row(i))
+        dot_f16(self.0.row(i), q)
     }
 }
 
+/// Event ids an [`ItemRecord`] holds itself: an item with at most this many
+/// claims, skips and neighbour claims in all needs no list but its record.
+const INLINE: usize = 8;
+
 /// Everything the serving path reads about one item, in one cache line, so
 /// scoring a candidate touches one record (prefetched) instead of a line in
-/// each of eight item-indexed arrays.
+/// each of eight item-indexed arrays, and, for most items, no event list.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C, align(64))]
 struct ItemRecord {
-    /// `claim_events[claim_start..claim_start + claim_len]`: events that chose the item.
-    claim_start: u32,
-    claim_len: u32,
-    /// `skip_events[skip_start..skip_start + skip_len]`: events that skipped it.
-    skip_start: u32,
-    skip_len: u32,
-    /// `neighbour_events[nb_start..nb_start + nb_len]`: deduplicated events
-    /// that chose any of the item's neighbours.
-    nb_start: u32,
-    nb_len: u32,
-    /// Whether the item has item-graph neighbours (features 4–6 apply).
-    has_neighbours: bool,
+    /// Where the item's events start in [`FeedbackCache::events`] (only
+    /// when there are more than [`INLINE`] of them).
+    start: u32,
+    /// Events that chose the item (the first `n_claims` of its events,
+    /// ascending as in the feedback graph).
+    n_claims: u32,
+    /// Events that were shown it and chose another (the next `n_skips`).
+    n_skips: u32,
+    /// Deduplicated events that chose any of the item's neighbours (the last
+    /// `n_nb`, ascending).
+    n_nb: u32,
     /// Feature 1: `ln(1 + #claims)`.
     log_claims: f32,
     /// Feature 7: `ln(1 + #skips)`.
@@ -401,25 +385,32 @@ struct ItemRecord {
     neighbour_claim_mean: f32,
     /// Feature 11: max cosine(chooser query, item) over the item's claims.
     chooser_cos: f32,
+    /// The events themselves when there are at most [`INLINE`].
+    inline: [u32; INLINE],
+}
+
+impl ItemRecord {
+    /// Claims, skips and neighbour events together.
+    fn n_events(&self) -> usize {
+        (self.n_claims + self.n_skips + self.n_nb) as usize
+    }
 }
 
 /// Query-independent per-item feedback aggregates for one (items, item
 /// graph, feedback graph) triple, built once so that scoring a candidate
-/// reads one [`ItemRecord`] and flat event lists instead of hashing its own
-/// and its ≤ 32 neighbours' claim lists. Only the unmasked (serving) path
-/// uses it; training masks one event per example and keeps the direct path.
+/// reads one [`ItemRecord`] (and, for items with many events, one list)
+/// instead of hashing its own and its ≤ 32 neighbours' claim lists. Only the
+/// unmasked (serving) path uses it; training masks one event per example and
+/// keeps the direct path.
 #[derive(Debug)]
 struct FeedbackCache {
     /// Item fingerprint and [`FeedbackGraph::version`] it was built for.
     key: ((usize, usize, u64), u64),
     /// One record per item.
     records: Vec<ItemRecord>,
-    /// Events that chose each item (ascending, as in the feedback graph).
-    claim_events: Vec<u32>,
-    /// Events that skipped each item.
-    skip_events: Vec<u32>,
-    /// Deduplicated events that claimed any of the item's neighbours.
-    neighbour_events: Vec<u32>,
+    /// Claims, skips and neighbour events of each item with more than
+    /// [`INLINE`] of them, one contiguous run per item.
+    events: Vec<u32>,
     /// Two bits per item, 32 items per word: [`WARM`] (the item has claims,
     /// skips or neighbour claims) and [`HAS_NEIGHBOURS`]. A cold item's
     /// features are all 0 except feature 5, so scoring it reads neither its
@@ -458,24 +449,22 @@ impl FeedbackCache {
         let (claim_off, claim_events) = csr(&mut fb.claims_by_item());
         let (skip_off, skip_events) = csr(&mut fb.skips_by_item());
         let claims = |i: usize| &claim_events[claim_off[i] as usize..claim_off[i + 1] as usize];
+        let skips = |i: usize| &skip_events[skip_off[i] as usize..skip_off[i + 1] as usize];
         // ln(1 + #claims) per item, exactly as the direct path computes it.
         let log_claims: Vec<f32> = (0..n)
             .map(|i| (1.0 + claims(i).len() as f32).ln())
             .collect();
         let mut records = Vec::with_capacity(n);
         let mut flags = vec![0u64; n.div_ceil(32)];
-        let mut neighbour_events = Vec::new();
-        let mut scratch: Vec<u32> = Vec::new();
+        let mut events = Vec::new();
+        let mut nb_events: Vec<u32> = Vec::new();
         for i in 0..n {
-            let cl = claims(i);
+            let (cl, sk) = (claims(i), skips(i));
             let mut r = ItemRecord {
-                claim_start: claim_off[i],
-                claim_len: claim_off[i + 1] - claim_off[i],
-                skip_start: skip_off[i],
-                skip_len: skip_off[i + 1] - skip_off[i],
-                nb_start: neighbour_events.len() as u32,
+                n_claims: cl.len() as u32,
+                n_skips: sk.len() as u32,
                 log_claims: log_claims[i],
-                log_skips: (1.0 + (skip_off[i + 1] - skip_off[i]) as f32).ln(),
+                log_skips: (1.0 + sk.len() as f32).ln(),
                 chooser_cos: f32::MIN,
                 ..ItemRecord::default()
             };
@@ -486,31 +475,36 @@ impl FeedbackCache {
                     .fold(f32::MIN, f32::max);
             }
             let nb = ctx.neighbours(i as u64);
+            nb_events.clear();
             if !nb.is_empty() {
-                r.has_neighbours = true;
                 let mut deg = 0.0;
-                scratch.clear();
                 for &j in nb {
                     deg += log_claims[j as usize];
-                    scratch.extend_from_slice(claims(j as usize));
+                    nb_events.extend_from_slice(claims(j as usize));
                 }
                 r.neighbour_claim_mean = deg / nb.len() as f32;
-                scratch.sort_unstable();
-                scratch.dedup();
-                neighbour_events.extend_from_slice(&scratch);
+                nb_events.sort_unstable();
+                nb_events.dedup();
             }
-            r.nb_len = neighbour_events.len() as u32 - r.nb_start;
-            let warm = r.claim_len + r.skip_len + r.nb_len > 0;
-            let bits = u64::from(warm) | (u64::from(r.has_neighbours) << 1);
+            r.n_nb = nb_events.len() as u32;
+            let all = cl.iter().chain(sk).chain(&nb_events).copied();
+            if r.n_events() <= INLINE {
+                for (slot, e) in r.inline.iter_mut().zip(all) {
+                    *slot = e;
+                }
+            } else {
+                r.start = events.len() as u32;
+                events.extend(all);
+            }
+            let warm = r.n_events() > 0;
+            let bits = u64::from(warm) | (u64::from(!nb.is_empty()) << 1);
             flags[i / 32] |= bits << (2 * (i % 32));
             records.push(r);
         }
         Self {
             key,
             records,
-            claim_events,
-            skip_events,
-            neighbour_events,
+            events,
             flags,
         }
     }
@@ -521,16 +515,25 @@ impl FeedbackCache {
         ((self.flags[i / 32] >> (2 * (i % 32))) & 3) as u8
     }
 
-    fn claims(&self, r: &ItemRecord) -> &[u32] {
-        &self.claim_events[r.claim_start as usize..(r.claim_start + r.claim_len) as usize]
+    /// The record's claims, skips and neighbour events, in that order.
+    #[inline]
+    fn events<'a>(&'a self, r: &'a ItemRecord) -> &'a [u32] {
+        let n = r.n_events();
+        if n <= INLINE {
+            &r.inline[..n]
+        } else {
+            &self.events[r.start as usize..r.start as usize + n]
+        }
     }
 
-    fn skips(&self, r: &ItemRecord) -> &[u32] {
-        &self.skip_events[r.skip_start as usize..(r.skip_start + r.skip_len) as usize]
-    }
-
-    fn neighbour_events(&self, r: &ItemRecord) -> &[u32] {
-        &self.neighbour_events[r.nb_start as usize..(r.nb_start + r.nb_len) as usize]
+    /// Hints the CPU to load record `r`'s event list when it is not inline
+    /// (read a few steps later by the past-query dedupe).
+    #[inline]
+    fn prefetch_events(&self, r: &ItemRecord) {
+        let n = r.n_events();
+        if n > INLINE {
+            ruvector_gnn_kernels::sparse::prefetch(&self.events, r.start as usize, n);
+        }
     }
 
     /// Hints the CPU to load item `i`'s record.
@@ -1028,6 +1031,13 @@ impl GNNEmbedder {
         if let Some(sims) = similarities {
             cos.extend_from_slice(sims);
         }
+        // The warm candidates' records have arrived (or are in flight):
+        // request their event lists, read by the dedupe below.
+        for &c in candidates {
+            if fc.flags(c as usize) & WARM != 0 {
+                fc.prefetch_events(&fc.records[c as usize]);
+            }
+        }
         let alpha = self.head["blend.alpha"][[0]];
         let node = if alpha == 0.0 {
             None
@@ -1064,8 +1074,9 @@ impl GNNEmbedder {
             feats[i as usize][10] = ln1p[r];
         }
         // Past-query similarities: first the distinct events linked to any
-        // candidate (a branch-free dedupe with a generation stamp per event),
-        // then one dot product per such event, then the features read them.
+        // candidate (a branch-free dedupe with a generation stamp per event;
+        // each new event's f16 query row is requested as it is found), then
+        // one dot product per such event, then the features read them.
         *generation = generation.wrapping_add(1);
         if *generation == 0 {
             stamp.fill(0);
@@ -1088,21 +1099,17 @@ impl GNNEmbedder {
                 continue;
             }
             let rec = &fc.records[c as usize];
-            for list in [fc.claims(rec), fc.skips(rec), fc.neighbour_events(rec)] {
-                for &e in list {
-                    let fresh = stamp[e as usize] != gen;
-                    stamp[e as usize] = gen;
-                    if fresh {
-                        todo.push(e);
-                    }
+            for &e in fc.events(rec) {
+                let fresh = stamp[e as usize] != gen;
+                stamp[e as usize] = gen;
+                if fresh {
+                    fb.prefetch_query(e);
+                    todo.push(e);
                 }
             }
         }
-        for (t, &e) in todo.iter().enumerate() {
-            if let Some(&next) = todo.get(t + 4) {
-                fb.prefetch_query(next);
-            }
-            memo[e as usize] = vector::dot(fb.query(e), q);
+        for &e in todo.iter() {
+            memo[e as usize] = fb.query_sim(e, q);
         }
         let memo = &memo[..];
         let mut nearest = 0.0f32;
@@ -1123,7 +1130,9 @@ impl GNNEmbedder {
                 continue;
             }
             let rec = &fc.records[i];
-            let claims = fc.claims(rec);
+            let events = fc.events(rec);
+            let (claims, rest) = events.split_at(rec.n_claims as usize);
+            let (skips, nb_events) = rest.split_at(rec.n_skips as usize);
             if !claims.is_empty() {
                 f[1] = rec.log_claims;
                 // Attention over the claiming queries, as in `features`.
@@ -1139,16 +1148,16 @@ impl GNNEmbedder {
                 nearest = nearest.max(mx);
             }
             let mut best_skip = 0.0f32;
-            for &e in fc.skips(rec) {
+            for &e in skips {
                 best_skip = best_skip.max(memo[e as usize]);
             }
             f[7] = rec.log_skips;
             f[8] = best_skip;
             nearest = nearest.max(best_skip);
-            if rec.has_neighbours {
+            if fl & HAS_NEIGHBOURS != 0 {
                 f[4] = rec.neighbour_claim_mean;
                 let mut best_nb = 0.0f32;
-                for &e in fc.neighbour_events(rec) {
+                for &e in nb_events {
                     best_nb = best_nb.max(memo[e as usize]);
                 }
                 f[6] = best_nb;
@@ -2499,6 +2508,18 @@ mod tests {
             fb.push(e).unwrap();
         }
         assert_eq!(check(&m, &fb, &queries), total);
+        // Both record layouts were exercised: events inline and in a list.
+        let full = FeedbackCache::build(
+            &SearchContext {
+                items: it.view(),
+                graph: &g,
+                feedback: &fb,
+            },
+            ((0, 0, 0), 0),
+        );
+        let sizes: Vec<usize> = full.records.iter().map(ItemRecord::n_events).collect();
+        assert!(sizes.iter().any(|&n| n > 0 && n <= INLINE), "{sizes:?}");
+        assert!(sizes.iter().any(|&n| n > INLINE), "{sizes:?}");
         let empty = FeedbackGraph::empty(D);
         assert_eq!(check(&m, &empty, &queries), total);
         // Few events: cold items (flags only) and warm ones side by side.
@@ -2517,10 +2538,10 @@ mod tests {
         assert_eq!(check(&m, &few, &queries), total);
     }
 
-    /// The neighbour means: rows start on a cache line, hold the means, and
-    /// feature 5 is their dot with the query.
+    /// The neighbour means: f16 rows starting on a cache line, within f16
+    /// rounding of the f32 means, and feature 5 is their dot with the query.
     #[test]
-    fn neighbour_means_are_line_aligned_rows() {
+    fn neighbour_means_are_line_aligned_f16_rows() {
         let it = items(8);
         let g = knn_graph(it.view(), 6);
         let fb = FeedbackGraph::empty(D);
@@ -2533,10 +2554,13 @@ mod tests {
         let means = NeighbourMeans::new(&m32);
         let q = normalized(&it.row(3).to_vec());
         for i in 0..N {
-            let row = means.row(i);
+            let row = means.0.row(i);
             assert_eq!(row.as_ptr() as usize % 64, 0);
-            assert_eq!(row, m32.row(i).as_slice().unwrap());
-            assert_eq!(means.dot(i, &q).to_bits(), vector::dot(&q, row).to_bits());
+            for (h, &x) in row.iter().zip(m32.row(i)) {
+                assert_eq!(*h, f16::from_f32(x));
+            }
+            let exact = vector::dot(&q, m32.row(i).as_slice().unwrap());
+            assert!((means.dot(i, &q) - exact).abs() < 1e-3);
             means.prefetch(i);
         }
     }

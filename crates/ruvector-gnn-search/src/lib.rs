@@ -21,6 +21,7 @@ pub mod eval;
 pub mod feedback_graph;
 pub mod gnn_embedder;
 pub mod gnn_rerank;
+mod line_rows;
 pub mod rerank;
 pub mod store;
 
