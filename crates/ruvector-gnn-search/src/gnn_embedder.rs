@@ -2509,14 +2509,15 @@ mod tests {
         }
         assert_eq!(check(&m, &fb, &queries), total);
         // Both record layouts were exercised: events inline and in a list.
-        let full = FeedbackCache::build(
-            &SearchContext {
+        let cache_of = |feedback: &FeedbackGraph| {
+            let ctx = SearchContext {
                 items: it.view(),
                 graph: &g,
-                feedback: &fb,
-            },
-            ((0, 0, 0), 0),
-        );
+                feedback,
+            };
+            FeedbackCache::build(&ctx, ((0, 0, 0), 0))
+        };
+        let full = cache_of(&fb);
         let sizes: Vec<usize> = full.records.iter().map(ItemRecord::n_events).collect();
         assert!(sizes.iter().any(|&n| n > 0 && n <= INLINE), "{sizes:?}");
         assert!(sizes.iter().any(|&n| n > INLINE), "{sizes:?}");
@@ -2524,14 +2525,7 @@ mod tests {
         assert_eq!(check(&m, &empty, &queries), total);
         // Few events: cold items (flags only) and warm ones side by side.
         let few = FeedbackGraph::from_examples(&ex[..2]);
-        let fc = FeedbackCache::build(
-            &SearchContext {
-                items: it.view(),
-                graph: &g,
-                feedback: &few,
-            },
-            ((0, 0, 0), 0),
-        );
+        let fc = cache_of(&few);
         let cold = (0..N).filter(|&i| fc.flags(i) & WARM == 0).count();
         assert!(cold > 0 && cold < N, "{cold} cold of {N}");
         assert!((0..N).all(|i| fc.flags(i) & HAS_NEIGHBOURS != 0));
