@@ -217,27 +217,31 @@ impl FeedbackGraph {
             .expect("standard layout")
     }
 
-    /// Hints the CPU to load event `e`'s f16 query row, the one
-    /// [`FeedbackGraph::query_sim`] reads (nothing when out of range).
+    /// Hints the CPU to load event `e`'s f16 query row, the one the
+    /// similarities of [`FeedbackGraph::query_sims`] read (nothing when out
+    /// of range).
     #[inline]
     pub fn prefetch_query(&self, e: u32) {
         self.queries16.prefetch(e as usize);
     }
 
     /// Similarity of the normalised query `q` to past query `e`: the dot
-    /// product of `q` with the event's query rounded to f16 (|error| ≤ 2⁻¹¹
-    /// per component, far below what separates relevant results), the one
-    /// definition training and serving share.
+    /// product of `q` with the event's query rounded to f16 (relative error
+    /// ≤ 2⁻¹¹ per component, far below what separates relevant results), the
+    /// one definition training and serving share. Internal hot path: callers
+    /// pass events of this graph and queries of its width.
     ///
     /// # Panics
     /// If `e` is out of range or `q`'s width differs from the graph's.
     #[inline]
-    pub fn query_sim(&self, e: u32, q: &[f32]) -> f32 {
+    pub(crate) fn query_sim(&self, e: u32, q: &[f32]) -> f32 {
         dot_f16(self.queries16.row(e as usize), q)
     }
 
-    /// [`FeedbackGraph::query_sim`] of `q` to every past query (zeros for
-    /// another width).
+    /// Similarity of the normalised query `q` to every past query: the dot
+    /// product of `q` with each event's query rounded to f16 (relative error
+    /// ≤ 2⁻¹¹ per component), the definition training and serving share;
+    /// zeros for another width.
     pub fn query_sims(&self, q: &[f32]) -> Vec<f32> {
         if self.queries.nrows() == 0 || self.queries.ncols() != q.len() {
             return vec![0.0; self.queries.nrows()];

@@ -13,7 +13,6 @@ const LINE: usize = 64;
 
 /// `rows × dim` values, row `i` at `data[offset + i·stride ..][..dim]`, each
 /// row line-aligned and padded to whole lines.
-#[derive(Debug)]
 pub(crate) struct LineRows<T> {
     data: Vec<T>,
     offset: usize,
@@ -91,6 +90,17 @@ impl<T: Copy + Default> LineRows<T> {
     }
 }
 
+/// The shape only (a row store can hold millions of values).
+impl<T> std::fmt::Debug for LineRows<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineRows")
+            .field("rows", &self.rows)
+            .field("dim", &self.dim)
+            .field("stride", &self.stride)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T: Copy + Default> Clone for LineRows<T> {
     fn clone(&self) -> Self {
         let mut c = Self::with_capacity(self.dim, self.rows);
@@ -122,6 +132,8 @@ mod tests {
             }
             m.prefetch(100); // out of range: nothing
         }
+        let shown = format!("{r:?}");
+        assert!(shown.contains("rows: 100") && shown.len() < 100, "{shown}");
     }
 
     #[test]
