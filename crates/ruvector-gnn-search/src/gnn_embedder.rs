@@ -325,7 +325,7 @@ struct ItemCache {
 }
 
 /// The items' normalised neighbour means in f16, one line-aligned row per
-/// item (at 50-d: 100 bytes in exactly 2 lines, a quarter of the f32 rows'
+/// item (at 50-d: 100 bytes in exactly 2 lines, half the f32 rows'
 /// traffic on the serving path, which reads one row per candidate). Both
 /// the serving and the training features read these rows.
 #[derive(Debug)]
