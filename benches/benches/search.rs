@@ -35,7 +35,13 @@
 //! `SEARCH_BENCH_ONLY` is one of `plain`, `candidates`, `gnn`, `linear`,
 //! `score` (the GNN scoring of precomputed candidates) or `warm` (the same,
 //! each query scored several times in a row: compute without cache misses);
-//! one untimed pass runs first (it builds the model's caches).
+//! one untimed pass runs first (it builds the model's caches). With
+//! `SEARCH_BENCH_SECTIONS=1` those modes also print where each scoring call's
+//! time went, section by section (`search::serving_profile`), which is far
+//! steadier on a shared machine than the end-to-end time:
+//! ```sh
+//! SEARCH_BENCH_ONLY=gnn SEARCH_BENCH_PASSES=20 SEARCH_BENCH_SECTIONS=1 $B --bench
+//! ```
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
@@ -52,6 +58,7 @@ use ruvector_gnn::search::formats::Qrels;
 use ruvector_gnn::search::gnn_rerank::{GnnLearner, GnnReranker};
 use ruvector_gnn::search::rerank::TrainExample;
 use ruvector_gnn::search::rerank::{add_sampled_negatives, rank_top_k, LinearAdapter, Reranker};
+use ruvector_gnn::search::serving_profile;
 use ruvector_gnn::search::GNNEmbedder;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/glove50");
@@ -411,12 +418,15 @@ fn bench(c: &mut Criterion) {
         Ok("none") => return,
         Ok(v @ ("plain" | "candidates" | "gnn" | "linear" | "score" | "warm")) => {
             let passes = env_or("SEARCH_BENCH_PASSES", 20usize);
+            let sections = env_or("SEARCH_BENCH_SECTIONS", 0usize) != 0;
             // One untimed pass first: the first scoring call builds the
             // model's item and feedback caches (tens of ms, once per model).
             let mut t = Instant::now();
             for pass in 0..=passes {
                 if pass == 1 {
                     t = Instant::now();
+                    serving_profile::reset();
+                    serving_profile::enable(sections);
                 }
                 std::hint::black_box(match v {
                     "plain" => search_k(&s),
@@ -432,6 +442,22 @@ fn bench(c: &mut Criterion) {
                 "{v}: {passes} passes over {nq} queries, {:.1} µs/query",
                 t.elapsed().as_secs_f64() * 1e6 / (passes * nq * per) as f64
             );
+            serving_profile::enable(false);
+            if sections {
+                let calls = serving_profile::calls().max(1) as f64;
+                let per: Vec<f64> = serving_profile::snapshot()
+                    .iter()
+                    .map(|&t| t as f64 / calls)
+                    .collect();
+                eprintln!(
+                    "sections ({} per scoring call, {calls} calls): total {:.0}",
+                    serving_profile::UNIT,
+                    per.iter().sum::<f64>()
+                );
+                for (name, v) in serving_profile::SECTIONS.iter().zip(&per) {
+                    eprintln!("  {name:<24} {v:>8.0}");
+                }
+            }
             return;
         }
         _ => {}

@@ -36,6 +36,7 @@ use crate::error::{check_vector, Error, Result};
 use crate::feedback_graph::FeedbackGraph;
 use crate::line_rows::LineRows;
 use crate::rerank::{TrainConfig, TrainExample};
+use crate::serving_profile;
 
 /// Number of message features per (query, item) pair.
 pub const NUM_FEATURES: usize = 13;
@@ -1010,10 +1011,12 @@ impl GNNEmbedder {
                     .collect(),
             });
         }
+        serving_profile::start();
         // One fingerprint per query for both caches.
         let fp = fingerprint(ctx);
         let cache = self.item_layers_for(ctx, fp)?;
         let fc = self.feedback_cache_for(ctx, fp);
+        serving_profile::mark(0);
         // cos(q, candidate), computed once (or taken from the index) and
         // shared by every feature and by the tower's choice of the query
         // node's neighbours; the candidates' feedback records are prefetched
@@ -1038,6 +1041,7 @@ impl GNNEmbedder {
                 fc.prefetch_events(&fc.records[c as usize]);
             }
         }
+        serving_profile::mark(1);
         let alpha = self.head["blend.alpha"][[0]];
         let node = if alpha == 0.0 {
             None
@@ -1077,6 +1081,7 @@ impl GNNEmbedder {
         // candidate (a branch-free dedupe with a generation stamp per event;
         // each new event's f16 query row is requested as it is found), then
         // one dot product per such event, then the features read them.
+        serving_profile::mark(2);
         *generation = generation.wrapping_add(1);
         if *generation == 0 {
             stamp.fill(0);
@@ -1108,9 +1113,11 @@ impl GNNEmbedder {
                 }
             }
         }
+        serving_profile::mark(3);
         for &e in todo.iter() {
             memo[e as usize] = fb.query_sim(e, q);
         }
+        serving_profile::mark(4);
         let memo = &memo[..];
         let mut nearest = 0.0f32;
         for (k, &c) in candidates.iter().enumerate() {
@@ -1165,6 +1172,7 @@ impl GNNEmbedder {
                 f[5] = means.dot(i, q);
             }
         }
+        serving_profile::mark(5);
         for f in feats.iter_mut() {
             f[12] = nearest;
         }
@@ -1183,6 +1191,7 @@ impl GNNEmbedder {
                 *o += 0.0;
             }
         }
+        serving_profile::mark(6);
         Ok(out)
     }
 

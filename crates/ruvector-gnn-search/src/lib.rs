@@ -23,6 +23,7 @@ pub mod gnn_embedder;
 pub mod gnn_rerank;
 mod line_rows;
 pub mod rerank;
+pub mod serving_profile;
 pub mod store;
 
 pub use store::{OnlineConfig, SearchHit, StoreConfig, VectorDB};
