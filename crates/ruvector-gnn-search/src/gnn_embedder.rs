@@ -1035,10 +1035,16 @@ impl GNNEmbedder {
             cos.extend_from_slice(sims);
         }
         // The warm candidates' records have arrived (or are in flight):
-        // request their event lists, read by the dedupe below.
+        // request their event lists, read by the dedupe below, and every
+        // candidate's neighbour-mean row (feature 5), read last (section
+        // timing: 1.5% fewer cycles than requesting the rows in the dedupe).
         for &c in candidates {
-            if fc.flags(c as usize) & WARM != 0 {
+            let fl = fc.flags(c as usize);
+            if fl & WARM != 0 {
                 fc.prefetch_events(&fc.records[c as usize]);
+            }
+            if fl & HAS_NEIGHBOURS != 0 {
+                means.prefetch(c as usize);
             }
         }
         serving_profile::mark(1);
@@ -1093,14 +1099,7 @@ impl GNNEmbedder {
         memo.resize(n_events, 0.0);
         todo.clear();
         for &c in candidates {
-            // The neighbour-mean rows (feature 5) are read last: requested
-            // here, one candidate at a time, they arrive while the past
-            // queries' similarities are computed.
-            let fl = fc.flags(c as usize);
-            if fl & HAS_NEIGHBOURS != 0 {
-                means.prefetch(c as usize);
-            }
-            if fl & WARM == 0 {
+            if fc.flags(c as usize) & WARM == 0 {
                 continue;
             }
             let rec = &fc.records[c as usize];
