@@ -171,6 +171,18 @@ const KFOLD_BELOW: usize = 100;
 /// Folds of the cross-validated publish gate.
 const KFOLD: usize = 5;
 
+/// The larger of two similarities (`b` when `b > a`, else `a`): one
+/// `maxss` where `f32::max` needs a NaN fix-up, and the same on both
+/// scoring paths, which must agree bit for bit (similarities are finite).
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
 /// `0..n` as event indices.
 fn all_events(n: usize) -> Vec<usize> {
     (0..n).collect()
@@ -473,7 +485,7 @@ impl FeedbackCache {
                 r.chooser_cos = cl
                     .iter()
                     .map(|&c| vector::dot(fb.query(c), ctx.item(i as u64)))
-                    .fold(f32::MIN, f32::max);
+                    .fold(f32::MIN, fmax);
             }
             let nb = ctx.neighbours(i as u64);
             nb_events.clear();
@@ -1148,26 +1160,26 @@ impl GNNEmbedder {
                 w.extend(sims.iter().map(|s| s / ATTENTION_TEMPERATURE));
                 ruvector_gnn_kernels::softmax::softmax_inplace(w);
                 f[2] = w.iter().zip(sims.iter()).map(|(a, s)| a * s).sum();
-                let mx = sims.iter().copied().fold(f32::MIN, f32::max);
+                let mx = sims.iter().copied().fold(f32::MIN, fmax);
                 f[3] = mx;
                 f[11] = rec.chooser_cos;
-                nearest = nearest.max(mx);
+                nearest = fmax(nearest, mx);
             }
             let mut best_skip = 0.0f32;
             for &e in skips {
-                best_skip = best_skip.max(memo[e as usize]);
+                best_skip = fmax(best_skip, memo[e as usize]);
             }
             f[7] = rec.log_skips;
             f[8] = best_skip;
-            nearest = nearest.max(best_skip);
+            nearest = fmax(nearest, best_skip);
             if fl & HAS_NEIGHBOURS != 0 {
                 f[4] = rec.neighbour_claim_mean;
                 let mut best_nb = 0.0f32;
                 for &e in nb_events {
-                    best_nb = best_nb.max(memo[e as usize]);
+                    best_nb = fmax(best_nb, memo[e as usize]);
                 }
                 f[6] = best_nb;
-                nearest = nearest.max(best_nb);
+                nearest = fmax(nearest, best_nb);
                 f[5] = means.dot(i, q);
             }
         }
@@ -1995,18 +2007,18 @@ fn features(
         let mut w: Vec<f32> = sims.iter().map(|s| s / ATTENTION_TEMPERATURE).collect();
         ruvector_gnn_kernels::softmax::softmax_inplace(&mut w);
         f[2] = w.iter().zip(&sims).map(|(a, s)| a * s).sum();
-        f[3] = sims.iter().copied().fold(f32::MIN, f32::max);
+        f[3] = sims.iter().copied().fold(f32::MIN, fmax);
         f[11] = claims
             .iter()
             .map(|&c| vector::dot(fb.query(c), ctx.item(i)))
-            .fold(f32::MIN, f32::max);
+            .fold(f32::MIN, fmax);
         attention = claims.iter().copied().zip(w).collect();
     }
     let mut n_skips = 0usize;
     let mut best_skip = 0.0f32;
     for &c in fb.skips(i).iter().filter(|&&c| Some(c) != skip) {
         n_skips += 1;
-        best_skip = best_skip.max(qs[c as usize]);
+        best_skip = fmax(best_skip, qs[c as usize]);
     }
     f[7] = (1.0 + n_skips as f32).ln();
     f[8] = best_skip;
@@ -2020,7 +2032,7 @@ fn features(
             let n = cl.iter().filter(|&&c| Some(c) != skip).count();
             deg += (1.0 + n as f32).ln();
             for &c in cl.iter().filter(|&&c| Some(c) != skip) {
-                best = best.max(qs[c as usize]);
+                best = fmax(best, qs[c as usize]);
             }
         }
         f[4] = deg / nb.len() as f32;
@@ -2216,7 +2228,7 @@ fn list_context(
             .flat_map(|&j| fb.claims(u64::from(j)));
         for &e in linked.chain(via_neighbours) {
             if Some(e) != skip {
-                nearest = nearest.max(qs[e as usize]);
+                nearest = fmax(nearest, qs[e as usize]);
             }
         }
     }
