@@ -246,8 +246,8 @@ impl FeedbackGraph {
         if self.queries.nrows() == 0 || self.queries.ncols() != q.len() {
             return vec![0.0; self.queries.nrows()];
         }
-        (0..self.queries16.rows())
-            .map(|e| dot_f16(self.queries16.row(e), q))
+        (0..self.queries16.rows() as u32)
+            .map(|e| self.query_sim(e, q))
             .collect()
     }
 

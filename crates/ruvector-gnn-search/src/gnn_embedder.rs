@@ -1095,11 +1095,11 @@ impl GNNEmbedder {
         for (r, &i) in order.iter().enumerate() {
             feats[i as usize][10] = ln1p[r];
         }
+        serving_profile::mark(2);
         // Past-query similarities: first the distinct events linked to any
         // candidate (a branch-free dedupe with a generation stamp per event;
         // each new event's f16 query row is requested as it is found), then
         // one dot product per such event, then the features read them.
-        serving_profile::mark(2);
         *generation = generation.wrapping_add(1);
         if *generation == 0 {
             stamp.fill(0);

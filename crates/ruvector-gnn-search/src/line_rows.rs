@@ -41,8 +41,8 @@ impl<T: Copy + Default> LineRows<T> {
         }
     }
 
-    /// Appends a row, converting each value with `convert` (which writes
-    /// the `dim` values of the new row from `src`).
+    /// Appends a row whose `dim` values `convert` writes into the slice it
+    /// is handed (growing and re-aligning the buffer when it is full).
     pub(crate) fn push_with(&mut self, convert: impl FnOnce(&mut [T])) {
         if self.offset + (self.rows + 1) * self.stride > self.data.len() {
             let mut grown = Self::with_capacity(self.dim, (2 * self.rows).max(16));
