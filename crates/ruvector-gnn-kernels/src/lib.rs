@@ -23,6 +23,7 @@
 
 pub mod activation;
 pub mod alloc;
+pub mod attention;
 pub mod csr;
 pub mod dispatch;
 pub mod error;

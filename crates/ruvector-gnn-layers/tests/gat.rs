@@ -89,13 +89,18 @@ fn attention_rows_are_distributions_with_self_last() {
 
 #[test]
 fn entry_points_agree() {
-    for concat in [true, false] {
-        let gat = with_bias(GATLayer::with_seed(config(6, 4, 2, concat, 0.3), 7).unwrap());
+    // 2 heads × 4 runs the general fused kernel, 8 heads × 8 (the papers'
+    // hidden layer) the 8-lane one on x86_64.
+    for ((heads, c), concat) in [(2, 4), (8, 8)]
+        .into_iter()
+        .flat_map(|s| [(s, true), (s, false)])
+    {
+        let gat = with_bias(GATLayer::with_seed(config(6, c, heads, concat, 0.3), 7).unwrap());
         let adj = random_graph(30, 5, 0, 8);
         let g = Csr::from_adjacency(&adj).unwrap();
         let x = features(30, 6, 9);
         let a = gat.forward(&x, &adj).unwrap();
-        assert_eq!(a.dim(), (30, if concat { 8 } else { 4 }));
+        assert_eq!(a.dim(), (30, if concat { heads * c } else { c }));
         assert_eq!(a, gat.forward(&x, &g).unwrap());
         assert_eq!(a, gat.forward_graph(x.view(), &g).unwrap());
         let (d, _) = gat

@@ -1,0 +1,476 @@
+//! Fused graph-attention aggregation over a [`Csr`] graph.
+//!
+//! For each target row `i` and head `h`: edge scores
+//! `s_e = LeakyReLU(src[j_e, h] + dst[i, h])` from per-node score halves, a
+//! softmax over the row's edges, and the attention-weighted sum of the
+//! source rows' head blocks,
+//! `out[i, h·c..(h+1)·c] = Σ_e softmax(s)_e · x[j_e, h·c..(h+1)·c]` —
+//! one pass per row, so no `edges × heads` array is written or read back.
+//! This is the inference forward of a GAT layer without its projection and
+//! bias (the layer crate owns those).
+//!
+//! The common shape (8 heads × 8 channels, the GAT papers' hidden layer) runs
+//! a body written for 8-lane vectors (one head's scores per edge in one
+//! vector, one head's channels per accumulator) on x86_64 with AVX2; every
+//! other shape and CPU runs the general body, in the same arithmetic order,
+//! so both give the same bits.
+
+use ndarray::ArrayView2;
+#[cfg(feature = "simd")]
+use pulp::{Simd, WithSimd};
+
+use crate::csr::Csr;
+#[cfg(feature = "simd")]
+use crate::dispatch::dispatch;
+use crate::sparse::prefetch;
+
+/// Per-node attention score halves and the projected source rows of
+/// [`gather_rows`].
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionInputs<'a> {
+    /// Heads `H`; the rows of `x` are `H` blocks of `c` channels.
+    pub heads: usize,
+    /// Negative slope of the LeakyReLU on the scores.
+    pub slope: f32,
+    /// Source halves, `n_cols × H` row-major (`att_src[h]·x'_j`).
+    pub src: &'a [f32],
+    /// Target halves, `n_rows × H` row-major (`att_dst[h]·x'_i`).
+    pub dst: &'a [f32],
+    /// Projected source rows, `n_cols × H·c`, row-major.
+    pub x: ArrayView2<'a, f32>,
+}
+
+/// AttentionInputs-weighted sums for the rows `row0 .. row0 + rows` of `csr`, on
+/// the calling thread, overwriting `out` (`rows × H·c`, row-major). A row
+/// without edges is all zeros. The next row's source scores and rows are
+/// prefetched while a row computes (x86_64).
+///
+/// ```
+/// use ndarray::array;
+/// use ruvector_gnn_kernels::{attention::{self, AttentionInputs}, Csr};
+/// // Row 0 attends over sources 0 and 1 with equal scores: the mean.
+/// let g = Csr::from_lists(&[vec![0, 1], vec![]], 2, false)?; // self loop kept
+/// let x = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let a = AttentionInputs { heads: 1, slope: 0.2, src: &[0.5, 0.5], dst: &[0.0, 0.0], x: x.view() };
+/// let mut out = [0.0f32; 4];
+/// attention::gather_rows(&g, &a, 0, &mut out);
+/// assert_eq!(out, [2.0, 3.0, 0.0, 0.0]);
+/// # Ok::<(), ruvector_gnn_kernels::Error>(())
+/// ```
+///
+/// # Panics
+/// If `heads` is 0 or does not divide `x`'s width, `x` is not row-major or
+/// has other than `n_cols` rows, `src`/`dst` are not `n_cols × H` /
+/// `n_rows × H`, `out.len()` is not a multiple of the width, or the rows run
+/// past `n_rows`.
+pub fn gather_rows(csr: &Csr, a: &AttentionInputs<'_>, row0: usize, out: &mut [f32]) {
+    let full = a.x.ncols();
+    assert!(
+        a.heads > 0 && full % a.heads == 0,
+        "attention: width not divisible by heads"
+    );
+    assert_eq!(
+        a.x.nrows(),
+        csr.n_cols(),
+        "attention: x rows != graph sources"
+    );
+    assert_eq!(
+        a.src.len(),
+        csr.n_cols() * a.heads,
+        "attention: src is n_cols × heads"
+    );
+    assert_eq!(
+        a.dst.len(),
+        csr.n_rows() * a.heads,
+        "attention: dst is n_rows × heads"
+    );
+    let xs = a.x.to_slice().expect("attention: x must be row-major");
+    if full == 0 || out.is_empty() {
+        return;
+    }
+    assert_eq!(out.len() % full, 0, "attention: out is rows × width");
+    assert!(
+        row0 + out.len() / full <= csr.n_rows(),
+        "attention: rows past the graph"
+    );
+    let job = Job {
+        csr,
+        a,
+        xs,
+        row0,
+        out,
+    };
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    if job.a.heads == 8 && full == 64 && (0.0..=1.0).contains(&job.a.slope) {
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            return Simd::vectorize(v3, Job8x8(job));
+        }
+    }
+    #[cfg(feature = "simd")]
+    dispatch(job);
+    #[cfg(not(feature = "simd"))]
+    job.rows(LibmExp);
+}
+
+/// One [`gather_rows`] call, checked.
+struct Job<'a, 'b> {
+    csr: &'a Csr,
+    a: &'a AttentionInputs<'b>,
+    xs: &'a [f32],
+    row0: usize,
+    out: &'a mut [f32],
+}
+
+#[cfg(feature = "simd")]
+impl WithSimd for Job<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        self.rows(SimdExp(simd));
+    }
+}
+
+/// A [`Job`] of shape 8 heads × 8 channels, for an 8-lane instruction set.
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+struct Job8x8<'a, 'b>(Job<'a, 'b>);
+
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+impl WithSimd for Job8x8<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        assert_eq!(S::F32_LANES, 8, "attention: the 8×8 body needs 8 lanes");
+        let Job {
+            csr,
+            a,
+            xs,
+            row0,
+            out,
+        } = self.0;
+        let (src, dst) = (a.src, a.dst);
+        let idx = csr.indices();
+        let zero = simd.splat_f32s(0.0);
+        let slope = simd.splat_f32s(a.slope);
+        let mut scores: Vec<S::f32s> = Vec::new();
+        fetch_sources(csr, src, xs, (8, 64), row0);
+        for (r, orow) in out.chunks_exact_mut(64).enumerate() {
+            let i = row0 + r;
+            fetch_sources(csr, src, xs, (8, 64), i + 1);
+            let range = csr.row_range(i);
+            let dv = load8(simd, &dst[i * 8..]);
+            // Scores (LeakyReLU as max(s, slope·s): the same value as the
+            // general body's branch for 0 ≤ slope ≤ 1) and their maximum.
+            let mut max = simd.splat_f32s(f32::NEG_INFINITY);
+            scores.clear();
+            for &j in &idx[range.clone()] {
+                let s = simd.add_f32s(load8(simd, &src[j as usize * 8..]), dv);
+                let s = simd.max_f32s(s, simd.mul_f32s(slope, s));
+                max = simd.max_f32s(s, max);
+                scores.push(s);
+            }
+            let mut sum = zero;
+            for s in &mut scores {
+                *s = crate::softmax::exp_simd(simd, simd.sub_f32s(*s, max));
+                sum = simd.add_f32s(sum, *s);
+            }
+            let inv = simd.div_f32s(simd.splat_f32s(1.0), sum);
+            let mut acc = [zero; 8];
+            let mut w = [0.0f32; 8];
+            for (&e, &j) in scores.iter().zip(&idx[range]) {
+                S::as_mut_simd_f32s(&mut w).0[0] = simd.mul_f32s(e, inv);
+                let xv = &xs[j as usize * 64..j as usize * 64 + 64];
+                for (t, a) in acc.iter_mut().enumerate() {
+                    let v = load8(simd, &xv[t * 8..]);
+                    *a = simd.add_f32s(*a, simd.mul_f32s(simd.splat_f32s(w[t]), v));
+                }
+            }
+            for (o, a) in orow.chunks_exact_mut(8).zip(acc) {
+                S::as_mut_simd_f32s(o).0[0] = a;
+            }
+        }
+    }
+}
+
+/// The first 8 values of `v` as one 8-lane vector.
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+#[inline(always)]
+fn load8<S: Simd>(_simd: S, v: &[f32]) -> S::f32s {
+    S::as_simd_f32s(&v[..8]).0[0]
+}
+
+/// `v[k] = e^v[k]` in place, for the softmax inside [`Job::rows`]. A trait
+/// (not a closure) so the SIMD body is inlined into the dispatched function
+/// and keeps its instruction set.
+trait ExpInPlace: Copy {
+    fn exp(self, v: &mut [f32]);
+}
+
+/// The crate's SIMD `exp` (see [`crate::softmax`]).
+#[cfg(feature = "simd")]
+#[derive(Clone, Copy)]
+struct SimdExp<S>(S);
+#[cfg(feature = "simd")]
+impl<S: Simd> ExpInPlace for SimdExp<S> {
+    #[inline(always)]
+    fn exp(self, v: &mut [f32]) {
+        let simd = self.0;
+        let (h, t) = S::as_mut_simd_f32s(v);
+        for v in h {
+            *v = crate::softmax::exp_simd(simd, *v);
+        }
+        if !t.is_empty() {
+            let v = crate::softmax::exp_simd(simd, simd.partial_load_f32s(t));
+            simd.partial_store_f32s(t, v);
+        }
+    }
+}
+
+/// `f32::exp` (the scalar build).
+#[cfg(not(feature = "simd"))]
+#[derive(Clone, Copy)]
+struct LibmExp;
+#[cfg(not(feature = "simd"))]
+impl ExpInPlace for LibmExp {
+    #[inline(always)]
+    fn exp(self, v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = x.exp();
+        }
+    }
+}
+
+impl Job<'_, '_> {
+    /// The per-row score, softmax and weighted sum, any shape.
+    #[inline(always)]
+    fn rows(self, exp: impl ExpInPlace) {
+        let Job {
+            csr,
+            a,
+            xs,
+            row0,
+            out,
+        } = self;
+        let (h, full) = (a.heads, a.x.ncols());
+        let c = full / h;
+        let (src, dst, slope) = (a.src, a.dst, a.slope);
+        let idx = csr.indices();
+        let mut scores: Vec<f32> = Vec::new();
+        let mut stats = vec![0.0f32; 2 * h];
+        fetch_sources(csr, src, xs, (h, full), row0);
+        for (r, orow) in out.chunks_exact_mut(full).enumerate() {
+            let i = row0 + r;
+            fetch_sources(csr, src, xs, (h, full), i + 1);
+            let range = csr.row_range(i);
+            orow.fill(0.0);
+            if range.is_empty() {
+                continue;
+            }
+            let (max, sum) = stats.split_at_mut(h);
+            let (max, sum) = (&mut max[..h], &mut sum[..h]);
+            let dv = &dst[i * h..i * h + h];
+            scores.resize(range.len() * h, 0.0);
+            max.fill(f32::NEG_INFINITY);
+            for (k, &j) in idx[range.clone()].iter().enumerate() {
+                let j = j as usize;
+                let sv = &src[j * h..j * h + h];
+                let sc = &mut scores[k * h..k * h + h];
+                for t in 0..h {
+                    let s = sv[t] + dv[t];
+                    let s = if s > 0.0 { s } else { slope * s };
+                    sc[t] = s;
+                    // Same as `f32::max` for non-NaN scores (finite inputs).
+                    if s > max[t] {
+                        max[t] = s;
+                    }
+                }
+            }
+            for sc in scores.chunks_exact_mut(h) {
+                for t in 0..h {
+                    sc[t] -= max[t];
+                }
+            }
+            exp.exp(&mut scores);
+            sum.fill(0.0);
+            for sc in scores.chunks_exact(h) {
+                for t in 0..h {
+                    sum[t] += sc[t];
+                }
+            }
+            for s in sum.iter_mut() {
+                *s = 1.0 / *s;
+            }
+            for (k, &j) in idx[range].iter().enumerate() {
+                let j = j as usize;
+                let xv = &xs[j * full..j * full + full];
+                let sc = &scores[k * h..k * h + h];
+                for t in 0..h {
+                    let w = sc[t] * sum[t];
+                    let o = &mut orow[t * c..t * c + c];
+                    let v = &xv[t * c..t * c + c];
+                    for u in 0..c {
+                        o[u] += w * v[u];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Prefetches row `i`'s source scores and source rows (nothing past the
+/// last row).
+#[inline(always)]
+fn fetch_sources(csr: &Csr, src: &[f32], xs: &[f32], (h, full): (usize, usize), i: usize) {
+    if i < csr.n_rows() {
+        for &j in csr.row(i) {
+            let j = j as usize;
+            prefetch(src, j * h, h);
+            prefetch(xs, j * full, full);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+    use ndarray::Array2;
+
+    /// Scalar reference in f64: scores, softmax, weighted sum.
+    fn reference(csr: &Csr, a: &AttentionInputs<'_>) -> Array2<f64> {
+        let (h, full) = (a.heads, a.x.ncols());
+        let c = full / h;
+        let mut out = Array2::zeros((csr.n_rows(), full));
+        for i in 0..csr.n_rows() {
+            let row = csr.row(i);
+            for t in 0..h {
+                let s: Vec<f64> = row
+                    .iter()
+                    .map(|&j| {
+                        let s = f64::from(a.src[j as usize * h + t] + a.dst[i * h + t]);
+                        if s > 0.0 {
+                            s
+                        } else {
+                            f64::from(a.slope) * s
+                        }
+                    })
+                    .collect();
+                let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+                for (&j, v) in row.iter().zip(&s) {
+                    let w = (v - m).exp() / z;
+                    for u in 0..c {
+                        out[[i, t * c + u]] += w * f64::from(a.x[[j as usize, t * c + u]]);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn case(n: usize, heads: usize, c: usize, seed: u64) {
+        let mut rng = Rng::seed_from_u64(seed);
+        let lists: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                let deg = rng.below(7);
+                (0..deg)
+                    .map(|_| rng.below(n))
+                    .chain((i % 3 != 0).then_some(i))
+                    .collect()
+            })
+            .collect();
+        let g = Csr::from_lists(&lists, n, false).unwrap(); // self loops kept
+        let mut r = |len: usize| (0..len).map(|_| rng.normal_f32()).collect::<Vec<f32>>();
+        let src = r(n * heads);
+        let dst = r(n * heads);
+        let x = Array2::from_shape_vec((n, heads * c), r(n * heads * c)).unwrap();
+        let a = AttentionInputs {
+            heads,
+            slope: 0.2,
+            src: &src,
+            dst: &dst,
+            x: x.view(),
+        };
+        let want = reference(&g, &a);
+        // Two calls over halves of the rows equal one over all rows.
+        let full = heads * c;
+        let mut out = vec![f32::NAN; n * full];
+        let half = n / 2;
+        let (lo, hi) = out.split_at_mut(half * full);
+        gather_rows(&g, &a, 0, lo);
+        gather_rows(&g, &a, half, hi);
+        for (k, (&o, &w)) in out.iter().zip(want.iter()).enumerate() {
+            assert!(
+                (f64::from(o) - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{heads}×{c} element {k}: {o} vs {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn matches_an_f64_reference_for_the_specialised_and_general_shapes() {
+        case(37, 8, 8, 1);
+        case(37, 1, 7, 2);
+        case(40, 3, 5, 3);
+        case(33, 2, 16, 4);
+    }
+
+    /// The crate's public `exp` (the one the general body uses).
+    #[derive(Clone, Copy)]
+    struct KernelExp;
+    impl ExpInPlace for KernelExp {
+        fn exp(self, v: &mut [f32]) {
+            crate::softmax::exp_inplace(v);
+        }
+    }
+
+    #[test]
+    fn the_specialised_body_gives_the_general_bodys_bits() {
+        let mut rng = Rng::seed_from_u64(9);
+        let n = 50;
+        let lists: Vec<Vec<usize>> = (0..n)
+            .map(|i| (0..5).map(|_| rng.below(n)).chain([i]).collect())
+            .collect();
+        let g = Csr::from_adjacency(&lists).unwrap();
+        let mut r = |len: usize| (0..len).map(|_| rng.normal_f32()).collect::<Vec<f32>>();
+        let (src, dst) = (r(n * 8), r(n * 8));
+        let xs = r(n * 64);
+        let x = ndarray::ArrayView2::from_shape((n, 64), &xs).unwrap();
+        let a = AttentionInputs {
+            heads: 8,
+            slope: 0.2,
+            src: &src,
+            dst: &dst,
+            x,
+        };
+        let mut fixed = vec![0.0f32; n * 64];
+        gather_rows(&g, &a, 0, &mut fixed);
+        let mut general = vec![0.0f32; n * 64];
+        Job {
+            csr: &g,
+            a: &a,
+            xs: &xs,
+            row0: 0,
+            out: &mut general,
+        }
+        .rows(KernelExp);
+        assert_eq!(fixed, general);
+    }
+
+    #[test]
+    fn empty_rows_are_zero_and_bad_shapes_panic() {
+        let g = Csr::from_adjacency(&[vec![], vec![0]]).unwrap();
+        let x = ndarray::array![[1.0f32, 2.0], [3.0, 4.0]];
+        let a = AttentionInputs {
+            heads: 2,
+            slope: 0.2,
+            src: &[0.0; 4],
+            dst: &[0.0; 4],
+            x: x.view(),
+        };
+        let mut out = [9.0f32; 4];
+        gather_rows(&g, &a, 0, &mut out);
+        assert_eq!(out, [0.0, 0.0, 1.0, 2.0]);
+        let bad = AttentionInputs { heads: 3, ..a };
+        assert!(std::panic::catch_unwind(|| gather_rows(&g, &bad, 0, &mut [0.0; 4])).is_err());
+    }
+}
