@@ -42,9 +42,13 @@
 //! ```sh
 //! SEARCH_BENCH_ONLY=gnn SEARCH_BENCH_PASSES=20 SEARCH_BENCH_SECTIONS=1 $B --bench
 //! ```
+//! In the `gnn` mode they also split each query of the pipeline into the
+//! index search and the re-ranking (scoring and top-k) on the same clock:
+//! the overhead ratio without the run-to-run drift of separate timings.
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -334,14 +338,28 @@ fn search_candidates(s: &Setup) -> usize {
     n
 }
 
+/// Clock ticks ([`serving_profile::clock`]) spent in the index search and in
+/// the re-ranking (scoring, top-k) by `search_rerank` while section timing
+/// is on, and the number of queries.
+static PIPELINE: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+
 fn search_rerank(s: &Setup, r: &dyn Reranker) -> usize {
+    let timed = serving_profile::enabled();
     let mut n = 0;
     for q in s.test.outer_iter() {
         let q = q.as_slice().unwrap();
+        let t0 = if timed { serving_profile::clock() } else { 0 };
         let hits = s.index.search(q, s.candidates);
+        let t1 = if timed { serving_profile::clock() } else { 0 };
         let hits = &hits[..s.rerank.min(hits.len())];
         let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
         n += rank_top_k(&ids, &r.score_hits(q, hits), K).len();
+        if timed {
+            let t2 = serving_profile::clock();
+            PIPELINE[0].fetch_add(t1 - t0, Ordering::Relaxed);
+            PIPELINE[1].fetch_add(t2 - t1, Ordering::Relaxed);
+            PIPELINE[2].fetch_add(1, Ordering::Relaxed);
+        }
     }
     n
 }
@@ -426,6 +444,9 @@ fn bench(c: &mut Criterion) {
                 if pass == 1 {
                     t = Instant::now();
                     serving_profile::reset();
+                    for p in &PIPELINE {
+                        p.store(0, Ordering::Relaxed);
+                    }
                     serving_profile::enable(sections);
                 }
                 std::hint::black_box(match v {
@@ -456,6 +477,18 @@ fn bench(c: &mut Criterion) {
                 );
                 for (name, v) in serving_profile::SECTIONS.iter().zip(&per) {
                     eprintln!("  {name:<24} {v:>8.0}");
+                }
+                let queries = PIPELINE[2].load(Ordering::Relaxed);
+                if queries > 0 {
+                    let per =
+                        |k: usize| PIPELINE[k].load(Ordering::Relaxed) as f64 / queries as f64;
+                    eprintln!(
+                        "pipeline ({} per query, {queries} queries): index search {:.0}, re-ranking (scoring + top-k) {:.0} = {:+.1}%",
+                        serving_profile::UNIT,
+                        per(0),
+                        per(1),
+                        100.0 * per(1) / per(0)
+                    );
                 }
             }
             return;

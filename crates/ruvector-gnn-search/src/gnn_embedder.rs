@@ -653,14 +653,22 @@ impl<T> Clone for CacheCell<T> {
 /// and a hash of a few rows.
 fn fingerprint(ctx: &SearchContext<'_>) -> (usize, usize, u64) {
     let n = ctx.items.nrows();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for i in [0, n / 3, n / 2, n.saturating_sub(1)] {
-        if i < n {
-            for v in ctx.items.row(i) {
-                h = (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3);
+    // One FNV-1a chain per sampled row, combined at the end: four
+    // independent multiply chains instead of one four times as long (this
+    // runs on every scoring call).
+    let mut lanes = [0xcbf2_9ce4_8422_2325u64; 4];
+    let rows = [0, n / 3, n / 2, n.saturating_sub(1)];
+    if n > 0 {
+        let rows = rows.map(|i| ctx.item(i as u64));
+        for k in 0..ctx.items.ncols() {
+            for (h, r) in lanes.iter_mut().zip(&rows) {
+                *h = (*h ^ u64::from(r[k].to_bits())).wrapping_mul(0x100_0000_01b3);
             }
         }
     }
+    let h = lanes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |a, &l| (a ^ l).wrapping_mul(0x100_0000_01b3));
     (n, ctx.graph.n_edges(), h)
 }
 

@@ -80,6 +80,19 @@ pub fn calls() -> u64 {
     CALLS.load(Ordering::Relaxed)
 }
 
+/// The counters' clock, in [`UNIT`]: for timing work around the scoring in
+/// the same unit (the search bench splits its pipeline into the index search
+/// and the re-ranking with it).
+///
+/// ```
+/// let t0 = ruvector_gnn_search::serving_profile::clock();
+/// assert!(ruvector_gnn_search::serving_profile::clock() >= t0);
+/// ```
+#[inline(always)]
+pub fn clock() -> u64 {
+    now()
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn now() -> u64 {
