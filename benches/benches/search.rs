@@ -331,16 +331,22 @@ fn search_k(s: &Setup) -> usize {
 }
 
 fn search_candidates(s: &Setup) -> usize {
+    let timed = serving_profile::enabled();
     let mut n = 0;
     for q in s.test.outer_iter() {
+        let t0 = if timed { serving_profile::clock() } else { 0 };
         n += s.index.search(q.as_slice().unwrap(), s.candidates).len();
+        if timed {
+            PIPELINE[0].fetch_add(serving_profile::clock() - t0, Ordering::Relaxed);
+            PIPELINE[2].fetch_add(1, Ordering::Relaxed);
+        }
     }
     n
 }
 
 /// Clock ticks ([`serving_profile::clock`]) spent in the index search and in
-/// the re-ranking (scoring, top-k) by `search_rerank` while section timing
-/// is on, and the number of queries.
+/// the re-ranking (scoring, top-k) by `search_rerank` (the search alone by
+/// `search_candidates`) while section timing is on, and the number of queries.
 static PIPELINE: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
 
 fn search_rerank(s: &Setup, r: &dyn Reranker) -> usize {
@@ -479,7 +485,13 @@ fn bench(c: &mut Criterion) {
                     eprintln!("  {name:<24} {v:>8.0}");
                 }
                 let queries = PIPELINE[2].load(Ordering::Relaxed);
-                if queries > 0 {
+                if queries > 0 && v == "candidates" {
+                    eprintln!(
+                        "index search alone ({} per query, {queries} queries): {:.0}",
+                        serving_profile::UNIT,
+                        PIPELINE[0].load(Ordering::Relaxed) as f64 / queries as f64
+                    );
+                } else if queries > 0 {
                     let per =
                         |k: usize| PIPELINE[k].load(Ordering::Relaxed) as f64 / queries as f64;
                     eprintln!(
