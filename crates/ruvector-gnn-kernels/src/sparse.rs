@@ -31,9 +31,18 @@ use crate::vector;
 /// dispatch per task, small enough to balance skewed degrees.
 const ROW_BLOCK: usize = 256;
 
-/// How many edges ahead the gather prefetches source rows.
-#[cfg(feature = "simd")]
-const PREFETCH_EDGES: usize = 8;
+/// How far ahead (in bytes of source rows) the gathers request source rows.
+/// Swept on the 100K-node workloads (random 16-neighbour graph, 2 threads,
+/// AMD EPYC): 2, 4 and 8 KiB were slower (GCN's 64-wide gather 15 ms at 2 KiB,
+/// 12.5 at 4, 11.2 at 8; the 128-wide max gather 38, 31, 26), 8–12 KiB best,
+/// 16 KiB no better.
+const PREFETCH_BYTES: usize = 8192;
+
+/// Edges ahead to request for `d`-wide f32 source rows ([`PREFETCH_BYTES`]).
+#[inline(always)]
+fn prefetch_edges(d: usize) -> usize {
+    (PREFETCH_BYTES / (4 * d).max(1)).clamp(4, 64)
+}
 
 /// Runs `f(first_row, rows)` over blocks of [`ROW_BLOCK`] contiguous output
 /// rows (in parallel with the `parallel` feature). A non-contiguous `out`
@@ -169,6 +178,7 @@ fn gather_tile<S: Simd, W: EdgeWeights, const R: usize>(
 ) {
     let lanes = S::F32_LANES;
     let width = R * lanes;
+    let ahead = prefetch_edges(d);
     let zero = simd.splat_f32s(0.0);
     let b = simd.splat_f32s(beta);
     let mut acc = [zero; R];
@@ -183,7 +193,7 @@ fn gather_tile<S: Simd, W: EdgeWeights, const R: usize>(
     }
     for e in range {
         if off == 0 {
-            if let Some(&p) = indices.get(e + PREFETCH_EDGES) {
+            if let Some(&p) = indices.get(e + ahead) {
                 prefetch(xs, p as usize * d, d);
             }
         }
@@ -399,7 +409,7 @@ fn gather_with<W: EdgeWeights>(
 ///
 /// Each output row is reduced by one thread, in edge order, through register
 /// tiles: a source row segment is read once per edge and `out` written once
-/// per row. Source rows 8 edges ahead are prefetched (x86_64).
+/// per row. Source rows about 8 KiB ahead in edge order are prefetched (x86_64).
 ///
 /// ```
 /// use ndarray::{array, Array2};
@@ -870,19 +880,28 @@ impl MaxRowsBlock<'_> {
             row0,
             out,
         } = self;
+        let indices = csr.indices();
+        // Source rows are requested [`PREFETCH_BYTES`] ahead in the graph's
+        // edge order, across row boundaries (a row's first edges were
+        // requested while the previous row ran).
+        let ahead_edges = prefetch_edges(d);
+        let ahead = |e: usize| {
+            if let Some(&p) = indices.get(e + ahead_edges) {
+                prefetch(xs, p as usize * d, d);
+            }
+        };
         for (r, row) in out.chunks_exact_mut(d).enumerate() {
-            let idx = csr.row(row0 + r);
-            let Some((&first, rest)) = idx.split_first() else {
+            let range = csr.row_range(row0 + r);
+            let Some(&first) = indices.get(range.clone()).and_then(<[u32]>::first) else {
                 row.fill(0.0);
                 continue;
             };
+            ahead(range.start);
             let f = first as usize;
             row.copy_from_slice(&xs[f * d..(f + 1) * d]);
-            for (k, &j) in rest.iter().enumerate() {
-                if let Some(&p) = rest.get(k + 4) {
-                    prefetch(xs, p as usize * d, d);
-                }
-                let s = j as usize;
+            for e in range.start + 1..range.end {
+                ahead(e);
+                let s = indices[e] as usize;
                 step(&xs[s * d..(s + 1) * d], row);
             }
         }

@@ -666,9 +666,9 @@ fn fingerprint(ctx: &SearchContext<'_>) -> (usize, usize, u64) {
             }
         }
     }
-    let h = lanes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |a, &l| (a ^ l).wrapping_mul(0x100_0000_01b3));
+    let h = lanes.iter().fold(0xcbf2_9ce4_8422_2325u64, |a, &l| {
+        (a ^ l).wrapping_mul(0x100_0000_01b3)
+    });
     (n, ctx.graph.n_edges(), h)
 }
 
