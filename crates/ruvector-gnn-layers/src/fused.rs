@@ -11,16 +11,30 @@ use ruvector_gnn_kernels::matmul;
 /// amortise the per-block packing of `W` in the matmul.
 pub(crate) const FUSED_ROWS: usize = 256;
 
+/// `f(row0, out_block)` for every block of [`FUSED_ROWS`] rows of the
+/// `dout`-wide row-major `out`, in parallel.
+pub(crate) fn row_blocks(
+    out: &mut [f32],
+    dout: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    out.par_chunks_mut(FUSED_ROWS * dout.max(1))
+        .enumerate()
+        .for_each(|(b, oblock)| f(b * FUSED_ROWS, oblock));
+}
+
 /// `out = H·w` (`out` row-major, `w.ncols()` wide), block by block: for the
 /// [`FUSED_ROWS`] output rows from `row0`, `fill(row0, h)` writes that block
 /// of `H` (`rows × w.nrows()`, row-major, overwritten) into a per-task
 /// buffer, the block is multiplied by `w` straight into its output rows
-/// (overwritten), then `finish(out_block)` runs on them (bias, activation).
+/// (overwritten), then `finish(row0, out_block)` runs on them (root term,
+/// bias, activation) while they are in cache.
 pub(crate) fn project_row_blocks(
     out: &mut [f32],
     w: ArrayView2<'_, f32>,
     fill: impl Fn(usize, &mut [f32]) + Sync + Send,
-    finish: impl Fn(&mut [f32]) + Sync + Send,
+    finish: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) {
     use rayon::prelude::*;
     let (din, dout) = w.dim();
@@ -39,7 +53,7 @@ pub(crate) fn project_row_blocks(
                 ) {
                     matmul::matmul_into_serial(1.0, hv, w, 0.0, ov);
                 }
-                finish(oblock);
+                finish(b * FUSED_ROWS, oblock);
             },
         );
 }

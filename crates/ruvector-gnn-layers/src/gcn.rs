@@ -582,7 +582,7 @@ impl GCNLayer {
             o,
             self.weight.view(),
             |row0, h| norm.propagate_rows(graph, xs.view(), row0, h, per_node),
-            |oblock| {
+            |_, oblock| {
                 for orow in oblock.chunks_exact_mut(dout) {
                     vector::add(bias, orow);
                     act.forward_inplace(orow);

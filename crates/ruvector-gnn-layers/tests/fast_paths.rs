@@ -195,3 +195,42 @@ fn sparse_input_dropout_is_deterministic_and_consistent() {
     let kept = mask.iter().filter(|&&m| m == 2.0).count() as f32 / mask.len() as f32;
     assert!((kept - 0.5).abs() < 0.02, "{kept}");
 }
+
+/// SAGE inference runs per block of 256 output rows (root term, bias and
+/// activation fused, the mean's scaling inside the gather's block): over
+/// several blocks, every aggregator with both projection orders, a weighted
+/// graph (SAGE ignores edge weights), with and without the root weight and
+/// row normalisation (whole-matrix path), it agrees with the training
+/// forward, which keeps the whole aggregate.
+#[test]
+fn sage_block_inference_matches_the_training_forward() {
+    use ruvector_gnn_layers::Workspace;
+    let n = 700;
+    let g = graph(n, 11);
+    let weighted = g.clone().with_weights(vec![0.5; g.n_edges()]).unwrap();
+    for (din, dout) in [(8, 5), (5, 8)] {
+        let x = dense(n, din, 12);
+        for agg in [Aggregator::Mean, Aggregator::Sum, Aggregator::Max] {
+            for (normalize, root) in [(false, true), (false, false), (true, true)] {
+                let layer = SAGELayer::new(din, dout, agg, normalize, 13)
+                    .unwrap()
+                    .with_activation(Activation::ReLU)
+                    .with_root_weight(root);
+                for graph in [&g, &weighted] {
+                    let (want, _) = layer
+                        .forward_train(x.view(), graph, &mut ForwardCtx::inference())
+                        .unwrap();
+                    let (mut ws, mut got) = (Workspace::new(), Array2::zeros((0, 0)));
+                    layer
+                        .forward_into(x.view(), graph, &mut ws, &mut got)
+                        .unwrap();
+                    let worst = (&got - &want).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                    assert!(
+                        worst < 1e-5,
+                        "{agg:?} {din}->{dout} normalize {normalize} root {root}: {worst}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -418,6 +418,15 @@ impl SAGELayer {
         let n = graph.n_rows();
         // Every branch overwrites all of `out` (gathers and products with beta 0).
         ruvector_gnn_kernels::alloc::reuse_matrix(out, n, self.output_dim);
+        // Without row normalisation (which needs whole rows' norms first) the
+        // root term, bias and activation run per block of rows while the
+        // block is in cache, and the mean's `1/deg` scaling inside the
+        // gather's block: no `n × d` aggregate and no extra passes over `out`.
+        if !self.normalize && self.aggregator != Aggregator::Lstm {
+            let x = x.as_standard_layout();
+            self.forward_blocks(x.view(), graph, workspace, out);
+            return Ok(());
+        }
         match self.aggregator {
             Aggregator::Mean | Aggregator::Sum if self.output_dim < self.input_dim => {
                 let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), self.output_dim);
@@ -456,6 +465,98 @@ impl SAGELayer {
         Ok(())
     }
 
+    /// [`SAGELayer::forward_into`] for the mean, sum and max aggregators
+    /// without row normalisation, block by block of output rows (`x`
+    /// row-major): the same operations in the same order per row as the
+    /// whole-matrix path (aggregate, `·W_neigh`, `+ x·W_root`, bias,
+    /// activation).
+    fn forward_blocks(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        workspace: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) {
+        let Some(o) = out.as_slice_mut() else {
+            return;
+        };
+        // SAGE ignores edge weights: explicit unit weights if the graph has some.
+        let ones = graph.weights().map(|_| vec![1.0f32; graph.n_edges()]);
+        let unit = match &ones {
+            Some(w) => sparse::RowWeights::Edges(w),
+            None => sparse::RowWeights::Graph,
+        };
+        let inv_deg = self.inv_deg(graph);
+        let scale = |row0: usize, block: &mut [f32], d: usize| {
+            if let Some(inv) = &inv_deg {
+                for (row, &s) in block.chunks_exact_mut(d).zip(&inv[row0..]) {
+                    for v in row {
+                        *v *= s;
+                    }
+                }
+            }
+        };
+        let finish = |row0: usize, oblock: &mut [f32]| self.finish_block(x, row0, oblock);
+        let (din, dout) = (self.input_dim, self.output_dim);
+        match self.aggregator {
+            Aggregator::Mean | Aggregator::Sum if dout < din => {
+                let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), dout);
+                matmul_into(1.0, x, self.weight_neigh.view(), 0.0, p.view_mut());
+                fused::row_blocks(o, dout, |row0, oblock| {
+                    sparse::gather_rows(graph, unit, p.view(), row0, oblock);
+                    scale(row0, oblock, dout);
+                    finish(row0, oblock);
+                });
+                workspace.give_matrix(SLOT_AGG, p);
+            }
+            Aggregator::Mean | Aggregator::Sum => fused::project_row_blocks(
+                o,
+                self.weight_neigh.view(),
+                |row0, h| {
+                    sparse::gather_rows(graph, unit, x, row0, h);
+                    scale(row0, h, din);
+                },
+                finish,
+            ),
+            _ => fused::project_row_blocks(
+                o,
+                self.weight_neigh.view(),
+                |row0, h| sparse::gather_max_rows(graph, x, row0, h),
+                finish,
+            ),
+        }
+    }
+
+    /// The root term, bias and activation of the output rows from `row0`
+    /// (`oblock`, row-major, holding the neighbour term).
+    fn finish_block(&self, x: ArrayView2<'_, f32>, row0: usize, oblock: &mut [f32]) {
+        let dout = self.output_dim;
+        let rows = oblock.len() / dout.max(1);
+        if let Some(wr) = &self.weight_root {
+            if let Ok(ov) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *oblock) {
+                ruvector_gnn_kernels::matmul::matmul_into_serial(
+                    1.0,
+                    x.slice(s![row0..row0 + rows, ..]),
+                    wr.view(),
+                    1.0,
+                    ov,
+                );
+            }
+        }
+        let act = self.activation.to_act();
+        let bias = self.bias.as_slice().expect("contiguous bias");
+        for orow in oblock.chunks_exact_mut(dout) {
+            for (v, &b) in orow.iter_mut().zip(bias) {
+                *v += b;
+            }
+            if act != Act::Identity {
+                for v in orow.iter_mut() {
+                    *v = act.apply(*v);
+                }
+            }
+        }
+    }
+
     /// Max-aggregator inference without the `n × in` aggregate or argmax:
     /// per block of `fused::FUSED_ROWS` (256) target rows, the max over the neighbours
     /// is gathered into a per-task buffer and multiplied by `W_neigh`
@@ -470,7 +571,7 @@ impl SAGELayer {
             o,
             self.weight_neigh.view(),
             |row0, h| sparse::gather_max_rows(graph, xs.view(), row0, h),
-            |_| {},
+            |_, _| {},
         );
     }
 
