@@ -41,10 +41,21 @@ pub(crate) fn project_row_blocks(
     // `max(1)`: a zero width gives no chunks instead of a chunk-size panic.
     out.par_chunks_mut(FUSED_ROWS * dout.max(1))
         .enumerate()
-        .for_each_init(
-            || vec![0.0f32; FUSED_ROWS * din],
-            |buf, (b, oblock)| {
-                let rows = oblock.len() / dout.max(1);
+        .for_each(|(b, oblock)| {
+            let rows = oblock.len() / dout.max(1);
+            // One block buffer per thread, kept between calls: a fresh
+            // 128 KiB buffer per Rayon split is an `mmap` with page faults.
+            BLOCK.with(|cell| {
+                let mut fresh = Vec::new();
+                let mut guard = cell.try_borrow_mut();
+                let buf = match guard.as_deref_mut() {
+                    Ok(b) => b,
+                    // Re-entrant use on this thread (a nested layer call).
+                    Err(_) => &mut fresh,
+                };
+                if buf.len() < rows * din {
+                    buf.resize(rows * din, 0.0);
+                }
                 let h = &mut buf[..rows * din];
                 fill(b * FUSED_ROWS, h);
                 if let (Ok(hv), Ok(ov)) = (
@@ -53,7 +64,12 @@ pub(crate) fn project_row_blocks(
                 ) {
                     matmul::matmul_into_serial(1.0, hv, w, 0.0, ov);
                 }
-                finish(b * FUSED_ROWS, oblock);
-            },
-        );
+            });
+            finish(b * FUSED_ROWS, oblock);
+        });
+}
+
+thread_local! {
+    /// [`project_row_blocks`]'s per-thread block buffer.
+    static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }

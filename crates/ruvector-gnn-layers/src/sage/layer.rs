@@ -486,10 +486,15 @@ impl SAGELayer {
             Some(w) => sparse::RowWeights::Edges(w),
             None => sparse::RowWeights::Graph,
         };
-        let inv_deg = self.inv_deg(graph);
+        // The mean's `1/deg` (as `inv_deg` computes it), row by row.
+        let mean = self.aggregator == Aggregator::Mean;
         let scale = |row0: usize, block: &mut [f32], d: usize| {
-            if let Some(inv) = &inv_deg {
-                for (row, &s) in block.chunks_exact_mut(d).zip(&inv[row0..]) {
+            if mean {
+                for (r, row) in block.chunks_exact_mut(d).enumerate() {
+                    let s = match graph.degree(row0 + r) {
+                        0 => 0.0,
+                        k => 1.0 / k as f32,
+                    };
                     for v in row {
                         *v *= s;
                     }
@@ -543,18 +548,15 @@ impl SAGELayer {
                 );
             }
         }
-        let act = self.activation.to_act();
         let bias = self.bias.as_slice().expect("contiguous bias");
         for orow in oblock.chunks_exact_mut(dout) {
             for (v, &b) in orow.iter_mut().zip(bias) {
                 *v += b;
             }
-            if act != Act::Identity {
-                for v in orow.iter_mut() {
-                    *v = act.apply(*v);
-                }
-            }
         }
+        // One call for the block (SIMD for the ReLU family, `Act::apply`
+        // per element otherwise).
+        self.activation.to_act().forward_inplace(oblock);
     }
 
     /// Max-aggregator inference without the `n × in` aggregate or argmax:
