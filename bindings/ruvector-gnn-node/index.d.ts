@@ -298,7 +298,7 @@ export interface EvalOptions {
   seed?: number
   /** Results shown per feedback event (default 20). */
   shown?: number
-  /** Candidates re-ranked per query (default max(k, ef)). */
+  /** Candidates re-ranked per query (default max(k, ef / 2)). */
   candidates?: number
   /** Metric cut-off (default 10). */
   k?: number
@@ -452,7 +452,7 @@ export interface StoreOptions {
   efConstruction?: number
   /** HNSW `efSearch` (default 64). */
   efSearch?: number
-  /** Candidates re-ranked by `searchWithGnn` (0 = max(k, efSearch)). */
+  /** Candidates re-ranked by `searchWithGnn` (0 = max(k, efSearch / 2)). */
   candidates?: number
   /** Inserted rows that trigger an automatic checkpoint (default 10000). */
   checkpointEvery?: number

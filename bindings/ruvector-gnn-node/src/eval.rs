@@ -36,7 +36,7 @@ pub struct EvalOptions {
     pub seed: Option<f64>,
     /// Results shown per feedback event (default 20).
     pub shown: Option<f64>,
-    /// Candidates re-ranked per query (default max(k, ef)).
+    /// Candidates re-ranked per query (default max(k, ef / 2)).
     pub candidates: Option<f64>,
     /// Metric cut-off (default 10).
     pub k: Option<f64>,
@@ -171,7 +171,11 @@ pub fn eval_async(
     c.shown = opt_size("shown", o.shown, c.shown)?;
     c.k = opt_size("k", o.k, c.k)?;
     let ef = opt_size("ef", o.ef, 100)?;
-    c.candidates = opt_size("candidates", o.candidates, c.k.max(ef))?;
+    c.candidates = opt_size(
+        "candidates",
+        o.candidates,
+        ruvector_gnn::search::candidates::default_candidates(c.k, ef),
+    )?;
     if c.k == 0 || c.shown == 0 || c.candidates == 0 || ef == 0 {
         return Err(invalid("k, ef, shown and candidates must be at least 1"));
     }

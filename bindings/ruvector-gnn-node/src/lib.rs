@@ -381,7 +381,7 @@ pub struct StoreOptions {
     pub ef_construction: Option<f64>,
     /// HNSW `efSearch` (default 64).
     pub ef_search: Option<f64>,
-    /// Candidates re-ranked by `searchWithGnn` (0 = max(k, efSearch)).
+    /// Candidates re-ranked by `searchWithGnn` (0 = max(k, efSearch / 2)).
     pub candidates: Option<f64>,
     /// Inserted rows that trigger an automatic checkpoint (default 10000).
     pub checkpoint_every: Option<f64>,

@@ -80,7 +80,7 @@ export interface StoreOptions {
   efConstruction?: number;
   /** HNSW `efSearch` (default 64). */
   efSearch?: number;
-  /** Candidates re-ranked by `searchWithGnn` (0 = max(k, efSearch)). */
+  /** Candidates re-ranked by `searchWithGnn` (0 = max(k, efSearch / 2)). */
   candidates?: number;
 }
 /** One search result. */

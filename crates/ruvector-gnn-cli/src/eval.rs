@@ -73,7 +73,7 @@ pub(crate) struct EvalArgs {
     /// HNSW search breadth.
     #[arg(long, default_value_t = 64)]
     ef: usize,
-    /// Candidates fetched and re-ranked per query [default: max(k, ef)].
+    /// Candidates fetched and re-ranked per query [default: max(k, ef / 2), the best half of the HNSW list].
     #[arg(long)]
     candidates: Option<usize>,
     /// Results shown to the simulated user per feedback event.
@@ -171,7 +171,11 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         qrels.values().map(HashMap::len).sum::<usize>()
     );
 
-    let candidates = args.candidates.unwrap_or(args.k.max(args.ef));
+    let candidates =
+        args.candidates
+            .unwrap_or(ruvector_gnn::search::candidates::default_candidates(
+                args.k, args.ef,
+            ));
     let start = Instant::now();
     let params = HnswParams {
         m: args.m,

@@ -34,8 +34,9 @@ pub struct EvalConfig {
     pub shown: usize,
     /// Candidates fetched from the index and re-ranked per query (every
     /// system, static included, ranks this same list). With an HNSW index at
-    /// breadth `ef`, `max(k, ef)` re-ranks exactly the list the search ends
-    /// with (the CLI's default).
+    /// breadth `ef` the CLI's default is
+    /// [`default_candidates`](crate::candidates::default_candidates)`(k, ef)`,
+    /// the best half of the list the search ends with.
     pub candidates: usize,
     /// Cut-off of the metrics.
     pub k: usize,

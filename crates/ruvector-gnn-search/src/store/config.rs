@@ -29,7 +29,9 @@ pub struct StoreConfig {
     pub sync: SyncPolicy,
     /// Inserts (rows) in the insert log that trigger an automatic checkpoint.
     pub checkpoint_every: usize,
-    /// Candidates re-ranked by `search_with_gnn` (0 = `max(k, ef_search)`).
+    /// Candidates re-ranked by `search_with_gnn` (0 = the default,
+    /// `max(k, ef_search / 2)`: see
+    /// [`default_candidates`](crate::candidates::default_candidates)).
     pub candidates: usize,
     /// Memory-map the checkpoint's vectors on open.
     pub mmap: bool,
@@ -38,7 +40,7 @@ pub struct StoreConfig {
 impl StoreConfig {
     /// Defaults for `dimensions`-wide vectors: cosine HNSW (`M` 16,
     /// `ef_construction` 200, `ef_search` 64), f32 table, fsync on every
-    /// append, checkpoint every 10,000 inserted rows, `max(k, ef)` candidates.
+    /// append, checkpoint every 10,000 inserted rows, `max(k, ef / 2)` candidates.
     pub fn new(dimensions: usize) -> Self {
         Self {
             dimensions,
@@ -61,7 +63,9 @@ pub struct OpenOptions {
     pub sync: SyncPolicy,
     /// Inserted rows in the insert log that trigger a checkpoint.
     pub checkpoint_every: usize,
-    /// Candidates re-ranked by `search_with_gnn` (0 = `max(k, ef_search)`).
+    /// Candidates re-ranked by `search_with_gnn` (0 = the default,
+    /// `max(k, ef_search / 2)`: see
+    /// [`default_candidates`](crate::candidates::default_candidates)).
     pub candidates: usize,
     /// Memory-map the checkpoint's vectors.
     pub mmap: bool,

@@ -653,7 +653,9 @@ impl VectorDB {
 
     /// Searches with HNSW, then re-ranks the candidates with `gnn` (see
     /// [`GNNEmbedder::score_with_similarities`]; with the cosine metric the
-    /// search's similarities are the base score): `max(k, ef_search)` candidates unless
+    /// search's similarities are the base score): the best
+    /// [`default_candidates`](crate::candidates::default_candidates)`(k, ef_search)`
+    /// of the search's list (32 at `ef_search` 64) unless
     /// [`StoreConfig::candidates`] says otherwise. An untrained model
     /// returns the plain cosine order.
     ///
@@ -674,7 +676,7 @@ impl VectorDB {
         }
         let cfg = &self.inner.config;
         let n = if cfg.candidates == 0 {
-            k.max(cfg.hnsw.ef_search)
+            crate::candidates::default_candidates(k, cfg.hnsw.ef_search)
         } else {
             cfg.candidates.max(k)
         };
