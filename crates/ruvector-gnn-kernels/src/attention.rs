@@ -40,7 +40,7 @@ pub struct AttentionInputs<'a> {
     pub x: ArrayView2<'a, f32>,
 }
 
-/// AttentionInputs-weighted sums for the rows `row0 .. row0 + rows` of `csr`, on
+/// Attention-weighted sums for the rows `row0 .. row0 + rows` of `csr`, on
 /// the calling thread, overwriting `out` (`rows × H·c`, row-major). A row
 /// without edges is all zeros. The next row's source scores and rows are
 /// prefetched while a row computes (x86_64; the 8 × 8 body two rows ahead).
@@ -214,15 +214,7 @@ struct SimdExp<S>(S);
 impl<S: Simd> ExpInPlace for SimdExp<S> {
     #[inline(always)]
     fn exp(self, v: &mut [f32]) {
-        let simd = self.0;
-        let (h, t) = S::as_mut_simd_f32s(v);
-        for v in h {
-            *v = crate::softmax::exp_simd(simd, *v);
-        }
-        if !t.is_empty() {
-            let v = crate::softmax::exp_simd(simd, simd.partial_load_f32s(t));
-            simd.partial_store_f32s(t, v);
-        }
+        crate::softmax::exp_slice_simd(self.0, v);
     }
 }
 

@@ -192,8 +192,9 @@ pub fn softmax_inplace(x: &mut [f32]) {
 
 /// `x[i] = e^x[i]` in place, with this module's SIMD `exp` (< 3 ulp
 /// relative error, see the module docs; the scalar build uses `f32::exp`).
-/// For fused loops outside this crate (GAT's per-row attention softmax),
-/// where a libm call per element was the cost.
+/// For fused loops that need an `exp` over a slice (inside this crate,
+/// `attention::gather_rows` uses the same body through `exp_slice_simd`),
+/// where a libm call per element would be the cost.
 ///
 /// ```
 /// let mut v = [0.0f32, 1.0, -1.0];
@@ -221,14 +222,22 @@ impl WithSimd for ExpInplace<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let (h, t) = S::as_mut_simd_f32s(self.0);
-        for v in h {
-            *v = exp_simd(simd, *v);
-        }
-        if !t.is_empty() {
-            let v = exp_simd(simd, simd.partial_load_f32s(t));
-            simd.partial_store_f32s(t, v);
-        }
+        exp_slice_simd(simd, self.0);
+    }
+}
+
+/// `x[i] = e^x[i]` in place with [`exp_simd`] (full vectors, then a
+/// partial one), for bodies already running under `simd`.
+#[cfg(feature = "simd")]
+#[inline(always)]
+pub(crate) fn exp_slice_simd<S: Simd>(simd: S, x: &mut [f32]) {
+    let (h, t) = S::as_mut_simd_f32s(x);
+    for v in h {
+        *v = exp_simd(simd, *v);
+    }
+    if !t.is_empty() {
+        let v = exp_simd(simd, simd.partial_load_f32s(t));
+        simd.partial_store_f32s(t, v);
     }
 }
 
