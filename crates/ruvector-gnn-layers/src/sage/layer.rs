@@ -354,14 +354,8 @@ impl SAGELayer {
 
     /// `1/deg` per target row (0 for an empty row), or `None` for the sum.
     fn inv_deg(&self, graph: &Csr) -> Option<Vec<f32>> {
-        (self.aggregator == Aggregator::Mean).then(|| {
-            (0..graph.n_rows())
-                .map(|i| match graph.degree(i) {
-                    0 => 0.0,
-                    k => 1.0 / k as f32,
-                })
-                .collect()
-        })
+        (self.aggregator == Aggregator::Mean)
+            .then(|| (0..graph.n_rows()).map(|i| inv_degree(graph, i)).collect())
     }
 
     /// `out = A·x` (sum) or `D⁻¹·A·x` (mean), overwriting `out`.
@@ -418,58 +412,37 @@ impl SAGELayer {
         let n = graph.n_rows();
         // Every branch overwrites all of `out` (gathers and products with beta 0).
         ruvector_gnn_kernels::alloc::reuse_matrix(out, n, self.output_dim);
-        // Without row normalisation (which needs whole rows' norms first) the
-        // root term, bias and activation run per block of rows while the
-        // block is in cache, and the mean's `1/deg` scaling inside the
-        // gather's block: no `n × d` aggregate and no extra passes over `out`.
-        if !self.normalize && self.aggregator != Aggregator::Lstm {
-            let x = x.as_standard_layout();
-            self.forward_blocks(x.view(), graph, workspace, out);
+        if self.aggregator == Aggregator::Lstm {
+            let (agg, _) = self.aggregate(x, graph, false);
+            matmul_into(
+                1.0,
+                agg.view(),
+                self.weight_neigh.view(),
+                0.0,
+                out.view_mut(),
+            );
+            if let Some(wr) = &self.weight_root {
+                matmul_into(1.0, x.slice(s![..n, ..]), wr.view(), 1.0, out.view_mut());
+            }
+            self.finish(out, false);
             return Ok(());
         }
-        match self.aggregator {
-            Aggregator::Mean | Aggregator::Sum if self.output_dim < self.input_dim => {
-                let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), self.output_dim);
-                matmul_into(1.0, x, self.weight_neigh.view(), 0.0, p.view_mut());
-                self.gather_linear(graph, p.view(), out.view_mut());
-                workspace.give_matrix(SLOT_AGG, p);
-            }
-            Aggregator::Mean | Aggregator::Sum => {
-                let mut agg = workspace.take_matrix_dirty(SLOT_AGG, n, self.input_dim);
-                self.gather_linear(graph, x, agg.view_mut());
-                matmul_into(
-                    1.0,
-                    agg.view(),
-                    self.weight_neigh.view(),
-                    0.0,
-                    out.view_mut(),
-                );
-                workspace.give_matrix(SLOT_AGG, agg);
-            }
-            Aggregator::Max => self.max_fused(x, graph, out),
-            Aggregator::Lstm => {
-                let (agg, _) = self.aggregate(x, graph, false);
-                matmul_into(
-                    1.0,
-                    agg.view(),
-                    self.weight_neigh.view(),
-                    0.0,
-                    out.view_mut(),
-                );
-            }
+        // Mean, sum and max run per block of rows (no `n × d` aggregate),
+        // with the root term in the block and, without row normalisation
+        // (which needs whole rows' norms first), bias and activation too.
+        let x = x.as_standard_layout();
+        self.forward_blocks(x.view(), graph, workspace, out);
+        if self.normalize {
+            self.finish(out, false);
         }
-        if let Some(wr) = &self.weight_root {
-            matmul_into(1.0, x.slice(s![..n, ..]), wr.view(), 1.0, out.view_mut());
-        }
-        self.finish(out, false);
         Ok(())
     }
 
-    /// [`SAGELayer::forward_into`] for the mean, sum and max aggregators
-    /// without row normalisation, block by block of output rows (`x`
-    /// row-major): the same operations in the same order per row as the
-    /// whole-matrix path (aggregate, `·W_neigh`, `+ x·W_root`, bias,
-    /// activation).
+    /// [`SAGELayer::forward_into`] for the mean, sum and max aggregators,
+    /// block by block of output rows (`x` row-major): the same operations in
+    /// the same order per row as the training forward (aggregate,
+    /// `·W_neigh`, `+ x·W_root`, and without row normalisation bias and
+    /// activation; with it, [`SAGELayer::finish`] follows on the whole output).
     fn forward_blocks(
         &self,
         x: ArrayView2<'_, f32>,
@@ -486,15 +459,12 @@ impl SAGELayer {
             Some(w) => sparse::RowWeights::Edges(w),
             None => sparse::RowWeights::Graph,
         };
-        // The mean's `1/deg` (as `inv_deg` computes it), row by row.
+        // The mean's `1/deg`, row by row.
         let mean = self.aggregator == Aggregator::Mean;
         let scale = |row0: usize, block: &mut [f32], d: usize| {
             if mean {
                 for (r, row) in block.chunks_exact_mut(d).enumerate() {
-                    let s = match graph.degree(row0 + r) {
-                        0 => 0.0,
-                        k => 1.0 / k as f32,
-                    };
+                    let s = inv_degree(graph, row0 + r);
                     for v in row {
                         *v *= s;
                     }
@@ -532,8 +502,9 @@ impl SAGELayer {
         }
     }
 
-    /// The root term, bias and activation of the output rows from `row0`
-    /// (`oblock`, row-major, holding the neighbour term).
+    /// The root term and, without row normalisation, bias and activation of
+    /// the output rows from `row0` (`oblock`, row-major, holding the
+    /// neighbour term).
     fn finish_block(&self, x: ArrayView2<'_, f32>, row0: usize, oblock: &mut [f32]) {
         let dout = self.output_dim;
         let rows = oblock.len() / dout.max(1);
@@ -548,6 +519,9 @@ impl SAGELayer {
                 );
             }
         }
+        if self.normalize {
+            return;
+        }
         let bias = self.bias.as_slice().expect("contiguous bias");
         for orow in oblock.chunks_exact_mut(dout) {
             for (v, &b) in orow.iter_mut().zip(bias) {
@@ -557,24 +531,6 @@ impl SAGELayer {
         // One call for the block (SIMD for the ReLU family, `Act::apply`
         // per element otherwise).
         self.activation.to_act().forward_inplace(oblock);
-    }
-
-    /// Max-aggregator inference without the `n × in` aggregate or argmax:
-    /// per block of `fused::FUSED_ROWS` (256) target rows, the max over the neighbours
-    /// is gathered into a per-task buffer and multiplied by `W_neigh`
-    /// straight into `out` (overwritten).
-    fn max_fused(&self, x: ArrayView2<'_, f32>, graph: &Csr, out: &mut Array2<f32>) {
-        // Free when `x` is row-major already (the usual case).
-        let xs = x.as_standard_layout();
-        let Some(o) = out.as_slice_mut() else {
-            return;
-        };
-        fused::project_row_blocks(
-            o,
-            self.weight_neigh.view(),
-            |row0, h| sparse::gather_max_rows(graph, xs.view(), row0, h),
-            |_, _| {},
-        );
     }
 
     /// Bias, optional row normalisation and activation, in place; returns
@@ -642,6 +598,14 @@ impl SAGELayer {
             norms,
         });
         Ok((z, cache))
+    }
+}
+
+/// The mean aggregator's `1/deg` of row `i` (0 for a row without edges).
+fn inv_degree(graph: &Csr, i: usize) -> f32 {
+    match graph.degree(i) {
+        0 => 0.0,
+        k => 1.0 / k as f32,
     }
 }
 
