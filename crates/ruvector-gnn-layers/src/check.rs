@@ -35,15 +35,11 @@ pub fn rows(what: &str, x: &ArrayView2<'_, f32>, rows: usize) -> Result<()> {
 /// # Errors
 /// [`Error::NonFinite`] with its row and column.
 pub fn finite(what: &'static str, x: &ArrayView2<'_, f32>) -> Result<()> {
-    // Fast path: a branch-free (vectorisable) scan of the exponent bits;
-    // only when it finds something is the position looked up below.
+    // Fast path: one SIMD pass over all of `x`, in parallel
+    // (`vector::all_finite`); only when it finds something is the position
+    // looked up below.
     if let Some(all) = x.as_slice_memory_order() {
-        let any_bad = all.chunks(64).any(|c| {
-            c.iter().fold(false, |acc, v| {
-                acc | (v.to_bits() & 0x7f80_0000 == 0x7f80_0000)
-            })
-        });
-        if !any_bad {
+        if ruvector_gnn_kernels::vector::all_finite(all) {
             return Ok(());
         }
     }
