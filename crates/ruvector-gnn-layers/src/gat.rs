@@ -349,7 +349,7 @@ impl GATLayer {
         out: &mut Array2<f32>,
     ) -> Result<()> {
         let aug = self.prepare(x, adj)?;
-        self.run_inference(x, &aug, &mut Workspace::new(), out);
+        Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, out));
         Ok(())
     }
 
@@ -754,7 +754,7 @@ impl GraphLayer for GATLayer {
         require_square("GAT", graph, x.nrows())?;
         let aug = with_self_loops(graph)?;
         let mut out = Array2::zeros((0, 0));
-        self.run_inference(x, &aug, &mut Workspace::new(), &mut out);
+        Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, &mut out));
         Ok(out)
     }
 

@@ -509,7 +509,8 @@ impl GCNLayer {
     }
 
     /// The validated inference computation; `ws` is the caller's
-    /// workspace ([`GCNLayer::forward_normalized`]) or `None` (a fresh one).
+    /// workspace ([`GCNLayer::forward_normalized`]) or `None` (a plain call:
+    /// the thread's workspace, and the order chosen for a call without one).
     fn run(
         &self,
         x: ArrayView2<'_, f32>,
@@ -526,8 +527,26 @@ impl GCNLayer {
             return;
         }
         let order = self.resolved_order(ws.is_some());
-        let mut fresh = Workspace::new();
-        let ws = ws.unwrap_or(&mut fresh);
+        match ws {
+            Some(ws) => self.run_order(order, x, graph, norm, ws, out),
+            None => Workspace::with_thread_local(|ws| {
+                self.run_order(order, x, graph, norm, ws, out);
+            }),
+        }
+    }
+
+    /// [`GCNLayer::run`] in a resolved `order` (`out` already shaped).
+    fn run_order(
+        &self,
+        order: GcnOrder,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        norm: &GcnNorm,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) {
+        let n = x.nrows();
+        let dout = self.config.output_dim;
         if order == GcnOrder::Fused {
             self.run_fused(x, graph, norm, out);
             return;

@@ -4,6 +4,11 @@ use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMutD};
 use ruvector_gnn_kernels::Csr;
 
 use crate::error::{Error, Result};
+use crate::message_passing::Workspace;
+
+/// The thread workspace's slot for [`Sequential`]'s second buffer (the
+/// layers use slots 0–5 during the call).
+const SLOT_SPARE: usize = 8;
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::params::{Gradients, Parameters};
 
@@ -223,19 +228,32 @@ impl GraphLayer for Sequential {
             *out = x.to_owned();
             return Ok(());
         }
-        let mut spare = Array2::zeros((0, 0));
-        for (i, layer) in self.layers.iter().enumerate() {
-            // The last layer writes into `out`, so layer i writes there when
-            // an even number of layers follows it.
-            let into_out = (n - 1 - i) % 2 == 0;
-            match (i, into_out) {
-                (0, true) => layer.forward_graph_into(x, graph, out)?,
-                (0, false) => layer.forward_graph_into(x, graph, &mut spare)?,
-                (_, true) => layer.forward_graph_into(spare.view(), graph, out)?,
-                (_, false) => layer.forward_graph_into(out.view(), graph, &mut spare)?,
+        // The second buffer comes from the thread's workspace (kept between
+        // plain calls), taken out of it so the layers can borrow it too.
+        let mut spare = if n > 1 {
+            Workspace::with_thread_local(|ws| ws.take_matrix_dirty(SLOT_SPARE, 0, 0))
+        } else {
+            Array2::zeros((0, 0))
+        };
+        let mut run = || -> Result<()> {
+            for (i, layer) in self.layers.iter().enumerate() {
+                // The last layer writes into `out`, so layer i writes there when
+                // an even number of layers follows it.
+                let into_out = (n - 1 - i) % 2 == 0;
+                match (i, into_out) {
+                    (0, true) => layer.forward_graph_into(x, graph, out)?,
+                    (0, false) => layer.forward_graph_into(x, graph, &mut spare)?,
+                    (_, true) => layer.forward_graph_into(spare.view(), graph, out)?,
+                    (_, false) => layer.forward_graph_into(out.view(), graph, &mut spare)?,
+                }
             }
+            Ok(())
+        };
+        let result = run();
+        if n > 1 {
+            Workspace::with_thread_local(|ws| ws.give_matrix(SLOT_SPARE, spare));
         }
-        Ok(())
+        result
     }
 
     fn kind(&self) -> &'static str {

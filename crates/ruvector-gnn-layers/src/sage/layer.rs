@@ -573,7 +573,7 @@ impl SAGELayer {
     ) -> Result<(Array2<f32>, Option<SageCache>)> {
         if !keep {
             let mut out = Array2::zeros((0, 0));
-            self.forward_into(x, graph, &mut Workspace::new(), &mut out)?;
+            Workspace::with_thread_local(|ws| self.forward_into(x, graph, ws, &mut out))?;
             return Ok((out, None));
         }
         self.check_input(&x, graph)?;
@@ -639,7 +639,7 @@ impl GraphLayer for SAGELayer {
         graph: &Csr,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        self.forward_into(x, graph, &mut Workspace::new(), out)
+        Workspace::with_thread_local(|ws| self.forward_into(x, graph, ws, out))
     }
 
     fn backward(&self, cache: &Cache, dy: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Gradients)> {

@@ -1,0 +1,154 @@
+//! The plain entry points borrow a per-thread workspace
+//! (`Workspace::with_thread_local`): repeated plain calls on different
+//! shapes and inputs give exactly what a fresh workspace gives, and the kept
+//! scratch can be inspected and released.
+
+use ndarray::Array2;
+use ruvector_gnn_kernels::{Csr, Rng};
+use ruvector_gnn_layers::gat::SelfLoopGraph;
+use ruvector_gnn_layers::gcn::GcnNorm;
+use ruvector_gnn_layers::{
+    Activation, Aggregator, AttentionConfig, GATLayer, GCNLayer, GNNConfig, GraphLayer, SAGELayer,
+    Sequential, Workspace,
+};
+
+fn graph(n: usize, seed: u64) -> Csr {
+    let mut rng = Rng::seed_from_u64(seed);
+    let lists: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            (0..rng.below(6))
+                .map(|_| rng.below(n))
+                .filter(|&j| j != i)
+                .collect()
+        })
+        .collect();
+    Csr::from_adjacency(&lists).unwrap()
+}
+
+fn features(n: usize, d: usize, seed: u64) -> Array2<f32> {
+    let mut rng = Rng::seed_from_u64(seed);
+    Array2::from_shape_simple_fn((n, d), || rng.uniform_range(-1.0, 1.0))
+}
+
+fn bits(a: &Array2<f32>) -> Vec<u32> {
+    a.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Large then small then large again (the kept buffers are longer than,
+/// then as long as, what the call needs; their old contents are stale):
+/// every plain result equals the explicit fresh-workspace entry point.
+#[test]
+fn plain_calls_equal_fresh_workspace_calls() {
+    let gcn = GCNLayer::new(GNNConfig {
+        input_dim: 12,
+        output_dim: 5,
+        ..GNNConfig::default()
+    })
+    .unwrap();
+    let gat = GATLayer::new(AttentionConfig {
+        input_dim: 12,
+        output_dim: 3,
+        num_heads: 2,
+        ..AttentionConfig::default()
+    })
+    .unwrap();
+    let sage = SAGELayer::new(12, 5, Aggregator::Mean, false, 3).unwrap();
+    for (round, n) in [300usize, 40, 300, 7].into_iter().enumerate() {
+        let g = graph(n, 10 + round as u64);
+        let x = features(n, 12, 20 + round as u64);
+        // GCN: the plain call keeps its own order choice (no workspace given).
+        let norm = GcnNorm::new(&g).unwrap();
+        let want = {
+            let mut out = Array2::zeros((0, 0));
+            GCNLayer::new(GNNConfig {
+                input_dim: 12,
+                output_dim: 5,
+                ..GNNConfig::default()
+            })
+            .unwrap()
+            .with_order(gcn.resolved_order(false))
+            .forward_normalized(x.view(), &g, &norm, &mut Workspace::new(), &mut out)
+            .unwrap();
+            out
+        };
+        assert_eq!(
+            bits(&gcn.forward_graph(x.view(), &g).unwrap()),
+            bits(&want),
+            "gcn n={n}"
+        );
+        let mut want = Array2::zeros((0, 0));
+        gat.forward_prepared(
+            x.view(),
+            &SelfLoopGraph::new(&g).unwrap(),
+            &mut Workspace::new(),
+            &mut want,
+        )
+        .unwrap();
+        assert_eq!(
+            bits(&gat.forward_graph(x.view(), &g).unwrap()),
+            bits(&want),
+            "gat n={n}"
+        );
+        let mut want = Array2::zeros((0, 0));
+        sage.forward_into(x.view(), &g, &mut Workspace::new(), &mut want)
+            .unwrap();
+        assert_eq!(
+            bits(&sage.forward_graph(x.view(), &g).unwrap()),
+            bits(&want),
+            "sage n={n}"
+        );
+    }
+}
+
+/// A stack's second buffer comes from the thread's workspace: widths change
+/// from layer to layer and between calls, and the result equals running
+/// the layers one by one.
+#[test]
+fn sequential_plain_calls_equal_layer_by_layer() {
+    let a = SAGELayer::new(6, 9, Aggregator::Mean, false, 1)
+        .unwrap()
+        .with_activation(Activation::ReLU);
+    let b = GCNLayer::new(GNNConfig {
+        input_dim: 9,
+        output_dim: 4,
+        ..GNNConfig::default()
+    })
+    .unwrap();
+    let c = SAGELayer::new(4, 3, Aggregator::Max, true, 2).unwrap();
+    let mut model = Sequential::new(Vec::new());
+    model.push(Box::new(a.clone())).unwrap();
+    model.push(Box::new(b.clone())).unwrap();
+    model.push(Box::new(c.clone())).unwrap();
+    for (round, n) in [200usize, 30, 200].into_iter().enumerate() {
+        let g = graph(n, 30 + round as u64);
+        let x = features(n, 6, 40 + round as u64);
+        let h1 = a.forward_graph(x.view(), &g).unwrap();
+        let h2 = b.forward_graph(h1.view(), &g).unwrap();
+        let want = c.forward_graph(h2.view(), &g).unwrap();
+        assert_eq!(
+            bits(&model.forward_graph(x.view(), &g).unwrap()),
+            bits(&want),
+            "n={n}"
+        );
+    }
+}
+
+/// What a plain call keeps is visible and can be released.
+#[test]
+fn kept_scratch_is_reported_and_released() {
+    Workspace::release_thread_local();
+    let gat = GATLayer::new(AttentionConfig {
+        input_dim: 8,
+        output_dim: 4,
+        num_heads: 2,
+        ..AttentionConfig::default()
+    })
+    .unwrap();
+    let (n, g) = (500, graph(500, 3));
+    gat.forward_graph(features(n, 8, 4).view(), &g).unwrap();
+    // At least the `n × heads·c` projection is kept.
+    let kept = Workspace::thread_local_bytes();
+    assert!(kept >= n * 8 * 4, "{kept}");
+    assert_eq!(Workspace::release_thread_local(), kept);
+    assert_eq!(Workspace::thread_local_bytes(), 0);
+}
