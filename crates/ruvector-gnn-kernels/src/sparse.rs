@@ -159,61 +159,122 @@ pub fn prefetch<T>(xs: &[T], at: usize, len: usize) {
     let _ = (xs, at, len);
 }
 
-/// One register tile of a gather row: `acc = beta·row[off..off+R·lanes]`,
-/// then `acc += w_e·x[src_e][off..]` over the row's edges `range`, held in
-/// `R` registers so every source row segment is read once and `out` is
-/// written once.
+/// One register tile of a row kernel: `R` registers from column `off`.
+#[cfg(feature = "simd")]
+trait RowTile<S: Simd> {
+    /// Computes the `R` registers `regs` (`regs.len() == R`) starting at column `off`.
+    fn tile<const R: usize>(&mut self, off: usize, regs: &mut [S::f32s]);
+}
+
+/// Splits a row's whole registers `regs` into tiles of 8 (with 32 vector
+/// registers: a 128-wide AVX-512 row in one walk over its edges), 4, 2 and
+/// 1 registers and runs `op` on each, left to right.
 #[cfg(feature = "simd")]
 #[inline(always)]
-fn gather_tile<S: Simd, W: EdgeWeights, const R: usize>(
-    simd: S,
-    xs: &[f32],
-    d: usize,
-    off: usize,
-    indices: &[u32],
-    range: std::ops::Range<usize>,
-    w: W,
-    beta: f32,
-    regs: &mut [S::f32s],
-) {
+fn for_each_tile<S: Simd>(regs: &mut [S::f32s], op: &mut impl RowTile<S>) {
     let lanes = S::F32_LANES;
-    let width = R * lanes;
-    let ahead = prefetch_edges(d);
-    let zero = simd.splat_f32s(0.0);
-    let b = simd.splat_f32s(beta);
-    let mut acc = [zero; R];
-    if beta != 0.0 {
-        for r in 0..R {
-            acc[r] = if beta == 1.0 {
-                regs[r]
-            } else {
-                simd.mul_f32s(b, regs[r])
-            };
+    let nreg = regs.len();
+    let mut t = 0;
+    if S::REGISTER_COUNT >= 32 {
+        while t + 8 <= nreg {
+            op.tile::<8>(t * lanes, &mut regs[t..t + 8]);
+            t += 8;
         }
     }
-    for e in range {
+    while t + 4 <= nreg {
+        op.tile::<4>(t * lanes, &mut regs[t..t + 4]);
+        t += 4;
+    }
+    if t + 2 <= nreg {
+        op.tile::<2>(t * lanes, &mut regs[t..t + 2]);
+        t += 2;
+    }
+    if t < nreg {
+        op.tile::<1>(t * lanes, &mut regs[t..=t]);
+    }
+}
+
+/// The source rows of a row kernel's tiles: `x` (row-major, `d` wide)
+/// indexed by the graph's `indices`.
+#[cfg(feature = "simd")]
+#[derive(Clone, Copy)]
+struct Sources<'a> {
+    xs: &'a [f32],
+    d: usize,
+    indices: &'a [u32],
+}
+
+#[cfg(feature = "simd")]
+impl Sources<'_> {
+    /// The `R` registers from column `off` of edge `e`'s source row; the
+    /// tile at `off == 0` also requests the source row [`PREFETCH_BYTES`]
+    /// ahead in edge order (across row boundaries).
+    #[inline(always)]
+    fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s] {
+        let Self { xs, d, indices } = *self;
         if off == 0 {
-            if let Some(&p) = indices.get(e + ahead) {
+            if let Some(&p) = indices.get(e + prefetch_edges(d)) {
                 prefetch(xs, p as usize * d, d);
             }
         }
         let base = indices[e] as usize * d + off;
-        let (src, _) = S::as_simd_f32s(&xs[base..base + width]);
-        if W::UNIT {
-            for r in 0..R {
-                acc[r] = simd.add_f32s(acc[r], src[r]);
-            }
-        } else {
-            let we = simd.splat_f32s(w.get(e));
-            for r in 0..R {
-                acc[r] = simd.mul_add_f32s(we, src[r], acc[r]);
-            }
-        }
+        S::as_simd_f32s(&xs[base..base + R * S::F32_LANES]).0
     }
-    regs[..R].copy_from_slice(&acc);
 }
 
-/// One gather row: register tiles of 4, 2, 1, then a masked tail.
+/// A gather row's tiles: `acc = beta·row[off..off+R·lanes]`, then
+/// `acc += w_e·x[src_e][off..]` over the row's edges, held in `R` registers
+/// so every source row segment is read once and `out` is written once.
+#[cfg(feature = "simd")]
+struct GatherTile<'a, S, W> {
+    simd: S,
+    src: Sources<'a>,
+    range: std::ops::Range<usize>,
+    w: W,
+    beta: f32,
+}
+
+#[cfg(feature = "simd")]
+impl<S: Simd, W: EdgeWeights> RowTile<S> for GatherTile<'_, S, W> {
+    #[inline(always)]
+    fn tile<const R: usize>(&mut self, off: usize, regs: &mut [S::f32s]) {
+        let Self {
+            simd,
+            src,
+            ref range,
+            w,
+            beta,
+        } = *self;
+        let zero = simd.splat_f32s(0.0);
+        let b = simd.splat_f32s(beta);
+        let mut acc = [zero; R];
+        if beta != 0.0 {
+            for r in 0..R {
+                acc[r] = if beta == 1.0 {
+                    regs[r]
+                } else {
+                    simd.mul_f32s(b, regs[r])
+                };
+            }
+        }
+        for e in range.clone() {
+            let x = src.segment::<S, R>(e, off);
+            if W::UNIT {
+                for r in 0..R {
+                    acc[r] = simd.add_f32s(acc[r], x[r]);
+                }
+            } else {
+                let we = simd.splat_f32s(w.get(e));
+                for r in 0..R {
+                    acc[r] = simd.mul_add_f32s(we, x[r], acc[r]);
+                }
+            }
+        }
+        regs[..R].copy_from_slice(&acc);
+    }
+}
+
+/// One gather row: register tiles ([`for_each_tile`]), then a masked tail.
 #[cfg(feature = "simd")]
 #[inline(always)]
 fn gather_row_simd<S: Simd, W: EdgeWeights>(
@@ -229,70 +290,16 @@ fn gather_row_simd<S: Simd, W: EdgeWeights>(
     let lanes = S::F32_LANES;
     let (rh, rt) = S::as_mut_simd_f32s(row);
     let nreg = rh.len();
-    let mut t = 0;
-    // Eight accumulators when the register file holds them and the loads
-    // (AVX-512: a 128-wide row in one pass over the edges, not two).
-    if S::REGISTER_COUNT >= 32 {
-        while t + 8 <= nreg {
-            let regs = &mut rh[t..t + 8];
-            gather_tile::<S, W, 8>(
-                simd,
-                xs,
-                d,
-                t * lanes,
-                indices,
-                range.clone(),
-                w,
-                beta,
-                regs,
-            );
-            t += 8;
-        }
-    }
-    while t + 4 <= nreg {
-        let regs = &mut rh[t..t + 4];
-        gather_tile::<S, W, 4>(
+    for_each_tile::<S>(
+        rh,
+        &mut GatherTile {
             simd,
-            xs,
-            d,
-            t * lanes,
-            indices,
-            range.clone(),
+            src: Sources { xs, d, indices },
+            range: range.clone(),
             w,
             beta,
-            regs,
-        );
-        t += 4;
-    }
-    if t + 2 <= nreg {
-        let regs = &mut rh[t..t + 2];
-        gather_tile::<S, W, 2>(
-            simd,
-            xs,
-            d,
-            t * lanes,
-            indices,
-            range.clone(),
-            w,
-            beta,
-            regs,
-        );
-        t += 2;
-    }
-    if t < nreg {
-        let regs = &mut rh[t..=t];
-        gather_tile::<S, W, 1>(
-            simd,
-            xs,
-            d,
-            t * lanes,
-            indices,
-            range.clone(),
-            w,
-            beta,
-            regs,
-        );
-    }
+        },
+    );
     if !rt.is_empty() {
         let off = nreg * lanes;
         let len = rt.len();
@@ -931,7 +938,7 @@ impl MaxRowsBlock<'_> {
 #[cfg(feature = "simd")]
 impl WithSimd for MaxRowsBlock<'_> {
     type Output = ();
-    /// Register tiles as in [`gather_row_simd`] (the running max stays in
+    /// Register tiles ([`for_each_tile`]; the running max stays in
     /// registers across a row's edges instead of a load and a store of the
     /// output row per edge); per element the same `x > y ? x : y`, in edge
     /// order, as the scalar body.
@@ -954,56 +961,14 @@ impl WithSimd for MaxRowsBlock<'_> {
             }
             let (rh, rt) = S::as_mut_simd_f32s(row);
             let nreg = rh.len();
-            let mut t = 0;
-            if S::REGISTER_COUNT >= 32 {
-                while t + 8 <= nreg {
-                    max_tile::<S, 8>(
-                        simd,
-                        xs,
-                        d,
-                        t * lanes,
-                        indices,
-                        range.clone(),
-                        &mut rh[t..t + 8],
-                    );
-                    t += 8;
-                }
-            }
-            while t + 4 <= nreg {
-                max_tile::<S, 4>(
+            for_each_tile::<S>(
+                rh,
+                &mut MaxTile {
                     simd,
-                    xs,
-                    d,
-                    t * lanes,
-                    indices,
-                    range.clone(),
-                    &mut rh[t..t + 4],
-                );
-                t += 4;
-            }
-            if t + 2 <= nreg {
-                max_tile::<S, 2>(
-                    simd,
-                    xs,
-                    d,
-                    t * lanes,
-                    indices,
-                    range.clone(),
-                    &mut rh[t..t + 2],
-                );
-                t += 2;
-            }
-            if t < nreg {
-                max_tile::<S, 1>(
-                    simd,
-                    xs,
-                    d,
-                    t * lanes,
-                    indices,
-                    range.clone(),
-                    &mut rh[t..=t],
-                );
-            }
+                    src: Sources { xs, d, indices },
+                    range: range.clone(),
+                },
+            );
             if !rt.is_empty() {
                 let off = nreg * lanes;
                 let len = rt.len();
@@ -1022,41 +987,34 @@ impl WithSimd for MaxRowsBlock<'_> {
     }
 }
 
-/// `R` registers (from column `off`) of one max-aggregated row over the
-/// non-empty edge `range`: the first source, then `x > acc ? x : acc` per
-/// edge. The tile at `off == 0` also requests the source rows
-/// [`PREFETCH_BYTES`] ahead in edge order.
+/// A max-aggregated row's tiles over its non-empty edge range: the first
+/// source, then `x > acc ? x : acc` per edge.
 #[cfg(feature = "simd")]
-#[inline(always)]
-fn max_tile<S: Simd, const R: usize>(
+struct MaxTile<'a, S> {
     simd: S,
-    xs: &[f32],
-    d: usize,
-    off: usize,
-    indices: &[u32],
+    src: Sources<'a>,
     range: std::ops::Range<usize>,
-    regs: &mut [S::f32s],
-) {
-    let width = R * S::F32_LANES;
-    let ahead = prefetch_edges(d);
-    let tile = |e: usize| {
-        if off == 0 {
-            if let Some(&p) = indices.get(e + ahead) {
-                prefetch(xs, p as usize * d, d);
+}
+
+#[cfg(feature = "simd")]
+impl<S: Simd> RowTile<S> for MaxTile<'_, S> {
+    #[inline(always)]
+    fn tile<const R: usize>(&mut self, off: usize, regs: &mut [S::f32s]) {
+        let Self {
+            simd,
+            src,
+            ref range,
+        } = *self;
+        let first = src.segment::<S, R>(range.start, off);
+        let mut acc: [S::f32s; R] = core::array::from_fn(|r| first[r]);
+        for e in range.start + 1..range.end {
+            let x = src.segment::<S, R>(e, off);
+            for r in 0..R {
+                acc[r] = simd.select_f32s(simd.greater_than_f32s(x[r], acc[r]), x[r], acc[r]);
             }
         }
-        let base = indices[e] as usize * d + off;
-        S::as_simd_f32s(&xs[base..base + width]).0
-    };
-    let first = tile(range.start);
-    let mut acc: [S::f32s; R] = core::array::from_fn(|r| first[r]);
-    for e in range.start + 1..range.end {
-        let src = tile(e);
-        for r in 0..R {
-            acc[r] = simd.select_f32s(simd.greater_than_f32s(src[r], acc[r]), src[r], acc[r]);
-        }
+        regs[..R].copy_from_slice(&acc);
     }
-    regs[..R].copy_from_slice(&acc);
 }
 
 /// [`gather_max`]'s values for the rows `row0 .. row0 + rows` only, without

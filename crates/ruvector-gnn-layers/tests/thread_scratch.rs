@@ -30,6 +30,17 @@ fn features(n: usize, d: usize, seed: u64) -> Array2<f32> {
     Array2::from_shape_simple_fn((n, d), || rng.uniform_range(-1.0, 1.0))
 }
 
+/// Two heads of `output_dim` channels each.
+fn gat(input_dim: usize, output_dim: usize) -> GATLayer {
+    GATLayer::new(AttentionConfig {
+        input_dim,
+        output_dim,
+        num_heads: 2,
+        ..AttentionConfig::default()
+    })
+    .unwrap()
+}
+
 fn bits(a: &Array2<f32>) -> Vec<u32> {
     a.iter().map(|v| v.to_bits()).collect()
 }
@@ -45,13 +56,7 @@ fn plain_calls_equal_fresh_workspace_calls() {
         ..GNNConfig::default()
     })
     .unwrap();
-    let gat = GATLayer::new(AttentionConfig {
-        input_dim: 12,
-        output_dim: 3,
-        num_heads: 2,
-        ..AttentionConfig::default()
-    })
-    .unwrap();
+    let gat = gat(12, 3);
     let sage = SAGELayer::new(12, 5, Aggregator::Mean, false, 3).unwrap();
     for (round, n) in [300usize, 40, 300, 7].into_iter().enumerate() {
         let g = graph(n, 10 + round as u64);
@@ -60,15 +65,10 @@ fn plain_calls_equal_fresh_workspace_calls() {
         let norm = GcnNorm::new(&g).unwrap();
         let want = {
             let mut out = Array2::zeros((0, 0));
-            GCNLayer::new(GNNConfig {
-                input_dim: 12,
-                output_dim: 5,
-                ..GNNConfig::default()
-            })
-            .unwrap()
-            .with_order(gcn.resolved_order(false))
-            .forward_normalized(x.view(), &g, &norm, &mut Workspace::new(), &mut out)
-            .unwrap();
+            gcn.clone()
+                .with_order(gcn.resolved_order(false))
+                .forward_normalized(x.view(), &g, &norm, &mut Workspace::new(), &mut out)
+                .unwrap();
             out
         };
         assert_eq!(
@@ -137,13 +137,7 @@ fn sequential_plain_calls_equal_layer_by_layer() {
 #[test]
 fn kept_scratch_is_reported_and_released() {
     Workspace::release_thread_local();
-    let gat = GATLayer::new(AttentionConfig {
-        input_dim: 8,
-        output_dim: 4,
-        num_heads: 2,
-        ..AttentionConfig::default()
-    })
-    .unwrap();
+    let gat = gat(8, 4);
     let (n, g) = (500, graph(500, 3));
     gat.forward_graph(features(n, 8, 4).view(), &g).unwrap();
     // At least the `n × heads·c` projection is kept.
