@@ -7,6 +7,8 @@
 //! validating entry point is [`MessagePassing::forward`] (or the layers'
 //! inherent `forward`, which also accepts a [`Csr`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use ndarray::{Array2, ArrayView2};
 use ruvector_gnn_kernels::{Csr, Rng};
 
@@ -131,9 +133,11 @@ pub(crate) fn check_features(x: &ArrayView2<'_, f32>, dim: usize, finite: bool) 
 /// The plain entry points (`forward`, [`crate::GraphLayer::forward_graph`],
 /// `forward_into`) borrow a workspace kept per thread instead, so repeated
 /// plain calls reuse their intermediates too (only the returned output is
-/// fresh). That workspace keeps at most [`THREAD_SCRATCH_MAX_BYTES`] between
-/// calls (more is freed after the call that needed it);
-/// [`Workspace::release_thread_local`] frees it at once.
+/// fresh). That workspace keeps at most [`Workspace::thread_local_limit`]
+/// bytes between calls (default [`THREAD_SCRATCH_MAX_BYTES`], 256 MiB; more is
+/// freed after the call that needed it; [`Workspace::set_thread_local_limit`]
+/// changes it for every thread, 0 keeps nothing);
+/// [`Workspace::release_thread_local`] frees the calling thread's at once.
 ///
 /// ```
 /// use ndarray::Array2;
@@ -221,12 +225,12 @@ impl Workspace {
     /// Runs `f` with the calling thread's workspace (the plain entry
     /// points' scratch), or with a fresh one when this thread's is already
     /// lent out (a nested call). Afterwards the thread's workspace is
-    /// emptied if it holds more than [`THREAD_SCRATCH_MAX_BYTES`].
+    /// emptied if it holds more than [`Workspace::thread_local_limit`].
     pub(crate) fn with_thread_local<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
         THREAD_WORKSPACE.with(|cell| match cell.try_borrow_mut() {
             Ok(mut ws) => {
                 let r = f(&mut ws);
-                ws.trim(THREAD_SCRATCH_MAX_BYTES);
+                ws.trim(Self::thread_local_limit());
                 r
             }
             Err(_) => f(&mut Workspace::new()),
@@ -257,6 +261,30 @@ impl Workspace {
         THREAD_WORKSPACE.with(|cell| cell.try_borrow().map_or(0, |ws| ws.capacity_bytes()))
     }
 
+    /// Most bytes a thread's plain-entry-point scratch keeps between calls
+    /// (every thread's; [`THREAD_SCRATCH_MAX_BYTES`] unless set).
+    pub fn thread_local_limit() -> usize {
+        THREAD_SCRATCH_LIMIT.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`Workspace::thread_local_limit`] for every thread, from each
+    /// thread's next plain call on (0: plain calls keep nothing, as if each
+    /// used a fresh workspace). Scratch already kept is not freed here; see
+    /// [`Workspace::release_thread_local`].
+    ///
+    /// ```
+    /// use ruvector_gnn_layers::{Csr, GATLayer, AttentionConfig, GraphLayer, Workspace};
+    /// let gat = GATLayer::new(AttentionConfig { input_dim: 4, output_dim: 2, num_heads: 2, ..Default::default() })?;
+    /// let g = Csr::from_adjacency(&[vec![1], vec![0]])?;
+    /// Workspace::set_thread_local_limit(0);
+    /// gat.forward_graph(ndarray::Array2::ones((2, 4)).view(), &g)?;
+    /// assert_eq!(Workspace::thread_local_bytes(), 0);
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    pub fn set_thread_local_limit(bytes: usize) {
+        THREAD_SCRATCH_LIMIT.store(bytes, Ordering::Relaxed);
+    }
+
     /// Frees the calling thread's plain-entry-point scratch; returns the
     /// bytes freed (0 while a call on this thread is using it).
     pub fn release_thread_local() -> usize {
@@ -270,10 +298,13 @@ impl Workspace {
     }
 }
 
-/// Most bytes the per-thread workspace of the plain entry points keeps
-/// between calls (256 MiB; e.g. a 2-layer 128-wide SAGE model at 100K nodes
-/// keeps ≈ 77 MB). Larger scratch is freed after the call that needed it.
+/// The default of [`Workspace::thread_local_limit`]: 256 MiB per thread
+/// (e.g. a 2-layer 128-wide SAGE model at 100K nodes keeps ≈ 77 MB). Larger
+/// scratch is freed after the call that needed it.
 pub const THREAD_SCRATCH_MAX_BYTES: usize = 256 << 20;
+
+/// [`Workspace::set_thread_local_limit`]'s value.
+static THREAD_SCRATCH_LIMIT: AtomicUsize = AtomicUsize::new(THREAD_SCRATCH_MAX_BYTES);
 
 thread_local! {
     /// [`Workspace::with_thread_local`]'s workspace.
