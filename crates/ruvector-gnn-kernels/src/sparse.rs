@@ -206,19 +206,40 @@ struct Sources<'a> {
 
 #[cfg(feature = "simd")]
 impl Sources<'_> {
+    /// Requests the source row [`PREFETCH_BYTES`] ahead of edge `e` in edge
+    /// order (across row boundaries). Called by whichever part of a row
+    /// starts at column 0: the first tile, or the masked tail of a row
+    /// narrower than one register.
+    #[inline(always)]
+    fn prefetch_ahead(&self, e: usize) {
+        let Self { xs, d, indices } = *self;
+        if let Some(&p) = indices.get(e + prefetch_edges(d)) {
+            prefetch(xs, p as usize * d, d);
+        }
+    }
+
     /// The `R` registers from column `off` of edge `e`'s source row; the
-    /// tile at `off == 0` also requests the source row [`PREFETCH_BYTES`]
-    /// ahead in edge order (across row boundaries).
+    /// tile at `off == 0` also requests the row ahead ([`Sources::prefetch_ahead`]).
     #[inline(always)]
     fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s] {
-        let Self { xs, d, indices } = *self;
         if off == 0 {
-            if let Some(&p) = indices.get(e + prefetch_edges(d)) {
-                prefetch(xs, p as usize * d, d);
-            }
+            self.prefetch_ahead(e);
         }
+        let Self { xs, d, indices } = *self;
         let base = indices[e] as usize * d + off;
         S::as_simd_f32s(&xs[base..base + R * S::F32_LANES]).0
+    }
+
+    /// The masked tail (`len` values from column `off`) of edge `e`'s
+    /// source row; requests the row ahead when the tail is the whole row.
+    #[inline(always)]
+    fn tail<S: Simd>(&self, simd: S, e: usize, off: usize, len: usize) -> S::f32s {
+        if off == 0 {
+            self.prefetch_ahead(e);
+        }
+        let Self { xs, d, indices } = *self;
+        let base = indices[e] as usize * d + off;
+        simd.partial_load_f32s(&xs[base..base + len])
     }
 }
 
@@ -290,11 +311,12 @@ fn gather_row_simd<S: Simd, W: EdgeWeights>(
     let lanes = S::F32_LANES;
     let (rh, rt) = S::as_mut_simd_f32s(row);
     let nreg = rh.len();
+    let src = Sources { xs, d, indices };
     for_each_tile::<S>(
         rh,
         &mut GatherTile {
             simd,
-            src: Sources { xs, d, indices },
+            src,
             range: range.clone(),
             w,
             beta,
@@ -309,8 +331,7 @@ fn gather_row_simd<S: Simd, W: EdgeWeights>(
             simd.mul_f32s(simd.splat_f32s(beta), simd.partial_load_f32s(rt))
         };
         for e in range {
-            let base = indices[e] as usize * d + off;
-            let v = simd.partial_load_f32s(&xs[base..base + len]);
+            let v = src.tail(simd, e, off, len);
             acc = if W::UNIT {
                 simd.add_f32s(acc, v)
             } else {
@@ -953,6 +974,7 @@ impl WithSimd for MaxRowsBlock<'_> {
         } = self;
         let lanes = S::F32_LANES;
         let indices = csr.indices();
+        let src = Sources { xs, d, indices };
         for (r, row) in out.chunks_exact_mut(d).enumerate() {
             let range = csr.row_range(row0 + r);
             if range.is_empty() {
@@ -965,20 +987,16 @@ impl WithSimd for MaxRowsBlock<'_> {
                 rh,
                 &mut MaxTile {
                     simd,
-                    src: Sources { xs, d, indices },
+                    src,
                     range: range.clone(),
                 },
             );
             if !rt.is_empty() {
                 let off = nreg * lanes;
                 let len = rt.len();
-                let load = |e: usize| {
-                    let base = indices[e] as usize * d + off;
-                    simd.partial_load_f32s(&xs[base..base + len])
-                };
-                let mut acc = load(range.start);
+                let mut acc = src.tail(simd, range.start, off, len);
                 for e in range.start + 1..range.end {
-                    let v = load(e);
+                    let v = src.tail(simd, e, off, len);
                     acc = simd.select_f32s(simd.greater_than_f32s(v, acc), v, acc);
                 }
                 simd.partial_store_f32s(rt, acc);
@@ -1170,7 +1188,7 @@ mod tests {
             .collect();
         let g = Csr::from_lists(&lists, 30, false).unwrap();
         let w: Vec<f32> = (0..g.n_edges()).map(|_| rng.normal_f32()).collect();
-        for d in [1usize, 5, 8, 16, 24, 40, 64, 72, 100, 129] {
+        for d in [1usize, 5, 8, 16, 24, 40, 64, 72, 100, 129, 250, 256] {
             let xs: Vec<f32> = (0..30 * d).map(|_| rng.normal_f32()).collect();
             let out0: Vec<f32> = (0..rows * d).map(|_| rng.normal_f32()).collect();
             let mut want = vec![0.0f32; rows * d];

@@ -484,9 +484,8 @@ impl GATLayer {
         let (heads, c) = (self.heads(), self.config.output_dim);
         let full = heads * c;
         let width = self.out_width();
-        if out.dim() != (n, width) || !out.is_standard_layout() {
-            *out = ruvector_gnn_kernels::alloc::zeroed_matrix(n, width);
-        }
+        // Both branches below overwrite every entry of `out`.
+        ruvector_gnn_kernels::alloc::reuse_matrix(out, n, width);
         if n == 0 {
             return;
         }
@@ -750,12 +749,22 @@ impl GraphLayer for GATLayer {
     }
 
     fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((0, 0));
+        self.forward_graph_into(x, graph, &mut out)?;
+        Ok(out)
+    }
+
+    fn forward_graph_into(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         require_square("GAT", graph, x.nrows())?;
         let aug = with_self_loops(graph)?;
-        let mut out = Array2::zeros((0, 0));
-        Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, &mut out));
-        Ok(out)
+        Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, out));
+        Ok(())
     }
 
     fn kind(&self) -> &'static str {

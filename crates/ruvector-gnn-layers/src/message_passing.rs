@@ -131,7 +131,8 @@ pub(crate) fn check_features(x: &ArrayView2<'_, f32>, dim: usize, finite: bool) 
 /// it can be shared between layers and is not tied to one graph.
 ///
 /// The plain entry points (`forward`, [`crate::GraphLayer::forward_graph`],
-/// `forward_into`) borrow a workspace kept per thread instead, so repeated
+/// `forward_graph_into`, GCN's and GAT's `forward_into`) borrow a workspace
+/// kept per thread instead, so repeated
 /// plain calls reuse their intermediates too (only the returned output is
 /// fresh). That workspace keeps at most [`Workspace::thread_local_limit`]
 /// bytes between calls (default [`THREAD_SCRATCH_MAX_BYTES`], 256 MiB; more is
@@ -227,14 +228,20 @@ impl Workspace {
     /// lent out (a nested call). Afterwards the thread's workspace is
     /// emptied if it holds more than [`Workspace::thread_local_limit`].
     pub(crate) fn with_thread_local<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
-        THREAD_WORKSPACE.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut ws) => {
-                let r = f(&mut ws);
-                ws.trim(Self::thread_local_limit());
-                r
-            }
-            Err(_) => f(&mut Workspace::new()),
-        })
+        let mut f = Some(f);
+        let lent = THREAD_WORKSPACE.try_with(|cell| {
+            let mut ws = cell.try_borrow_mut().ok()?;
+            let r = (f.take()?)(&mut ws);
+            ws.trim(Self::thread_local_limit());
+            Some(r)
+        });
+        if let Ok(Some(r)) = lent {
+            return r;
+        }
+        // Not lent (a nested call, or this thread's thread-locals are being
+        // destroyed): `f` has not run; a fresh workspace then.
+        let f = f.expect("`f` runs only when the workspace is lent");
+        f(&mut Workspace::new())
     }
 
     /// Frees every buffer when together they hold more than `max_bytes`.
@@ -258,7 +265,9 @@ impl Workspace {
     /// # Ok::<(), ruvector_gnn_layers::Error>(())
     /// ```
     pub fn thread_local_bytes() -> usize {
-        THREAD_WORKSPACE.with(|cell| cell.try_borrow().map_or(0, |ws| ws.capacity_bytes()))
+        THREAD_WORKSPACE
+            .try_with(|cell| cell.try_borrow().map_or(0, |ws| ws.capacity_bytes()))
+            .unwrap_or(0)
     }
 
     /// Most bytes a thread's plain-entry-point scratch keeps between calls
@@ -286,21 +295,27 @@ impl Workspace {
     }
 
     /// Frees the calling thread's plain-entry-point scratch; returns the
-    /// bytes freed (0 while a call on this thread is using it).
+    /// bytes freed (0 while a call on this thread is using it). Only the
+    /// calling thread's: plain calls made on Rayon's threads keep theirs
+    /// (free those with `rayon::broadcast(|_| Workspace::release_thread_local())`,
+    /// or keep nothing with [`Workspace::set_thread_local_limit`]`(0)`).
     pub fn release_thread_local() -> usize {
-        THREAD_WORKSPACE.with(|cell| {
-            cell.try_borrow_mut().map_or(0, |mut ws| {
-                let bytes = ws.capacity_bytes();
-                *ws = Workspace::new();
-                bytes
+        THREAD_WORKSPACE
+            .try_with(|cell| {
+                cell.try_borrow_mut().map_or(0, |mut ws| {
+                    let bytes = ws.capacity_bytes();
+                    *ws = Workspace::new();
+                    bytes
+                })
             })
-        })
+            .unwrap_or(0)
     }
 }
 
 /// The default of [`Workspace::thread_local_limit`]: 256 MiB per thread
-/// (e.g. a 2-layer 128-wide SAGE model at 100K nodes keeps ≈ 77 MB). Larger
-/// scratch is freed after the call that needed it.
+/// (at 100K nodes a 128→64 GCN or GAT layer keeps 26–32 MB, a `Sequential`
+/// of two 128-wide SAGE layers ≈ 77 MB). Larger scratch is freed after the
+/// call that needed it.
 pub const THREAD_SCRATCH_MAX_BYTES: usize = 256 << 20;
 
 /// [`Workspace::set_thread_local_limit`]'s value.

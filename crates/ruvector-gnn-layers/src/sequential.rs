@@ -4,13 +4,13 @@ use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMutD};
 use ruvector_gnn_kernels::Csr;
 
 use crate::error::{Error, Result};
+use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::message_passing::Workspace;
+use crate::params::{Gradients, Parameters};
 
 /// The thread workspace's slot for [`Sequential`]'s second buffer (the
 /// layers use slots 0–5 during the call).
 const SLOT_SPARE: usize = 8;
-use crate::layer::{Cache, ForwardCtx, GraphLayer};
-use crate::params::{Gradients, Parameters};
 
 /// Layers applied one after another over the same graph.
 ///

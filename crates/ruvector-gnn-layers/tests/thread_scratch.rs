@@ -146,3 +146,51 @@ fn kept_scratch_is_reported_and_released() {
     assert_eq!(Workspace::release_thread_local(), kept);
     assert_eq!(Workspace::thread_local_bytes(), 0);
 }
+
+/// NaNs a call leaves in the kept buffers (input check off) and a failed
+/// call in the middle of a stack change nothing for the next calls.
+#[test]
+fn stale_nans_and_failed_calls_do_not_leak() {
+    let (n, g) = (120, graph(120, 5));
+    let x = features(n, 6, 6);
+    let mut bad = x.clone();
+    bad[[3, 2]] = f32::NAN;
+    let gat = gat(6, 3).with_check_finite(false);
+    let sage = SAGELayer::new(6, 4, Aggregator::Mean, false, 4).unwrap();
+    let want_gat = gat.forward_graph(x.view(), &g).unwrap();
+    let want_sage = sage.forward_graph(x.view(), &g).unwrap();
+    // NaN through every intermediate of both layers, then the finite input.
+    assert!(gat
+        .forward_graph(bad.view(), &g)
+        .unwrap()
+        .iter()
+        .any(|v| v.is_nan()));
+    sage.clone()
+        .with_check_finite(false)
+        .forward_graph(bad.view(), &g)
+        .unwrap();
+    assert_eq!(
+        bits(&gat.forward_graph(x.view(), &g).unwrap()),
+        bits(&want_gat)
+    );
+    assert_eq!(
+        bits(&sage.forward_graph(x.view(), &g).unwrap()),
+        bits(&want_sage)
+    );
+    // A stack whose second layer rejects what the first lets through.
+    let first = SAGELayer::new(6, 5, Aggregator::Mean, false, 7)
+        .unwrap()
+        .with_check_finite(false);
+    let second = SAGELayer::new(5, 3, Aggregator::Max, false, 8).unwrap();
+    let mut model = Sequential::new(Vec::new());
+    model.push(Box::new(first.clone())).unwrap();
+    model.push(Box::new(second.clone())).unwrap();
+    assert!(model.forward_graph(bad.view(), &g).is_err());
+    let want = second
+        .forward_graph(first.forward_graph(x.view(), &g).unwrap().view(), &g)
+        .unwrap();
+    assert_eq!(
+        bits(&model.forward_graph(x.view(), &g).unwrap()),
+        bits(&want)
+    );
+}
