@@ -194,9 +194,8 @@ fn for_each_tile<S: Simd>(regs: &mut [S::f32s], op: &mut impl RowTile<S>) {
     }
 }
 
-/// The source rows of a row kernel's tiles: `x` (row-major, `d` wide)
-/// indexed by the graph's `indices`.
-#[cfg(feature = "simd")]
+/// The source rows of a row kernel: `x` (row-major, `d` wide) indexed by
+/// the graph's `indices`.
 #[derive(Clone, Copy)]
 struct Sources<'a> {
     xs: &'a [f32],
@@ -204,12 +203,11 @@ struct Sources<'a> {
     indices: &'a [u32],
 }
 
-#[cfg(feature = "simd")]
 impl Sources<'_> {
     /// Requests the source row [`PREFETCH_BYTES`] ahead of edge `e` in edge
-    /// order (across row boundaries). Called by whichever part of a row
-    /// starts at column 0: the first tile, or the masked tail of a row
-    /// narrower than one register.
+    /// order (across row boundaries). In the SIMD bodies it is called by
+    /// whichever part of a row starts at column 0: the first tile, or the
+    /// masked tail of a row narrower than one register.
     #[inline(always)]
     fn prefetch_ahead(&self, e: usize) {
         let Self { xs, d, indices } = *self;
@@ -217,7 +215,10 @@ impl Sources<'_> {
             prefetch(xs, p as usize * d, d);
         }
     }
+}
 
+#[cfg(feature = "simd")]
+impl Sources<'_> {
     /// The `R` registers from column `off` of edge `e`'s source row; the
     /// tile at `off == 0` also requests the row ahead ([`Sources::prefetch_ahead`]).
     #[inline(always)]
@@ -932,23 +933,18 @@ impl MaxRowsBlock<'_> {
         // Source rows are requested [`PREFETCH_BYTES`] ahead in the graph's
         // edge order, across row boundaries (a row's first edges were
         // requested while the previous row ran).
-        let ahead_edges = prefetch_edges(d);
-        let ahead = |e: usize| {
-            if let Some(&p) = indices.get(e + ahead_edges) {
-                prefetch(xs, p as usize * d, d);
-            }
-        };
+        let src = Sources { xs, d, indices };
         for (r, row) in out.chunks_exact_mut(d).enumerate() {
             let range = csr.row_range(row0 + r);
             let Some(&first) = indices.get(range.clone()).and_then(<[u32]>::first) else {
                 row.fill(0.0);
                 continue;
             };
-            ahead(range.start);
+            src.prefetch_ahead(range.start);
             let f = first as usize;
             row.copy_from_slice(&xs[f * d..(f + 1) * d]);
             for e in range.start + 1..range.end {
-                ahead(e);
+                src.prefetch_ahead(e);
                 let s = indices[e] as usize;
                 step(&xs[s * d..(s + 1) * d], row);
             }

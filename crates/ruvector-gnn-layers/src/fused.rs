@@ -1,10 +1,12 @@
 //! Row-blocked "aggregate, then project" inference shared by the layers'
-//! fused paths (GCN's [`crate::GcnOrder::Fused`], SAGE-max inference): no
+//! fused paths (GCN's [`crate::GcnOrder::Fused`], SAGE mean/sum/max inference): no
 //! `nodes × input_dim` aggregate is ever materialised, only one small block
 //! per Rayon task.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 use ruvector_gnn_kernels::matmul;
+
+use crate::message_passing::lend_thread_local;
 
 /// Output rows per Rayon task: the aggregated block is `FUSED_ROWS ×
 /// input_dim` floats (128 KiB at 128 wide, L2-resident), large enough to
@@ -45,14 +47,8 @@ pub(crate) fn project_row_blocks(
             let rows = oblock.len() / dout.max(1);
             // One block buffer per thread, kept between calls: a fresh
             // 128 KiB buffer per Rayon split is an `mmap` with page faults.
-            BLOCK.with(|cell| {
-                let mut fresh = Vec::new();
-                let mut guard = cell.try_borrow_mut();
-                let buf = match guard.as_deref_mut() {
-                    Ok(b) => b,
-                    // Re-entrant use on this thread (a nested layer call).
-                    Err(_) => &mut fresh,
-                };
+            // A nested layer call on this thread gets a fresh one.
+            lend_thread_local(&BLOCK, |buf| {
                 if buf.len() < rows * din {
                     buf.resize(rows * din, 0.0);
                 }

@@ -225,23 +225,15 @@ impl Workspace {
 
     /// Runs `f` with the calling thread's workspace (the plain entry
     /// points' scratch), or with a fresh one when this thread's is already
-    /// lent out (a nested call). Afterwards the thread's workspace is
-    /// emptied if it holds more than [`Workspace::thread_local_limit`].
+    /// lent out (a nested call; see [`lend_thread_local`]). Afterwards the
+    /// thread's workspace is emptied if it holds more than
+    /// [`Workspace::thread_local_limit`].
     pub(crate) fn with_thread_local<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
-        let mut f = Some(f);
-        let lent = THREAD_WORKSPACE.try_with(|cell| {
-            let mut ws = cell.try_borrow_mut().ok()?;
-            let r = (f.take()?)(&mut ws);
+        lend_thread_local(&THREAD_WORKSPACE, |ws| {
+            let r = f(ws);
             ws.trim(Self::thread_local_limit());
-            Some(r)
-        });
-        if let Ok(Some(r)) = lent {
-            return r;
-        }
-        // Not lent (a nested call, or this thread's thread-locals are being
-        // destroyed): `f` has not run; a fresh workspace then.
-        let f = f.expect("`f` runs only when the workspace is lent");
-        f(&mut Workspace::new())
+            r
+        })
     }
 
     /// Frees every buffer when together they hold more than `max_bytes`.
@@ -310,6 +302,29 @@ impl Workspace {
             })
             .unwrap_or(0)
     }
+}
+
+/// Runs `f` with the calling thread's value in `key`, or with a fresh
+/// `T::default()` when this thread's is already lent out (a nested call on
+/// the same thread, e.g. a Rayon task stolen while a layer holds it) or its
+/// thread-locals are being destroyed. The per-thread scratch of the plain
+/// entry points ([`Workspace::with_thread_local`]) and of the fused block
+/// kernels (`fused::project_row_blocks`) both go through it.
+pub(crate) fn lend_thread_local<T: Default + 'static, R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    let mut f = Some(f);
+    let lent = key.try_with(|cell| {
+        let mut value = cell.try_borrow_mut().ok()?;
+        Some((f.take()?)(&mut value))
+    });
+    if let Ok(Some(r)) = lent {
+        return r;
+    }
+    // Not lent: `f` has not run; a fresh value then.
+    let f = f.expect("`f` runs only when the value is lent");
+    f(&mut T::default())
 }
 
 /// The default of [`Workspace::thread_local_limit`]: 256 MiB per thread
