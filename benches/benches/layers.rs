@@ -181,6 +181,11 @@ fn sage(c: &mut Criterion) {
                 .unwrap();
         },
     );
+    let mean = SAGELayer::new(128, 64, Aggregator::Mean, false, 5).unwrap();
+    bench_layer(c, "layers/sage_mean", &mean, &loads);
+    bench_ws(c, "layers/sage_mean", &loads, |w, ws, out| {
+        mean.forward_into(w.x.view(), &w.graph, ws, out).unwrap();
+    });
     let max = SAGELayer::new(128, 64, Aggregator::Max, false, 3).unwrap();
     bench_layer(c, "layers/sage_max", &max, &loads);
     bench_ws(c, "layers/sage_max", &loads, |w, ws, out| {

@@ -16,10 +16,12 @@
 //! - `list` prints the benchmark names; `quit` ends.
 //!
 //! Names (128→64 unless said):
-//! - `gcn` / `gat` / `sage_mean2` / `sage_max` / `sage_lstm`: the plain
+//! - `gcn` / `gat` / `sage_mean` / `sage_mean2` / `sage_max` / `sage_lstm`: the plain
 //!   allocating entry point `GraphLayer::forward_graph` (what a generic
 //!   caller of the trait gets; graph preprocessing inside the call).
-//! - `gcn_ws`, `gat_ws`, `sage_mean2_ws`, `sage_max_ws`: the steady-state
+//!   (`sage_mean` is one mean layer 128→64, `sage_mean2` the two-layer
+//!   128→128→64 stack with a ReLU between.)
+//! - `gcn_ws`, `gat_ws`, `sage_mean_ws`, `sage_mean2_ws`, `sage_max_ws`: the steady-state
 //!   inference entry points for repeated calls on one graph
 //!   (`GCNLayer::forward_normalized` with a precomputed `GcnNorm`,
 //!   `GATLayer::forward_prepared` with a `SelfLoopGraph`,
@@ -69,6 +71,7 @@ struct Layers {
     gat: GATLayer,
     sage1: SAGELayer,
     sage2: SAGELayer,
+    sage_mean: SAGELayer,
     sage_mean2: Sequential,
     sage_max: SAGELayer,
     sage_lstm: SAGELayer,
@@ -102,6 +105,7 @@ fn layers() -> Result<Layers, Box<dyn std::error::Error>> {
         sage1,
         sage2,
         sage_mean2,
+        sage_mean: SAGELayer::new(128, 64, Aggregator::Mean, false, 5)?,
         sage_max: SAGELayer::new(128, 64, Aggregator::Max, false, 3)?,
         sage_lstm: SAGELayer::new(128, 64, Aggregator::Lstm, false, 4)?,
     })
@@ -147,6 +151,7 @@ fn run_synthetic(
     let plain: Option<&dyn GraphLayer> = match name {
         "gcn" => Some(&l.gcn),
         "gat" => Some(&l.gat),
+        "sage_mean" => Some(&l.sage_mean),
         "sage_mean2" => Some(&l.sage_mean2),
         "sage_max" => Some(&l.sage_max),
         "sage_lstm" => Some(&l.sage_lstm),
@@ -178,6 +183,10 @@ fn run_synthetic(
                 l.sage2
                     .forward_into(b.hidden.view(), &s.graph, &mut b.ws, &mut b.out)?;
                 Ok(())
+            }),
+            "sage_mean_ws" => time(reps, || {
+                Ok(l.sage_mean
+                    .forward_into(s.x.view(), &s.graph, &mut b.ws, &mut b.out)?)
             }),
             "sage_max_ws" => time(reps, || {
                 Ok(l.sage_max

@@ -157,6 +157,10 @@ LAYER_BENCHES = [
                "GCNConv(128,64, cached=True), sparse_csr adj_t, normalised adjacency reused"),
     LayerBench("gat", 64, lambda: GATConv(IN_DIM, 8, heads=8), False,
                "GATConv(128, 8, heads=8) concat -> 64, edge_index path"),
+    LayerBench("sage_mean", 64, lambda: SAGEConv(IN_DIM, 64, aggr="mean"), False,
+               "SAGEConv mean 128->64 (one layer), edge_index path"),
+    LayerBench("sage_mean_csr", 64, lambda: SAGEConv(IN_DIM, 64, aggr="mean"), True,
+               "SAGEConv mean 128->64 (one layer), sparse_csr adj_t (SpMM)"),
     LayerBench("sage_mean2", 64, Sage2, False,
                "SAGEConv mean 128->128->64 (ReLU between), edge_index path"),
     LayerBench("sage_mean2_csr", 64, Sage2, True,
@@ -351,6 +355,7 @@ def bench_cora(name: str, data: dict, args) -> dict:
 VS_GROUPS = {
     "gcn": (["gcn", "gcn_ws"], ["gcn", "gcn_csr", "gcn_csr_cached"]),
     "gat": (["gat", "gat_ws"], ["gat"]),
+    "sage_mean": (["sage_mean", "sage_mean_ws"], ["sage_mean", "sage_mean_csr"]),
     "sage_mean2": (["sage_mean2", "sage_mean2_ws"], ["sage_mean2", "sage_mean2_csr"]),
     "sage_max": (["sage_max", "sage_max_ws"], ["sage_max", "sage_max_csr"]),
     "sage_lstm": (["sage_lstm"], ["sage_lstm"]),

@@ -18,7 +18,8 @@ const BENCHES: [(&str, &str); 4] = [
     ),
     (
         "layers",
-        "layers/gcn, layers/gat_8x8_concat, layers/sage_mean_2layers_128x128x64, sage_max, \
+        "layers/gcn, layers/gat_8x8_concat, layers/sage_mean (one layer), \
+         layers/sage_mean_2layers_128x128x64, sage_max, \
          sage_lstm, layernorm on n10k_d16_128x64 and n100k_d16_128x64 (nodes, in-degree 16, \
          128→64), fwd / fwd_ws / fwd_bwd; layers/cora (2,708 nodes, 1433 features) training epochs",
     ),

@@ -98,7 +98,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
         "--workload",
         workloads,
         "--only",
-        "gcn,gat,sage_mean2,cora_gcn,cora_gat",
+        "gcn,gat,sage_mean,sage_mean2,sage_max,cora_gcn,cora_gat",
         "--rounds",
         rounds,
         "--json",
@@ -207,6 +207,10 @@ fn layer_flops(group: &str, n: f64, degree: f64) -> Option<f64> {
         "gcn" => Some(2.0 * n * D_IN * D_OUT + 2.0 * (e + n) * D_OUT),
         // X·W (128→8×8), 2 attention dots per node, softmax-weighted sum over E + N.
         "gat" => Some(2.0 * n * D_IN * D_OUT + 4.0 * n * D_OUT + 4.0 * (e + n) * D_OUT),
+        // mean 128→64: X·W_neigh and X·W_root, then a 64-wide gather (projected first).
+        "sage_mean" => Some(2.0 * n * (2.0 * D_IN * D_OUT) + e * D_OUT),
+        // max 128→64: a 128-wide max over the edges, then both transforms.
+        "sage_max" => Some(2.0 * n * (2.0 * D_IN * D_OUT) + e * D_IN),
         // mean 128→128 (lin_l + lin_r), ReLU, mean 128→64 (lin_l + lin_r).
         "sage_mean2" => Some(
             2.0 * n * (2.0 * D_IN * D_IN) + e * D_IN + 2.0 * n * (2.0 * D_IN * D_OUT) + e * D_IN,
@@ -250,7 +254,9 @@ fn layer_rows(layers: &Value, roof: &Roofline) -> Vec<Row> {
         let label = match g {
             "gcn" => "GCN 1 layer (GCNConv)".to_string(),
             "gat" => "GAT 8 heads (GATConv)".to_string(),
+            "sage_mean" => "GraphSAGE 1 layer mean (SAGEConv)".to_string(),
             "sage_mean2" => "GraphSAGE 2 layers mean (SAGEConv)".to_string(),
+            "sage_max" => "GraphSAGE 1 layer max (SAGEConv)".to_string(),
             "cora_gcn" => "Cora GCN training epoch".to_string(),
             "cora_gat" => "Cora GAT training epoch".to_string(),
             other => other.to_string(),
