@@ -32,6 +32,10 @@ pub(crate) struct DemoArgs {
     /// Seed of the split and of training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Print one JSON object (sizes, static scores, the learning curve)
+    /// instead of the tables and the example.
+    #[arg(long)]
+    json: bool,
 }
 
 const K: usize = 10;
@@ -41,6 +45,12 @@ struct Scores {
     ndcg: f64,
     recall: f64,
     mrr: f64,
+}
+
+impl Scores {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"ndcg@10": self.ndcg, "recall@10": self.recall, "mrr": self.mrr})
+    }
 }
 
 fn measure(
@@ -114,13 +124,15 @@ pub(crate) fn run(a: DemoArgs) -> anyhow::Result<()> {
     )?;
     let answers = texts(&dir.join("corpus.jsonl"));
     let questions = texts(&dir.join("queries.jsonl"));
-    println!(
-        "{}: {} answers × {} dims, {} questions with judged answers",
-        dir.display(),
-        base.nrows(),
-        base.ncols(),
-        qrels.len()
-    );
+    if !a.json {
+        println!(
+            "{}: {} answers × {} dims, {} questions with judged answers",
+            dir.display(),
+            base.nrows(),
+            base.ncols(),
+            qrels.len()
+        );
+    }
 
     let (db_dir, temporary) = match &a.db {
         Some(d) => (d.clone(), false),
@@ -151,16 +163,21 @@ fn run_in(
     let ids: Vec<u64> = (0..base.nrows() as u64).collect();
     let flat: Vec<f32> = base.iter().copied().collect();
     db.insert_batch(&ids, &flat)?;
-    println!("built an HNSW store in {}", db_dir.display());
-
+    let human = !a.json;
     let split = split_queries(qrels, a.train_fraction, a.seed);
-    println!(
-        "streaming feedback of {} questions (top-{K} shown, the relevant ones chosen); {} held out\n",
-        split.train.len(),
-        split.test.len()
-    );
+    if human {
+        println!("built an HNSW store in {}", db_dir.display());
+        println!(
+            "streaming feedback of {} questions (top-{K} shown, the relevant ones chosen, graded \
+             by the qrels); {} held out\n",
+            split.train.len(),
+            split.test.len()
+        );
+    }
     let static_ = measure(&db, queries, qrels, &split.test, false)?;
-    println!("  events   nDCG@10 static → GNN      recall@10 static → GNN    MRR static → GNN");
+    if human {
+        println!("  events   nDCG@10 static → GNN      recall@10 static → GNN    MRR static → GNN");
+    }
     let train_cfg = TrainConfig {
         seed: a.seed,
         ..TrainConfig::default()
@@ -181,12 +198,11 @@ fn run_in(
             let row = queries.row(q).to_vec();
             let shown: Vec<u64> = db.search(&row, K)?.iter().map(|h| h.id).collect();
             let rel = &qrels[&q];
-            let chosen: Vec<u64> = shown
+            let (chosen, grades): (Vec<u64>, Vec<f32>) = shown
                 .iter()
-                .copied()
-                .filter(|id| rel.get(id).is_some_and(|&g| g > 0.0))
-                .collect();
-            db.record_feedback(&row, &shown, &chosen)?;
+                .filter_map(|id| rel.get(id).filter(|&&g| g > 0.0).map(|&g| (*id, g)))
+                .unzip();
+            db.record_feedback_graded(&row, &shown, &chosen, Some(&grades))?;
             streamed += 1;
             bar.inc(1);
         }
@@ -196,6 +212,10 @@ fn run_in(
             bar.set_message("");
         }
         let gnn = measure(&db, queries, qrels, &split.test, true)?;
+        curve.push((cap, gnn));
+        if !human {
+            continue;
+        }
         crate::say(
             &bar,
             &format!(
@@ -209,9 +229,30 @@ fn run_in(
                 gnn.mrr
             ),
         );
-        curve.push((cap, gnn));
     }
     bar.finish_and_clear();
+    if !human {
+        let checkpoints: Vec<serde_json::Value> = curve
+            .iter()
+            .map(|(events, g)| serde_json::json!({"events": events, "gnn": g.json()}))
+            .collect();
+        let last = curve.last().map_or(static_, |c| c.1);
+        println!(
+            "{}",
+            serde_json::json!({
+                "items": base.nrows(),
+                "dimensions": base.ncols(),
+                "judged_queries": qrels.len(),
+                "feedback_queries": split.train.len(),
+                "held_out_queries": split.test.len(),
+                "seed": a.seed,
+                "static": static_.json(),
+                "checkpoints": checkpoints,
+                "ndcg_gain": last.ndcg / static_.ndcg - 1.0,
+            })
+        );
+        return Ok(());
+    }
     show_example(&db, queries, qrels, &split.test, answers, questions)?;
     if let Some((events, last)) = curve.last() {
         println!(

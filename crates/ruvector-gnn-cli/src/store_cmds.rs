@@ -109,12 +109,22 @@ pub(crate) struct FeedbackArgs {
     /// Ids the user chose, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "vector")]
     chosen: Vec<u64>,
+    /// Graded relevance of the chosen ids, one per --chosen id,
+    /// comma-separated (default: every chosen id counts as relevant).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "chosen",
+        allow_hyphen_values = true
+    )]
+    grades: Vec<f32>,
     /// Many events: query vectors (one per row) ...
     #[arg(long, requires = "qrels")]
     queries: Option<PathBuf>,
     /// ... and BEIR qrels (`query-id<TAB>corpus-id<TAB>score`): for each judged
     /// query the top --shown-k results are "shown" and the relevant ones among
-    /// them "chosen", as a user would.
+    /// them "chosen", as a user would; the qrels scores are recorded as the
+    /// chosen results' grades.
     #[arg(long, requires = "queries")]
     qrels: Option<PathBuf>,
     /// Width of raw f32 query rows.
@@ -132,6 +142,9 @@ pub(crate) struct FeedbackArgs {
     /// Use only the first N judged queries (in row order).
     #[arg(long)]
     limit: Option<usize>,
+    /// Print a JSON object instead of a sentence.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `train`.
@@ -321,8 +334,17 @@ pub(crate) fn feedback(a: FeedbackArgs) -> anyhow::Result<()> {
     let db = open(&a.db)?;
     if let Some(v) = &a.vector {
         let q = parse_vector(v)?;
-        db.record_feedback(&q, &a.shown, &a.chosen)?;
-        println!("recorded 1 event ({} in the store)", db.feedback_len());
+        let grades = (!a.grades.is_empty()).then_some(a.grades.as_slice());
+        db.record_feedback_graded(&q, &a.shown, &a.chosen, grades)?;
+        if a.json {
+            println!(
+                "{}",
+                json!({"recorded": 1, "with_chosen": usize::from(!a.chosen.is_empty()),
+                       "graded": grades.is_some(), "events_in_store": db.feedback_len()})
+            );
+        } else {
+            println!("recorded 1 event ({} in the store)", db.feedback_len());
+        }
         return Ok(());
     }
     let (Some(qpath), Some(qrels_path)) = (&a.queries, &a.qrels) else {
@@ -355,26 +377,32 @@ pub(crate) fn feedback(a: FeedbackArgs) -> anyhow::Result<()> {
         let row = queries.row(q).to_vec();
         let shown: Vec<u64> = db.search(&row, a.shown_k)?.iter().map(|h| h.id).collect();
         let rel = &qrels[&q];
-        let chosen: Vec<u64> = shown
+        let (chosen, grades): (Vec<u64>, Vec<f32>) = shown
             .iter()
-            .copied()
-            .filter(|id| {
-                row_of
-                    .get(id)
-                    .and_then(|r| rel.get(r))
-                    .is_some_and(|&g| g > 0.0)
+            .filter_map(|id| {
+                let g = *row_of.get(id).and_then(|r| rel.get(r))?;
+                (g > 0.0).then_some((*id, g))
             })
-            .collect();
+            .unzip();
         with_hit += usize::from(!chosen.is_empty());
-        db.record_feedback(&row, &shown, &chosen)?;
+        db.record_feedback_graded(&row, &shown, &chosen, Some(&grades))?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
-        "recorded {} events ({with_hit} with a relevant result shown); {} in the store",
-        judged.len(),
-        db.feedback_len()
-    );
+    if a.json {
+        println!(
+            "{}",
+            json!({"recorded": judged.len(), "with_chosen": with_hit, "graded": true,
+                   "events_in_store": db.feedback_len()})
+        );
+    } else {
+        println!(
+            "recorded {} events ({with_hit} with a relevant result shown, graded by the qrels \
+             scores); {} in the store",
+            judged.len(),
+            db.feedback_len()
+        );
+    }
     Ok(())
 }
 

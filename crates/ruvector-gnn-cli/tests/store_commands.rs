@@ -135,6 +135,57 @@ fn build_search_feedback_train_inspect() {
         "--chosen",
         "8",
     ]);
+    let graded = ok(&[
+        "feedback",
+        "--db",
+        db_s,
+        "--vector",
+        "0,1,0,0,0,0,0,0",
+        "--shown",
+        "1,2,3",
+        "--chosen",
+        "2,3",
+        "--grades",
+        "2,1",
+        "--json",
+    ]);
+    let gj: serde_json::Value = serde_json::from_str(graded.trim()).unwrap();
+    assert_eq!(
+        (gj["graded"].as_bool(), gj["events_in_store"].as_u64()),
+        (Some(true), Some(22))
+    );
+    fails_with(
+        &[
+            "feedback",
+            "--db",
+            db_s,
+            "--vector",
+            "0,1,0,0,0,0,0,0",
+            "--shown",
+            "1",
+            "--chosen",
+            "1",
+            "--grades",
+            "-1",
+        ],
+        "negative",
+    );
+    fails_with(
+        &[
+            "feedback",
+            "--db",
+            db_s,
+            "--vector",
+            "0,1,0,0,0,0,0,0",
+            "--shown",
+            "1",
+            "--chosen",
+            "1",
+            "--grades",
+            "1,2",
+        ],
+        "2 grades for 1 chosen",
+    );
 
     let tr = ok(&["train", "--db", db_s, "--epochs", "5", "--json"]);
     let t: serde_json::Value = serde_json::from_str(tr.trim()).unwrap();
@@ -157,7 +208,7 @@ fn build_search_feedback_train_inspect() {
     let ins = ok(&["inspect", "--db", db_s, "--json"]);
     let s: serde_json::Value = serde_json::from_str(ins.trim()).unwrap();
     assert_eq!(s["vectors"], 60);
-    assert_eq!(s["feedback_events"], 21);
+    assert_eq!(s["feedback_events"], 22);
     assert!(s["graph"]["edges"].as_u64().unwrap() > 0);
     let text = ok(&["inspect", "--db", db_s]);
     assert!(text.contains("60 × 8"), "{text}");
@@ -235,7 +286,7 @@ fn build_search_feedback_train_inspect() {
     );
     let s2: serde_json::Value =
         serde_json::from_str(ok(&["inspect", "--db", db_s, "--json"]).trim()).unwrap();
-    assert_eq!(s2["feedback_events"], 21);
+    assert_eq!(s2["feedback_events"], 22);
 }
 
 #[test]
@@ -252,4 +303,32 @@ fn help_lists_every_command() {
         let h = ok(&[c, "--help"]);
         assert!(h.contains("Usage"), "{c} --help: {h}");
     }
+}
+
+/// The README's first command on the bundled data, in its JSON form: the
+/// learning curve rises and the model beats static HNSW on held-out questions.
+#[test]
+fn demo_on_the_bundled_data_learns() {
+    let out = ok(&["demo", "--json", "--checkpoints", "0,100,2000"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["items"], 877);
+    assert_eq!(
+        v["feedback_queries"].as_u64().unwrap() + v["held_out_queries"].as_u64().unwrap(),
+        v["judged_queries"].as_u64().unwrap()
+    );
+    let curve = v["checkpoints"].as_array().unwrap();
+    let ndcg = |c: &serde_json::Value| c["gnn"]["ndcg@10"].as_f64().unwrap();
+    let stat = v["static"]["ndcg@10"].as_f64().unwrap();
+    assert_eq!(curve.len(), 3);
+    assert_eq!(ndcg(&curve[0]), stat, "no feedback: the static ranking");
+    assert!(
+        ndcg(&curve[1]) >= stat && ndcg(&curve[2]) > ndcg(&curve[1]),
+        "{v}"
+    );
+    assert!(v["ndcg_gain"].as_f64().unwrap() > 0.10, "{v}");
+    let last_recall = curve[2]["gnn"]["recall@10"].as_f64().unwrap();
+    assert!(
+        last_recall >= v["static"]["recall@10"].as_f64().unwrap(),
+        "{v}"
+    );
 }

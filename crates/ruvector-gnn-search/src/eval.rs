@@ -166,17 +166,19 @@ pub fn feedback_examples(
                 .map(|h| h.0)
                 .collect();
             let rel = &qrels[&q];
-            let positives = candidates
+            let (positives, grades): (Vec<usize>, Vec<f32>) = candidates
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| rel.get(c).is_some_and(|&g| g > 0.0))
-                .map(|(i, _)| i)
-                .collect();
+                .filter_map(|(i, c)| rel.get(c).filter(|&&g| g > 0.0).map(|&g| (i, g)))
+                .unzip();
             TrainExample {
                 query,
                 shown: candidates.len(),
                 candidates,
                 positives,
+                // The qrels scores are the clicks' grades (binary qrels give
+                // equal grades, which train like ungraded feedback).
+                grades: Some(grades),
             }
         })
         .collect()

@@ -233,6 +233,27 @@ mod tests {
         std::fs::write(&p, &b[..b.len() - 1]).unwrap();
         assert!(read_vectors(&p, None).is_err());
 
+        // .ivecs: the same framing with i32 values, converted to f32.
+        let iv = dir.path().join("a.ivecs");
+        let mut b = Vec::new();
+        for r in 0..2i32 {
+            b.extend_from_slice(&3i32.to_le_bytes());
+            for v in [r, -7, 1 << 20] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        std::fs::write(&iv, &b).unwrap();
+        let m = read_vectors(&iv, None).unwrap();
+        assert_eq!(
+            m,
+            ndarray::array![[0.0, -7.0, 1_048_576.0], [1.0, -7.0, 1_048_576.0]]
+        );
+        // A row whose length prefix disagrees with the first is corrupt.
+        b[16..20].copy_from_slice(&2i32.to_le_bytes());
+        std::fs::write(&iv, &b).unwrap();
+        let err = read_vectors(&iv, None).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+
         let raw = dir.path().join("a.f32");
         std::fs::write(
             &raw,

@@ -23,7 +23,7 @@ use half::f16;
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
 use ruvector_gnn_kernels::quant::{dot_f16, quantize_f16_row};
 use ruvector_gnn_kernels::{vector, Csr, Rng};
-use ruvector_gnn_layers::loss::info_nce;
+use ruvector_gnn_layers::loss::{info_nce, listwise_softmax};
 use ruvector_gnn_layers::optim::{Adam, Optimizer};
 use ruvector_gnn_layers::{
     Activation, Aggregator, Cache, ForwardCtx, GNNConfig, Gradients, GraphLayer, LayerNorm,
@@ -148,7 +148,9 @@ pub struct Explanation {
 #[non_exhaustive]
 pub struct FitReport {
     /// Whether the newly trained model was kept (it beat or tied the previous
-    /// model on the newest 20% of the examples).
+    /// model on the newest 20% of the examples). From
+    /// `VectorDB::train_and_publish` also `false` when another model was
+    /// published while this one trained (the newer one stays).
     pub published: bool,
     /// Mean training loss of the last epoch of the final training run.
     pub loss: f32,
@@ -181,6 +183,24 @@ fn fmax(a: f32, b: f32) -> f32 {
     } else {
         a
     }
+}
+
+/// The listwise target of an example whose chosen candidates carry grades
+/// that are not all equal (`target[p]` = the grade of positive `p`), or
+/// `None`: ungraded and equally graded examples train with InfoNCE.
+fn graded_target(ex: &TrainExample) -> Option<Array1<f32>> {
+    let g = ex.grades.as_ref()?;
+    let first = *g.first()?;
+    if g.len() != ex.positives.len() || g.iter().all(|&x| x == first) {
+        return None;
+    }
+    let mut t = Array1::<f32>::zeros(ex.candidates.len());
+    for (&p, &x) in ex.positives.iter().zip(g) {
+        if let Some(v) = t.get_mut(p) {
+            *v += x.max(0.0);
+        }
+    }
+    (t.sum() > 0.0).then_some(t)
 }
 
 /// `0..n` as event indices.
@@ -1425,6 +1445,20 @@ impl GNNEmbedder {
                     ex.candidates.len()
                 )));
             }
+            if let Some(g) = &ex.grades {
+                if g.len() != ex.positives.len() {
+                    return Err(Error::Invalid(format!(
+                        "{} grades for {} positives",
+                        g.len(),
+                        ex.positives.len()
+                    )));
+                }
+                if let Some(x) = g.iter().find(|x| !x.is_finite() || **x < 0.0) {
+                    return Err(Error::Invalid(format!(
+                        "grade {x} is negative or not finite"
+                    )));
+                }
+            }
             if ex.shown > ex.candidates.len() {
                 return Err(Error::Invalid(format!(
                     "{} shown of {} candidates",
@@ -1565,6 +1599,8 @@ impl GNNEmbedder {
             e: usize,
             feats: Vec<[f32; NUM_FEATURES]>,
             positives: &'a [usize],
+            /// The graded listwise target, for examples with unequal grades.
+            target: Option<Array1<f32>>,
             candidates: &'a [u64],
         }
         let cache = self.item_layers(ctx)?;
@@ -1587,6 +1623,7 @@ impl GNNEmbedder {
                     e,
                     feats,
                     positives: ex.positives.as_slice(),
+                    target: graded_target(ex),
                     candidates: ex.candidates.as_slice(),
                 }
             })
@@ -1692,7 +1729,10 @@ impl GNNEmbedder {
                             .zip(&sims)
                             .map(|((f, (o, _)), s)| f[0] + o + alpha * s)
                             .collect();
-                        let (loss, gm) = info_nce(scores.view(), p.positives, cfg.temperature)?;
+                        let (loss, gm) = match &p.target {
+                            Some(t) => listwise_softmax(scores.view(), t.view(), cfg.temperature)?,
+                            None => info_nce(scores.view(), p.positives, cfg.temperature)?,
+                        };
                         total += loss / ENSEMBLE as f32;
                         g.scaled_add(1.0 / ENSEMBLE as f32, &gm);
                         for ((f, (_, h)), &gs) in p.feats.iter().zip(&outs).zip(gm.iter()) {
@@ -2340,6 +2380,7 @@ mod tests {
                     shown: candidates.len(),
                     candidates,
                     positives,
+                    grades: None,
                 }
             })
             .collect();
@@ -2366,6 +2407,79 @@ mod tests {
             assert_eq!(sc, cos);
         }
         assert_eq!(rank_by(&cands, &s), cosine_top(&it, &q, N));
+    }
+
+    /// Events that choose both the cosine top item and the item ranked 6th,
+    /// graded `(top, sixth)`; the rank of the 6th after training.
+    fn rank_after_graded(grades: Option<[f32; 2]>) -> usize {
+        let it = items(3);
+        let g = knn_graph(it.view(), 4);
+        let (mut ex, target, q) = synthetic(&it, 30, 4);
+        for e in &mut ex {
+            let top = 0;
+            let sixth = e.positives[0];
+            e.positives = vec![top, sixth];
+            e.grades = grades.map(|g| g.to_vec());
+        }
+        let fb = FeedbackGraph::from_examples(&ex);
+        let ctx = SearchContext {
+            items: it.view(),
+            graph: &g,
+            feedback: &fb,
+        };
+        let mut m = model();
+        let cfg = TrainConfig {
+            epochs: 30,
+            batch_size: 8,
+            lr: 1e-2,
+            weight_decay: 1e-4,
+            temperature: 0.05,
+            sampled_negatives: 0,
+            seed: 5,
+        };
+        let report = m.fit(&ctx, &ex, &cfg).unwrap();
+        assert!(report.published, "{report:?}");
+        let cands = cosine_top(&it, &q, 10);
+        let s = m.score(&ctx, &q, &cands).unwrap();
+        rank_by(&cands, &s)
+            .iter()
+            .position(|&c| c == target)
+            .unwrap()
+    }
+
+    #[test]
+    fn grades_weigh_the_chosen_items() {
+        // Equal grades train exactly like ungraded feedback.
+        assert_eq!(rank_after_graded(Some([2.0, 2.0])), rank_after_graded(None));
+        // The higher-graded choice ends up above the other one.
+        let sixth_preferred = rank_after_graded(Some([1.0, 4.0]));
+        let top_preferred = rank_after_graded(Some([4.0, 1.0]));
+        assert_eq!(sixth_preferred, 0, "the 4-graded item should rank first");
+        assert!(top_preferred > sixth_preferred);
+    }
+
+    #[test]
+    fn bad_grades_are_refused() {
+        let it = items(3);
+        let g = knn_graph(it.view(), 4);
+        let (ex, _, _) = synthetic(&it, 5, 4);
+        let fb = FeedbackGraph::from_examples(&ex);
+        let ctx = SearchContext {
+            items: it.view(),
+            graph: &g,
+            feedback: &fb,
+        };
+        for grades in [vec![1.0, 2.0], vec![-1.0], vec![f32::NAN]] {
+            let mut bad = ex.clone();
+            bad[0].grades = Some(grades.clone());
+            assert!(
+                matches!(
+                    model().fit(&ctx, &bad, &TrainConfig::default()),
+                    Err(Error::Invalid(_))
+                ),
+                "{grades:?}"
+            );
+        }
     }
 
     #[test]
@@ -2678,6 +2792,7 @@ mod tests {
             candidates: vec![0, 99],
             shown: 2,
             positives: vec![0],
+            grades: None,
         };
         assert!(matches!(
             m.fit(&ctx, &[bad], &TrainConfig::default()),
@@ -2688,6 +2803,7 @@ mod tests {
             candidates: vec![0, 1],
             shown: 2,
             positives: vec![5],
+            grades: None,
         };
         assert!(matches!(
             m.fit(&ctx, &[bad], &TrainConfig::default()),

@@ -26,6 +26,13 @@ pub struct TrainExample {
     pub shown: usize,
     /// Positions in `candidates` the user chose.
     pub positives: Vec<usize>,
+    /// Graded relevance of the chosen candidates, one per `positives` entry
+    /// (≥ 0; e.g. 2 = perfect, 1 = useful). Grades weigh the chosen
+    /// candidates against each other: the example trains with the graded
+    /// listwise softmax loss, target ∝ grade. `None`, or grades that are
+    /// all equal, train with InfoNCE over the chosen set as ungraded
+    /// feedback does.
+    pub grades: Option<Vec<f32>>,
 }
 
 /// Scores candidates for a query.

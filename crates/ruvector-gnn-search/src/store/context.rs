@@ -93,7 +93,8 @@ pub(crate) fn examples(index: &HnswIndex, events: &[FeedbackEvent]) -> Vec<Train
             }
             let shown = candidates.len();
             let mut positives = Vec::with_capacity(ev.chosen.len());
-            for &id in &ev.chosen {
+            let mut grades = ev.grades.as_ref().map(|_| Vec::new());
+            for (k, &id) in ev.chosen.iter().enumerate() {
                 let row = u64::from(index.internal_id(id)?);
                 let pos = *seen.entry(row).or_insert_with(|| {
                     candidates.push(row);
@@ -101,6 +102,11 @@ pub(crate) fn examples(index: &HnswIndex, events: &[FeedbackEvent]) -> Vec<Train
                 });
                 if !positives.contains(&pos) {
                     positives.push(pos);
+                    if let (Some(g), Some(from)) = (grades.as_mut(), ev.grades.as_ref()) {
+                        // Logs written before grades were checked may hold
+                        // negative ones: they count as 0.
+                        g.push(from.get(k).copied().unwrap_or(1.0).max(0.0));
+                    }
                 }
             }
             Some(TrainExample {
@@ -108,6 +114,7 @@ pub(crate) fn examples(index: &HnswIndex, events: &[FeedbackEvent]) -> Vec<Train
                 candidates,
                 shown,
                 positives,
+                grades,
             })
         })
         .collect()

@@ -45,6 +45,8 @@ mod context;
 mod fsutil;
 mod manifest;
 mod online;
+#[cfg(test)]
+mod tests;
 mod wal;
 
 use std::collections::HashSet;
@@ -132,6 +134,9 @@ struct Inner {
     items_cache: Mutex<Option<Arc<ItemData>>>,
     context_cache: Mutex<Option<Arc<ContextData>>>,
     model: RwLock<Arc<GNNEmbedder>>,
+    /// Held while a model is written and swapped in (file and memory
+    /// change together); counts the models published since open.
+    publish: Mutex<u64>,
     online: Mutex<OnlineState>,
 }
 
@@ -386,6 +391,7 @@ impl VectorDB {
                 items_cache: Mutex::new(None),
                 context_cache: Mutex::new(None),
                 model: RwLock::new(Arc::new(model)),
+                publish: Mutex::new(0),
                 online: Mutex::new(OnlineState::default()),
             }),
         }
@@ -758,7 +764,8 @@ impl VectorDB {
     /// # Errors
     /// [`Error::Dimension`], [`Error::NonFinite`], [`Error::UnknownId`] for
     /// an id not in the store, [`Error::Invalid`] for an empty `shown_ids`
-    /// and `chosen_ids`, or grades of the wrong length / not finite.
+    /// and `chosen_ids`, or grades of the wrong length / negative
+    /// ([`Error::NonFinite`] for NaN/∞ grades).
     pub fn record_feedback(
         &self,
         query: &[f32],
@@ -768,11 +775,14 @@ impl VectorDB {
         self.record_feedback_graded(query, shown_ids, chosen_ids, None)
     }
 
-    /// [`VectorDB::record_feedback`] with graded relevance, one grade per
-    /// chosen id.
+    /// [`VectorDB::record_feedback`] with graded relevance, one grade (≥ 0)
+    /// per chosen id, e.g. 2 = perfect, 1 = useful. Training weighs the
+    /// chosen ids of an event by their grades (graded listwise softmax);
+    /// an event whose grades are all equal trains like ungraded feedback.
     ///
     /// # Errors
-    /// As [`VectorDB::record_feedback`].
+    /// As [`VectorDB::record_feedback`]; [`Error::Invalid`] for a negative
+    /// grade.
     pub fn record_feedback_graded(
         &self,
         query: &[f32],
@@ -799,6 +809,9 @@ impl VectorDB {
                     what: "grades".into(),
                     index: i,
                 });
+            }
+            if let Some(x) = g.iter().find(|&&x| x < 0.0) {
+                return Err(Error::Invalid(format!("grade {x} is negative")));
             }
         }
         let event = FeedbackEvent {
@@ -943,11 +956,32 @@ impl VectorDB {
 
     /// Publishes `gnn` as the store's model: saved atomically to
     /// `model.safetensors` (persistent stores), then swapped in; searches
-    /// already running finish with the old model.
+    /// already running finish with the old model. Publishing is serialised:
+    /// the file on disk and the model in memory always change together, so
+    /// after concurrent calls both hold the last one's model.
     ///
     /// # Errors
-    /// [`Error::Dimension`] for a model of another width; I/O errors.
+    /// [`Error::Dimension`] for a model of another width; I/O errors (the
+    /// published model is then unchanged).
     pub fn publish(&self, gnn: GNNEmbedder) -> Result<()> {
+        let mut generation = self.publish_lock();
+        self.publish_locked(&mut generation, gnn)
+    }
+
+    /// Models published since the store was opened (by [`VectorDB::publish`],
+    /// [`VectorDB::train_and_publish`] or online training).
+    pub fn model_generation(&self) -> u64 {
+        *self.publish_lock()
+    }
+
+    fn publish_lock(&self) -> MutexGuard<'_, u64> {
+        self.inner
+            .publish
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish_locked(&self, generation: &mut u64, gnn: GNNEmbedder) -> Result<()> {
         if gnn.config().input_dim != self.dimensions() {
             return Err(Error::Dimension {
                 what: "model input".into(),
@@ -970,19 +1004,48 @@ impl VectorDB {
             .model
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(gnn);
+        *generation += 1;
         Ok(())
     }
 
     /// Trains a copy of the published model on all feedback and publishes it
     /// if it did not lose on the newest feedback. Runs in the calling thread.
     ///
+    /// If another model was published while this one trained (a manual
+    /// [`VectorDB::publish`] or another round), the newer model stays and this
+    /// one is dropped: the report then says `published: false`. A training
+    /// round never overwrites a model it did not start from.
+    ///
     /// # Errors
     /// As [`VectorDB::train`] and [`VectorDB::publish`].
     pub fn train_and_publish(&self, cfg: &TrainConfig) -> Result<FitReport> {
-        let mut model = (*self.model()).clone();
+        let (start, base) = self.round_start();
+        let mut model = (*base).clone();
         let report = self.train(&mut model, cfg)?;
+        self.finish_round(start, model, report)
+    }
+
+    /// The publish generation and the model a training round starts from.
+    fn round_start(&self) -> (u64, Arc<GNNEmbedder>) {
+        let generation = self.publish_lock();
+        (*generation, self.model())
+    }
+
+    /// Publishes a round's `model` if its fit kept it and no other model was
+    /// published since generation `start`.
+    fn finish_round(
+        &self,
+        start: u64,
+        model: GNNEmbedder,
+        mut report: FitReport,
+    ) -> Result<FitReport> {
         if report.published {
-            self.publish(model)?;
+            let mut generation = self.publish_lock();
+            if *generation == start {
+                self.publish_locked(&mut generation, model)?;
+            } else {
+                report.published = false;
+            }
         }
         Ok(report)
     }

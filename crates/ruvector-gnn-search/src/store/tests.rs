@@ -1,0 +1,150 @@
+//! Unit tests of the store's internals (publishing rounds).
+
+use super::*;
+
+const DIM: usize = 4;
+
+/// A persistent store with 40 vectors and 12 feedback events.
+fn store(dir: &Path) -> VectorDB {
+    let db = VectorDB::create(dir, StoreConfig::new(DIM)).unwrap();
+    let mut rng = Rng::seed_from_u64(3);
+    let ids: Vec<u64> = (0..40).collect();
+    let data: Vec<f32> = (0..40 * DIM).map(|_| rng.normal_f32()).collect();
+    db.insert_batch(&ids, &data).unwrap();
+    for i in 0..12 {
+        let q = &data[i * DIM..(i + 1) * DIM];
+        let shown: Vec<u64> = db.search(q, 5).unwrap().iter().map(|h| h.id).collect();
+        db.record_feedback(q, &shown, &[shown[2]]).unwrap();
+    }
+    db
+}
+
+fn other_model(seed: u64) -> GNNEmbedder {
+    GNNEmbedder::with_seed(
+        EmbedderConfig {
+            input_dim: DIM,
+            output_dim: DIM,
+            ..EmbedderConfig::default()
+        },
+        seed,
+    )
+    .unwrap()
+}
+
+fn kept_report() -> FitReport {
+    FitReport {
+        published: true,
+        loss: 0.0,
+        previous_mrr: 0.0,
+        trained_mrr: 0.0,
+        n_train: 12,
+        n_validation: 12,
+        tower: false,
+    }
+}
+
+fn bytes(m: &GNNEmbedder) -> Vec<u8> {
+    m.to_bytes().unwrap()
+}
+
+#[test]
+fn a_round_does_not_overwrite_a_model_published_while_it_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = store(&path);
+    let (start, _) = db.round_start();
+    // While the round "trains", someone publishes another model.
+    let manual = other_model(99);
+    assert_ne!(
+        bytes(&manual),
+        bytes(&other_model(7)),
+        "distinguishable models"
+    );
+    db.publish(manual.clone()).unwrap();
+    let report = db
+        .finish_round(start, other_model(7), kept_report())
+        .unwrap();
+    assert!(!report.published, "the round's model must be dropped");
+    assert_eq!(bytes(&db.model()), bytes(&manual));
+    assert_eq!(db.model_generation(), 1);
+    drop(db);
+    // The file on disk is the model that was in memory.
+    let db = VectorDB::open(&path).unwrap();
+    assert_eq!(bytes(&db.model()), bytes(&manual));
+}
+
+#[test]
+fn a_round_publishes_when_nothing_else_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = store(&path);
+    let (start, _) = db.round_start();
+    let trained = other_model(7);
+    let report = db
+        .finish_round(start, trained.clone(), kept_report())
+        .unwrap();
+    assert!(report.published);
+    assert_eq!(db.model_generation(), 1);
+    assert_eq!(bytes(&db.model()), bytes(&trained));
+    // A round the fit did not keep publishes nothing.
+    let (start, _) = db.round_start();
+    let dropped = FitReport {
+        published: false,
+        ..kept_report()
+    };
+    db.finish_round(start, other_model(8), dropped).unwrap();
+    assert_eq!(bytes(&db.model()), bytes(&trained));
+    drop(db);
+    let db = VectorDB::open(&path).unwrap();
+    assert_eq!(bytes(&db.model()), bytes(&trained));
+}
+
+#[test]
+fn concurrent_publishes_leave_disk_and_memory_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = store(&path);
+    let models: Vec<GNNEmbedder> = (0..4).map(|s| other_model(100 + s)).collect();
+    std::thread::scope(|s| {
+        for m in &models {
+            let db = db.clone();
+            s.spawn(move || {
+                for _ in 0..3 {
+                    db.publish(m.clone()).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(db.model_generation(), 12);
+    let in_memory = bytes(&db.model());
+    assert!(models.iter().any(|m| bytes(m) == in_memory));
+    drop(db);
+    let db = VectorDB::open(&path).unwrap();
+    assert_eq!(bytes(&db.model()), in_memory);
+}
+
+#[test]
+fn graded_feedback_reaches_the_training_examples() {
+    let db = VectorDB::in_memory(StoreConfig::new(DIM)).unwrap();
+    db.insert_batch(
+        &[10, 11, 12],
+        &[1., 0., 0., 0., 0., 1., 0., 0., 0., 0., 1., 0.],
+    )
+    .unwrap();
+    let q = [1.0, 0.1, 0.0, 0.0];
+    // 12 is chosen without being shown; 11 is chosen twice (one positive).
+    db.record_feedback_graded(&q, &[10, 11], &[11, 12, 11], Some(&[2.0, 1.0, 5.0]))
+        .unwrap();
+    db.record_feedback(&q, &[10, 11], &[10]).unwrap();
+    assert!(matches!(
+        db.record_feedback_graded(&q, &[10], &[10], Some(&[-1.0])),
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(db.feedback_len(), 2);
+    let data = db.read();
+    let ex = context::examples(&data.index, &data.events);
+    assert_eq!(ex[0].candidates, vec![0, 1, 2]);
+    assert_eq!(ex[0].positives, vec![1, 2]);
+    assert_eq!(ex[0].grades, Some(vec![2.0, 1.0]));
+    assert_eq!(ex[1].grades, None);
+}
