@@ -236,6 +236,11 @@ export interface EmbedderOptions {
   numHeads?: number
   /** Layers (default 2). */
   numLayers?: number
+  /**
+   * The tower's graph convolution: 'sage' (GraphSAGE, default) or 'gat'
+   * (numHeads heads, which must divide outputDim).
+   */
+  tower?: string
   /** Dropout (default 0.1). */
   dropout?: number
   /** Random seed (default 7). */

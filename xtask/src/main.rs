@@ -18,8 +18,8 @@ cargo xtask <command>
 Commands:
   ci                 run what .ci/run runs: fmt check, clippy -D warnings, all tests and
                      doc tests, a 30 s fuzz run of the weights loader, the Cora
-                     accuracy check, the search-gain check, `release --dry-run --no-verify`
-                     and (with node) `npm`
+                     accuracy check, the search-gain check, `release --dry-run --no-verify`,
+                     (with node) `npm` and (with the wasm toolchain) `wasm`
   accuracy [dir]     train GCN and GAT on a Planetoid folder (default data/cora) over
                      5 seeds with the papers' settings; fail if the mean test accuracy
                      is below GCN 0.805 / GAT 0.815

@@ -34,7 +34,7 @@ use ruvector_gnn::search::rerank::TrainConfig;
 use ruvector_gnn::search::{Explanation, FitReport};
 use ruvector_gnn::{
     Activation, Aggregator, AttentionConfig, EmbedderConfig, GATLayer, GCNLayer, GNNConfig,
-    GNNEmbedder, GraphSAGE, SAGEConfig, SearchHit, StoreConfig, VectorDB,
+    GNNEmbedder, GraphSAGE, SAGEConfig, SearchHit, StoreConfig, TowerKind, VectorDB,
 };
 
 pub mod eval;
@@ -1059,6 +1059,9 @@ pub struct EmbedderOptions {
     pub num_heads: Option<f64>,
     /// Layers (default 2).
     pub num_layers: Option<f64>,
+    /// The tower's graph convolution: 'sage' (GraphSAGE, default) or 'gat'
+    /// (numHeads heads, which must divide outputDim).
+    pub tower: Option<String>,
     /// Dropout (default 0.1).
     pub dropout: Option<f64>,
     /// Random seed (default 7).
@@ -1075,6 +1078,10 @@ fn embedder_config(o: &EmbedderOptions) -> Result<EmbedderConfig> {
         hidden_dim: opt_size("hiddenDim", o.hidden_dim, d.hidden_dim)?,
         num_heads: opt_size("numHeads", o.num_heads, d.num_heads)?,
         num_layers: opt_size("numLayers", o.num_layers, d.num_layers)?,
+        tower: match o.tower.as_deref() {
+            None => d.tower,
+            Some(name) => TowerKind::from_name(name).map_err(|e| invalid(format!("tower: {e}")))?,
+        },
         dropout: positive_f32("dropout", o.dropout, d.dropout)?,
         ..d
     })

@@ -44,6 +44,17 @@ test('GNNEmbedder: new, encode, toBytes/fromBytes, save/load', () => {
   assert.throws(() => gnn.GNNEmbedder.fromBytes(Buffer.from('not a model')), { code: 'ERR_CORRUPT' })
 })
 
+test('GNNEmbedder: a GAT tower', () => {
+  const m = new gnn.GNNEmbedder({ inputDim: D, outputDim: 8, numHeads: 4, tower: 'gat', seed: 1 })
+  const n = 10
+  const x = randomRows(n, D, 5)
+  const e = m.encode(x, n, ring(n))
+  assert.equal(e.length, n * 8)
+  assert.deepEqual(gnn.GNNEmbedder.fromBytes(m.toBytes()).encode(x, n, ring(n)), e)
+  assert.throws(() => new gnn.GNNEmbedder({ inputDim: D, tower: 'gcn' }), { code: 'ERR_INVALID_ARG', message: /tower/ })
+  assert.throws(() => new gnn.GNNEmbedder({ inputDim: D, outputDim: 8, numHeads: 3, tower: 'gat' }), { code: 'ERR_INVALID_ARG', message: /heads/ })
+})
+
 test('VectorDB in memory: insert, insertBatch, search, stats, ids, graph, vectors', () => {
   const db = filled(50)
   assert.equal(db.dimensions, D)

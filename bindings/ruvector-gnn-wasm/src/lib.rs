@@ -32,7 +32,7 @@ use ruvector_gnn::search::rerank::TrainConfig;
 use ruvector_gnn::search::{Explanation, FitReport};
 use ruvector_gnn::{
     Activation, Aggregator, AttentionConfig, EmbedderConfig, GATLayer, GCNLayer, GNNConfig,
-    GNNEmbedder, GraphSAGE, SAGEConfig, SearchHit, StoreConfig, VectorDB,
+    GNNEmbedder, GraphSAGE, SAGEConfig, SearchHit, StoreConfig, TowerKind, VectorDB,
 };
 use wasm_bindgen::prelude::*;
 
@@ -148,6 +148,8 @@ export interface EmbedderOptions {
   hiddenDim?: number;
   numHeads?: number;
   numLayers?: number;
+  /** The tower's graph convolution (default 'sage'; 'gat' uses numHeads heads dividing outputDim). */
+  tower?: 'sage' | 'gat';
   dropout?: number;
   seed?: number;
 }
@@ -678,6 +680,12 @@ impl JsGnnEmbedder {
             hidden_dim: check::opt_size("hiddenDim", opt_num(o, "hiddenDim")?, d.hidden_dim)?,
             num_heads: check::opt_size("numHeads", opt_num(o, "numHeads")?, d.num_heads)?,
             num_layers: check::opt_size("numLayers", opt_num(o, "numLayers")?, d.num_layers)?,
+            tower: match opt_str(o, "tower")? {
+                None => d.tower,
+                Some(name) => {
+                    TowerKind::from_name(&name).map_err(|e| Fail::invalid(format!("tower: {e}")))?
+                }
+            },
             dropout: check::non_negative_f32("dropout", opt_num(o, "dropout")?, d.dropout)?,
             ..d
         };

@@ -26,8 +26,7 @@ use ruvector_gnn_kernels::{vector, Csr, Rng};
 use ruvector_gnn_layers::loss::{info_nce, listwise_softmax};
 use ruvector_gnn_layers::optim::{Adam, Optimizer};
 use ruvector_gnn_layers::{
-    Activation, Aggregator, Cache, ForwardCtx, GNNConfig, Gradients, GraphLayer, LayerNorm,
-    MiniBatch, NeighborSampler, Parameters, SAGELayer,
+    Activation, ForwardCtx, GNNConfig, Gradients, MiniBatch, NeighborSampler, Parameters,
 };
 use ruvector_gnn_weights::{Tensor, TensorStore};
 
@@ -37,6 +36,7 @@ use crate::feedback_graph::FeedbackGraph;
 use crate::line_rows::LineRows;
 use crate::rerank::{TrainConfig, TrainExample};
 use crate::serving_profile;
+use crate::tower::{Tower, TowerKind};
 
 /// Number of message features per (query, item) pair.
 pub const NUM_FEATURES: usize = 13;
@@ -215,137 +215,6 @@ const TRAIN_SAMPLE: usize = 10;
 /// Learning rate of the tower relative to the head's (the tower has ~40K
 /// parameters against the head's ~250; at the head's rate it memorises).
 const TOWER_LR_SCALE: f32 = 0.01;
-
-/// The GNN tower: input projection, then per layer a residual GraphSAGE
-/// (mean) layer and a layer norm: `h ← LN(h + SAGE(h))`.
-#[derive(Debug, Clone)]
-struct Tower {
-    p0: ArrayD<f32>,
-    sage: Vec<SAGELayer>,
-    norms: Vec<LayerNorm>,
-}
-
-/// What the tower's backward pass needs.
-struct TowerCache {
-    x_in: Array2<f32>,
-    layers: Vec<(Cache, Cache, usize)>,
-}
-
-impl Tower {
-    fn new(d: usize, w: usize, layers: usize, rng: &mut Rng, seed: u64) -> Result<Self> {
-        let s = 1.0 / (w as f32).sqrt();
-        let p0 = ArrayD::from_shape_simple_fn(IxDyn(&[d, w]), || rng.normal_f32() * s);
-        let mut sage = Vec::with_capacity(layers);
-        let mut norms = Vec::with_capacity(layers);
-        for l in 0..layers {
-            let mut layer = SAGELayer::new(
-                w,
-                w,
-                Aggregator::Mean,
-                false,
-                seed.wrapping_add(l as u64 + 1),
-            )?
-            .with_activation(Activation::Identity)
-            .with_check_finite(false);
-            // Zero-initialised residual branch: the untrained tower is a
-            // random projection followed by layer norms.
-            for (_, mut p) in layer.named_parameters_mut() {
-                p.fill(0.0);
-            }
-            sage.push(layer);
-            norms.push(LayerNorm::new(w, LayerNorm::DEFAULT_EPS)?);
-        }
-        Ok(Self { p0, sage, norms })
-    }
-
-    fn p0(&self) -> ArrayView2<'_, f32> {
-        self.p0
-            .view()
-            .into_dimensionality()
-            .expect("2-D by construction")
-    }
-
-    fn width(&self) -> usize {
-        self.p0.shape()[1]
-    }
-
-    /// Every layer's output for every node of a square graph: `h⁰ … hᴸ`.
-    fn forward_full(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Vec<Array2<f32>>> {
-        let mut out = vec![x.dot(&self.p0())];
-        for (sage, norm) in self.sage.iter().zip(&self.norms) {
-            let h = out.last().expect("non-empty");
-            let y = sage.forward_graph(h.view(), graph)?;
-            let r = h + &y;
-            out.push(norm.forward_graph(r.view(), graph)?);
-        }
-        Ok(out)
-    }
-
-    /// The query as a new node attached to items `neigh`, whose layer
-    /// outputs are `layers[l]` rows: returns `hᴸ` of the query.
-    fn embed_query(
-        &self,
-        q: &[f32],
-        neigh: &[usize],
-        layers: &[Array2<f32>],
-    ) -> Result<Array1<f32>> {
-        let w = self.width();
-        let k = neigh.len();
-        let block = Csr::from_lists(&[(1..=k).collect::<Vec<usize>>()], k + 1, false)
-            .map_err(|e| Error::Invalid(format!("query block: {e}")))?;
-        let mut hq = ndarray::ArrayView1::from(q).dot(&self.p0());
-        let mut src = Array2::<f32>::zeros((k + 1, w));
-        for (l, (sage, norm)) in self.sage.iter().zip(&self.norms).enumerate() {
-            src.row_mut(0).assign(&hq);
-            for (r, &j) in neigh.iter().enumerate() {
-                src.row_mut(r + 1).assign(&layers[l].row(j));
-            }
-            let y = sage.forward_graph(src.view(), &block)?;
-            let r = &y.row(0) + &hq;
-            let z = norm.forward_graph(r.view().insert_axis(ndarray::Axis(0)), &block)?;
-            hq = z.row(0).to_owned();
-        }
-        Ok(hq)
-    }
-
-    /// Training forward over a sampled batch (rows of `x_in` = the batch's input nodes).
-    fn forward_train(
-        &self,
-        x_in: Array2<f32>,
-        batch: &MiniBatch,
-        fctx: &mut ForwardCtx,
-    ) -> Result<(Array2<f32>, TowerCache)> {
-        let mut h = x_in.dot(&self.p0());
-        let mut layers = Vec::with_capacity(self.sage.len());
-        for ((sage, norm), block) in self.sage.iter().zip(&self.norms).zip(batch.blocks()) {
-            let t = block.n_rows();
-            let (y, c1) = sage.forward_train(h.view(), block, fctx)?;
-            let r = &h.slice(ndarray::s![..t, ..]) + &y;
-            let (z, c2) = norm.forward_train(r.view(), block, fctx)?;
-            layers.push((c1, c2, t));
-            h = z;
-        }
-        Ok((h, TowerCache { x_in, layers }))
-    }
-
-    /// Gradients of the tower's parameters given `dL/dhᴸ` (one row per batch target).
-    fn backward(&self, cache: &TowerCache, dy: Array2<f32>) -> Result<Gradients> {
-        let mut grads = Gradients::new();
-        let mut g = dy;
-        for (l, (sage, norm)) in self.sage.iter().zip(&self.norms).enumerate().rev() {
-            let (c1, c2, t) = &cache.layers[l];
-            let (dr, gn) = norm.backward(c2, g.view())?;
-            grads.merge_prefixed(&format!("tower.norm.{l}."), gn);
-            let (mut dh, gs) = sage.backward(c1, dr.view())?;
-            grads.merge_prefixed(&format!("tower.sage.{l}."), gs);
-            let mut top = dh.slice_mut(ndarray::s![..*t, ..]);
-            top += &dr;
-            g = dh;
-        }
-        grads.insert("tower.p0", cache.x_in.t().dot(&g).into_dyn());
-        Ok(grads)
-    }
-}
 
 /// Item-tower outputs of every layer for one set of items.
 #[derive(Debug)]
@@ -693,7 +562,7 @@ fn fingerprint(ctx: &SearchContext<'_>) -> (usize, usize, u64) {
 }
 
 /// Configuration of a [`GNNEmbedder`]: the layer settings of
-/// [`GNNConfig`] plus the depth of the GraphSAGE tower.
+/// [`GNNConfig`] plus the depth and kind of the tower (GraphSAGE or GAT).
 ///
 /// The seed README builds the embedder with a `GNNConfig { input_dim,
 /// output_dim, num_layers, ..Default::default() }` literal; the layers'
@@ -714,10 +583,13 @@ pub struct EmbedderConfig {
     pub output_dim: usize,
     /// Hidden width of the tower.
     pub hidden_dim: usize,
-    /// Number of GraphSAGE layers in the tower over the HNSW graph.
+    /// Number of layers in the tower over the HNSW graph.
     pub num_layers: usize,
-    /// Attention heads (kept for symmetry with [`GNNConfig`]).
+    /// Attention heads of a [`TowerKind::Gat`] tower (they must divide
+    /// `output_dim`; unused by GraphSAGE).
     pub num_heads: usize,
+    /// The tower's graph convolution: GraphSAGE (default) or GAT.
+    pub tower: TowerKind,
     /// Dropout on layer inputs during training.
     pub dropout: f32,
     /// Activation between tower layers.
@@ -739,6 +611,7 @@ impl From<GNNConfig> for EmbedderConfig {
             hidden_dim: c.hidden_dim,
             num_layers: 2,
             num_heads: c.num_heads,
+            tower: TowerKind::Sage,
             dropout: c.dropout,
             activation: c.activation,
         }
@@ -810,9 +683,11 @@ impl GNNEmbedder {
         }
         head.insert("blend.alpha".to_string(), ArrayD::zeros(IxDyn(&[1])));
         let tower = Tower::new(
+            config.tower,
             config.input_dim,
             config.output_dim,
             config.num_layers,
+            config.num_heads,
             &mut rng,
             seed,
         )?;
@@ -1911,6 +1786,7 @@ impl GNNEmbedder {
             ("hidden_dim", c.hidden_dim.to_string()),
             ("num_heads", c.num_heads.to_string()),
             ("num_layers", c.num_layers.to_string()),
+            ("tower", c.tower.name().to_string()),
             ("dropout", c.dropout.to_string()),
             ("activation", act.to_string()),
             ("activation_param", act_param.to_string()),
@@ -1954,6 +1830,8 @@ impl GNNEmbedder {
             hidden_dim: parse("hidden_dim", get("hidden_dim")?)?,
             num_heads: parse("num_heads", get("num_heads")?)?,
             num_layers: parse("num_layers", get("num_layers")?)?,
+            // Models saved before the GAT tower existed have no `tower` key.
+            tower: get("tower").map_or(Ok(TowerKind::Sage), TowerKind::from_name)?,
             dropout: parse("dropout", get("dropout")?)?,
             activation,
         };
@@ -1990,15 +1868,7 @@ impl Parameters for GNNEmbedder {
             .iter()
             .map(|(k, v)| (k.clone(), v.view()))
             .collect();
-        v.push(("tower.p0".into(), self.tower.p0.view()));
-        for (l, (sage, norm)) in self.tower.sage.iter().zip(&self.tower.norms).enumerate() {
-            for (n, p) in sage.named_parameters() {
-                v.push((format!("tower.sage.{l}.{n}"), p));
-            }
-            for (n, p) in norm.named_parameters() {
-                v.push((format!("tower.norm.{l}.{n}"), p));
-            }
-        }
+        v.extend(self.tower.named_parameters());
         v
     }
 
@@ -2012,21 +1882,7 @@ impl Parameters for GNNEmbedder {
             .iter_mut()
             .map(|(k, v)| (k.clone(), v.view_mut()))
             .collect();
-        v.push(("tower.p0".into(), self.tower.p0.view_mut()));
-        for (l, (sage, norm)) in self
-            .tower
-            .sage
-            .iter_mut()
-            .zip(self.tower.norms.iter_mut())
-            .enumerate()
-        {
-            for (n, p) in sage.named_parameters_mut() {
-                v.push((format!("tower.sage.{l}.{n}"), p));
-            }
-            for (n, p) in norm.named_parameters_mut() {
-                v.push((format!("tower.norm.{l}.{n}"), p));
-            }
-        }
+        v.extend(self.tower.named_parameters_mut());
         v
     }
 }
@@ -2541,6 +2397,12 @@ mod tests {
 
     #[test]
     fn tower_trains_on_sampled_batches_and_round_trips() {
+        for kind in [TowerKind::Sage, TowerKind::Gat] {
+            tower_kind_trains(kind);
+        }
+    }
+
+    fn tower_kind_trains(kind: TowerKind) {
         let it = items(6);
         let g = knn_graph(it.view(), 4);
         let (ex, _, q) = synthetic(&it, 24, 7);
@@ -2550,7 +2412,14 @@ mod tests {
             graph: &g,
             feedback: &fb,
         };
-        let mut m = model();
+        let mut m = GNNEmbedder::new(EmbedderConfig {
+            input_dim: D,
+            output_dim: 4,
+            num_heads: 2,
+            tower: kind,
+            ..Default::default()
+        })
+        .unwrap();
         m.trained = true;
         let cfg = TrainConfig {
             epochs: 5,
@@ -2572,6 +2441,11 @@ mod tests {
         let s = m.score(&ctx, &q, &cands).unwrap();
         assert!(s.iter().all(|v| v.is_finite()));
         let back = GNNEmbedder::from_bytes(&m.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.config().tower, kind);
+        assert!(back
+            .named_parameters()
+            .iter()
+            .any(|(n, _)| n.starts_with(&format!("tower.{}.0.", kind.name()))));
         assert_eq!(back.score(&ctx, &q, &cands).unwrap(), s);
         let e = back.explain(&ctx, &q, cands[0]).unwrap();
         assert_ne!(e.gnn, 0.0);

@@ -25,5 +25,7 @@ mod line_rows;
 pub mod rerank;
 pub mod serving_profile;
 pub mod store;
+pub mod tower;
 
 pub use store::{OnlineConfig, SearchHit, StoreConfig, VectorDB};
+pub use tower::TowerKind;

@@ -162,7 +162,8 @@ pub use ruvector_gnn_layers::{
 };
 
 pub use ruvector_gnn_search::{
-    EmbedderConfig, GNNEmbedder, OnlineConfig, SearchContext, SearchHit, StoreConfig, VectorDB,
+    EmbedderConfig, GNNEmbedder, OnlineConfig, SearchContext, SearchHit, StoreConfig, TowerKind,
+    VectorDB,
 };
 
 mod hnsw_message_passing;

@@ -20,9 +20,11 @@ pub struct StoreConfig {
     pub dimensions: usize,
     /// HNSW parameters (metric, `M`, `ef_construction`, `ef_search`).
     pub hnsw: HnswParams,
-    /// Precision of the stored vector table written at each checkpoint
-    /// (`vectors.rvemb`, memory-mapped on open): f32, f16 or int8. The HNSW
-    /// dump keeps f32 for graph search.
+    /// Precision of the vector table written at each checkpoint
+    /// (`vectors.rvemb`: f32, f16 or int8, readable with the weights crate's
+    /// `EmbeddingTable`, memory-mapped or not). Open checks its shape against
+    /// the index; search and [`VectorDB::get_all_vectors`](super::VectorDB::get_all_vectors)
+    /// read the HNSW dump, which keeps f32 for graph search.
     pub precision: Precision,
     /// When appends to the insert and feedback logs are fsync'ed. The default
     /// [`SyncPolicy::Always`] makes every acknowledged call durable.
@@ -33,7 +35,9 @@ pub struct StoreConfig {
     /// `max(k, ef_search / 2)`: see
     /// [`default_candidates`](crate::candidates::default_candidates)).
     pub candidates: usize,
-    /// Memory-map the checkpoint's vectors on open.
+    /// Memory-map the checkpoint's HNSW vectors on open. Honoured by the
+    /// `hnsw_rs` backend; the native backend (the default) reads them into
+    /// memory either way.
     pub mmap: bool,
 }
 
@@ -67,7 +71,7 @@ pub struct OpenOptions {
     /// `max(k, ef_search / 2)`: see
     /// [`default_candidates`](crate::candidates::default_candidates)).
     pub candidates: usize,
-    /// Memory-map the checkpoint's vectors.
+    /// Memory-map the checkpoint's HNSW vectors (see [`StoreConfig::mmap`]).
     pub mmap: bool,
 }
 
