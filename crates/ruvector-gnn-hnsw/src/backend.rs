@@ -34,7 +34,8 @@ pub struct LayerLists {
     pub offsets: Vec<usize>,
     /// Neighbour internal ids.
     pub targets: Vec<u32>,
-    /// Distance of each edge (the metric's distance).
+    /// Distance of each edge (the metric's distance), or empty when the
+    /// lists were asked for without them ([`AnnBackend::layer_topology`]).
     pub distances: Vec<f32>,
     /// Links the backend stores that are not real edges of this layer and
     /// were dropped (descent links of nodes below the layer, targets that are
@@ -55,9 +56,17 @@ impl LayerLists {
     pub fn row(&self, i: usize) -> &[u32] {
         &self.targets[self.offsets[i]..self.offsets[i + 1]]
     }
-    /// Distances of row `i`.
+    /// Distances of row `i` (empty when the lists carry no distances).
     pub fn row_distances(&self, i: usize) -> &[f32] {
-        &self.distances[self.offsets[i]..self.offsets[i + 1]]
+        if self.has_distances() {
+            &self.distances[self.offsets[i]..self.offsets[i + 1]]
+        } else {
+            &[]
+        }
+    }
+    /// Whether every edge has its distance.
+    pub fn has_distances(&self) -> bool {
+        self.distances.len() == self.targets.len()
     }
 }
 
@@ -116,6 +125,16 @@ pub trait AnnBackend: Send + Sync + Sized {
         (0..=self.top_layer())
             .map(|l| self.layer_lists(l))
             .collect()
+    }
+    /// [`AnnBackend::layer_lists`] where the distances may be left out
+    /// (for callers that need only the topology: reachability, unweighted
+    /// graphs). The default computes them anyway.
+    fn layer_topology(&self, layer: usize) -> LayerLists {
+        self.layer_lists(layer)
+    }
+    /// [`AnnBackend::all_layer_lists`] where the distances may be left out.
+    fn all_layer_topology(&self) -> Vec<LayerLists> {
+        self.all_layer_lists()
     }
     /// The stored (preprocessed) vector of `id`, without copying.
     fn vector(&self, id: usize) -> &[f32];

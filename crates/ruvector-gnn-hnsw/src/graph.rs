@@ -141,22 +141,43 @@ fn weight(kind: EdgeWeights, d: f32) -> f32 {
 }
 
 /// Builds the [`Csr`] of one layer.
+/// Row `i`'s edges with their distances (0 when the lists carry none: only
+/// weighted graphs read them, and those are built from lists with distances).
+fn edges(lists: &LayerLists, i: usize) -> impl Iterator<Item = (u32, f32)> + '_ {
+    let d = lists.row_distances(i);
+    lists
+        .row(i)
+        .iter()
+        .enumerate()
+        .map(move |(k, &t)| (t, d.get(k).copied().unwrap_or(0.0)))
+}
+
 pub(crate) fn to_csr(lists: &LayerLists, opts: GraphOptions, unreachable: &[u32]) -> Result<Csr> {
     let n = lists.len();
     let plain = !opts.symmetrise && (!opts.repair_unreachable || unreachable.is_empty());
     let with_w = opts.weights != EdgeWeights::None;
     if plain {
-        // Fast path: one pass, dedup within each short row.
+        // Fast path: one pass, dedup within each row by a stamp per target
+        // (O(edges); a scan of the row so far was quadratic in the degree).
         let mut offsets = Vec::with_capacity(n + 1);
         let mut indices = Vec::with_capacity(lists.targets.len());
         let mut weights = Vec::with_capacity(if with_w { lists.targets.len() } else { 0 });
+        let mut stamp = vec![u32::MAX; n];
         offsets.push(0);
         for i in 0..n {
-            let start = indices.len();
-            for (&t, &d) in lists.row(i).iter().zip(lists.row_distances(i)) {
-                if t as usize == i || indices[start..].contains(&t) {
+            for (t, d) in edges(lists, i) {
+                let Some(s) = stamp.get_mut(t as usize) else {
+                    // Out of range: kept, so `Csr::from_parts` reports it.
+                    indices.push(t);
+                    if with_w {
+                        weights.push(weight(opts.weights, d));
+                    }
+                    continue;
+                };
+                if t as usize == i || *s == i as u32 {
                     continue;
                 }
+                *s = i as u32;
                 indices.push(t);
                 if with_w {
                     weights.push(weight(opts.weights, d));
@@ -170,7 +191,7 @@ pub(crate) fn to_csr(lists: &LayerLists, opts: GraphOptions, unreachable: &[u32]
     let mut rows: Vec<Vec<(u32, f32)>> = (0..n)
         .map(|i| {
             let mut r: Vec<(u32, f32)> = Vec::with_capacity(lists.row(i).len() + 4);
-            for (&t, &d) in lists.row(i).iter().zip(lists.row_distances(i)) {
+            for (t, d) in edges(lists, i) {
                 if t as usize != i && !r.iter().any(|&(x, _)| x == t) {
                     r.push((t, d));
                 }
@@ -186,14 +207,14 @@ pub(crate) fn to_csr(lists: &LayerLists, opts: GraphOptions, unreachable: &[u32]
     if opts.repair_unreachable {
         for &u in unreachable {
             let u = u as usize;
-            for (&t, &d) in lists.row(u).iter().zip(lists.row_distances(u)) {
+            for (t, d) in edges(lists, u) {
                 add(&mut rows, t as usize, u as u32, d);
             }
         }
     }
     if opts.symmetrise {
         for i in 0..n {
-            for (&t, &d) in lists.row(i).iter().zip(lists.row_distances(i)) {
+            for (t, d) in edges(lists, i) {
                 add(&mut rows, t as usize, i as u32, d);
             }
         }

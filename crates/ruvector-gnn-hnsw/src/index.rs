@@ -11,7 +11,7 @@ use ruvector_gnn_kernels::Csr;
 use crate::backend::HnswRs;
 use crate::backend::{AnnBackend, LayerLists};
 use crate::error::{Error, Result};
-use crate::graph::{to_csr, GraphOptions, Reachability};
+use crate::graph::{to_csr, EdgeWeights, GraphOptions, Reachability};
 use crate::metric::{prepare, HnswParams, Metric};
 use crate::native::NativeHnsw;
 use crate::search::SearchGraph;
@@ -39,6 +39,8 @@ pub struct HnswIndex<B: AnnBackend = NativeHnsw> {
     pub(crate) id_map: HashMap<u64, u32>,
     pub(crate) reach: Reachability,
     pub(crate) reach_stale: bool,
+    /// Points inserted since the last reachability refresh.
+    pub(crate) stale_rows: usize,
     pub(crate) flat: SearchGraph,
 }
 
@@ -120,6 +122,7 @@ impl<B: AnnBackend> HnswIndex<B> {
             id_map: HashMap::new(),
             reach: Reachability::default(),
             reach_stale: false,
+            stale_rows: 0,
             flat: SearchGraph::new(true),
         })
     }
@@ -191,9 +194,43 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// # Errors
     /// As [`HnswIndex::insert_batch`].
     pub fn insert(&mut self, id: u64, vector: &[f32]) -> Result<()> {
-        self.insert_inner(&[id], &[vector])?;
-        self.reach_stale = true;
+        self.insert_slices_deferred(&[id], &[vector])
+    }
+
+    /// [`HnswIndex::insert_slices`] without the reachability refresh, like
+    /// [`HnswIndex::insert`] for a batch: the points are linked into the
+    /// graph at once (searches find them through the backend's own walk)
+    /// and [`HnswIndex::stale_rows`] counts them until the next
+    /// [`HnswIndex::refresh_reachability`], whose O(n) cost is paid once
+    /// for many small inserts instead of once per call.
+    ///
+    /// ```
+    /// use ruvector_gnn_hnsw::{HnswIndex, HnswParams};
+    /// let mut index = HnswIndex::new(2, HnswParams::default())?;
+    /// index.insert_slices(&[1, 2], &[&[1.0, 0.0], &[0.0, 1.0]])?;
+    /// index.insert_slices_deferred(&[3], &[&[0.7, 0.7]])?;
+    /// assert_eq!(index.stale_rows(), 1);
+    /// assert_eq!(index.search(&[0.7, 0.7], 1)?[0].0, 3);
+    /// index.refresh_reachability();
+    /// assert_eq!(index.stale_rows(), 0);
+    /// # Ok::<(), ruvector_gnn_hnsw::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`HnswIndex::insert_batch`].
+    pub fn insert_slices_deferred(&mut self, ids: &[u64], rows: &[&[f32]]) -> Result<()> {
+        self.insert_inner(ids, rows)?;
+        if !ids.is_empty() {
+            self.reach_stale = true;
+            self.stale_rows += ids.len();
+        }
         Ok(())
+    }
+
+    /// Points inserted since the last reachability refresh (by
+    /// [`HnswIndex::insert`] or [`HnswIndex::insert_slices_deferred`]).
+    pub fn stale_rows(&self) -> usize {
+        self.stale_rows
     }
 
     fn insert_inner(&mut self, ids: &[u64], rows: &[&[f32]]) -> Result<()> {
@@ -237,9 +274,9 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// Also rebuilds the flat search layers (layer 0 with reverse edges to
     /// the unreachable points), so every point can be found by a search.
     pub fn refresh_reachability(&mut self) {
-        let mut all = self.backend.all_layer_lists();
+        let mut all = self.backend.all_layer_topology();
         if all.is_empty() {
-            all.push(self.backend.layer_lists(0));
+            all.push(self.backend.layer_topology(0));
         }
         let roots = self.backend.entry_points();
         self.reach = Reachability::analyse(&all[0], &roots, (self.params.m / 2) as u32);
@@ -280,6 +317,7 @@ impl<B: AnnBackend> HnswIndex<B> {
             copy_vectors: self.flat.copy_vectors,
         };
         self.reach_stale = false;
+        self.stale_rows = 0;
     }
 
     /// Number of vectors.
@@ -582,7 +620,15 @@ impl<B: AnnBackend> HnswIndex<B> {
         if self.is_empty() {
             return Err(Error::EmptyIndex);
         }
-        let lists = self.layer_lists(layer)?;
+        let top = self.top_layer();
+        if layer > top {
+            return Err(Error::NoSuchLayer { layer, top });
+        }
+        let lists = if opts.weights == EdgeWeights::None {
+            self.backend.layer_topology(layer)
+        } else {
+            self.backend.layer_lists(layer)
+        };
         let unreachable: &[u32] = if layer == 0 {
             &self.reach.unreachable
         } else {
@@ -607,9 +653,12 @@ impl<B: AnnBackend> HnswIndex<B> {
         if self.is_empty() {
             return Err(Error::EmptyIndex);
         }
-        self.backend
-            .all_layer_lists()
-            .iter()
+        let all = if opts.weights == EdgeWeights::None {
+            self.backend.all_layer_topology()
+        } else {
+            self.backend.all_layer_lists()
+        };
+        all.iter()
             .enumerate()
             .map(|(l, lists)| {
                 let unreachable: &[u32] = if l == 0 { &self.reach.unreachable } else { &[] };
@@ -627,7 +676,7 @@ impl<B: AnnBackend> HnswIndex<B> {
         let mut s = GraphStats::from_csr(&g);
         s.layers = self
             .backend
-            .all_layer_lists()
+            .all_layer_topology()
             .into_iter()
             .enumerate()
             .map(|(l, lists)| LayerCount {

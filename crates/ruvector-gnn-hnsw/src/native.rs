@@ -417,38 +417,46 @@ impl AnnBackend for NativeHnsw {
     }
 
     fn layer_lists(&self, layer: usize) -> LayerLists {
-        let n = self.levels.len();
-        let rows: Vec<&[u32]> = (0..n as u32)
-            .map(|i| {
-                if self.levels[i as usize] as usize >= layer {
-                    self.neighbours(i, layer)
-                } else {
-                    &[]
-                }
+        let mut lists = self.layer_topology(layer);
+        let rows: Vec<usize> = (0..lists.len()).collect();
+        lists.distances = rows
+            .par_iter()
+            .flat_map_iter(|&i| {
+                let vi = self.vec(i as u32);
+                lists
+                    .row(i)
+                    .iter()
+                    .map(move |&j| self.dist(vi, self.vec(j)))
             })
             .collect();
+        lists
+    }
+
+    /// The lists without distances: one pass over the neighbour arrays (the
+    /// distances are half the cost of an extraction at 50-d).
+    fn layer_topology(&self, layer: usize) -> LayerLists {
+        let n = self.levels.len();
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
-        let mut total = 0;
-        for r in &rows {
-            total += r.len();
-            offsets.push(total);
+        let mut targets = Vec::new();
+        for i in 0..n as u32 {
+            if self.levels[i as usize] as usize >= layer {
+                targets.extend_from_slice(self.neighbours(i, layer));
+            }
+            offsets.push(targets.len());
         }
-        let targets: Vec<u32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-        let distances: Vec<f32> = rows
-            .par_iter()
-            .enumerate()
-            .flat_map_iter(|(i, r)| {
-                let vi = self.vec(i as u32);
-                r.iter().map(move |&j| self.dist(vi, self.vec(j)))
-            })
-            .collect();
         LayerLists {
             offsets,
             targets,
-            distances,
+            distances: Vec::new(),
             dropped: 0,
         }
+    }
+
+    fn all_layer_topology(&self) -> Vec<LayerLists> {
+        (0..=self.top_layer())
+            .map(|l| self.layer_topology(l))
+            .collect()
     }
 
     fn vector(&self, id: usize) -> &[f32] {

@@ -116,6 +116,7 @@ fn single_inserts_after_build_are_found() {
         index.insert(i as u64, row(&data, i)).unwrap();
     }
     assert!(index.reachability_is_stale());
+    assert_eq!(index.stale_rows(), 300);
     let mut missing = Vec::new();
     for i in 0..2300 {
         let hits = index.search_ef(row(&data, i), 10, 64).unwrap();
@@ -125,6 +126,7 @@ fn single_inserts_after_build_are_found() {
     }
     assert!(missing.is_empty(), "before refresh: {missing:?}");
     index.refresh_reachability();
+    assert_eq!(index.stale_rows(), 0);
     for i in 2000..2300 {
         let hits = index.search_ef(row(&data, i), 10, 64).unwrap();
         assert!(hits.iter().any(|h| h.0 == i as u64), "after refresh: {i}");
@@ -162,4 +164,71 @@ fn tiny_indexes() {
         }
         assert_eq!(index.graph(&GraphOptions::default()).unwrap().n_rows(), n);
     }
+}
+
+/// A deferred batch insert is a batch of single inserts: same graph, same
+/// staleness; the refreshed index equals one that refreshed on every call.
+#[test]
+fn deferred_batches_equal_refreshed_ones() {
+    let data = random(1500, 16, 35);
+    let base = data.slice(ndarray::s![..1000, ..]);
+    let mut a = HnswIndex::build(params(Metric::L2, 6), base, None).unwrap();
+    let mut b = HnswIndex::build(params(Metric::L2, 6), base, None).unwrap();
+    for chunk in (1000..1500).collect::<Vec<usize>>().chunks(50) {
+        let ids: Vec<u64> = chunk.iter().map(|&i| i as u64).collect();
+        let rows: Vec<&[f32]> = chunk.iter().map(|&i| row(&data, i)).collect();
+        a.insert_slices_deferred(&ids, &rows).unwrap();
+        b.insert_slices(&ids, &rows).unwrap();
+    }
+    assert_eq!(a.stale_rows(), 500);
+    assert!(a.reachability_is_stale() && !b.reachability_is_stale());
+    // The stale index is searchable (through the backend's walk); points
+    // only the repair links reach may be missed until the refresh.
+    let found = |x: &HnswIndex| {
+        (0..1500)
+            .filter(|&i| x.search_ef(row(&data, i), 5, 64).unwrap()[0].0 == i as u64)
+            .count()
+    };
+    let stale_found = found(&a);
+    assert!(
+        stale_found >= 1490,
+        "{stale_found} of 1500 found while stale"
+    );
+    a.refresh_reachability();
+    assert_eq!(found(&a), 1500);
+    assert_eq!(all_layers(&a), all_layers(&b));
+    for i in (0..1500).step_by(29) {
+        assert_eq!(
+            a.search_ef(row(&data, i), 10, 64).unwrap(),
+            b.search_ef(row(&data, i), 10, 64).unwrap()
+        );
+    }
+}
+
+/// Topology-only lists (no distances) give the same rows and the same
+/// unweighted graphs; weighted graphs still get their distances.
+#[test]
+fn topology_lists_match_the_full_lists() {
+    let data = random(1200, 12, 36);
+    let index = HnswIndex::build(params(Metric::Cosine, 7), data.view(), None).unwrap();
+    let b: &NativeHnsw = index.backend();
+    for l in 0..=b.top_layer() {
+        let full = b.layer_lists(l);
+        let topo = b.layer_topology(l);
+        assert!(full.has_distances() && !topo.has_distances());
+        assert_eq!(
+            (&full.offsets, &full.targets),
+            (&topo.offsets, &topo.targets)
+        );
+        assert!(topo.row_distances(0).is_empty());
+    }
+    let weighted = GraphOptions {
+        weights: ruvector_gnn_hnsw::EdgeWeights::Distance,
+        ..GraphOptions::default()
+    };
+    let g = index.graph(&weighted).unwrap();
+    assert!(g.weights().is_some_and(|w| w.iter().any(|&x| x > 0.0)));
+    let plain = index.graph(&GraphOptions::default()).unwrap();
+    assert!(plain.weights().is_none());
+    assert_eq!(plain.n_edges(), g.n_edges());
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ndarray::Array2;
-use ruvector_gnn_hnsw::{GraphOptions, HnswIndex};
+use ruvector_gnn_hnsw::{AnnBackend, GraphOptions, HnswIndex};
 use ruvector_gnn_kernels::Csr;
 
 use crate::candidates::{normalize_rows, normalized};
@@ -47,6 +47,15 @@ impl ContextData {
 
 /// The stored vectors of `index`, one row per id in insertion order.
 pub(crate) fn vectors(index: &HnswIndex) -> Array2<f32> {
+    // Internal ids are dense in insertion order: a backend that stores its
+    // vectors contiguously gives the whole matrix in one copy.
+    if let Some(flat) = index.backend().contiguous_vectors() {
+        if flat.len() == index.len() * index.dim() {
+            if let Ok(m) = Array2::from_shape_vec((index.len(), index.dim()), flat.to_vec()) {
+                return m;
+            }
+        }
+    }
     let mut out = Array2::<f32>::zeros((index.len(), index.dim()));
     for (row, &id) in index.ids().iter().enumerate() {
         if let Some(v) = index.vector(id) {

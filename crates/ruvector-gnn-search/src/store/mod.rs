@@ -78,6 +78,15 @@ const VECTORS_FILE: &str = "vectors.rvemb";
 const HNSW_DIR: &str = "hnsw";
 /// Largest insert-log record written (bigger batches are split).
 const WAL_CHUNK_BYTES: usize = 8 << 20;
+/// Insert batches smaller than this defer the index's reachability refresh.
+const DEFERRED_INSERT_MAX: usize = 1024;
+
+/// Whether `stale` points inserted since the last reachability refresh of
+/// an `n`-point index call for one: at least 1,024 of them or 1/64 of the
+/// index, so the O(n) refresh costs at most a small share per insert.
+fn refresh_due(stale: usize, n: usize) -> bool {
+    stale > 0 && stale >= (n / 64).max(DEFERRED_INSERT_MAX).min(n)
+}
 
 /// What [`VectorDB::open`] found while replaying the logs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -521,7 +530,13 @@ impl VectorDB {
             }
         }
         let rows: Vec<&[f32]> = vectors.chunks_exact(dim).collect();
-        data.index.insert_slices(ids, &rows)?;
+        // Small batches skip the O(n) reachability refresh (see
+        // `refresh_if_stale`): an insert costs its own graph work only.
+        if ids.len() < DEFERRED_INSERT_MAX {
+            data.index.insert_slices_deferred(ids, &rows)?;
+        } else {
+            data.index.insert_slices(ids, &rows)?;
+        }
         data.version += 1;
         if big {
             self.checkpoint_locked(&mut data)?;
@@ -651,9 +666,16 @@ impl VectorDB {
         Ok(())
     }
 
+    /// Refreshes the index's reachability repair once enough points were
+    /// inserted without it ([`refresh_due`]); until then searches walk the
+    /// backend's graph, where the new points are already linked.
     fn refresh_if_stale(&self) {
-        if self.read().index.reachability_is_stale() {
-            self.write().index.refresh_reachability();
+        let due = |d: &Data| refresh_due(d.index.stale_rows(), d.index.len());
+        if due(&self.read()) {
+            let mut data = self.write();
+            if due(&data) {
+                data.index.refresh_reachability();
+            }
         }
     }
 

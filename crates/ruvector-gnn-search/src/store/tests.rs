@@ -148,3 +148,31 @@ fn graded_feedback_reaches_the_training_examples() {
     assert_eq!(ex[0].grades, Some(vec![2.0, 1.0]));
     assert_eq!(ex[1].grades, None);
 }
+
+#[test]
+fn small_inserts_defer_the_reachability_refresh() {
+    let db = VectorDB::in_memory(StoreConfig::new(DIM)).unwrap();
+    let mut rng = Rng::seed_from_u64(8);
+    let n = 3000;
+    let data: Vec<f32> = (0..n * DIM).map(|_| rng.normal_f32()).collect();
+    let ids: Vec<u64> = (0..n as u64).collect();
+    db.insert_batch(&ids[..2000], &data[..2000 * DIM]).unwrap();
+    assert_eq!(db.read().index.stale_rows(), 0, "a big batch refreshes");
+    for (k, &id) in ids[2000..2010].iter().enumerate() {
+        let row = &data[(2000 + k) * DIM..(2001 + k) * DIM];
+        db.insert(id, row).unwrap();
+        // Found at once, through the backend's walk.
+        assert_eq!(db.search(row, 1).unwrap()[0].id, id);
+    }
+    assert_eq!(db.read().index.stale_rows(), 10);
+    assert_eq!(db.get_hnsw_graph().unwrap().len(), 2010);
+    // 1,024 stale rows (more than 1/64 of the index) trigger the refresh on
+    // the next search.
+    db.insert_batch(&ids[2010..3000], &data[2010 * DIM..])
+        .unwrap();
+    assert_eq!(db.read().index.stale_rows(), 1000);
+    db.search(&data[..DIM], 1).unwrap();
+    assert_eq!(db.read().index.stale_rows(), 1000, "below the threshold");
+    assert!(!refresh_due(1000, 3000) && refresh_due(1024, 3000) && refresh_due(1, 1));
+    assert!(refresh_due(100_000 / 64, 100_000) && !refresh_due(1500, 100_000));
+}

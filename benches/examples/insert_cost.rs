@@ -1,0 +1,88 @@
+//! What one `VectorDB::insert` costs in a large store, and what the first
+//! search after it costs (plain, and learned: the model's context and caches
+//! are rebuilt for the new item set).
+//!
+//! ```sh
+//! cargo run --profile bench -p ruvector-gnn-benches --example insert_cost -- \
+//!     [--base ../shared/data/glove50/ann_base_100k.npy] [--inserts 20] [--train]
+//! ```
+//!
+//! The store is built in memory from all but the last `--inserts` rows of
+//! `--base` (one batch), then those rows are inserted one at a time. With
+//! `--train`, 300 feedback events (base rows as queries, the 4th result
+//! chosen) train and publish a model first, so `search_learned` rebuilds the
+//! trained model's caches after each insert. Prints medians over the inserts.
+#![allow(missing_docs)]
+
+use std::time::Instant;
+
+use ruvector_gnn::search::formats::read_vectors;
+use ruvector_gnn::{StoreConfig, VectorDB};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let path = arg("--base").unwrap_or_else(|| "../shared/data/glove50/ann_base_100k.npy".into());
+    let inserts: usize = arg("--inserts").map_or(Ok(20), |v| v.parse())?;
+    let train = args.iter().any(|a| a == "--train");
+    let base = read_vectors(&path, None).map_err(|e| format!("reading {path}: {e}"))?;
+    let (n, d) = base.dim();
+    if inserts >= n {
+        return Err(format!("--inserts must be below the {n} rows").into());
+    }
+    let first = n - inserts;
+    let db = VectorDB::in_memory(StoreConfig::new(d))?;
+    let ids: Vec<u64> = (0..first as u64).collect();
+    let flat: Vec<f32> = base.rows().into_iter().take(first).flatten().copied().collect();
+    let t = Instant::now();
+    db.insert_batch(&ids, &flat)?;
+    println!("store of {first} × {d} built in {:.1} s", t.elapsed().as_secs_f64());
+    if train {
+        for i in 0..300 {
+            let q = base.row((i * 13) % first).to_vec();
+            let shown: Vec<u64> = db.search(&q, 10)?.iter().map(|h| h.id).collect();
+            db.record_feedback(&q, &shown, &[shown[3]])?;
+        }
+        let r = db.train_and_publish(&Default::default())?;
+        println!("trained on 300 events (published: {})", r.published);
+    }
+    let q = base.row(7).to_vec();
+    db.search_learned(&q, 10)?; // caches for the built store
+    let (mut ins, mut plain, mut learned) = (Vec::new(), Vec::new(), Vec::new());
+    for k in first..n {
+        let row = base.row(k).to_vec();
+        let t = Instant::now();
+        db.insert(k as u64, &row)?;
+        ins.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let hits = db.search(&row, 1)?;
+        plain.push(t.elapsed().as_secs_f64() * 1e3);
+        if hits[0].id != k as u64 {
+            return Err(format!("inserted row {k} not found").into());
+        }
+        let t = Instant::now();
+        db.search_learned(&q, 10)?;
+        learned.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "median over {inserts} single inserts: insert {:.2} ms, next search {:.3} ms, \
+         next search_learned {:.1} ms{}",
+        median(ins),
+        median(plain),
+        median(learned),
+        if train { " (trained model)" } else { " (untrained model)" }
+    );
+    Ok(())
+}
