@@ -33,6 +33,9 @@
 //! SEARCH_BENCH_ONLY=plain SEARCH_BENCH_PASSES=20 perf stat -e instructions,cycles $B --bench
 //! SEARCH_BENCH_ONLY=gnn SEARCH_BENCH_PASSES=20 perf stat -e instructions,cycles $B --bench
 //! ```
+//! `SEARCH_BENCH_ONLY=store` measures the same overhead through the public
+//! API (`VectorDB::search` against `VectorDB::search_learned`, see
+//! `store_overhead`). Otherwise
 //! `SEARCH_BENCH_ONLY` is one of `plain`, `candidates`, `gnn`, `linear`,
 //! `score` (the GNN scoring of precomputed candidates) or `warm` (the same,
 //! each query scored several times in a row: compute without cache misses);
@@ -67,6 +70,7 @@ use ruvector_gnn::search::rerank::TrainExample;
 use ruvector_gnn::search::rerank::{add_sampled_negatives, rank_top_k, LinearAdapter, Reranker};
 use ruvector_gnn::search::serving_profile;
 use ruvector_gnn::search::GNNEmbedder;
+use ruvector_gnn::{StoreConfig, VectorDB};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/glove50");
 const K: usize = 10;
@@ -95,6 +99,11 @@ struct Setup {
     linear: LinearAdapter,
     /// The timed queries' candidates, for timing the re-ranking alone.
     hits: Vec<Vec<(u64, f32)>>,
+    /// The item vectors, the feedback events' queries and what they chose
+    /// (for `SEARCH_BENCH_ONLY=store`, which replays them into a `VectorDB`).
+    base: Array2<f32>,
+    events: Array2<f32>,
+    qrels: Qrels,
 }
 
 fn index(base: &Array2<f32>, ef: usize) -> HnswCandidates {
@@ -210,7 +219,7 @@ fn setup() -> Option<Setup> {
     // Timing the GNN alone needs no trained adapter.
     if !matches!(
         std::env::var("SEARCH_BENCH_ONLY").as_deref(),
-        Ok("score" | "gnn" | "warm" | "plain" | "candidates" | "none")
+        Ok("score" | "gnn" | "warm" | "plain" | "candidates" | "none" | "store")
     ) {
         linear
             .train(
@@ -282,6 +291,9 @@ fn setup() -> Option<Setup> {
         gnn,
         linear,
         hits,
+        base,
+        events,
+        qrels,
     })
 }
 
@@ -437,9 +449,123 @@ fn med(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// The same measurement through the public store API: a persistent
+/// `VectorDB` over the same vectors (same HNSW parameters, so the same
+/// deterministic graph; cached in `$SEARCH_BENCH_STORE`, default
+/// `/tmp/ruvector_search_bench_store`), the same feedback events replayed
+/// through `record_feedback` (shown = the store's top 20, chosen = the
+/// event's item when shown), the bench's trained model published; then
+/// `VectorDB::search(q, 10)` against `VectorDB::search_learned(q, 10)`
+/// (candidates, scoring, top-k, id mapping, locks) over the timed queries,
+/// interleaved, thread CPU time.
+fn store_overhead(s: &Setup) {
+    let dir = std::env::var("SEARCH_BENCH_STORE")
+        .unwrap_or_else(|_| "/tmp/ruvector_search_bench_store".into());
+    let (n, d) = s.base.dim();
+    let db = match VectorDB::open(&dir) {
+        Ok(db) if db.len() == n && db.feedback_len() == s.events.nrows() => {
+            eprintln!("opened the store {dir}");
+            db
+        }
+        _ => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let t = Instant::now();
+            let db = VectorDB::create(&dir, StoreConfig::new(d)).expect("store");
+            let ids: Vec<u64> = (0..n as u64).collect();
+            let flat: Vec<f32> = s.base.iter().copied().collect();
+            db.insert_batch(&ids, &flat).expect("insert");
+            for (e, q) in s.events.outer_iter().enumerate() {
+                let q = q.to_vec();
+                let shown: Vec<u64> = db
+                    .search(&q, 20)
+                    .expect("search")
+                    .iter()
+                    .map(|h| h.id)
+                    .collect();
+                let chosen: Vec<u64> = shown
+                    .iter()
+                    .copied()
+                    .filter(|id| s.qrels[&e].contains_key(id))
+                    .collect();
+                db.record_feedback(&q, &shown, &chosen).expect("feedback");
+            }
+            eprintln!(
+                "built the store {dir} in {:.0} s",
+                t.elapsed().as_secs_f64()
+            );
+            db
+        }
+    };
+    db.publish(s.gnn.model().clone()).expect("publish");
+    let test: Vec<Vec<f32>> = s.test.outer_iter().map(|q| q.to_vec()).collect();
+    let nq = test.len();
+    let plain = || {
+        test.iter()
+            .map(|q| db.search(q, K).expect("search").len())
+            .sum::<usize>()
+    };
+    let learned = || {
+        test.iter()
+            .map(|q| db.search_learned(q, K).expect("search").len())
+            .sum::<usize>()
+    };
+    std::hint::black_box(learned()); // builds the model's caches
+    std::hint::black_box(plain());
+    // Per query, both calls back to back (in alternating order, so neither
+    // always finds the other's index nodes in cache), on the TSC clock:
+    // the pair shares the machine's state of that moment, which separate
+    // passes on this VM do not (they drift by ±10%).
+    let passes = env_or("SEARCH_BENCH_PASSES", 10usize).max(1);
+    let mut per_pass = Vec::with_capacity(passes);
+    let (mut tp, mut tl) = (0u64, 0u64);
+    for pass in 0..passes {
+        let (mut pp, mut pl) = (0u64, 0u64);
+        for (i, q) in test.iter().enumerate() {
+            let time = |learn: bool| {
+                let t0 = serving_profile::clock();
+                let n = if learn {
+                    db.search_learned(q, K)
+                } else {
+                    db.search(q, K)
+                };
+                std::hint::black_box(n.expect("search"));
+                serving_profile::clock() - t0
+            };
+            if (i + pass) % 2 == 0 {
+                pp += time(false);
+                pl += time(true);
+            } else {
+                pl += time(true);
+                pp += time(false);
+            }
+        }
+        per_pass.push(100.0 * (pl as f64 / pp as f64 - 1.0));
+        tp += pp;
+        tl += pl;
+    }
+    let q = (passes * nq) as f64;
+    eprintln!(
+        "store API, {passes} passes over {nq} queries ({} per call): VectorDB::search k=10 {:.0}, \
+         search_learned k=10 {:.0}: overhead {:+.1}% (per pass {})",
+        serving_profile::UNIT,
+        tp as f64 / q,
+        tl as f64 / q,
+        100.0 * (tl as f64 / tp as f64 - 1.0),
+        per_pass
+            .iter()
+            .map(|v| format!("{v:+.1}%"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let Some(s) = setup() else { return };
     let nq = s.test.nrows();
+    if std::env::var("SEARCH_BENCH_ONLY").as_deref() == Ok("store") {
+        store_overhead(&s);
+        return;
+    }
     // One variant alone (for `perf stat`), or nothing but the setup.
     match std::env::var("SEARCH_BENCH_ONLY").as_deref() {
         Ok("none") => return,

@@ -45,10 +45,19 @@ fn main() -> Res<()> {
     let first = n - inserts;
     let db = VectorDB::in_memory(StoreConfig::new(d))?;
     let ids: Vec<u64> = (0..first as u64).collect();
-    let flat: Vec<f32> = base.rows().into_iter().take(first).flatten().copied().collect();
+    let flat: Vec<f32> = base
+        .rows()
+        .into_iter()
+        .take(first)
+        .flatten()
+        .copied()
+        .collect();
     let t = Instant::now();
     db.insert_batch(&ids, &flat)?;
-    println!("store of {first} × {d} built in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "store of {first} × {d} built in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     if train {
         for i in 0..300 {
             let q = base.row((i * 13) % first).to_vec();
@@ -82,7 +91,11 @@ fn main() -> Res<()> {
         median(ins),
         median(plain),
         median(learned),
-        if train { " (trained model)" } else { " (untrained model)" }
+        if train {
+            " (trained model)"
+        } else {
+            " (untrained model)"
+        }
     );
     Ok(())
 }

@@ -403,23 +403,61 @@ impl<B: AnnBackend> HnswIndex<B> {
         ef: usize,
         filter: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<(u64, f32)> {
+        self.search_rows_internal(q, k, ef, filter)
+            .into_iter()
+            .map(|(i, d)| (self.ids[i], d))
+            .collect()
+    }
+
+    /// [`HnswIndex::search_internal`] in dense internal ids (same order).
+    fn search_rows_internal(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(usize, f32)> {
         // Asking for at least every point: a graph walk may miss one, a scan
         // cannot (and costs about the same at that point).
         if k >= self.len() {
-            return self.exact_internal(q, k, filter);
+            return self.exact_rows(q, k, filter);
         }
         let ef = ef.max(k);
         let mut hits = if !self.reach_stale && !self.flat.layers.is_empty() {
-            self.flat
-                .search(&self.backend, q, k, ef, filter)
-                .into_iter()
-                .map(|(i, d)| (self.ids[i], d))
-                .collect()
+            self.flat.search(&self.backend, q, k, ef, filter)
         } else {
-            self.search_backend_internal(q, k, ef, filter)
+            self.search_backend_rows(q, k, ef, filter)
         };
         self.merge_unreachable(q, k, filter, &mut hits);
         hits
+    }
+
+    /// [`HnswIndex::search_ef`] returning dense internal ids (insertion order:
+    /// the rows of the extracted graphs, `u32` as [`HnswIndex::internal_id`]
+    /// gives them) instead of caller ids,
+    /// in the same order: for callers that index per-row data with the hits
+    /// and would otherwise map every caller id back through a hash lookup.
+    /// [`HnswIndex::external_id`] maps a row to its caller id.
+    ///
+    /// ```
+    /// use ruvector_gnn_hnsw::{HnswIndex, HnswParams};
+    /// let mut index = HnswIndex::new(2, HnswParams::default())?;
+    /// index.insert_slices(&[70, 80], &[&[1.0, 0.0], &[0.0, 1.0]])?;
+    /// let rows = index.search_ef_rows(&[0.1, 1.0], 1, 16)?;
+    /// assert_eq!(rows[0].0, 1);
+    /// assert_eq!(index.external_id(rows[0].0), Some(80));
+    /// # Ok::<(), ruvector_gnn_hnsw::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`HnswIndex::search`].
+    pub fn search_ef_rows(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<(u32, f32)>> {
+        let q = self.check_query(query, k, 0)?;
+        Ok(self
+            .search_rows_internal(&q, k, ef, None)
+            .into_iter()
+            .map(|(i, d)| (i as u32, d))
+            .collect())
     }
 
     /// Scores the few points layer-0 search cannot reach from the entry
@@ -431,7 +469,7 @@ impl<B: AnnBackend> HnswIndex<B> {
         q: &[f32],
         k: usize,
         filter: Option<&dyn Fn(usize) -> bool>,
-        hits: &mut Vec<(u64, f32)>,
+        hits: &mut Vec<(usize, f32)>,
     ) {
         if self.reach_stale || self.reach.unreachable.is_empty() {
             return;
@@ -442,15 +480,15 @@ impl<B: AnnBackend> HnswIndex<B> {
             if i >= self.len() || filter.is_some_and(|f| !f(i)) {
                 continue;
             }
-            let id = self.ids[i];
-            if hits.iter().any(|h| h.0 == id) {
+            if hits.iter().any(|h| h.0 == i) {
                 continue;
             }
-            hits.push((id, self.params.metric.distance(q, self.backend.vector(i))));
+            hits.push((i, self.params.metric.distance(q, self.backend.vector(i))));
             changed = true;
         }
         if changed {
-            hits.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            // Ties by caller id, as the results have always been ordered.
+            hits.sort_by(|a, b| a.1.total_cmp(&b.1).then(self.ids[a.0].cmp(&self.ids[b.0])));
             hits.truncate(k);
         }
     }
@@ -462,6 +500,19 @@ impl<B: AnnBackend> HnswIndex<B> {
         ef: usize,
         filter: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<(u64, f32)> {
+        self.search_backend_rows(q, k, ef, filter)
+            .into_iter()
+            .map(|(i, d)| (self.ids[i], d))
+            .collect()
+    }
+
+    fn search_backend_rows(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(usize, f32)> {
         let ef = ef.max(k);
         let repair = self.reach.has_links();
         let fetch = if repair { ef } else { k };
@@ -484,7 +535,7 @@ impl<B: AnnBackend> HnswIndex<B> {
         }
         res.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         res.truncate(k);
-        res.into_iter().map(|(i, d)| (self.ids[i], d)).collect()
+        res
     }
 
     /// The `k` nearest caller ids with distances, nearest first, at the
@@ -573,16 +624,20 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// As [`HnswIndex::search`].
     pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
         let q = self.check_query(query, k, 0)?;
-        Ok(self.exact_internal(&q, k, None))
+        Ok(self
+            .exact_rows(&q, k, None)
+            .into_iter()
+            .map(|(i, d)| (self.ids[i], d))
+            .collect())
     }
 
     /// Brute-force k nearest over the points `filter` keeps (all when `None`).
-    fn exact_internal(
+    fn exact_rows(
         &self,
         q: &[f32],
         k: usize,
         filter: Option<&dyn Fn(usize) -> bool>,
-    ) -> Vec<(u64, f32)> {
+    ) -> Vec<(usize, f32)> {
         let mut all: Vec<(usize, f32)> = (0..self.len())
             .filter(|&i| filter.is_none_or(|f| f(i)))
             .map(|i| (i, self.params.metric.distance(q, self.backend.vector(i))))
@@ -594,7 +649,7 @@ impl<B: AnnBackend> HnswIndex<B> {
         all.select_nth_unstable_by(k - 1, |a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         all.truncate(k);
         all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        all.into_iter().map(|(i, d)| (self.ids[i], d)).collect()
+        all
     }
 
     /// Real edges of `layer` as raw lists (internal ids, distances).

@@ -232,3 +232,33 @@ fn topology_lists_match_the_full_lists() {
     assert!(plain.weights().is_none());
     assert_eq!(plain.n_edges(), g.n_edges());
 }
+
+/// `search_ef_rows` is `search_ef` in internal ids: same hits, same order,
+/// on the flat walk, the backend walk (stale) and the exact scan (k ≥ n).
+#[test]
+fn row_search_equals_id_search() {
+    let data = random(900, 8, 37);
+    let ids: Vec<u64> = (0..900u64).map(|i| i * 7 + 1000).collect();
+    let rows: Vec<&[f32]> = (0..900).map(|i| row(&data, i)).collect();
+    let mut index = HnswIndex::new(8, params(Metric::Cosine, 8)).unwrap();
+    index.insert_slices(&ids[..800], &rows[..800]).unwrap();
+    let check = |index: &HnswIndex, k: usize| {
+        for i in (0..index.len()).step_by(23) {
+            let q = row(&data, i);
+            let by_id = index.search_ef(q, k, 32).unwrap();
+            let by_row: Vec<(u64, f32)> = index
+                .search_ef_rows(q, k, 32)
+                .unwrap()
+                .into_iter()
+                .map(|(r, d)| (index.external_id(r).unwrap(), d))
+                .collect();
+            assert_eq!(by_id, by_row);
+        }
+    };
+    check(&index, 10);
+    check(&index, 2000); // exact scan
+    index
+        .insert_slices_deferred(&ids[800..], &rows[800..])
+        .unwrap();
+    check(&index, 10); // stale: the backend walk
+}

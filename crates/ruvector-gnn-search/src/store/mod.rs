@@ -708,12 +708,14 @@ impl VectorDB {
         } else {
             cfg.candidates.max(k)
         };
-        let hits = data.index.search_ef(query, n, n.max(cfg.hnsw.ef_search))?;
+        // Rows (dense internal ids) index the model's per-item data directly:
+        // mapping caller ids back through the id hash cost a cache miss per
+        // candidate. Caller ids are looked up for the results only.
+        let hits = data
+            .index
+            .search_ef_rows(query, n, n.max(cfg.hnsw.ef_search))?;
         let ctx = self.context(&data)?;
-        let rows: Vec<u64> = hits
-            .iter()
-            .map(|&(id, _)| data.index.internal_id(id).map_or(u64::MAX, u64::from))
-            .collect();
+        let rows: Vec<u64> = hits.iter().map(|&(r, _)| u64::from(r)).collect();
         let scores = if cfg.hnsw.metric == Metric::Cosine {
             // The search's own similarities (1 − cosine distance) are the
             // base score: the model does not recompute them.
@@ -722,25 +724,37 @@ impl VectorDB {
         } else {
             gnn.score(&ctx.view(), query, &rows)?
         };
-        let mut out: Vec<SearchHit> = hits
+        let mut out: Vec<(u32, SearchHit)> = hits
             .iter()
             .zip(&scores)
-            .map(|(&(id, distance), &score)| SearchHit {
-                id,
-                score,
-                distance,
+            .map(|(&(row, distance), &score)| {
+                (
+                    row,
+                    SearchHit {
+                        id: 0,
+                        score,
+                        distance,
+                    },
+                )
             })
             .collect();
-        let by = |a: &SearchHit, b: &SearchHit| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.distance.total_cmp(&b.distance))
-                .then(a.id.cmp(&b.id))
+        let ids = data.index.ids();
+        let by = |a: &(u32, SearchHit), b: &(u32, SearchHit)| {
+            b.1.score
+                .total_cmp(&a.1.score)
+                .then(a.1.distance.total_cmp(&b.1.distance))
+                .then_with(|| ids[a.0 as usize].cmp(&ids[b.0 as usize]))
         };
         // The k best by selection, then sorted: the order of a full sort
         // (ids are unique, so `by` is a total order).
         crate::rerank::keep_top_k(&mut out, k, by);
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|(row, mut hit)| {
+                hit.id = ids[row as usize];
+                hit
+            })
+            .collect())
     }
 
     /// [`VectorDB::search_with_gnn`] with the store's published model.
