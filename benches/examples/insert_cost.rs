@@ -17,6 +17,7 @@
 use std::time::Instant;
 
 use ruvector_gnn::search::formats::read_vectors;
+use ruvector_gnn::search::rerank::TrainConfig;
 use ruvector_gnn::{StoreConfig, VectorDB};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -64,7 +65,7 @@ fn main() -> Res<()> {
             let shown: Vec<u64> = db.search(&q, 10)?.iter().map(|h| h.id).collect();
             db.record_feedback(&q, &shown, &[shown[3]])?;
         }
-        let r = db.train_and_publish(&Default::default())?;
+        let r = db.train_and_publish(&TrainConfig::default())?;
         println!("trained on 300 events (published: {})", r.published);
     }
     let q = base.row(7).to_vec();
