@@ -403,10 +403,12 @@ impl<B: AnnBackend> HnswIndex<B> {
         ef: usize,
         filter: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<(u64, f32)> {
-        self.search_rows_internal(q, k, ef, filter)
-            .into_iter()
-            .map(|(i, d)| (self.ids[i], d))
-            .collect()
+        self.with_ids(self.search_rows_internal(q, k, ef, filter))
+    }
+
+    /// Hits in internal ids as caller ids (same order).
+    fn with_ids(&self, rows: Vec<(usize, f32)>) -> Vec<(u64, f32)> {
+        rows.into_iter().map(|(i, d)| (self.ids[i], d)).collect()
     }
 
     /// [`HnswIndex::search_internal`] in dense internal ids (same order).
@@ -500,10 +502,7 @@ impl<B: AnnBackend> HnswIndex<B> {
         ef: usize,
         filter: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<(u64, f32)> {
-        self.search_backend_rows(q, k, ef, filter)
-            .into_iter()
-            .map(|(i, d)| (self.ids[i], d))
-            .collect()
+        self.with_ids(self.search_backend_rows(q, k, ef, filter))
     }
 
     fn search_backend_rows(
@@ -624,11 +623,7 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// As [`HnswIndex::search`].
     pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
         let q = self.check_query(query, k, 0)?;
-        Ok(self
-            .exact_rows(&q, k, None)
-            .into_iter()
-            .map(|(i, d)| (self.ids[i], d))
-            .collect())
+        Ok(self.with_ids(self.exact_rows(&q, k, None)))
     }
 
     /// Brute-force k nearest over the points `filter` keeps (all when `None`).

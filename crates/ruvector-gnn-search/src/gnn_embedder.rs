@@ -2272,6 +2272,19 @@ mod tests {
         assert_eq!(rank_by(&cands, &s), cosine_top(&it, &q, N));
     }
 
+    /// The training settings of the `fit` tests (30 epochs, seed 5).
+    fn fit_config() -> TrainConfig {
+        TrainConfig {
+            epochs: 30,
+            batch_size: 8,
+            lr: 1e-2,
+            weight_decay: 1e-4,
+            temperature: 0.05,
+            sampled_negatives: 0,
+            seed: 5,
+        }
+    }
+
     /// Events that choose both the cosine top item and the item ranked 6th,
     /// graded `(top, sixth)`; the rank of the 6th after training.
     fn rank_after_graded(grades: Option<[f32; 2]>) -> usize {
@@ -2291,15 +2304,7 @@ mod tests {
             feedback: &fb,
         };
         let mut m = model();
-        let cfg = TrainConfig {
-            epochs: 30,
-            batch_size: 8,
-            lr: 1e-2,
-            weight_decay: 1e-4,
-            temperature: 0.05,
-            sampled_negatives: 0,
-            seed: 5,
-        };
+        let cfg = fit_config();
         let report = m.fit(&ctx, &ex, &cfg).unwrap();
         assert!(report.published, "{report:?}");
         let cands = cosine_top(&it, &q, 10);
@@ -2366,15 +2371,7 @@ mod tests {
                 .unwrap()
         };
         let before = rank_of(&m);
-        let cfg = TrainConfig {
-            epochs: 30,
-            batch_size: 8,
-            lr: 1e-2,
-            weight_decay: 1e-4,
-            temperature: 0.05,
-            sampled_negatives: 0,
-            seed: 5,
-        };
+        let cfg = fit_config();
         let report = m.fit(&ctx, &ex, &cfg).unwrap();
         assert!(report.published, "{report:?}");
         // 30 events: the newest 20% would be 6, so the gate cross-validated
