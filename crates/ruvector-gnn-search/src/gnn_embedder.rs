@@ -784,6 +784,84 @@ impl GNNEmbedder {
         Ok(c)
     }
 
+    /// Whether scores use the tower's item embeddings (a trained model whose
+    /// blend weight `α` is not 0). Only then does [`GNNEmbedder::item_embeddings`]
+    /// return any.
+    pub fn uses_tower(&self) -> bool {
+        self.trained && self.head["blend.alpha"][[0]] != 0.0
+    }
+
+    /// The tower's item embeddings for `ctx`'s items, every layer `h⁰ … hᴸ`
+    /// (`n × output_dim` each), from the cache or computed now (and cached);
+    /// empty when the model does not use the tower
+    /// ([`GNNEmbedder::uses_tower`]). For persisting them beside the model
+    /// (the store writes them at publish) and
+    /// [`GNNEmbedder::set_item_embeddings`] on reload.
+    ///
+    /// # Errors
+    /// As [`GNNEmbedder::score`].
+    pub fn item_embeddings(&self, ctx: &SearchContext<'_>) -> Result<Vec<Array2<f32>>> {
+        ctx.check(self.config.input_dim)?;
+        if !self.uses_tower() {
+            return Ok(Vec::new());
+        }
+        Ok(self.item_layers(ctx)?.layers.clone())
+    }
+
+    /// Seeds the cache with item embeddings computed earlier for exactly
+    /// `ctx`'s items and graph (e.g. [`GNNEmbedder::item_embeddings`] saved
+    /// at publish and read back), so the tower is not run again. The caller
+    /// vouches that they belong to these items and this model; only their
+    /// shapes and values are checked.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a model that does not use the tower, a wrong
+    /// number of layers or a layer that is not `n × output_dim`;
+    /// [`Error::NonFinite`] for NaN/∞; as [`GNNEmbedder::score`].
+    pub fn set_item_embeddings(
+        &self,
+        ctx: &SearchContext<'_>,
+        layers: Vec<Array2<f32>>,
+    ) -> Result<()> {
+        ctx.check(self.config.input_dim)?;
+        if !self.uses_tower() {
+            return Err(Error::Invalid(
+                "item embeddings for a model that does not use its tower".into(),
+            ));
+        }
+        let (n, w) = (ctx.items.nrows(), self.tower.width());
+        if layers.len() != self.config.num_layers + 1 {
+            return Err(Error::Invalid(format!(
+                "{} embedding layers, the tower has {}",
+                layers.len(),
+                self.config.num_layers + 1
+            )));
+        }
+        for (l, h) in layers.iter().enumerate() {
+            if h.dim() != (n, w) {
+                return Err(Error::Invalid(format!(
+                    "embedding layer {l} is {:?}, expected {n} × {w}",
+                    h.dim()
+                )));
+            }
+            if let Some(index) = h.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: format!("embedding layer {l}"),
+                    index,
+                });
+            }
+        }
+        let c = Arc::new(ItemCache {
+            fingerprint: fingerprint(ctx),
+            layers,
+            neighbour_means: NeighbourMeans::new(&neighbour_means(ctx)),
+        });
+        if let Ok(mut g) = self.cache.0.write() {
+            *g = Some(c);
+        }
+        Ok(())
+    }
+
     /// Recomputes the cached item embeddings for `ctx` now (after items
     /// were added or changed) instead of on the next call that needs them.
     ///

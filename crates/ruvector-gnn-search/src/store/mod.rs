@@ -9,6 +9,9 @@
 //! inserts-<gen>.log      write-ahead log of inserts since that checkpoint
 //! feedback.log           every feedback event (the training data), append-only
 //! model.safetensors      the published model, if one was trained
+//! embeddings.safetensors the published model's item embeddings (every tower
+//!                        layer), when it uses its tower: a cache keyed by
+//!                        hashes of the model file and of the items
 //! ```
 //! Every acknowledged call survives `kill -9`: inserts and feedback are
 //! appended to checksummed logs (fsync per [`SyncPolicy`](crate::record_log::SyncPolicy)) before the call
@@ -42,6 +45,7 @@
 
 mod config;
 mod context;
+mod embeddings;
 mod fsutil;
 mod manifest;
 mod online;
@@ -102,6 +106,10 @@ pub struct OpenReport {
     pub feedback: Recovery,
     /// Leftover files of an interrupted checkpoint that were removed.
     pub removed_leftovers: Vec<String>,
+    /// Whether the published model's item embeddings were read from
+    /// `embeddings.safetensors` (written for this model and these items)
+    /// instead of being recomputed on first use.
+    pub embeddings_loaded: bool,
 }
 
 /// Statistics for `inspect`.
@@ -361,9 +369,17 @@ impl VectorDB {
         let (feedback_log, events, frec) =
             FeedbackLog::open(dir.join(&manifest.feedback_log), sync)?;
         report.feedback = frec;
-        let model = match &manifest.model {
-            Some(m) => GNNEmbedder::load(dir.join(m))?,
-            None => default_model(manifest.dimensions)?,
+        let (model, model_hash) = match &manifest.model {
+            Some(m) => {
+                let path = dir.join(m);
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let model = GNNEmbedder::from_bytes(&bytes).map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                (model, Some(embeddings::model_hash(&bytes)))
+            }
+            None => (default_model(manifest.dimensions)?, None),
         };
         let wal_rows = ids.len();
         let db = Self::assemble(
@@ -380,7 +396,30 @@ impl VectorDB {
             },
             model,
         );
+        if let Some(hash) = model_hash.filter(|_| db.model().uses_tower()) {
+            report.embeddings_loaded = db.load_embeddings(hash)?;
+        }
         Ok((db, report))
+    }
+
+    /// Seeds the published model's cache from `embeddings.safetensors` when
+    /// it was written for this model (`hash` of its file) and these items.
+    fn load_embeddings(&self, hash: u64) -> Result<bool> {
+        let Some(dir) = self.inner.dir.as_deref() else {
+            return Ok(false);
+        };
+        let data = self.read();
+        if data.index.is_empty() {
+            return Ok(false);
+        }
+        let ctx = self.context(&data)?;
+        match embeddings::read(dir, hash, &ctx) {
+            Some(layers) => Ok(self
+                .model()
+                .set_item_embeddings(&ctx.view(), layers)
+                .is_ok()),
+            None => Ok(false),
+        }
     }
 
     fn check_config(config: &StoreConfig) -> Result<()> {
@@ -1025,8 +1064,27 @@ impl VectorDB {
                 got: gnn.config().input_dim,
             });
         }
+        // The model goes live with its item embeddings computed (and, in a
+        // directory, saved beside it), so no search after the swap pays for
+        // the tower or the caches.
+        let ctx = {
+            let data = self.read();
+            (!data.index.is_empty())
+                .then(|| self.context(&data))
+                .transpose()?
+        };
+        if let Some(ctx) = &ctx {
+            gnn.refresh(&ctx.view())?;
+        }
         if let Some(dir) = self.inner.dir.as_deref() {
-            fsutil::write_atomic(&dir.join(MODEL_FILE), &gnn.to_bytes()?)?;
+            let bytes = gnn.to_bytes()?;
+            fsutil::write_atomic(&dir.join(MODEL_FILE), &bytes)?;
+            match &ctx {
+                Some(ctx) => embeddings::write(dir, &gnn, embeddings::model_hash(&bytes), ctx)?,
+                None => {
+                    let _ = std::fs::remove_file(dir.join(embeddings::EMBEDDINGS_FILE));
+                }
+            }
             let mut data = self.write();
             if data.manifest.model.is_none() {
                 let mut m = data.manifest.clone();
@@ -1174,7 +1232,8 @@ fn remove_leftovers(dir: &Path, m: &Manifest) -> Result<Vec<String>> {
             || name.starts_with(".checkpoint-")
             || name.starts_with("inserts-")
             || name.starts_with(&format!(".{MANIFEST_FILE}."))
-            || name.starts_with(&format!(".{MODEL_FILE}."));
+            || name.starts_with(&format!(".{MODEL_FILE}."))
+            || name.starts_with(&format!(".{}.", embeddings::EMBEDDINGS_FILE));
         if !ours || keep.contains(&name.as_str()) {
             continue;
         }

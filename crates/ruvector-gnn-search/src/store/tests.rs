@@ -176,3 +176,88 @@ fn small_inserts_defer_the_reachability_refresh() {
     assert!(!refresh_due(1000, 3000) && refresh_due(1024, 3000) && refresh_due(1, 1));
     assert!(refresh_due(100_000 / 64, 100_000) && !refresh_due(1500, 100_000));
 }
+
+/// `other_model(seed)` made to use its tower: trained, blend weight 0.5.
+fn tower_model(seed: u64) -> GNNEmbedder {
+    let mut store =
+        ruvector_gnn_weights::TensorStore::from_bytes(&bytes(&other_model(seed))).unwrap();
+    store
+        .insert(
+            "blend.alpha",
+            ruvector_gnn_weights::Tensor::from_f32(vec![1], vec![0.5]).unwrap(),
+        )
+        .unwrap();
+    store.set_metadata("ruvector.gnn_embedder.trained", "true");
+    let m = GNNEmbedder::from_bytes(&store.to_bytes().unwrap()).unwrap();
+    assert!(m.uses_tower());
+    m
+}
+
+fn open_report(path: &Path) -> (VectorDB, OpenReport) {
+    VectorDB::open_with(path, &OpenOptions::default()).unwrap()
+}
+
+#[test]
+fn published_embeddings_are_saved_and_reused_for_the_same_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = store(&path);
+    let q = [0.3, -0.2, 0.9, 0.1];
+    db.publish(tower_model(3)).unwrap();
+    let file = path.join(embeddings::EMBEDDINGS_FILE);
+    assert!(file.exists());
+    let before = db.search_learned(&q, 5).unwrap();
+    drop(db);
+
+    let (db, report) = open_report(&path);
+    assert!(report.embeddings_loaded);
+    assert_eq!(db.search_learned(&q, 5).unwrap(), before);
+    // New items: the saved embeddings no longer fit and are recomputed.
+    db.insert(500, &[0.3, -0.2, 0.9, 0.0]).unwrap();
+    let after_insert = db.search_learned(&q, 5).unwrap();
+    drop(db);
+    let (db, report) = open_report(&path);
+    assert!(!report.embeddings_loaded);
+    assert_eq!(db.search_learned(&q, 5).unwrap(), after_insert);
+
+    // A damaged file is ignored (recomputed), never an error.
+    drop(db);
+    std::fs::write(&file, b"not safetensors").unwrap();
+    let (db, report) = open_report(&path);
+    assert!(!report.embeddings_loaded);
+    assert_eq!(db.search_learned(&q, 5).unwrap(), after_insert);
+
+    // A model that does not use its tower leaves no embeddings behind.
+    db.publish(other_model(4)).unwrap();
+    assert!(!file.exists());
+    drop(db);
+    let (_, report) = open_report(&path);
+    assert!(!report.embeddings_loaded);
+}
+
+#[test]
+fn item_embeddings_are_checked_when_set() {
+    let db = store(tempfile::tempdir().unwrap().path().join("db").as_path());
+    let data = db.read();
+    let ctx = db.context(&data).unwrap();
+    let m = tower_model(5);
+    let layers = m.item_embeddings(&ctx.view()).unwrap();
+    assert_eq!(layers.len(), m.config().num_layers + 1);
+    assert!(m.set_item_embeddings(&ctx.view(), layers.clone()).is_ok());
+    assert!(m
+        .set_item_embeddings(&ctx.view(), layers[1..].to_vec())
+        .is_err());
+    let mut bad = layers.clone();
+    bad[0][[0, 0]] = f32::NAN;
+    assert!(m.set_item_embeddings(&ctx.view(), bad).is_err());
+    let mut short = layers;
+    short[1] = short[1].slice(ndarray::s![1.., ..]).to_owned();
+    assert!(m.set_item_embeddings(&ctx.view(), short).is_err());
+    assert!(other_model(6)
+        .set_item_embeddings(&ctx.view(), Vec::new())
+        .is_err());
+    assert!(other_model(6)
+        .item_embeddings(&ctx.view())
+        .unwrap()
+        .is_empty());
+}
