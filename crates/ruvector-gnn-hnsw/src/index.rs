@@ -516,7 +516,9 @@ impl<B: AnnBackend> HnswIndex<B> {
         let repair = self.reach.has_links();
         let fetch = if repair { ef } else { k };
         let mut res = self.backend.search(q, fetch, ef, filter);
-        if repair {
+        // Most hits link to no unreachable point: the set of seen points (a
+        // hash set per search) is built only when one does.
+        if repair && res.iter().any(|r| !self.reach.links_of(r.0).is_empty()) {
             let mut seen: HashSet<usize> = res.iter().map(|r| r.0).collect();
             let mut stack: Vec<usize> = res.iter().map(|r| r.0).collect();
             while let Some(t) = stack.pop() {
