@@ -18,8 +18,9 @@ cargo xtask <command>
 Commands:
   ci                 run what .ci/run runs: fmt check, clippy -D warnings, all tests and
                      doc tests, a 30 s fuzz run of the weights loader, the Cora
-                     accuracy check, the search-gain check, `release --dry-run --no-verify`,
-                     (with node) `npm` and (with the wasm toolchain) `wasm`
+                     accuracy check, the search-gain check, (with node) `npm`, (with the
+                     wasm toolchain) `wasm`, and last `release --dry-run --no-verify`, which
+                     then packs the built Node addon and wasm package
   accuracy [dir]     train GCN and GAT on a Planetoid folder (default data/cora) over
                      5 seeds with the papers' settings; fail if the mean test accuracy
                      is below GCN 0.805 / GAT 0.815
@@ -114,14 +115,6 @@ fn ci() -> Result<()> {
     ])?;
     accuracy("data/cora")?;
     search_gain::search_gain("data/chatterbot_qa")?;
-    // Release checks without building the packaged crates (~15 s: versions, metadata,
-    // CHANGELOG.md, `cargo package --no-verify`, `npm pack --dry-run`); the full
-    // verified dry run (`cargo xtask release --dry-run`) is a manual pre-release step.
-    release::release(&[
-        "--dry-run".into(),
-        "--no-verify".into(),
-        "--allow-dirty".into(),
-    ])?;
     // The Node.js package: needs node ≥ 20.17 and npm (.ci/run checks for them).
     if npm::node_available() {
         npm::npm()?;
@@ -135,6 +128,16 @@ fn ci() -> Result<()> {
     } else {
         eprintln!("note: Debian's rustc-web not found: skipping `cargo xtask wasm` (see .ci/run)");
     }
+    // Release checks without building the packaged crates (~15 s: versions, metadata,
+    // CHANGELOG.md, `cargo package --no-verify`, `npm pack --dry-run`), last, so the
+    // npm dry runs pack what `npm` and `wasm` just built (the Node addon, the wasm
+    // `pkg/`); the full verified dry run (`cargo xtask release --dry-run`) is a
+    // manual pre-release step.
+    release::release(&[
+        "--dry-run".into(),
+        "--no-verify".into(),
+        "--allow-dirty".into(),
+    ])?;
     Ok(())
 }
 

@@ -27,6 +27,8 @@ pub(crate) fn npm() -> Result<()> {
             "build",
             "--platform",
             "--release",
+            // no symbols or line tables in the published addon (56 MB → a few MB)
+            "--strip",
             "--js",
             "binding.js",
             // string enums (ErrorCode) as a type-only union, not a const enum
