@@ -309,8 +309,9 @@ fn field(line: &str, key: &str) -> Option<u64> {
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 
+/// `kb` KiB (what `ru_maxrss` and `/proc` report) in MB of 10^6 bytes.
 fn mb(kb: u64) -> String {
-    format!("{:.1}", kb as f64 / 1000.0)
+    format!("{:.1}", kb as f64 * 1024.0 / 1e6)
 }
 
 fn main() -> Res<()> {

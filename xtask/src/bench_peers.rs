@@ -136,6 +136,27 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
         ],
     )?;
     rows.extend(hnsw_rows(&hnsw_log));
+
+    // 4. Peak memory (the seed's model-size figures): each case in a fresh child.
+    let mem_log = capture(
+        &root,
+        &cargo_bin(),
+        &[
+            "run",
+            "--profile",
+            "bench",
+            "--quiet",
+            "-p",
+            "ruvector-gnn-benches",
+            "--example",
+            "layers_memory",
+            "--",
+            "--cases",
+            "gcn1,gcn1_fused,gcn4,mmap_int8_wide",
+        ],
+        &[],
+    )?;
+    let memory = memory_cases(&mem_log);
     let load_end = loadavg();
 
     // 4. The table.
@@ -148,6 +169,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
         &cmd,
         &roof,
         &rows,
+        &memory,
         &load_start,
         &load_end,
         &layer_log,
@@ -379,11 +401,35 @@ fn ratio_text(peer_over_ours: f64) -> String {
     }
 }
 
+/// `case=<name> key=value …` lines of the `layers_memory` example, by case.
+fn memory_cases(
+    log: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>> {
+    log.lines()
+        .filter(|l| l.starts_with("case="))
+        .filter_map(|l| {
+            let mut kv = std::collections::BTreeMap::new();
+            let mut case = None;
+            for part in l.split_whitespace() {
+                let (k, v) = part.split_once('=')?;
+                if k == "case" {
+                    case = Some(v.to_string());
+                } else if let Ok(x) = v.parse::<f64>() {
+                    kv.insert(k.to_string(), x);
+                }
+            }
+            Some((case?, kv))
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)] // one table from every part of the run
 fn render(
     root: &Path,
     cmd: &str,
     roof: &Roofline,
     rows: &[Row],
+    memory: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
     load_start: &str,
     load_end: &str,
     layer_log: &str,
@@ -478,6 +524,42 @@ fn render(
         writeln!(s, "| {op} | {lat} | {gf} | {} |", ours_for(key))?;
     }
     writeln!(s, "| Message aggregation | ~5 ms | 25.0 | `cargo xtask bench` → kernels `sparse/*` (not in this table) |")?;
+    // The seed's model-size table against `layers_memory` (peak RSS of one forward
+    // in a fresh process; MB = 10^6 bytes).
+    let mb = |case: &str, k: &str| {
+        memory
+            .get(case)
+            .and_then(|m| m.get(k))
+            .map(|kb| kb * 1024.0 / 1e6)
+    };
+    let peak = |case: &str| -> Option<(f64, f64)> {
+        let (p, b, i) = (
+            mb(case, "peak_kb")?,
+            mb(case, "baseline_kb")?,
+            mb(case, "inputs_kb")?,
+        );
+        Some((p, p - b - i))
+    };
+    let cell = |v: Option<String>| v.unwrap_or_else(|| "not measured".into());
+    writeln!(s, "\n| model size (seed's claim) | seed: peak memory | ours (`layers_memory`, 100,000 nodes × 16 in-edges, 128-wide f32 input = 51.2 MB) |")?;
+    writeln!(s, "|---|---|---|")?;
+    let one = cell(peak("gcn1").map(|(p, own)| {
+        let fused = peak("gcn1_fused").map_or(String::new(), |(fp, fo)| {
+            format!("; `GcnOrder::Fused` {fp:.1} MB total, {fo:.1} MB above the inputs")
+        });
+        format!("GCN 1 layer: {p:.1} MB total, {own:.1} MB above the inputs (default order){fused}")
+    }));
+    writeln!(s, "| 128 -> 64 (1 layer) | ~50 MB | {one} |")?;
+    let four = cell(peak("gcn4").map(|(p, own)| {
+        format!("GCN 4 layers (128→128→128→128→64): {p:.1} MB total, {own:.1} MB above the inputs")
+    }));
+    writeln!(s, "| 128 -> 64 (4 layers) | ~150 MB | {four} |")?;
+    let mapped = cell(
+        mb("mmap_int8_wide", "map_rss_after_forward_kb").zip(mb("mmap_int8_wide", "file_kb")).map(
+            |(r, f)| format!("8.8 M-weight int8 model, `load_mmap` + a forward on 1,000 nodes: {r:.1} MB of the mapping resident (file {f:.1} MB)"),
+        ),
+    );
+    writeln!(s, "| With mmap weights | ~10 MB (+ disk) | {mapped} |")?;
     Ok(s)
 }
 
