@@ -457,7 +457,7 @@ fn med(v: &mut [f64]) -> f64 {
 /// event's item when shown), the bench's trained model published; then
 /// `VectorDB::search(q, 10)` against `VectorDB::search_learned(q, 10)`
 /// (candidates, scoring, top-k, id mapping, locks) over the timed queries,
-/// interleaved, thread CPU time.
+/// each query's two calls back to back, on the TSC clock.
 fn store_overhead(s: &Setup) {
     let dir = std::env::var("SEARCH_BENCH_STORE")
         .unwrap_or_else(|_| "/tmp/ruvector_search_bench_store".into());

@@ -70,23 +70,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
     let load_start = loadavg();
 
     // 1. Roofline.
-    let out = capture(
-        &root,
-        &cargo_bin(),
-        &[
-            "run",
-            "--profile",
-            "bench",
-            "--quiet",
-            "-p",
-            "ruvector-gnn-benches",
-            "--example",
-            "roofline",
-            "--",
-            "--quick",
-        ],
-        &[],
-    )?;
+    let out = bench_example(&root, "roofline", &["--quick"])?;
     let roof = parse_roofline(&out).context("no `roofline ...` line from the roofline example")?;
     eprintln!("{}", roof.line);
 
@@ -138,23 +122,10 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
     rows.extend(hnsw_rows(&hnsw_log));
 
     // 4. Peak memory (the seed's model-size figures): each case in a fresh child.
-    let mem_log = capture(
+    let mem_log = bench_example(
         &root,
-        &cargo_bin(),
-        &[
-            "run",
-            "--profile",
-            "bench",
-            "--quiet",
-            "-p",
-            "ruvector-gnn-benches",
-            "--example",
-            "layers_memory",
-            "--",
-            "--cases",
-            "gcn1,gcn1_fused,gcn4,mmap_int8_wide",
-        ],
-        &[],
+        "layers_memory",
+        &["--cases", "gcn1,gcn1_fused,gcn4,mmap_int8_wide"],
     )?;
     let memory = memory_cases(&mem_log);
     let load_end = loadavg();
@@ -580,6 +551,24 @@ fn loadavg() -> String {
 }
 
 /// Runs `cmd`, echoing its stdout and stderr live, and returns both (stdout first).
+/// Runs example `name` of the benches crate (bench profile) with `args`;
+/// its output as [`capture`] returns it.
+fn bench_example(root: &Path, name: &str, args: &[&str]) -> Result<String> {
+    let mut all = vec![
+        "run",
+        "--profile",
+        "bench",
+        "--quiet",
+        "-p",
+        "ruvector-gnn-benches",
+        "--example",
+        name,
+        "--",
+    ];
+    all.extend_from_slice(args);
+    capture(root, &cargo_bin(), &all, &[])
+}
+
 fn capture(dir: &Path, cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
     eprintln!(
         "$ {} {cmd} {}",

@@ -38,8 +38,7 @@ pub struct HnswIndex<B: AnnBackend = NativeHnsw> {
     pub(crate) ids: Vec<u64>,
     pub(crate) id_map: HashMap<u64, u32>,
     pub(crate) reach: Reachability,
-    pub(crate) reach_stale: bool,
-    /// Points inserted since the last reachability refresh.
+    /// Points inserted since the last reachability refresh (stale while > 0).
     pub(crate) stale_rows: usize,
     pub(crate) flat: SearchGraph,
 }
@@ -121,7 +120,6 @@ impl<B: AnnBackend> HnswIndex<B> {
             ids: Vec::new(),
             id_map: HashMap::new(),
             reach: Reachability::default(),
-            reach_stale: false,
             stale_rows: 0,
             flat: SearchGraph::new(true),
         })
@@ -220,10 +218,7 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// As [`HnswIndex::insert_batch`].
     pub fn insert_slices_deferred(&mut self, ids: &[u64], rows: &[&[f32]]) -> Result<()> {
         self.insert_inner(ids, rows)?;
-        if !ids.is_empty() {
-            self.reach_stale = true;
-            self.stale_rows += ids.len();
-        }
+        self.stale_rows += ids.len();
         Ok(())
     }
 
@@ -316,7 +311,6 @@ impl<B: AnnBackend> HnswIndex<B> {
             dim: self.dim,
             copy_vectors: self.flat.copy_vectors,
         };
-        self.reach_stale = false;
         self.stale_rows = 0;
     }
 
@@ -376,9 +370,10 @@ impl<B: AnnBackend> HnswIndex<B> {
         &self.reach
     }
 
-    /// Whether single inserts happened since the last reachability refresh.
+    /// Whether points were inserted since the last reachability refresh
+    /// ([`HnswIndex::stale_rows`] > 0).
     pub fn reachability_is_stale(&self) -> bool {
-        self.reach_stale
+        self.stale_rows > 0
     }
 
     /// Highest layer.
@@ -425,7 +420,7 @@ impl<B: AnnBackend> HnswIndex<B> {
             return self.exact_rows(q, k, filter);
         }
         let ef = ef.max(k);
-        let mut hits = if !self.reach_stale && !self.flat.layers.is_empty() {
+        let mut hits = if !self.reachability_is_stale() && !self.flat.layers.is_empty() {
             self.flat.search(&self.backend, q, k, ef, filter)
         } else {
             self.search_backend_rows(q, k, ef, filter)
@@ -473,7 +468,7 @@ impl<B: AnnBackend> HnswIndex<B> {
         filter: Option<&dyn Fn(usize) -> bool>,
         hits: &mut Vec<(usize, f32)>,
     ) {
-        if self.reach_stale || self.reach.unreachable.is_empty() {
+        if self.reachability_is_stale() || self.reach.unreachable.is_empty() {
             return;
         }
         let mut changed = false;
@@ -654,11 +649,17 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// # Errors
     /// [`Error::NoSuchLayer`].
     pub fn layer_lists(&self, layer: usize) -> Result<LayerLists> {
+        self.check_layer(layer)?;
+        Ok(self.backend.layer_lists(layer))
+    }
+
+    /// [`Error::NoSuchLayer`] above the top layer.
+    fn check_layer(&self, layer: usize) -> Result<()> {
         let top = self.top_layer();
         if layer > top {
             return Err(Error::NoSuchLayer { layer, top });
         }
-        Ok(self.backend.layer_lists(layer))
+        Ok(())
     }
 
     /// Layer `layer` as a [`Csr`] over all `len()` internal ids (nodes not on
@@ -672,10 +673,7 @@ impl<B: AnnBackend> HnswIndex<B> {
         if self.is_empty() {
             return Err(Error::EmptyIndex);
         }
-        let top = self.top_layer();
-        if layer > top {
-            return Err(Error::NoSuchLayer { layer, top });
-        }
+        self.check_layer(layer)?;
         let lists = if opts.weights == EdgeWeights::None {
             self.backend.layer_topology(layer)
         } else {

@@ -281,7 +281,6 @@ impl<B: AnnBackend> HnswIndex<B> {
             ids,
             id_map,
             reach: Reachability::default(),
-            reach_stale: false,
             stale_rows: 0,
             // With mmap, search reads the mapped vectors instead of a copy.
             flat: crate::search::SearchGraph::new(!options.mmap),

@@ -773,6 +773,17 @@ impl GNNEmbedder {
         } else {
             self.tower.forward_full(ctx.items, ctx.graph)?
         };
+        Ok(self.cache_items(ctx, fp, layers))
+    }
+
+    /// Caches `layers` (the tower's outputs) with the neighbour means of
+    /// `ctx`'s items under fingerprint `fp`.
+    fn cache_items(
+        &self,
+        ctx: &SearchContext<'_>,
+        fp: (usize, usize, u64),
+        layers: Vec<Array2<f32>>,
+    ) -> Arc<ItemCache> {
         let c = Arc::new(ItemCache {
             fingerprint: fp,
             layers,
@@ -781,7 +792,7 @@ impl GNNEmbedder {
         if let Ok(mut g) = self.cache.0.write() {
             *g = Some(Arc::clone(&c));
         }
-        Ok(c)
+        c
     }
 
     /// Whether scores use the tower's item embeddings (a trained model whose
@@ -851,14 +862,7 @@ impl GNNEmbedder {
                 });
             }
         }
-        let c = Arc::new(ItemCache {
-            fingerprint: fingerprint(ctx),
-            layers,
-            neighbour_means: NeighbourMeans::new(&neighbour_means(ctx)),
-        });
-        if let Ok(mut g) = self.cache.0.write() {
-            *g = Some(c);
-        }
+        self.cache_items(ctx, fingerprint(ctx), layers);
         Ok(())
     }
 

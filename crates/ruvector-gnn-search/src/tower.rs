@@ -82,17 +82,10 @@ impl Conv {
         }
     }
 
-    fn parameters(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
+    fn layer_mut(&mut self) -> &mut dyn GraphLayer {
         match self {
-            Self::Sage(l) => l.named_parameters(),
-            Self::Gat(l) => l.named_parameters(),
-        }
-    }
-
-    fn parameters_mut(&mut self) -> Vec<(String, ArrayViewMutD<'_, f32>)> {
-        match self {
-            Self::Sage(l) => l.named_parameters_mut(),
-            Self::Gat(l) => l.named_parameters_mut(),
+            Self::Sage(l) => l,
+            Self::Gat(l) => l,
         }
     }
 
@@ -119,11 +112,11 @@ impl Conv {
     fn backward(
         &self,
         cache: &Cache,
-        dy: Array2<f32>,
+        dy: ArrayView2<'_, f32>,
         n_src: usize,
     ) -> Result<(Array2<f32>, Gradients)> {
         match self {
-            Self::Sage(l) => Ok(l.backward(cache, dy.view())?),
+            Self::Sage(l) => Ok(l.backward(cache, dy)?),
             Self::Gat(l) => {
                 let mut full = Array2::<f32>::zeros((n_src, dy.ncols()));
                 full.slice_mut(s![..dy.nrows(), ..]).assign(&dy);
@@ -210,7 +203,7 @@ impl Tower {
                 ),
             };
             // Zero-initialised residual branch.
-            for (_, mut p) in conv.parameters_mut() {
+            for (_, mut p) in conv.layer_mut().named_parameters_mut() {
                 p.fill(0.0);
             }
             convs.push(conv);
@@ -316,7 +309,7 @@ impl Tower {
             let (c1, c2, t, n_src) = &cache.layers[l];
             let (dr, gn) = norm.backward(c2, g.view())?;
             grads.merge_prefixed(&format!("tower.norm.{l}."), gn);
-            let (mut dh, gs) = conv.backward(c1, dr.clone(), *n_src)?;
+            let (mut dh, gs) = conv.backward(c1, dr.view(), *n_src)?;
             grads.merge_prefixed(&format!("tower.{kind}.{l}."), gs);
             let mut top = dh.slice_mut(s![..*t, ..]);
             top += &dr;
@@ -331,7 +324,7 @@ impl Tower {
         let kind = self.kind.name();
         let mut v = vec![("tower.p0".to_string(), self.p0.view())];
         for (l, (conv, norm)) in self.convs.iter().zip(&self.norms).enumerate() {
-            for (n, p) in conv.parameters() {
+            for (n, p) in conv.layer().named_parameters() {
                 v.push((format!("tower.{kind}.{l}.{n}"), p));
             }
             for (n, p) in norm.named_parameters() {
@@ -346,7 +339,7 @@ impl Tower {
         let kind = self.kind.name();
         let mut v = vec![("tower.p0".to_string(), self.p0.view_mut())];
         for (l, (conv, norm)) in self.convs.iter_mut().zip(self.norms.iter_mut()).enumerate() {
-            for (n, p) in conv.parameters_mut() {
+            for (n, p) in conv.layer_mut().named_parameters_mut() {
                 v.push((format!("tower.{kind}.{l}.{n}"), p));
             }
             for (n, p) in norm.named_parameters_mut() {

@@ -75,7 +75,12 @@ pub(crate) fn write(
     }
     let mut store = TensorStore::new();
     for (l, h) in layers.iter().enumerate() {
-        let values: Vec<f32> = h.iter().copied().collect();
+        // The layers are standard-layout `Array2`s: borrowed, copied once
+        // into the store.
+        let values: std::borrow::Cow<'_, [f32]> = match h.as_slice() {
+            Some(v) => v.into(),
+            None => h.iter().copied().collect::<Vec<_>>().into(),
+        };
         store.insert(
             format!("layer.{l}"),
             Tensor::from_f32(vec![h.nrows(), h.ncols()], values)?,
