@@ -198,10 +198,7 @@ fn run_in(
             let row = queries.row(q).to_vec();
             let shown: Vec<u64> = db.search(&row, K)?.iter().map(|h| h.id).collect();
             let rel = &qrels[&q];
-            let (chosen, grades): (Vec<u64>, Vec<f32>) = shown
-                .iter()
-                .filter_map(|id| rel.get(id).filter(|&&g| g > 0.0).map(|&g| (*id, g)))
-                .unzip();
+            let (chosen, grades) = crate::clicks(&shown, |id| rel.get(&id).copied());
             db.record_feedback_graded(&row, &shown, &chosen, Some(&grades))?;
             streamed += 1;
             bar.inc(1);

@@ -62,6 +62,15 @@ pub(crate) fn bundled(name: &str) -> PathBuf {
 
 /// Prints `line` above a progress bar (or plainly when the bar is hidden,
 /// e.g. when output is not a terminal: a hidden bar swallows `println`).
+/// A simulated user's clicks on `shown`: the ids whose grade (`grade(id)`,
+/// from the qrels) is positive, with those grades.
+pub(crate) fn clicks(shown: &[u64], grade: impl Fn(u64) -> Option<f32>) -> (Vec<u64>, Vec<f32>) {
+    shown
+        .iter()
+        .filter_map(|&id| grade(id).filter(|&g| g > 0.0).map(|g| (id, g)))
+        .unzip()
+}
+
 pub(crate) fn say(bar: &indicatif::ProgressBar, line: &str) {
     if bar.is_hidden() {
         println!("{line}");

@@ -377,13 +377,9 @@ pub(crate) fn feedback(a: FeedbackArgs) -> anyhow::Result<()> {
         let row = queries.row(q).to_vec();
         let shown: Vec<u64> = db.search(&row, a.shown_k)?.iter().map(|h| h.id).collect();
         let rel = &qrels[&q];
-        let (chosen, grades): (Vec<u64>, Vec<f32>) = shown
-            .iter()
-            .filter_map(|id| {
-                let g = *row_of.get(id).and_then(|r| rel.get(r))?;
-                (g > 0.0).then_some((*id, g))
-            })
-            .unzip();
+        let (chosen, grades) = crate::clicks(&shown, |id| {
+            row_of.get(&id).and_then(|r| rel.get(r)).copied()
+        });
         with_hit += usize::from(!chosen.is_empty());
         db.record_feedback_graded(&row, &shown, &chosen, Some(&grades))?;
         bar.inc(1);
