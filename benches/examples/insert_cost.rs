@@ -1,6 +1,7 @@
 //! What one `VectorDB::insert` costs in a large store, and what the first
 //! search after it costs (plain, and learned: the model's context and caches
-//! are rebuilt for the new item set).
+//! are rebuilt for the new item set); then the same for one feedback event
+//! (the model's feedback aggregates are updated for the new event).
 //!
 //! ```sh
 //! cargo run --profile bench -p ruvector-gnn-benches --example insert_cost -- \
@@ -11,7 +12,9 @@
 //! `--base` (one batch), then those rows are inserted one at a time. With
 //! `--train`, 300 feedback events (base rows as queries, the 4th result
 //! chosen) train and publish a model first, so `search_learned` rebuilds the
-//! trained model's caches after each insert. Prints medians over the inserts.
+//! trained model's caches after each insert. Then 20 feedback events are
+//! recorded one at a time, each followed by a `search_learned`. Prints
+//! medians over the inserts and over the events.
 #![allow(missing_docs)]
 
 use std::time::Instant;
@@ -97,6 +100,24 @@ fn main() -> Res<()> {
         } else {
             " (untrained model)"
         }
+    );
+    let (mut record, mut after) = (Vec::new(), Vec::new());
+    for i in 0..20 {
+        let q = base.row((i * 17 + 5) % n).to_vec();
+        let shown: Vec<u64> = db.search(&q, 10)?.iter().map(|h| h.id).collect();
+        let t = Instant::now();
+        db.record_feedback(&q, &shown, &[shown[2]])?;
+        record.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        db.search_learned(&q, 10)?;
+        after.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "median over 20 feedback events: record_feedback {:.3} ms, next search_learned {:.2} ms \
+         (after the first event {:.1} ms)",
+        median(record),
+        median(after.clone()),
+        after[0]
     );
     Ok(())
 }

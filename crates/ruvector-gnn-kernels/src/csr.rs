@@ -297,30 +297,38 @@ impl Csr {
     /// Backward passes use it to turn a scatter into a race-free gather.
     /// Within a transposed row, edges keep increasing source-row order.
     pub fn transpose_with_edge_map(&self) -> (Self, Vec<u32>) {
-        let mut counts = vec![0usize; self.n_cols + 1];
+        self.transpose_impl(true)
+    }
+
+    /// The transpose, with the edge map when `edge_map` (else the map is
+    /// empty): counts per column, then one scatter of the sources (and
+    /// weights) in increasing source-row order.
+    fn transpose_impl(&self, edge_map: bool) -> (Self, Vec<u32>) {
+        let mut next = vec![0usize; self.n_cols + 1];
         for &j in &self.indices {
-            counts[j as usize + 1] += 1;
+            next[j as usize + 1] += 1;
         }
         for k in 0..self.n_cols {
-            counts[k + 1] += counts[k];
+            next[k + 1] += next[k];
         }
-        let offsets = counts.clone();
-        let mut next = counts;
+        let offsets = next.clone();
         let mut indices = vec![0u32; self.indices.len()];
-        let mut edge_map = vec![0u32; self.indices.len()];
+        let mut map = vec![0u32; if edge_map { self.indices.len() } else { 0 }];
+        let mut weights = self.weights.as_ref().map(|w| vec![0.0f32; w.len()]);
         for i in 0..self.n_rows {
             for e in self.row_range(i) {
                 let j = self.indices[e] as usize;
                 let slot = next[j];
                 next[j] += 1;
                 indices[slot] = i as u32;
-                edge_map[slot] = e as u32;
+                if edge_map {
+                    map[slot] = e as u32;
+                }
+                if let (Some(out), Some(w)) = (weights.as_mut(), self.weights.as_ref()) {
+                    out[slot] = w[e];
+                }
             }
         }
-        let weights = self
-            .weights
-            .as_ref()
-            .map(|w| edge_map.iter().map(|&e| w[e as usize]).collect());
         (
             Self {
                 n_rows: self.n_cols,
@@ -330,7 +338,7 @@ impl Csr {
                 weights,
                 transposed: TransposeMemo::default(),
             },
-            edge_map,
+            map,
         )
     }
 
@@ -356,9 +364,10 @@ impl Csr {
         )
     }
 
-    /// The transposed graph (see [`Csr::transpose_with_edge_map`]).
+    /// The transposed graph (as [`Csr::transpose_with_edge_map`], without
+    /// building the edge map).
     pub fn transpose(&self) -> Self {
-        self.transpose_with_edge_map().0
+        self.transpose_impl(false).0
     }
 
     /// Checks that the graph has `rows` rows and `cols` columns.
@@ -476,6 +485,14 @@ mod tests {
             assert_eq!(t.weights().unwrap()[slot], g.weights().unwrap()[e as usize]);
         }
         assert_eq!(t.transpose(), g);
+        // The map-free transpose is the same graph, weighted or not, and
+        // for rectangular graphs.
+        assert_eq!(g.transpose(), t);
+        let plain = g.clone().without_weights();
+        assert_eq!(plain.transpose(), plain.transpose_with_edge_map().0);
+        let r = Csr::from_lists(&[vec![3, 0], vec![], vec![1, 3]], 5, false).unwrap();
+        assert_eq!(r.transpose(), r.transpose_with_edge_map().0);
+        assert_eq!((r.transpose().n_rows(), r.transpose().n_cols()), (5, 3));
     }
 
     #[test]

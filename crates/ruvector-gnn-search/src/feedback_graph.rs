@@ -39,10 +39,20 @@ pub struct FeedbackGraph {
     skips: HashMap<u64, Vec<u32>>,
     /// Item → item neighbour lists (shared with the store's item data, not copied).
     neighbours: Arc<Csr>,
+    /// The items each event claimed or skipped, event `e`'s in
+    /// `event_items[event_starts[e]..event_starts[e + 1]]` (what a cache
+    /// derived from the graph must update when events are appended).
+    event_items: Vec<u64>,
+    /// Start of each event's run in `event_items`, plus the end.
+    event_starts: Vec<usize>,
     /// Content stamp: unique per construction and per [`FeedbackGraph::push`]
     /// (clones share it, as they share the content), so caches derived from
     /// the graph can tell when it changed.
     version: u64,
+    /// `(events, version)` of every content this graph has had, oldest first:
+    /// a cache built at one of them can be brought up to date by applying
+    /// only the events appended since ([`FeedbackGraph::extends`]).
+    history: Vec<(usize, u64)>,
 }
 
 /// Source of [`FeedbackGraph`] content stamps.
@@ -71,8 +81,20 @@ impl FeedbackGraph {
         let mut g = Self::from_examples(&[]);
         g.queries = Array2::zeros((0, dim));
         g.queries16 = LineRows::with_capacity(dim, 0);
-        g.version = next_version();
+        g.stamp();
         g
+    }
+
+    /// A new content stamp, recorded in the history (replacing the last
+    /// entry when the event count did not change: only the newest content
+    /// with a given count is kept).
+    fn stamp(&mut self) {
+        self.version = next_version();
+        let n = self.n_events();
+        if self.history.last().is_some_and(|h| h.0 == n) {
+            self.history.pop();
+        }
+        self.history.push((n, self.version));
     }
 
     /// Appends one feedback event (it becomes event `n_events()`).
@@ -115,27 +137,27 @@ impl FeedbackGraph {
             .push_row(ndarray::ArrayView1::from(&q[..]))
             .expect("width checked");
         self.queries16.push_with(|row| quantize_f16_row(&q, row));
-        Self::add_edges(&mut self.claims, &mut self.skips, example, e);
-        self.version = next_version();
+        self.add_edges(example, e);
+        self.stamp();
         Ok(())
     }
 
-    fn add_edges(
-        claims: &mut HashMap<u64, Vec<u32>>,
-        skips: &mut HashMap<u64, Vec<u32>>,
-        ex: &TrainExample,
-        e: u32,
-    ) {
+    /// Event `e`'s claim and skip edges (its query row is already in).
+    fn add_edges(&mut self, ex: &TrainExample, e: u32) {
         for &p in &ex.positives {
-            claims.entry(ex.candidates[p]).or_default().push(e);
+            let item = ex.candidates[p];
+            self.claims.entry(item).or_default().push(e);
+            self.event_items.push(item);
         }
         if !ex.positives.is_empty() {
             for (k, &c) in ex.candidates.iter().enumerate().take(ex.shown) {
                 if !ex.positives.contains(&k) {
-                    skips.entry(c).or_default().push(e);
+                    self.skips.entry(c).or_default().push(e);
+                    self.event_items.push(c);
                 }
             }
         }
+        self.event_starts.push(self.event_items.len());
     }
 
     /// Width of the query vectors (0 for a graph built from no events).
@@ -159,32 +181,52 @@ impl FeedbackGraph {
     /// If an example's query width differs from the first one's.
     pub fn with_shared_graph(examples: &[TrainExample], neighbours: Arc<Csr>) -> Self {
         let d = examples.first().map_or(0, |e| e.query.len());
-        let mut queries = Array2::zeros((examples.len(), d));
-        let mut queries16 = LineRows::with_capacity(d, examples.len());
-        let mut claims: HashMap<u64, Vec<u32>> = HashMap::new();
-        let mut skips: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut g = Self {
+            queries: Array2::zeros((examples.len(), d)),
+            queries16: LineRows::with_capacity(d, examples.len()),
+            claims: HashMap::new(),
+            skips: HashMap::new(),
+            neighbours,
+            event_items: Vec::new(),
+            event_starts: vec![0],
+            version: 0,
+            history: Vec::new(),
+        };
         for (e, ex) in examples.iter().enumerate() {
             let q = normalized(&ex.query);
-            queries
+            g.queries
                 .row_mut(e)
                 .assign(&ndarray::ArrayView1::from(&q[..]));
-            queries16.push_with(|row| quantize_f16_row(&q, row));
-            Self::add_edges(&mut claims, &mut skips, ex, e as u32);
+            g.queries16.push_with(|row| quantize_f16_row(&q, row));
+            g.add_edges(ex, e as u32);
         }
-        Self {
-            queries,
-            queries16,
-            claims,
-            skips,
-            neighbours,
-            version: next_version(),
-        }
+        g.stamp();
+        g
     }
 
     /// A stamp that changes whenever the graph's content changes (a new
     /// graph or a [`FeedbackGraph::push`]); clones keep their original's.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Whether this graph's first `n_events` events are the content that had
+    /// stamp `version`, i.e. this graph is that content plus appended events
+    /// (or that content itself). A cache built from it then needs only the
+    /// events from `n_events` on.
+    pub(crate) fn extends(&self, n_events: usize, version: u64) -> bool {
+        self.history
+            .binary_search_by_key(&n_events, |h| h.0)
+            .is_ok_and(|k| self.history[k].1 == version)
+    }
+
+    /// The items event `e` claimed, then those it skipped (empty when out of
+    /// range).
+    pub(crate) fn event_items(&self, e: usize) -> &[u64] {
+        match (self.event_starts.get(e), self.event_starts.get(e + 1)) {
+            (Some(&a), Some(&b)) => &self.event_items[a..b],
+            _ => &[],
+        }
     }
 
     /// Every item with at least one claim, with its claiming events
@@ -284,4 +326,46 @@ pub fn knn_graph(items: ArrayView2<'_, f32>, k: usize) -> Csr {
         })
         .collect();
     Csr::from_adjacency(&lists).expect("ids come from the index")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(q: f32, chosen: usize) -> TrainExample {
+        TrainExample {
+            query: vec![q, 1.0],
+            candidates: vec![4, 5, 6],
+            shown: 3,
+            positives: vec![chosen],
+            grades: None,
+        }
+    }
+
+    /// `extends` holds for every earlier content of the same graph (and
+    /// its clones), not for another branch's or another graph's.
+    #[test]
+    fn extends_recognises_appended_content_only() {
+        let mut a = FeedbackGraph::from_examples(&[event(0.1, 0)]);
+        let (n0, v0) = (a.n_events(), a.version());
+        assert!(a.extends(n0, v0));
+        let mut b = a.clone();
+        a.push(&event(0.2, 1)).unwrap();
+        let v1 = a.version();
+        a.push(&event(0.3, 2)).unwrap();
+        assert!(a.extends(n0, v0) && a.extends(2, v1) && a.extends(3, a.version()));
+        assert!(!a.extends(2, v0) && !a.extends(4, a.version()));
+        // A clone that appended something else shares only the common start.
+        b.push(&event(0.9, 0)).unwrap();
+        assert!(b.extends(n0, v0));
+        assert!(!b.extends(2, v1));
+        // Another graph with the same events is another content.
+        let c = FeedbackGraph::from_examples(&[event(0.1, 0)]);
+        assert!(!c.extends(n0, v0));
+        let e = FeedbackGraph::empty(2);
+        assert!(e.extends(0, e.version()));
+        assert_eq!(a.event_items(1), &[5, 4, 6]);
+        assert_eq!(a.event_items(0), &[4, 5, 6]);
+        assert!(a.event_items(3).is_empty());
+    }
 }

@@ -32,6 +32,7 @@ use ruvector_gnn_weights::{Tensor, TensorStore};
 
 use crate::candidates::normalized;
 use crate::error::{check_vector, Error, Result};
+use crate::feedback_cache::{FeedbackCache, HAS_NEIGHBOURS, WARM};
 use crate::feedback_graph::FeedbackGraph;
 use crate::line_rows::LineRows;
 use crate::rerank::{TrainConfig, TrainExample};
@@ -177,7 +178,7 @@ const KFOLD: usize = 5;
 /// `maxss` where `f32::max` needs a NaN fix-up, and the same on both
 /// scoring paths, which must agree bit for bit (similarities are finite).
 #[inline(always)]
-fn fmax(a: f32, b: f32) -> f32 {
+pub(crate) fn fmax(a: f32, b: f32) -> f32 {
     if b > a {
         b
     } else {
@@ -255,202 +256,6 @@ impl NeighbourMeans {
     #[inline]
     fn dot(&self, i: usize, q: &[f32]) -> f32 {
         dot_f16(self.0.row(i), q)
-    }
-}
-
-/// Event ids an [`ItemRecord`] holds itself: an item with at most this many
-/// claims, skips and neighbour claims in all needs no list but its record.
-const INLINE: usize = 8;
-
-/// Everything the serving path reads about one item, in one cache line, so
-/// scoring a candidate touches one record (prefetched) instead of a line in
-/// each of eight item-indexed arrays, and, for most items, no event list.
-#[derive(Debug, Clone, Copy, Default)]
-#[repr(C, align(64))]
-struct ItemRecord {
-    /// Where the item's events start in [`FeedbackCache::events`] (only
-    /// when there are more than [`INLINE`] of them).
-    start: u32,
-    /// Events that chose the item (the first `n_claims` of its events,
-    /// ascending as in the feedback graph).
-    n_claims: u32,
-    /// Events that were shown it and chose another (the next `n_skips`).
-    n_skips: u32,
-    /// Deduplicated events that chose any of the item's neighbours (the last
-    /// `n_nb`, ascending).
-    n_nb: u32,
-    /// Feature 1: `ln(1 + #claims)`.
-    log_claims: f32,
-    /// Feature 7: `ln(1 + #skips)`.
-    log_skips: f32,
-    /// Feature 4: mean `ln(1 + #claims)` over the item's neighbours.
-    neighbour_claim_mean: f32,
-    /// Feature 11: max cosine(chooser query, item) over the item's claims.
-    chooser_cos: f32,
-    /// The events themselves when there are at most [`INLINE`].
-    inline: [u32; INLINE],
-}
-
-impl ItemRecord {
-    /// Claims, skips and neighbour events together.
-    fn n_events(&self) -> usize {
-        (self.n_claims + self.n_skips + self.n_nb) as usize
-    }
-}
-
-/// Query-independent per-item feedback aggregates for one (items, item
-/// graph, feedback graph) triple, built once so that scoring a candidate
-/// reads one [`ItemRecord`] (and, for items with many events, one list)
-/// instead of hashing its own and its ≤ 32 neighbours' claim lists. Only the
-/// unmasked (serving) path uses it; training masks one event per example and
-/// keeps the direct path.
-#[derive(Debug)]
-struct FeedbackCache {
-    /// Item fingerprint and [`FeedbackGraph::version`] it was built for.
-    key: ((usize, usize, u64), u64),
-    /// One record per item.
-    records: Vec<ItemRecord>,
-    /// Claims, skips and neighbour events of each item with more than
-    /// [`INLINE`] of them, one contiguous run per item.
-    events: Vec<u32>,
-    /// Two bits per item, 32 items per word: [`WARM`] (the item has claims,
-    /// skips or neighbour claims) and [`HAS_NEIGHBOURS`]. A cold item's
-    /// features are all 0 except feature 5, so scoring it reads neither its
-    /// record nor any list (25 KB for 100 000 items: stays in cache).
-    flags: Vec<u64>,
-}
-
-/// [`FeedbackCache::flags`]: the item has claims, skips or neighbour claims.
-const WARM: u8 = 1;
-/// [`FeedbackCache::flags`]: the item has item-graph neighbours.
-const HAS_NEIGHBOURS: u8 = 2;
-
-impl FeedbackCache {
-    fn build(ctx: &SearchContext<'_>, key: ((usize, usize, u64), u64)) -> Self {
-        let fb = ctx.feedback;
-        let n = ctx.items.nrows();
-        let csr = |lists: &mut dyn Iterator<Item = (u64, &[u32])>| {
-            let mut count = vec![0u32; n + 1];
-            let mut rows: Vec<(usize, &[u32])> = lists
-                .filter(|(i, _)| (*i as usize) < n)
-                .map(|(i, v)| (i as usize, v))
-                .collect();
-            rows.sort_unstable_by_key(|r| r.0);
-            for &(i, v) in &rows {
-                count[i + 1] = v.len() as u32;
-            }
-            for i in 0..n {
-                count[i + 1] += count[i];
-            }
-            let mut events = Vec::with_capacity(count[n] as usize);
-            for (_, v) in rows {
-                events.extend_from_slice(v);
-            }
-            (count, events)
-        };
-        let (claim_off, claim_events) = csr(&mut fb.claims_by_item());
-        let (skip_off, skip_events) = csr(&mut fb.skips_by_item());
-        let claims = |i: usize| &claim_events[claim_off[i] as usize..claim_off[i + 1] as usize];
-        let skips = |i: usize| &skip_events[skip_off[i] as usize..skip_off[i + 1] as usize];
-        // ln(1 + #claims) per item, exactly as the direct path computes it.
-        let log_claims: Vec<f32> = (0..n)
-            .map(|i| (1.0 + claims(i).len() as f32).ln())
-            .collect();
-        let mut records = Vec::with_capacity(n);
-        let mut flags = vec![0u64; n.div_ceil(32)];
-        let mut events = Vec::new();
-        let mut nb_events: Vec<u32> = Vec::new();
-        for i in 0..n {
-            let (cl, sk) = (claims(i), skips(i));
-            let mut r = ItemRecord {
-                n_claims: cl.len() as u32,
-                n_skips: sk.len() as u32,
-                log_claims: log_claims[i],
-                log_skips: (1.0 + sk.len() as f32).ln(),
-                chooser_cos: f32::MIN,
-                ..ItemRecord::default()
-            };
-            if !cl.is_empty() {
-                r.chooser_cos = cl
-                    .iter()
-                    .map(|&c| vector::dot(fb.query(c), ctx.item(i as u64)))
-                    .fold(f32::MIN, fmax);
-            }
-            let nb = ctx.neighbours(i as u64);
-            nb_events.clear();
-            if !nb.is_empty() {
-                let mut deg = 0.0;
-                for &j in nb {
-                    deg += log_claims[j as usize];
-                    nb_events.extend_from_slice(claims(j as usize));
-                }
-                r.neighbour_claim_mean = deg / nb.len() as f32;
-                nb_events.sort_unstable();
-                nb_events.dedup();
-            }
-            r.n_nb = nb_events.len() as u32;
-            let all = cl.iter().chain(sk).chain(&nb_events).copied();
-            if r.n_events() <= INLINE {
-                for (slot, e) in r.inline.iter_mut().zip(all) {
-                    *slot = e;
-                }
-            } else {
-                r.start = events.len() as u32;
-                events.extend(all);
-            }
-            let warm = r.n_events() > 0;
-            let bits = u64::from(warm) | (u64::from(!nb.is_empty()) << 1);
-            flags[i / 32] |= bits << (2 * (i % 32));
-            records.push(r);
-        }
-        Self {
-            key,
-            records,
-            events,
-            flags,
-        }
-    }
-
-    /// Item `i`'s [`WARM`] / [`HAS_NEIGHBOURS`] bits.
-    #[inline]
-    fn flags(&self, i: usize) -> u8 {
-        ((self.flags[i / 32] >> (2 * (i % 32))) & 3) as u8
-    }
-
-    /// The record's claims, skips and neighbour events, in that order.
-    #[inline]
-    fn events<'a>(&'a self, r: &'a ItemRecord) -> &'a [u32] {
-        let n = r.n_events();
-        if n <= INLINE {
-            &r.inline[..n]
-        } else {
-            &self.events[r.start as usize..r.start as usize + n]
-        }
-    }
-
-    /// Hints the CPU to load record `r`'s event list when it is not inline
-    /// (read a few steps later by the past-query dedupe).
-    #[inline]
-    fn prefetch_events(&self, r: &ItemRecord) {
-        let n = r.n_events();
-        if n > INLINE {
-            ruvector_gnn_kernels::sparse::prefetch(&self.events, r.start as usize, n);
-        }
-    }
-
-    /// Hints the CPU to load item `i`'s record.
-    #[inline]
-    fn prefetch(&self, i: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(r) = self.records.get(i) {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: prefetching is a hint that never faults, and `r` is a
-            // valid reference; SSE is baseline on x86_64. Covered by the
-            // serving-path tests (`fast_scores_equal_the_reference_path`).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(r).cast::<i8>()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = i;
     }
 }
 
@@ -1038,7 +843,7 @@ impl GNNEmbedder {
         for &c in candidates {
             let fl = fc.flags(c as usize);
             if fl & WARM != 0 {
-                fc.prefetch_events(&fc.records[c as usize]);
+                fc.prefetch_events(fc.record(c as usize));
             }
             if fl & HAS_NEIGHBOURS != 0 {
                 means.prefetch(c as usize);
@@ -1104,7 +909,7 @@ impl GNNEmbedder {
             if fc.flags(c as usize) & WARM == 0 {
                 continue;
             }
-            let rec = &fc.records[c as usize];
+            let rec = &fc.record(c as usize);
             let events = fc.events(rec);
             todo.resize(len + events.len(), 0);
             for &e in events {
@@ -1139,7 +944,7 @@ impl GNNEmbedder {
                 }
                 continue;
             }
-            let rec = &fc.records[i];
+            let rec = fc.record(i);
             let events = fc.events(rec);
             let (claims, rest) = events.split_at(rec.n_claims as usize);
             let (skips, nb_events) = rest.split_at(rec.n_skips as usize);
@@ -1205,10 +1010,28 @@ impl GNNEmbedder {
         ctx: &SearchContext<'_>,
         fp: (usize, usize, u64),
     ) -> Arc<FeedbackCache> {
-        let key = (fp, ctx.feedback.version());
+        let fb = ctx.feedback;
+        let key = (fp, fb.version());
         if let Ok(g) = self.fcache.0.read() {
             if let Some(c) = g.as_ref().filter(|c| c.key == key) {
                 return Arc::clone(c);
+            }
+        }
+        // The same items and the cached feedback plus appended events (the
+        // store records feedback between searches): update the records the
+        // new events touch, in place unless a search still holds them.
+        if let Ok(mut g) = self.fcache.0.write() {
+            if let Some(c) = g.as_mut() {
+                if c.key == key {
+                    return Arc::clone(c);
+                }
+                if c.key.0 == fp
+                    && c.n_events() < fb.n_events()
+                    && fb.extends(c.n_events(), c.key.1)
+                {
+                    Arc::make_mut(c).update(ctx, key);
+                    return Arc::clone(c);
+                }
             }
         }
         let c = Arc::new(FeedbackCache::build(ctx, key));
@@ -1216,6 +1039,13 @@ impl GNNEmbedder {
             *g = Some(Arc::clone(&c));
         }
         c
+    }
+
+    /// Incremental updates applied to the cached feedback aggregates since
+    /// they were last built (`None` before any trained scoring).
+    #[cfg(test)]
+    pub(crate) fn feedback_cache_updates(&self) -> Option<usize> {
+        self.fcache.0.read().ok()?.as_ref().map(|c| c.updates())
     }
 
     /// The head as plain arrays, from the cache unless the parameters changed
@@ -2267,6 +2097,7 @@ fn neighbour_means(ctx: &SearchContext<'_>) -> Array2<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::feedback_cache::INLINE;
     use crate::feedback_graph::knn_graph;
     use crate::rerank::rank_by;
 
@@ -2612,11 +2443,17 @@ mod tests {
         assert_ne!(m.head["blend.alpha"][[0]], 0.0);
         assert_eq!(check(&m, &fb, &queries), total);
 
-        // New feedback invalidates the cached aggregates.
-        for e in &ex[30..] {
+        // New feedback invalidates the cached aggregates: appended events
+        // update them (one event, then the rest).
+        let updates = GNNEmbedder::feedback_cache_updates;
+        assert_eq!(updates(&m), Some(0));
+        fb.push(&ex[30]).unwrap();
+        assert_eq!(check(&m, &fb, &queries), total);
+        for e in &ex[31..] {
             fb.push(e).unwrap();
         }
         assert_eq!(check(&m, &fb, &queries), total);
+        assert_eq!(updates(&m), Some(2));
         // Both record layouts were exercised: events inline and in a list.
         let cache_of = |feedback: &FeedbackGraph| {
             let ctx = SearchContext {
@@ -2627,7 +2464,7 @@ mod tests {
             FeedbackCache::build(&ctx, ((0, 0, 0), 0))
         };
         let full = cache_of(&fb);
-        let sizes: Vec<usize> = full.records.iter().map(ItemRecord::n_events).collect();
+        let sizes: Vec<usize> = (0..full.len()).map(|i| full.record(i).n_events()).collect();
         assert!(sizes.iter().any(|&n| n > 0 && n <= INLINE), "{sizes:?}");
         assert!(sizes.iter().any(|&n| n > INLINE), "{sizes:?}");
         let empty = FeedbackGraph::empty(D);

@@ -18,6 +18,7 @@ pub use feedback_log::{FeedbackEvent, FeedbackLog, Recovery, SyncPolicy};
 pub use gnn_embedder::{EmbedderConfig, Explanation, FitReport, GNNEmbedder, SearchContext};
 pub mod candidates;
 pub mod eval;
+mod feedback_cache;
 pub mod feedback_graph;
 pub mod gnn_embedder;
 pub mod gnn_rerank;

@@ -261,3 +261,56 @@ fn item_embeddings_are_checked_when_set() {
         .unwrap()
         .is_empty());
 }
+
+/// `tower_model(seed)` with a random scoring head, so that every feedback
+/// feature moves the scores.
+fn head_model(seed: u64) -> GNNEmbedder {
+    use ruvector_gnn_layers::Parameters;
+    let mut m = tower_model(seed);
+    let mut rng = Rng::seed_from_u64(seed);
+    for (name, mut p) in m.named_parameters_mut() {
+        if name.starts_with("head.") {
+            p.mapv_inplace(|_| 0.5 * rng.normal_f32());
+        }
+    }
+    m
+}
+
+/// Feedback recorded between searches updates the model's feedback
+/// aggregates instead of rebuilding them, and scores exactly as a store
+/// reopened from disk (which builds them afresh).
+#[test]
+fn feedback_between_searches_scores_as_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = store(&path);
+    db.publish(head_model(8)).unwrap();
+    let queries: Vec<[f32; DIM]> = (0..6)
+        .map(|i| {
+            let t = i as f32;
+            [t.sin(), t.cos(), 0.5 - 0.1 * t, 0.2]
+        })
+        .collect();
+    for q in &queries {
+        db.search_learned(q, 5).unwrap();
+    }
+    assert_eq!(db.model().feedback_cache_updates(), Some(0));
+    for (i, q) in queries.iter().enumerate() {
+        let shown: Vec<u64> = db.search(q, 6).unwrap().iter().map(|h| h.id).collect();
+        db.record_feedback(q, &shown, &[shown[i % 3]]).unwrap();
+        db.search_learned(q, 5).unwrap();
+    }
+    assert_eq!(db.model().feedback_cache_updates(), Some(queries.len()));
+    let before: Vec<Vec<SearchHit>> = queries
+        .iter()
+        .map(|q| db.search_learned(q, 5).unwrap())
+        .collect();
+    drop(db);
+    let (db, _) = open_report(&path);
+    let after: Vec<Vec<SearchHit>> = queries
+        .iter()
+        .map(|q| db.search_learned(q, 5).unwrap())
+        .collect();
+    assert_eq!(db.model().feedback_cache_updates(), Some(0));
+    assert_eq!(before, after);
+}
