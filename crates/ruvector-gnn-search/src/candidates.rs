@@ -34,12 +34,17 @@ pub struct ExactIndex {
 
 /// L2-normalises every row in place (zero rows stay zero).
 pub fn normalize_rows(m: &mut Array2<f32>) {
-    m.axis_iter_mut(Axis(0)).into_par_iter().for_each(|mut r| {
-        let n = r.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if n > 0.0 {
-            r.mapv_inplace(|v| v / n);
-        }
-    });
+    m.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .for_each(normalize_row);
+}
+
+/// Normalises one row in place, exactly as [`normalize_rows`] does each.
+pub(crate) fn normalize_row(mut r: ndarray::ArrayViewMut1<'_, f32>) {
+    let n = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if n > 0.0 {
+        r.mapv_inplace(|v| v / n);
+    }
 }
 
 /// Returns `v / |v|` (or `v` when it is zero).

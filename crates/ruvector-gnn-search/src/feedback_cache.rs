@@ -181,10 +181,44 @@ impl FeedbackCache {
         }
         affected.sort_unstable();
         affected.dedup();
+        let rows = affected.iter().map(|&i| i as usize).filter(|&i| i < n);
+        self.recompute(ctx, rows, key);
+    }
+
+    /// Brings the aggregates up to date for `ctx`'s items, relabelled `key`:
+    /// the first `prev_rows` items are the ones they were built for, with the
+    /// same feedback events, and only rows `changed` have new neighbour
+    /// lists; the rows from `prev_rows` on are new. Recomputes those rows'
+    /// records; the result equals [`FeedbackCache::build`]'s.
+    pub(crate) fn update_items(
+        &mut self,
+        ctx: &SearchContext<'_>,
+        key: ((usize, usize, u64), u64),
+        prev_rows: usize,
+        changed: &[u32],
+    ) {
+        let n = ctx.items.nrows();
+        self.records.resize(n, ItemRecord::default());
+        self.flags.resize(n.div_ceil(32), 0);
+        // The graph changed: its transpose is rebuilt when next needed.
+        self.reverse = None;
+        let rows = changed.iter().map(|&i| i as usize).chain(prev_rows..n);
+        self.recompute(ctx, rows, key);
+    }
+
+    /// Recomputes the records of `rows` from `ctx` (claims looked up in the
+    /// feedback graph), then relabels the cache `key` for `ctx`'s events and
+    /// compacts the event lists when most of them are stale.
+    fn recompute(
+        &mut self,
+        ctx: &SearchContext<'_>,
+        rows: impl Iterator<Item = usize>,
+        key: ((usize, usize, u64), u64),
+    ) {
+        let fb = ctx.feedback;
         let claims = |j: usize| fb.claims(j as u64);
         let mut nb_events = Vec::new();
-        for &i in affected.iter().filter(|&&i| (i as usize) < n) {
-            let i = i as usize;
+        for i in rows {
             self.compute(
                 ctx,
                 i,
@@ -460,5 +494,42 @@ mod tests {
         }
         assert_eq!(cache.updates(), 50 + 20);
         assert!(compacted && out_of_line);
+    }
+
+    /// Items appended (the graph rebuilt over all of them, so some earlier
+    /// rows get new neighbour lists): updating the changed and new rows
+    /// equals a rebuild for the new items.
+    #[test]
+    fn inserted_items_update_to_the_rebuilt_records() {
+        let mut rng = Rng::seed_from_u64(5);
+        let all = Array2::from_shape_simple_fn((N + 7, D), || rng.normal_f32());
+        let ex = events(80, 6);
+        let mut cache: Option<FeedbackCache> = None;
+        let mut prev: Option<(usize, ruvector_gnn_kernels::Csr)> = None;
+        for n in [N, N + 1, N + 7] {
+            let items = all.slice(ndarray::s![..n, ..]);
+            let graph = knn_graph(items, 5);
+            let fb = FeedbackGraph::from_examples(&ex);
+            let ctx = SearchContext {
+                items,
+                graph: &graph,
+                feedback: &fb,
+            };
+            let key = ((n, 0, 0), fb.version());
+            let fresh = FeedbackCache::build(&ctx, key);
+            if let (Some(c), Some((m, old))) = (cache.as_mut(), prev.as_ref()) {
+                let changed: Vec<u32> = (0..*m)
+                    .filter(|&i| graph.row(i) != old.row(i))
+                    .map(|i| i as u32)
+                    .collect();
+                assert!(!changed.is_empty() && changed.len() < *m);
+                c.update_items(&ctx, key, *m, &changed);
+                assert_eq!(c.key, key);
+                assert_same(c, &fresh);
+            }
+            cache.get_or_insert(fresh);
+            prev = Some((n, graph));
+        }
+        assert_eq!(cache.map(|c| c.updates()), Some(2));
     }
 }

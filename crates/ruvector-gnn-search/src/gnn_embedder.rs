@@ -246,6 +246,31 @@ impl NeighbourMeans {
         Self(rows)
     }
 
+    /// These means for `ctx`, whose first `prev_rows` items are the ones
+    /// these were computed for, and whose neighbour lists differ only at
+    /// rows `changed` (recomputed) and the rows from `prev_rows` on (new).
+    fn updated(&self, ctx: &SearchContext<'_>, prev_rows: usize, changed: &[u32]) -> Self {
+        let n = ctx.items.nrows();
+        let mut rows = self.0.copy_with_capacity(n);
+        let mut mean = Array1::<f32>::zeros(ctx.items.ncols());
+        let mut set = |out: &mut [f16], i: usize| {
+            mean.fill(0.0);
+            let acc = mean.as_slice_mut().expect("contiguous");
+            for &j in ctx.graph.row(i) {
+                vector::add(ctx.item(u64::from(j)), acc);
+            }
+            crate::candidates::normalize_row(mean.view_mut());
+            quantize_f16_row(mean.as_slice().expect("contiguous"), out);
+        };
+        for &i in changed {
+            set(rows.row_mut(i as usize), i as usize);
+        }
+        for i in prev_rows..n {
+            rows.push_with(|out| set(out, i));
+        }
+        Self(rows)
+    }
+
     /// Asks the cache for item `i`'s row.
     #[inline]
     fn prefetch(&self, i: usize) {
@@ -598,6 +623,73 @@ impl GNNEmbedder {
             *g = Some(Arc::clone(&c));
         }
         c
+    }
+
+    /// Brings the per-item caches this model computed for `old` up to date
+    /// for `new`, recomputing only what an insert changed: the store calls
+    /// it when it rebuilds its context after inserts. `new` must hold
+    /// `old`'s items as its first `prev_rows` rows (items are only
+    /// appended), the same feedback events, and the same neighbour lists
+    /// except at rows `changed` (and the new rows). Caches that were not
+    /// computed for `old` are left alone (computed in full when next
+    /// needed). The neighbour means and the feedback records are updated
+    /// for the changed and new rows; the tower's item embeddings, when the
+    /// model blends them in, are recomputed in full.
+    pub(crate) fn update_items(
+        &self,
+        old: &SearchContext<'_>,
+        new: &SearchContext<'_>,
+        prev_rows: usize,
+        changed: &[u32],
+    ) {
+        if !self.trained
+            || old.items.nrows() != prev_rows
+            || new.items.nrows() < prev_rows
+            || changed.iter().any(|&i| i as usize >= prev_rows)
+        {
+            return;
+        }
+        let (fp_old, fp_new) = (fingerprint(old), fingerprint(new));
+        let cached = self
+            .cache
+            .0
+            .read()
+            .ok()
+            .and_then(|g| g.clone())
+            .filter(|c| c.fingerprint == fp_old);
+        if let Some(c) = cached {
+            let layers = if c.layers.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.tower.forward_full(new.items, new.graph)
+            };
+            if let Ok(layers) = layers {
+                let means = c.neighbour_means.updated(new, prev_rows, changed);
+                if let Ok(mut g) = self.cache.0.write() {
+                    *g = Some(Arc::new(ItemCache {
+                        fingerprint: fp_new,
+                        layers,
+                        neighbour_means: means,
+                    }));
+                }
+            }
+        }
+        if old.feedback.n_events() != new.feedback.n_events() {
+            return;
+        }
+        if let Ok(mut g) = self.fcache.0.write() {
+            if let Some(c) = g
+                .as_mut()
+                .filter(|c| c.key == (fp_old, old.feedback.version()))
+            {
+                Arc::make_mut(c).update_items(
+                    new,
+                    (fp_new, new.feedback.version()),
+                    prev_rows,
+                    changed,
+                );
+            }
+        }
     }
 
     /// Whether scores use the tower's item embeddings (a trained model whose
@@ -2130,6 +2222,19 @@ mod tests {
     }
 
     /// Queries near a centre always choose the item ranked 6th by cosine.
+    /// Five quick epochs (the tower tests' training).
+    fn short_training() -> TrainConfig {
+        TrainConfig {
+            epochs: 5,
+            batch_size: 8,
+            lr: 1e-2,
+            weight_decay: 0.0,
+            temperature: 0.1,
+            sampled_negatives: 0,
+            seed: 3,
+        }
+    }
+
     fn synthetic(items: &Array2<f32>, n: usize, seed: u64) -> (Vec<TrainExample>, u64, Vec<f32>) {
         let mut rng = Rng::seed_from_u64(seed);
         let centre: Vec<f32> = items.row(3).to_vec();
@@ -2338,15 +2443,7 @@ mod tests {
         })
         .unwrap();
         m.trained = true;
-        let cfg = TrainConfig {
-            epochs: 5,
-            batch_size: 8,
-            lr: 1e-2,
-            weight_decay: 0.0,
-            temperature: 0.1,
-            sampled_negatives: 0,
-            seed: 3,
-        };
+        let cfg = short_training();
         m.train_range(&ctx, &fb, &ex, &all_events(ex.len()), &cfg, true)
             .unwrap();
         assert_ne!(m.head["blend.alpha"][[0]], 0.0);
@@ -2476,6 +2573,77 @@ mod tests {
         assert!(cold > 0 && cold < N, "{cold} cold of {N}");
         assert!((0..N).all(|i| fc.flags(i) & HAS_NEIGHBOURS != 0));
         assert_eq!(check(&m, &few, &queries), total);
+    }
+
+    /// After items are appended, `update_items` brings a trained model's
+    /// caches to what a model without caches computes for the new items:
+    /// the same scores bit for bit, the same neighbour means, the feedback
+    /// records updated in place — without and with the tower blended in.
+    #[test]
+    fn updated_item_caches_score_as_fresh_ones() {
+        let mut rng = Rng::seed_from_u64(21);
+        let mut all = Array2::from_shape_simple_fn((N + 3, D), || rng.normal_f32());
+        crate::candidates::normalize_rows(&mut all);
+        let (old_items, new_items) = (all.slice(ndarray::s![..N, ..]), all.view());
+        let (g_old, g_new) = (knn_graph(old_items, 6), knn_graph(new_items, 6));
+        let changed: Vec<u32> = (0..N)
+            .filter(|&i| g_new.row(i) != g_old.row(i))
+            .map(|i| i as u32)
+            .collect();
+        assert!(!changed.is_empty());
+        let (ex, _, q) = synthetic(&all.slice(ndarray::s![..N, ..]).to_owned(), 30, 22);
+        let (fb_old, fb_new) = (
+            FeedbackGraph::from_examples(&ex),
+            FeedbackGraph::from_examples(&ex),
+        );
+        let old = SearchContext {
+            items: old_items,
+            graph: &g_old,
+            feedback: &fb_old,
+        };
+        let new = SearchContext {
+            items: new_items,
+            graph: &g_new,
+            feedback: &fb_new,
+        };
+        let cfg = short_training();
+        let mut m = model();
+        m.trained = true;
+        m.train_range(&old, &fb_old, &ex, &all_events(ex.len()), &cfg, false)
+            .unwrap();
+        let cands: Vec<u64> = (0..(N + 3) as u64).collect();
+        for tower in [false, true] {
+            if tower {
+                m.train_range(&old, &fb_old, &ex, &all_events(ex.len()), &cfg, true)
+                    .unwrap();
+                assert!(m.uses_tower());
+            }
+            let fresh = GNNEmbedder::from_bytes(&m.to_bytes().unwrap()).unwrap();
+            let warm = GNNEmbedder::from_bytes(&m.to_bytes().unwrap()).unwrap();
+            warm.score(&old, &q, &cands[..N]).unwrap();
+            warm.update_items(&old, &new, N, &changed);
+            assert_eq!(warm.feedback_cache_updates(), Some(1));
+            let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(warm.score(&new, &q, &cands).unwrap()),
+                bits(fresh.score(&new, &q, &cands).unwrap())
+            );
+            // The update, not a rebuild, served that call.
+            assert_eq!(warm.feedback_cache_updates(), Some(1));
+            let means = |e: &GNNEmbedder| {
+                let c = e.item_layers_for(&new, fingerprint(&new)).unwrap();
+                (0..N + 3)
+                    .flat_map(|i| c.neighbour_means.0.row(i).to_vec())
+                    .map(f16::to_bits)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(means(&warm), means(&fresh));
+        }
+        // A cache for other items is left alone.
+        let other = GNNEmbedder::from_bytes(&m.to_bytes().unwrap()).unwrap();
+        other.score(&new, &q, &cands).unwrap();
+        other.update_items(&old, &new, N, &changed);
+        assert_eq!(other.feedback_cache_updates(), Some(0));
     }
 
     /// The neighbour means: f16 rows starting on a cache line, within f16

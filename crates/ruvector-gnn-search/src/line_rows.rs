@@ -72,6 +72,24 @@ impl<T: Copy + Default> LineRows<T> {
         &self.data[at..at + self.dim]
     }
 
+    /// Row `i`, to overwrite.
+    ///
+    /// # Panics
+    /// If `i >= self.rows()`.
+    pub(crate) fn row_mut(&mut self, i: usize) -> &mut [T] {
+        assert!(i < self.rows, "row {i} of {}", self.rows);
+        let at = self.offset + i * self.stride;
+        &mut self.data[at..at + self.dim]
+    }
+
+    /// A copy with room for `capacity` rows in all (appending up to it does
+    /// not reallocate).
+    pub(crate) fn copy_with_capacity(&self, capacity: usize) -> Self {
+        let mut c = Self::with_capacity(self.dim, capacity.max(self.rows));
+        c.copy_rows_from(self);
+        c
+    }
+
     /// Asks the cache for every line of row `i` (nothing when out of range).
     #[inline]
     pub(crate) fn prefetch(&self, i: usize) {
@@ -103,9 +121,7 @@ impl<T> std::fmt::Debug for LineRows<T> {
 
 impl<T: Copy + Default> Clone for LineRows<T> {
     fn clone(&self) -> Self {
-        let mut c = Self::with_capacity(self.dim, self.rows);
-        c.copy_rows_from(self);
-        c
+        self.copy_with_capacity(self.rows)
     }
 }
 

@@ -9,7 +9,7 @@ use ndarray::Array2;
 use ruvector_gnn_hnsw::{AnnBackend, GraphOptions, HnswIndex};
 use ruvector_gnn_kernels::Csr;
 
-use crate::candidates::{normalize_rows, normalized};
+use crate::candidates::{normalize_row, normalize_rows, normalized};
 use crate::error::Result;
 use crate::feedback_graph::FeedbackGraph;
 use crate::feedback_log::FeedbackEvent;
@@ -24,6 +24,22 @@ pub(crate) struct ItemData {
     pub items: Array2<f32>,
     /// HNSW layer 0, dense internal ids (shared with the feedback graph).
     pub graph: Arc<Csr>,
+    /// What changed since the item data this was derived from, when it was
+    /// ([`item_data_after`]).
+    pub delta: Option<ItemDelta>,
+}
+
+/// How one item-set version differs from an earlier one: items are only
+/// ever appended (ids are never removed and vectors never change), so the
+/// earlier rows keep their vectors and only some keep their neighbour lists.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ItemDelta {
+    /// The earlier version.
+    pub prev_version: u64,
+    /// The earlier row count; rows from here on are new.
+    pub prev_rows: usize,
+    /// Earlier rows whose neighbour list changed (ascending).
+    pub changed: Vec<u32>,
 }
 
 /// Items, graph and the feedback graph over the first `n_events` events.
@@ -67,18 +83,62 @@ pub(crate) fn vectors(index: &HnswIndex) -> Array2<f32> {
 
 /// Builds the item matrix and graph of `index`.
 pub(crate) fn item_data(index: &HnswIndex, version: u64) -> Result<ItemData> {
-    let n = index.len();
     let mut items = vectors(index);
     normalize_rows(&mut items);
-    let graph = if n == 0 {
-        Csr::from_adjacency::<Vec<usize>>(&[])?
-    } else {
-        index.graph(&GraphOptions::default())?
-    };
+    Ok(ItemData {
+        version,
+        items,
+        graph: Arc::new(layer0(index)?),
+        delta: None,
+    })
+}
+
+/// [`item_data`] for an index that only had rows appended since `prev` was
+/// built from it: the earlier rows' normalised vectors are copied instead of
+/// read and normalised again, and the result records which earlier rows'
+/// neighbour lists changed ([`ItemDelta`]), so the model can update its
+/// per-item caches for those rows and the new ones only. Falls back to
+/// [`item_data`] (no delta) when `prev` has more rows or another width.
+pub(crate) fn item_data_after(
+    index: &HnswIndex,
+    version: u64,
+    prev: &ItemData,
+) -> Result<ItemData> {
+    let (n, d) = (index.len(), index.dim());
+    let m = prev.items.nrows();
+    if m > n || prev.items.ncols() != d || prev.graph.n_rows() != m {
+        return item_data(index, version);
+    }
+    let mut items = Array2::<f32>::zeros((n, d));
+    items.slice_mut(ndarray::s![..m, ..]).assign(&prev.items);
+    for row in m..n {
+        let mut r = items.row_mut(row);
+        r.assign(&ndarray::ArrayView1::from(index.backend().vector(row)));
+        normalize_row(r);
+    }
+    let graph = layer0(index)?;
+    let changed = (0..m)
+        .filter(|&i| graph.row(i) != prev.graph.row(i))
+        .map(|i| i as u32)
+        .collect();
     Ok(ItemData {
         version,
         items,
         graph: Arc::new(graph),
+        delta: Some(ItemDelta {
+            prev_version: prev.version,
+            prev_rows: m,
+            changed,
+        }),
+    })
+}
+
+/// The index's layer-0 graph (an empty graph for an empty index).
+fn layer0(index: &HnswIndex) -> Result<Csr> {
+    Ok(if index.is_empty() {
+        Csr::from_adjacency::<Vec<usize>>(&[])?
+    } else {
+        index.graph(&GraphOptions::default())?
     })
 }
 

@@ -753,7 +753,7 @@ impl VectorDB {
         let hits = data
             .index
             .search_ef_rows(query, n, n.max(cfg.hnsw.ef_search))?;
-        let ctx = self.context(&data)?;
+        let ctx = self.context_for(&data, Some(gnn))?;
         let rows: Vec<u64> = hits.iter().map(|&(r, _)| u64::from(r)).collect();
         let scores = if cfg.hnsw.metric == Metric::Cosine {
             // The search's own similarities (1 − cosine distance) are the
@@ -959,7 +959,11 @@ impl VectorDB {
         if let Some(c) = cache.as_ref().filter(|c| c.version == data.version) {
             return Ok(Arc::clone(c));
         }
-        let fresh = Arc::new(context::item_data(&data.index, data.version)?);
+        // Items are only ever appended: derive the new data from the old.
+        let fresh = Arc::new(match cache.as_deref() {
+            Some(prev) => context::item_data_after(&data.index, data.version, prev)?,
+            None => context::item_data(&data.index, data.version)?,
+        });
         *cache = Some(Arc::clone(&fresh));
         Ok(fresh)
     }
@@ -967,6 +971,14 @@ impl VectorDB {
     /// The model's view of the store (cached; rebuilt after inserts or new
     /// feedback).
     fn context(&self, data: &Data) -> Result<Arc<ContextData>> {
+        self.context_for(data, None)
+    }
+
+    /// [`VectorDB::context`]; when it is rebuilt for new items, the
+    /// published model and `gnn` (the model about to score, if another)
+    /// bring their per-item caches up to date for the rows the insert
+    /// changed instead of recomputing them all at their next search.
+    fn context_for(&self, data: &Data, gnn: Option<&GNNEmbedder>) -> Result<Arc<ContextData>> {
         let items = self.items_locked(data)?;
         let mut cache = self
             .inner
@@ -981,10 +993,9 @@ impl VectorDB {
         }
         // Same items, more events: append the new ones (in place when no
         // search holds the old context, else on a copy of it).
-        if let Some(mut c) = cache
-            .take()
-            .filter(|c| Arc::ptr_eq(&c.items, &items) && c.n_events < data.events.len())
-        {
+        let appended =
+            |c: &Arc<ContextData>| Arc::ptr_eq(&c.items, &items) && c.n_events < data.events.len();
+        if let Some(mut c) = cache.take_if(|c| appended(c)) {
             let new = context::examples(&data.index, &data.events[c.n_events..]);
             let cd = Arc::make_mut(&mut c);
             if new.iter().try_for_each(|e| cd.feedback.push(e)).is_ok() {
@@ -1000,7 +1011,17 @@ impl VectorDB {
             n_events: data.events.len(),
             feedback,
         });
-        *cache = Some(Arc::clone(&fresh));
+        let old = cache.replace(Arc::clone(&fresh));
+        if let (Some(old), Some(delta)) = (old, fresh.items.delta.as_ref()) {
+            if old.items.version == delta.prev_version {
+                let (before, after) = (old.view(), fresh.view());
+                let published = self.model();
+                published.update_items(&before, &after, delta.prev_rows, &delta.changed);
+                if let Some(g) = gnn.filter(|g| !std::ptr::eq(*g, Arc::as_ptr(&published))) {
+                    g.update_items(&before, &after, delta.prev_rows, &delta.changed);
+                }
+            }
+        }
         Ok(fresh)
     }
 

@@ -301,16 +301,91 @@ fn feedback_between_searches_scores_as_after_reopening() {
         db.search_learned(q, 5).unwrap();
     }
     assert_eq!(db.model().feedback_cache_updates(), Some(queries.len()));
-    let before: Vec<Vec<SearchHit>> = queries
-        .iter()
-        .map(|q| db.search_learned(q, 5).unwrap())
-        .collect();
+    let before = learned_hits(&db, &queries);
     drop(db);
     let (db, _) = open_report(&path);
-    let after: Vec<Vec<SearchHit>> = queries
+    assert_eq!(learned_hits(&db, &queries), before);
+    assert_eq!(db.model().feedback_cache_updates(), Some(0));
+}
+
+/// `search_learned(q, 5)` for each query.
+fn learned_hits(db: &VectorDB, queries: &[[f32; DIM]]) -> Vec<Vec<SearchHit>> {
+    queries
         .iter()
         .map(|q| db.search_learned(q, 5).unwrap())
+        .collect()
+}
+
+/// Item data derived from the previous version equals item data built from
+/// scratch, and names exactly the earlier rows whose neighbour lists changed.
+#[test]
+fn item_data_after_inserts_equals_a_fresh_build() {
+    let db = store(tempfile::tempdir().unwrap().path().join("db").as_path());
+    let prev = {
+        let data = db.read();
+        context::item_data(&data.index, data.version).unwrap()
+    };
+    for i in 0..3u64 {
+        let t = i as f32;
+        db.insert(100 + i, &[t, 1.0 - t, 0.5, -0.25]).unwrap();
+    }
+    let data = db.read();
+    let fresh = context::item_data(&data.index, data.version).unwrap();
+    let after = context::item_data_after(&data.index, data.version, &prev).unwrap();
+    assert_eq!(after.items, fresh.items);
+    assert_eq!(after.graph, fresh.graph);
+    let delta = after.delta.expect("derived");
+    assert_eq!((delta.prev_version, delta.prev_rows), (prev.version, 40));
+    let expected: Vec<u32> = (0..40)
+        .filter(|&i| fresh.graph.row(i) != prev.graph.row(i))
+        .map(|i| i as u32)
         .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(delta.changed, expected);
+    // Derived from data with more rows than the index: built from scratch.
+    let back = context::item_data_after(
+        &data.index,
+        data.version,
+        &ItemData {
+            version: 0,
+            items: Array2::zeros((50, DIM)),
+            graph: Arc::new(
+                ruvector_gnn_kernels::Csr::from_adjacency(&vec![Vec::<usize>::new(); 50]).unwrap(),
+            ),
+            delta: None,
+        },
+    )
+    .unwrap();
+    assert!(back.delta.is_none());
+    assert_eq!(back.items, fresh.items);
+}
+
+/// Inserts between learned searches update the model's caches for the
+/// changed rows (not a rebuild), and score exactly as a store reopened from
+/// disk.
+#[test]
+fn inserts_between_searches_score_as_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = store(&path);
+    db.publish(head_model(9)).unwrap();
+    let queries: Vec<[f32; DIM]> = (0..5)
+        .map(|i| {
+            let t = i as f32;
+            [t.cos(), 0.3 * t, t.sin(), -0.4]
+        })
+        .collect();
+    db.search_learned(&queries[0], 5).unwrap();
     assert_eq!(db.model().feedback_cache_updates(), Some(0));
-    assert_eq!(before, after);
+    for (i, q) in queries.iter().enumerate() {
+        let v = [q[0] + 0.01, q[1], q[2] - 0.02, q[3]];
+        db.insert(1000 + i as u64, &v).unwrap();
+        db.search_learned(q, 5).unwrap();
+    }
+    assert_eq!(db.model().feedback_cache_updates(), Some(queries.len()));
+    let before = learned_hits(&db, &queries);
+    db.checkpoint().unwrap();
+    drop(db);
+    let (db, _) = open_report(&path);
+    assert_eq!(learned_hits(&db, &queries), before);
 }
