@@ -469,6 +469,7 @@ pub(crate) fn inspect(a: InspectArgs) -> anyhow::Result<()> {
                 "metric": format!("{:?}", st.metric).to_lowercase(),
                 "feedback_events": st.feedback_events, "unflushed_rows": st.unflushed_rows,
                 "generation": st.generation, "model_trained": st.model_trained,
+                "vectors_mapped": st.vectors_mapped,
                 "graph": graph.as_ref().map(|g| json!({
                     "nodes": g.nodes, "edges": g.edges, "degree_min": g.degree_min,
                     "degree_mean": g.degree_mean, "degree_max": g.degree_max,
@@ -480,8 +481,15 @@ pub(crate) fn inspect(a: InspectArgs) -> anyhow::Result<()> {
     } else {
         println!("store      {}", a.db.display());
         println!(
-            "vectors    {} × {} ({:?})",
-            st.len, st.dimensions, st.metric
+            "vectors    {} × {} ({:?}){}",
+            st.len,
+            st.dimensions,
+            st.metric,
+            if st.vectors_mapped {
+                ", memory-mapped"
+            } else {
+                ""
+            }
         );
         println!(
             "feedback   {} events; model {}",

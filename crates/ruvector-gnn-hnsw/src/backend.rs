@@ -144,6 +144,11 @@ pub trait AnnBackend: Send + Sync + Sized {
     fn contiguous_vectors(&self) -> Option<&[f32]> {
         None
     }
+    /// Whether the vectors are read from a memory-mapped dump (loaded with
+    /// `mmap` and not copied since).
+    fn vectors_mapped(&self) -> bool {
+        false
+    }
     /// The distance the backend ranks by.
     fn distance(&self, a: &[f32], b: &[f32]) -> f32;
     /// Writes the backend's files into `dir` and returns their names.
@@ -221,6 +226,8 @@ pub struct HnswRs {
     points: Vec<HPoint>,
     metric: Metric,
     dim: usize,
+    /// Loaded with hnsw_rs's data map (vectors read from the mapped file).
+    mapped: bool,
     io: Option<IoHolder>,
 }
 
@@ -343,6 +350,7 @@ impl AnnBackend for HnswRs {
             points: Vec::new(),
             metric: params.metric,
             dim,
+            mapped: false,
             io: None,
         })
     }
@@ -424,6 +432,10 @@ impl AnnBackend for HnswRs {
         self.points[id].get_v()
     }
 
+    fn vectors_mapped(&self) -> bool {
+        self.mapped
+    }
+
     fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
         self.metric.distance(a, b)
     }
@@ -471,6 +483,7 @@ impl AnnBackend for HnswRs {
             points: Vec::new(),
             metric: params.metric,
             dim,
+            mapped: mmap,
             io: Some(io),
         };
         me.refresh_points()?;
@@ -490,7 +503,8 @@ impl std::fmt::Debug for HnswRs {
             .field("metric", &self.metric)
             .field("dim", &self.dim)
             .field("len", &self.points.len())
-            .field("mmap", &self.io.is_some())
+            .field("loaded", &self.io.is_some())
+            .field("mmap", &self.mapped)
             .finish_non_exhaustive()
     }
 }

@@ -365,6 +365,13 @@ impl<B: AnnBackend> HnswIndex<B> {
             .map(|i| self.backend.vector(i as usize))
     }
 
+    /// Whether the vectors are read from a memory-mapped dump (loaded with
+    /// [`LoadOptions::mmap`](crate::LoadOptions::mmap) and, for the native
+    /// backend, nothing inserted since).
+    pub fn vectors_mapped(&self) -> bool {
+        self.backend.vectors_mapped()
+    }
+
     /// Layer-0 reachability (points search can only find through the repair links).
     pub fn reachability(&self) -> &Reachability {
         &self.reach

@@ -58,6 +58,7 @@ pub mod persist;
 pub mod reorder;
 mod search;
 pub mod stats;
+mod vectors;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use backend::HnswRs;

@@ -42,6 +42,7 @@ use crate::backend::{AnnBackend, LayerLists};
 use crate::beam::{self, prefetch_row, unkey, Visited, VISITED};
 use crate::error::{io_err, Error, Result};
 use crate::metric::{HnswParams, Metric};
+use crate::vectors::VectorData;
 
 /// Largest insertion batch (see the module docs).
 pub const MAX_BATCH: usize = 512;
@@ -72,8 +73,9 @@ pub struct NativeHnsw {
     ef_construction: usize,
     max_level: usize,
     seed: u64,
-    /// `len() × dim` preprocessed vectors.
-    data: Vec<f32>,
+    /// `len() × dim` preprocessed vectors (mapped from the dump when loaded
+    /// with `mmap`, until the first insert).
+    data: VectorData,
     levels: Vec<u8>,
     /// Layer 0: `len() × (1 + m0)`, `[count, ids…]` per node.
     links0: Vec<u32>,
@@ -98,7 +100,7 @@ impl NativeHnsw {
     #[inline]
     fn vec(&self, i: u32) -> &[f32] {
         let i = i as usize;
-        &self.data[i * self.dim..(i + 1) * self.dim]
+        &self.data.as_slice()[i * self.dim..(i + 1) * self.dim]
     }
 
     #[inline]
@@ -343,7 +345,7 @@ impl AnnBackend for NativeHnsw {
             ef_construction: params.ef_construction.max(params.m),
             max_level: params.max_layers - 1,
             seed: params.seed,
-            data: Vec::with_capacity(capacity * dim),
+            data: VectorData::with_capacity(capacity * dim),
             levels: Vec::with_capacity(capacity),
             links0: Vec::with_capacity(capacity * (1 + m0)),
             upper: Vec::with_capacity(capacity),
@@ -356,7 +358,7 @@ impl AnnBackend for NativeHnsw {
         let start = self.levels.len();
         for (k, v) in vectors.iter().enumerate() {
             let lv = Self::level_for(self.seed, self.m, self.max_level, start + k);
-            self.data.extend_from_slice(v);
+            self.data.heap().extend_from_slice(v);
             self.levels.push(lv);
             self.links0.extend(std::iter::repeat_n(0, 1 + self.m0));
             self.upper.push(vec![0; lv as usize * (1 + self.m)]);
@@ -464,7 +466,11 @@ impl AnnBackend for NativeHnsw {
     }
 
     fn contiguous_vectors(&self) -> Option<&[f32]> {
-        Some(&self.data)
+        Some(self.data.as_slice())
+    }
+
+    fn vectors_mapped(&self) -> bool {
+        self.data.is_mapped()
     }
 
     fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
@@ -499,14 +505,14 @@ impl AnnBackend for NativeHnsw {
         drop(w);
         let vp = dir.join(VECTORS_FILE);
         let mut w = BufWriter::new(File::create(&vp).map_err(io_err(&vp))?);
-        for x in &self.data {
+        for x in self.data.as_slice() {
             w.write_all(&x.to_le_bytes()).map_err(io_err(&vp))?;
         }
         w.flush().map_err(io_err(&vp))?;
         Ok(vec![GRAPH_FILE.into(), VECTORS_FILE.into()])
     }
 
-    fn load(dir: &Path, params: &HnswParams, dim: usize, _mmap: bool) -> Result<Self> {
+    fn load(dir: &Path, params: &HnswParams, dim: usize, mmap: bool) -> Result<Self> {
         let corrupt = |what: &str| Error::CorruptDump(format!("{GRAPH_FILE}: {what}"));
         let gp = dir.join(GRAPH_FILE);
         let g = std::fs::read(&gp).map_err(io_err(&gp))?;
@@ -562,24 +568,7 @@ impl AnnBackend for NativeHnsw {
             return Err(corrupt("entry point is not on the top layer"));
         }
         me.check_lists()?;
-        let vp = dir.join(VECTORS_FILE);
-        let v = std::fs::read(&vp).map_err(io_err(&vp))?;
-        if v.len() != n * dim * 4 {
-            return Err(Error::CorruptDump(format!(
-                "{VECTORS_FILE} has {} bytes, expected {}",
-                v.len(),
-                n * dim * 4
-            )));
-        }
-        me.data = v
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .collect();
-        if me.data.iter().any(|x| !x.is_finite()) {
-            return Err(Error::CorruptDump(format!(
-                "{VECTORS_FILE}: non-finite value"
-            )));
-        }
+        me.data = VectorData::load(&dir.join(VECTORS_FILE), n * dim, mmap)?;
         Ok(me)
     }
 }

@@ -37,9 +37,11 @@ const IDS: &str = "ids.bin";
 /// Options for [`HnswIndex::load_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoadOptions {
-    /// Memory-map the vectors instead of reading them into memory
-    /// (`hnsw_rs`'s `ReloadOptions` datamap; the graph is always in memory).
-    /// The native backend ignores it and reads its vectors into one array.
+    /// Memory-map the vectors instead of reading them into memory (the
+    /// graph is always in memory). The native backend maps its vector file
+    /// (feature `mmap`, little-endian targets; read otherwise) and copies it
+    /// to the heap at the first insert; `hnsw_rs` uses its `ReloadOptions`
+    /// datamap. [`HnswIndex::vectors_mapped`] tells which happened.
     pub mmap: bool,
 }
 

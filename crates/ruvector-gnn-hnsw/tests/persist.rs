@@ -71,6 +71,21 @@ fn reload_identical<B: AnnBackend>() {
             );
             assert_eq!(loaded.vector(index.ids()[i]), index.vector(index.ids()[i]));
         }
+        assert_eq!(
+            loaded.vectors_mapped(),
+            mmap && cfg!(target_endian = "little")
+        );
+        // Inserting into a mapped index copies the native table to the
+        // heap (the dump is untouched), and searches see the new point.
+        let mut grown = loaded;
+        let extra: Vec<f32> = row(&data, 3).iter().map(|v| v + 1e-3).collect();
+        grown.insert(999_999, &extra).unwrap();
+        assert_eq!(grown.search_ef(&extra, 1, 50).unwrap()[0].0, 999_999);
+        if B::NAME == NativeHnsw::NAME {
+            assert!(!grown.vectors_mapped());
+        }
+        let again = HnswIndex::<B>::load_with(&path, LoadOptions { mmap }).unwrap();
+        assert_eq!(again.len(), index.len());
     }
 }
 

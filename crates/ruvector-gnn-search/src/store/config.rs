@@ -35,9 +35,12 @@ pub struct StoreConfig {
     /// `max(k, ef_search / 2)`: see
     /// [`default_candidates`](crate::candidates::default_candidates)).
     pub candidates: usize,
-    /// Memory-map the checkpoint's HNSW vectors on open. Honoured by the
-    /// `hnsw_rs` backend; the native backend (the default) reads them into
-    /// memory either way.
+    /// Memory-map the checkpoint's HNSW vectors on open instead of reading
+    /// them into memory (default on with the `mmap` feature). The native
+    /// backend (the default) reads the mapped file in place until the first
+    /// insert, which copies the vectors to memory; `hnsw_rs` maps its data
+    /// file. [`StoreStats::vectors_mapped`](super::StoreStats::vectors_mapped)
+    /// tells whether the store's vectors are mapped now.
     pub mmap: bool,
 }
 

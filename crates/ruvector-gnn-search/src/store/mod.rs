@@ -129,6 +129,10 @@ pub struct StoreStats {
     pub generation: u64,
     /// Whether the published model has been trained.
     pub model_trained: bool,
+    /// Whether the index reads its vectors from the memory-mapped checkpoint
+    /// ([`StoreConfig::mmap`]; until the first insert with the native
+    /// backend).
+    pub vectors_mapped: bool,
     /// Store directory (`None` for an in-memory store).
     pub path: Option<PathBuf>,
 }
@@ -1176,6 +1180,7 @@ impl VectorDB {
             unflushed_rows: data.wal_rows,
             generation: data.manifest.generation,
             model_trained: self.model().is_trained(),
+            vectors_mapped: data.index.vectors_mapped(),
             path: self.inner.dir.clone(),
         }
     }

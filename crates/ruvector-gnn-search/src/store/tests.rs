@@ -389,3 +389,38 @@ fn inserts_between_searches_score_as_after_reopening() {
     let (db, _) = open_report(&path);
     assert_eq!(learned_hits(&db, &queries), before);
 }
+
+/// A checkpointed store opened with `mmap` reads its vectors from the mapped
+/// checkpoint (same results as reading them), until an insert copies them.
+#[test]
+fn mapped_vectors_search_as_read_ones_until_an_insert() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = store(&path);
+    db.checkpoint().unwrap();
+    drop(db);
+    let open = |mmap: bool| {
+        VectorDB::open_with(
+            &path,
+            &OpenOptions {
+                mmap,
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap()
+        .0
+    };
+    let (mapped, read) = (open(true), open(false));
+    assert_eq!(mapped.stats().vectors_mapped, cfg!(feature = "mmap"));
+    assert!(!read.stats().vectors_mapped);
+    for i in 0..8 {
+        let t = i as f32;
+        let q = [t.sin(), 0.5, t.cos(), -0.1 * t];
+        assert_eq!(mapped.search(&q, 5).unwrap(), read.search(&q, 5).unwrap());
+        assert_eq!(mapped.get(i as u64), read.get(i as u64));
+    }
+    mapped.insert(77, &[0.1, 0.2, 0.3, 0.4]).unwrap();
+    assert!(!mapped.stats().vectors_mapped);
+    assert_eq!(mapped.search(&[0.1, 0.2, 0.3, 0.4], 1).unwrap()[0].id, 77);
+    assert_eq!(mapped.get(3), read.get(3));
+}
