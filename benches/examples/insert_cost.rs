@@ -5,14 +5,16 @@
 //!
 //! ```sh
 //! cargo run --profile bench -p ruvector-gnn-benches --example insert_cost -- \
-//!     [--base ../shared/data/glove50/ann_base_100k.npy] [--inserts 20] [--train]
+//!     [--base ../shared/data/glove50/ann_base_100k.npy] [--inserts 20] [--train [--tower]]
 //! ```
 //!
 //! The store is built in memory from all but the last `--inserts` rows of
 //! `--base` (one batch), then those rows are inserted one at a time. With
 //! `--train`, 300 feedback events (base rows as queries, the 4th result
 //! chosen) train and publish a model first, so `search_learned` rebuilds the
-//! trained model's caches after each insert. Then 20 feedback events are
+//! trained model's caches after each insert (with `--tower`, the trained
+//! model is published with its tower blended in, α = 0.5, so the tower's item
+//! embeddings are updated too). Then 20 feedback events are
 //! recorded one at a time, each followed by a `search_learned`. Prints
 //! medians over the inserts and over the events.
 #![allow(missing_docs)]
@@ -21,7 +23,8 @@ use std::time::Instant;
 
 use ruvector_gnn::search::formats::read_vectors;
 use ruvector_gnn::search::rerank::TrainConfig;
-use ruvector_gnn::{StoreConfig, VectorDB};
+use ruvector_gnn::weights::{Tensor, TensorStore};
+use ruvector_gnn::{GNNEmbedder, StoreConfig, VectorDB};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -41,6 +44,7 @@ fn main() -> Res<()> {
     let path = arg("--base").unwrap_or_else(|| "../shared/data/glove50/ann_base_100k.npy".into());
     let inserts: usize = arg("--inserts").map_or(Ok(20), |v| v.parse())?;
     let train = args.iter().any(|a| a == "--train");
+    let tower = args.iter().any(|a| a == "--tower");
     let base = read_vectors(&path, None).map_err(|e| format!("reading {path}: {e}"))?;
     let (n, d) = base.dim();
     if inserts >= n {
@@ -70,6 +74,13 @@ fn main() -> Res<()> {
         }
         let r = db.train_and_publish(&TrainConfig::default())?;
         println!("trained on 300 events (published: {})", r.published);
+        if tower {
+            let mut store = TensorStore::from_bytes(&db.model().to_bytes()?)?;
+            store.insert("blend.alpha", Tensor::from_f32(vec![1], vec![0.5])?)?;
+            let m = GNNEmbedder::from_bytes(&store.to_bytes()?)?;
+            println!("tower blended in: {}", m.uses_tower());
+            db.publish(m)?;
+        }
     }
     let q = base.row(7).to_vec();
     db.search_learned(&q, 10)?; // caches for the built store
@@ -95,10 +106,10 @@ fn main() -> Res<()> {
         median(ins),
         median(plain),
         median(learned),
-        if train {
-            " (trained model)"
-        } else {
-            " (untrained model)"
+        match (train, tower) {
+            (true, true) => " (trained model, tower blended in)",
+            (true, false) => " (trained model)",
+            _ => " (untrained model)",
         }
     );
     let (mut record, mut after) = (Vec::new(), Vec::new());

@@ -633,8 +633,9 @@ impl GNNEmbedder {
     /// except at rows `changed` (and the new rows). Caches that were not
     /// computed for `old` are left alone (computed in full when next
     /// needed). The neighbour means and the feedback records are updated
-    /// for the changed and new rows; the tower's item embeddings, when the
-    /// model blends them in, are recomputed in full.
+    /// for the changed and new rows, and the tower's item embeddings (when
+    /// the model blends them in) for the rows whose receptive field changed
+    /// (`Tower::forward_update`; equal to a full forward up to f32 rounding).
     pub(crate) fn update_items(
         &self,
         old: &SearchContext<'_>,
@@ -661,7 +662,8 @@ impl GNNEmbedder {
             let layers = if c.layers.is_empty() {
                 Ok(Vec::new())
             } else {
-                self.tower.forward_full(new.items, new.graph)
+                self.tower
+                    .forward_update(new.items, new.graph, &c.layers, prev_rows, changed)
             };
             if let Ok(layers) = layers {
                 let means = c.neighbour_means.updated(new, prev_rows, changed);

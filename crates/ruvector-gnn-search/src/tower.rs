@@ -109,6 +109,18 @@ impl Conv {
 
     /// Backward of [`Conv::forward_train`]: `dy` has the `t` target rows,
     /// the input gradient has one row per source (`n_src`).
+    /// Inference over a block (targets = its first rows, as in training).
+    fn forward_block(&self, h: ArrayView2<'_, f32>, block: &Csr) -> Result<Array2<f32>> {
+        match self {
+            Self::Sage(l) => Ok(l.forward_graph(h, block)?),
+            Self::Gat(l) => {
+                let t = block.n_rows();
+                let y = l.forward_graph(h, &squared(block)?)?;
+                Ok(y.slice(s![..t, ..]).to_owned())
+            }
+        }
+    }
+
     fn backward(
         &self,
         cache: &Cache,
@@ -241,6 +253,111 @@ impl Tower {
             let y = conv.layer().forward_graph(h.view(), graph)?;
             let r = h + &y;
             out.push(norm.forward_graph(r.view(), graph)?);
+        }
+        Ok(out)
+    }
+
+    /// [`Tower::forward_full`] for `x` over `graph`, given `old`, the outputs
+    /// for the first `prev_rows` rows of `x` over a graph that differed from
+    /// `graph` only in the lists of rows `changed` (rows are only appended):
+    /// recomputes only the rows whose receptive field changed. Layer `l`'s
+    /// dirty rows are the new ones, those with a changed list, those dirty at
+    /// layer `l − 1` and those listing one of them; each layer runs on a block
+    /// of its dirty rows and their neighbours. Equal to the full forward up to
+    /// f32 rounding (the blocks' products may round differently).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when `old` does not fit (layer count or shapes), or
+    /// a layer error.
+    pub(crate) fn forward_update(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        old: &[Array2<f32>],
+        prev_rows: usize,
+        changed: &[u32],
+    ) -> Result<Vec<Array2<f32>>> {
+        let (n, w) = (x.nrows(), self.width());
+        if old.len() != self.convs.len() + 1
+            || old.iter().any(|h| h.dim() != (prev_rows, w))
+            || prev_rows > n
+            || graph.n_rows() != n
+        {
+            return Err(Error::Invalid(
+                "tower update: the old outputs do not fit the items".into(),
+            ));
+        }
+        // `h` with zero rows appended up to `n`.
+        let grown = |h: &Array2<f32>| {
+            let mut g = Array2::<f32>::zeros((n, w));
+            g.slice_mut(s![..prev_rows, ..]).assign(h);
+            g
+        };
+        let mut h0 = grown(&old[0]);
+        h0.slice_mut(s![prev_rows.., ..])
+            .assign(&x.slice(s![prev_rows.., ..]).dot(&self.p0()));
+        let mut out = vec![h0];
+        let mut listed = vec![false; n];
+        for &i in changed {
+            listed[i as usize] = true;
+        }
+        listed[prev_rows..].fill(true);
+        let mut dirty = vec![false; n];
+        dirty[prev_rows..].fill(true);
+        for (l, (conv, norm)) in self.convs.iter().zip(&self.norms).enumerate() {
+            // Before the first layer only the new rows are dirty, and every
+            // row listing one of them has a changed list: no scan needed.
+            let rows: Vec<usize> = if l == 0 {
+                (0..n).filter(|&i| dirty[i] || listed[i]).collect()
+            } else {
+                (0..n)
+                    .filter(|&i| {
+                        dirty[i] || listed[i] || graph.row(i).iter().any(|&j| dirty[j as usize])
+                    })
+                    .collect()
+            };
+            let h = &out[l];
+            let mut next = grown(&old[l + 1]);
+            if !rows.is_empty() {
+                // Sources: the targets first (the root rows), then their
+                // other neighbours, numbered locally.
+                let mut local = vec![u32::MAX; n];
+                let mut sources = rows.clone();
+                for (k, &i) in rows.iter().enumerate() {
+                    local[i] = k as u32;
+                }
+                let lists: Vec<Vec<usize>> = rows
+                    .iter()
+                    .map(|&i| {
+                        graph
+                            .row(i)
+                            .iter()
+                            .map(|&j| {
+                                let j = j as usize;
+                                if local[j] == u32::MAX {
+                                    local[j] = sources.len() as u32;
+                                    sources.push(j);
+                                }
+                                local[j] as usize
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let block = Csr::from_lists(&lists, sources.len(), false)
+                    .map_err(|e| Error::Invalid(format!("tower update block: {e}")))?;
+                let src = h.select(ndarray::Axis(0), &sources);
+                let y = conv.forward_block(src.view(), &block)?;
+                let r = &src.slice(s![..rows.len(), ..]) + &y;
+                let z = norm.forward_graph(r.view(), &block)?;
+                for (k, &i) in rows.iter().enumerate() {
+                    next.row_mut(i).assign(&z.row(k));
+                }
+            }
+            dirty.fill(false);
+            for &i in &rows {
+                dirty[i] = true;
+            }
+            out.push(next);
         }
         Ok(out)
     }
@@ -440,6 +557,40 @@ mod tests {
             let with_query = t.forward_full(x2.view(), &g2).unwrap();
             let want = with_query[2].slice(s![N..N + 1, ..]).to_owned();
             close(hq.view().insert_axis(ndarray::Axis(0)), want.view(), 1e-5);
+        }
+    }
+
+    /// Rows appended and some lists changed: the update equals the full
+    /// forward over the new graph, and it recomputed few rows.
+    #[test]
+    fn updates_equal_the_full_forward_after_appended_rows() {
+        let (x, g) = data();
+        let mut rng = Rng::seed_from_u64(4);
+        let extra = Array2::from_shape_simple_fn((3, D), || rng.normal_f32());
+        let x2 = ndarray::concatenate![ndarray::Axis(0), x, extra];
+        let mut lists = g.to_adjacency();
+        // New rows link to old ones; two old rows now list a new row.
+        lists.push(vec![0, 1]);
+        lists.push(vec![N, 7]);
+        lists.push(vec![12]);
+        lists[5] = vec![N + 1, 6];
+        lists[9].push(N + 2);
+        let g2 = Csr::from_adjacency(&lists).unwrap();
+        for kind in [TowerKind::Sage, TowerKind::Gat] {
+            let t = tower(kind);
+            let old = t.forward_full(x.view(), &g).unwrap();
+            let updated = t.forward_update(x2.view(), &g2, &old, N, &[5, 9]).unwrap();
+            let full = t.forward_full(x2.view(), &g2).unwrap();
+            assert_eq!(updated.len(), full.len());
+            for (u, f) in updated.iter().zip(&full) {
+                close(u.view(), f.view(), 1e-5);
+            }
+            // Rows far from the change keep their old outputs exactly.
+            assert_eq!(updated[2].row(20), old[2].row(20));
+            // Nothing changed: the old outputs come back.
+            let same = t.forward_update(x.view(), &g, &old, N, &[]).unwrap();
+            assert_eq!(same, old);
+            assert!(t.forward_update(x2.view(), &g2, &old[1..], N, &[]).is_err());
         }
     }
 
