@@ -503,12 +503,17 @@ impl AnnBackend for NativeHnsw {
         }
         w.flush().map_err(io_err(&gp))?;
         drop(w);
+        // A new file renamed over the old one: the table may be mapped from
+        // the file this replaces, whose inode must stay intact.
         let vp = dir.join(VECTORS_FILE);
-        let mut w = BufWriter::new(File::create(&vp).map_err(io_err(&vp))?);
+        let tmp = dir.join(format!("{VECTORS_FILE}.tmp"));
+        let mut w = BufWriter::new(File::create(&tmp).map_err(io_err(&tmp))?);
         for x in self.data.as_slice() {
-            w.write_all(&x.to_le_bytes()).map_err(io_err(&vp))?;
+            w.write_all(&x.to_le_bytes()).map_err(io_err(&tmp))?;
         }
-        w.flush().map_err(io_err(&vp))?;
+        w.flush().map_err(io_err(&tmp))?;
+        drop(w);
+        std::fs::rename(&tmp, &vp).map_err(io_err(&vp))?;
         Ok(vec![GRAPH_FILE.into(), VECTORS_FILE.into()])
     }
 

@@ -2,9 +2,10 @@
 //! its dump until the first insert.
 //!
 //! A mapped table is read in place from the page cache: opening a large
-//! index copies no vectors into the heap, pages are read as searches touch
-//! them, and processes opening the same dump share them. An insert first
-//! copies the table to the heap, so the dump is never written through.
+//! index copies no vectors into the heap (open still reads every page once,
+//! to reject NaN and infinite values), and processes opening the same dump
+//! share the pages. An insert first copies the table to the heap, so the
+//! dump is never written through.
 //! Mapping needs the `mmap` feature and a little-endian target (the file's
 //! byte order); elsewhere the file is read.
 
@@ -130,15 +131,19 @@ mod mapping {
             if len == 0 || len % 4 != 0 {
                 return Ok(None);
             }
-            // SAFETY: the mapping is read-only and private to this table,
-            // which hands out slices that live no longer than itself. Mapping
-            // is only unsound if the file changes while mapped: index dumps
-            // are never modified in place (`HnswIndex::save` writes a new
-            // directory and renames it over the old one, leaving mapped inodes
-            // intact), and the table copies itself to the heap before any
+            // SAFETY: the mapping is read-only, owned by this table (and its
+            // clones, through an `Arc`), and hands out slices that live no
+            // longer than it. Mapping is only unsound if the file changes
+            // while mapped: this crate never writes a dump file in place
+            // (`HnswIndex::save` writes a new directory and renames it over
+            // the old one; `NativeHnsw::dump` writes the vectors to a new
+            // file and renames it over the old one), so a mapped inode stays
+            // intact, and the table copies itself to the heap before any
             // insert. Truncation by another process is the residual risk
             // (SIGBUS), as for the weights crate's mapped files
-            // (docs/FORMAT.md). Exercised by `tests::mapped_tables_read_as_loaded_ones`.
+            // (docs/FORMAT.md). Exercised by `tests::mapped_tables_read_as_loaded_ones`
+            // and `persist::reload_gives_identical_results_and_graph` (which
+            // dumps a mapped index over its own files).
             let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err(path))?;
             let m = Self(map);
             // A mapping starts on a page boundary, so it views whole as f32s.

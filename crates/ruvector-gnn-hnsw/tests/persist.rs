@@ -75,6 +75,13 @@ fn reload_identical<B: AnnBackend>() {
             loaded.vectors_mapped(),
             mmap && cfg!(target_endian = "little")
         );
+        // Dumping a mapped index over the very files it maps leaves it intact.
+        assert!(!loaded.backend().dump(&path).unwrap().is_empty());
+        let q = row(&data, 11);
+        assert_eq!(
+            loaded.search_ef(q, 10, 50).unwrap(),
+            index.search_ef(q, 10, 50).unwrap()
+        );
         // Inserting into a mapped index copies the native table to the
         // heap (the dump is untouched), and searches see the new point.
         let mut grown = loaded;

@@ -156,12 +156,21 @@ impl FeedbackCache {
     ///
     /// [`FeedbackGraph::extends`]: crate::feedback_graph::FeedbackGraph::extends
     pub(crate) fn update(&mut self, ctx: &SearchContext<'_>, key: ((usize, usize, u64), u64)) {
+        let rows = self.event_rows(ctx);
+        self.recompute(ctx, rows.into_iter(), key);
+    }
+
+    /// The rows whose records the events from `self.n_events` on change:
+    /// the items they claimed or skipped, and the items listing a newly
+    /// claimed one (through the item graph's transpose, built if needed).
+    /// Ascending, below the record count.
+    fn event_rows(&mut self, ctx: &SearchContext<'_>) -> Vec<usize> {
         let fb = ctx.feedback;
         let n = self.records.len();
         let from = self.n_events;
-        let mut touched: Vec<u64> = (from..fb.n_events())
-            .flat_map(|e| fb.event_items(e).iter().copied())
-            .filter(|&i| (i as usize) < n)
+        let mut touched: Vec<usize> = (from..fb.n_events())
+            .flat_map(|e| fb.event_items(e).iter().map(|&i| i as usize))
+            .filter(|&i| i < n)
             .collect();
         touched.sort_unstable();
         touched.dedup();
@@ -171,25 +180,30 @@ impl FeedbackCache {
             self.reverse
                 .get_or_insert_with(|| Arc::new(ctx.graph.transpose())),
         );
-        let mut affected = touched.clone();
+        let mut rows = touched.clone();
         for &j in &touched {
-            if fb.claims(j).last().is_some_and(|&e| e as usize >= from)
-                && (j as usize) < reverse.n_rows()
+            if fb
+                .claims(j as u64)
+                .last()
+                .is_some_and(|&e| e as usize >= from)
+                && j < reverse.n_rows()
             {
-                affected.extend(reverse.row(j as usize).iter().map(|&i| u64::from(i)));
+                rows.extend(reverse.row(j).iter().map(|&i| i as usize));
             }
         }
-        affected.sort_unstable();
-        affected.dedup();
-        let rows = affected.iter().map(|&i| i as usize).filter(|&i| i < n);
-        self.recompute(ctx, rows, key);
+        rows.retain(|&i| i < n);
+        rows.sort_unstable();
+        rows.dedup();
+        rows
     }
 
     /// Brings the aggregates up to date for `ctx`'s items, relabelled `key`:
-    /// the first `prev_rows` items are the ones they were built for, with the
-    /// same feedback events, and only rows `changed` have new neighbour
-    /// lists; the rows from `prev_rows` on are new. Recomputes those rows'
-    /// records; the result equals [`FeedbackCache::build`]'s.
+    /// the first `prev_rows` items are the ones they were built for, whose
+    /// feedback events `ctx` holds first (it may hold more), and only rows
+    /// `changed` have new neighbour lists; the rows from `prev_rows` on are
+    /// new. Recomputes those rows' records and those the further events
+    /// change; the result equals [`FeedbackCache::build`]'s. The graph's
+    /// transpose is dropped (it is rebuilt when next needed).
     pub(crate) fn update_items(
         &mut self,
         ctx: &SearchContext<'_>,
@@ -200,10 +214,15 @@ impl FeedbackCache {
         let n = ctx.items.nrows();
         self.records.resize(n, ItemRecord::default());
         self.flags.resize(n.div_ceil(32), 0);
-        // The graph changed: its transpose is rebuilt when next needed.
         self.reverse = None;
-        let rows = changed.iter().map(|&i| i as usize).chain(prev_rows..n);
-        self.recompute(ctx, rows, key);
+        let mut rows: Vec<usize> = changed.iter().map(|&i| i as usize).collect();
+        rows.extend(prev_rows..n);
+        if ctx.feedback.n_events() > self.n_events {
+            rows.extend(self.event_rows(ctx));
+            rows.sort_unstable();
+            rows.dedup();
+        }
+        self.recompute(ctx, rows.into_iter(), key);
     }
 
     /// Recomputes the records of `rows` from `ctx` (claims looked up in the
@@ -497,7 +516,8 @@ mod tests {
     }
 
     /// Items appended (the graph rebuilt over all of them, so some earlier
-    /// rows get new neighbour lists): updating the changed and new rows
+    /// rows get new neighbour lists), once with more feedback events too:
+    /// updating the changed and new rows (and what the new events touch)
     /// equals a rebuild for the new items.
     #[test]
     fn inserted_items_update_to_the_rebuilt_records() {
@@ -506,10 +526,11 @@ mod tests {
         let ex = events(80, 6);
         let mut cache: Option<FeedbackCache> = None;
         let mut prev: Option<(usize, ruvector_gnn_kernels::Csr)> = None;
-        for n in [N, N + 1, N + 7] {
+        // The last step also brings 20 more feedback events.
+        for (n, events) in [(N, 60), (N + 1, 60), (N + 7, 80)] {
             let items = all.slice(ndarray::s![..n, ..]);
             let graph = knn_graph(items, 5);
-            let fb = FeedbackGraph::from_examples(&ex);
+            let fb = FeedbackGraph::from_examples(&ex[..events]);
             let ctx = SearchContext {
                 items,
                 graph: &graph,

@@ -629,7 +629,8 @@ impl GNNEmbedder {
     /// for `new`, recomputing only what an insert changed: the store calls
     /// it when it rebuilds its context after inserts. `new` must hold
     /// `old`'s items as its first `prev_rows` rows (items are only
-    /// appended), the same feedback events, and the same neighbour lists
+    /// appended), `old`'s feedback events first (and possibly more), and
+    /// the same neighbour lists
     /// except at rows `changed` (and the new rows). Caches that were not
     /// computed for `old` are left alone (computed in full when next
     /// needed). The neighbour means and the feedback records are updated
@@ -676,10 +677,11 @@ impl GNNEmbedder {
                 }
             }
         }
-        if old.feedback.n_events() != new.feedback.n_events() {
+        if new.feedback.n_events() < old.feedback.n_events() {
             return;
         }
-        if let Ok(mut g) = self.fcache.0.write() {
+        {
+            let mut g = self.fcache_write();
             if let Some(c) = g
                 .as_mut()
                 .filter(|c| c.key == (fp_old, old.feedback.version()))
@@ -1114,25 +1116,32 @@ impl GNNEmbedder {
         // The same items and the cached feedback plus appended events (the
         // store records feedback between searches): update the records the
         // new events touch, in place unless a search still holds them.
-        if let Ok(mut g) = self.fcache.0.write() {
-            if let Some(c) = g.as_mut() {
-                if c.key == key {
-                    return Arc::clone(c);
-                }
-                if c.key.0 == fp
-                    && c.n_events() < fb.n_events()
-                    && fb.extends(c.n_events(), c.key.1)
-                {
-                    Arc::make_mut(c).update(ctx, key);
-                    return Arc::clone(c);
-                }
+        let mut g = self.fcache_write();
+        if let Some(c) = g.as_mut() {
+            if c.key == key {
+                return Arc::clone(c);
+            }
+            if c.key.0 == fp && c.n_events() < fb.n_events() && fb.extends(c.n_events(), c.key.1) {
+                Arc::make_mut(c).update(ctx, key);
+                return Arc::clone(c);
             }
         }
+        drop(g);
         let c = Arc::new(FeedbackCache::build(ctx, key));
-        if let Ok(mut g) = self.fcache.0.write() {
-            *g = Some(Arc::clone(&c));
-        }
+        *self.fcache_write() = Some(Arc::clone(&c));
         c
+    }
+
+    /// The feedback aggregates' cell, locked for writing. A lock poisoned by
+    /// a panic during an update drops what it guarded (rebuilt when next
+    /// needed) instead of leaving every later search without a cache.
+    fn fcache_write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Arc<FeedbackCache>>> {
+        self.fcache.0.write().unwrap_or_else(|poisoned| {
+            let mut g = poisoned.into_inner();
+            *g = None;
+            self.fcache.0.clear_poison();
+            g
+        })
     }
 
     /// Incremental updates applied to the cached feedback aggregates since
@@ -2646,6 +2655,46 @@ mod tests {
         other.score(&new, &q, &cands).unwrap();
         other.update_items(&old, &new, N, &changed);
         assert_eq!(other.feedback_cache_updates(), Some(0));
+    }
+
+    /// A panic while the feedback aggregates' lock is held (e.g. in an
+    /// update) poisons it; the next search drops the aggregates, rebuilds
+    /// them and scores as before.
+    #[test]
+    fn a_poisoned_feedback_cache_is_rebuilt() {
+        let it = items(8);
+        let g = knn_graph(it.view(), 6);
+        let (ex, _, q) = synthetic(&it, 30, 9);
+        let fb = FeedbackGraph::from_examples(&ex);
+        let ctx = SearchContext {
+            items: it.view(),
+            graph: &g,
+            feedback: &fb,
+        };
+        let mut m = model();
+        m.trained = true;
+        m.train_range(
+            &ctx,
+            &fb,
+            &ex,
+            &all_events(ex.len()),
+            &short_training(),
+            false,
+        )
+        .unwrap();
+        let all: Vec<u64> = (0..N as u64).collect();
+        let before = m.score(&ctx, &q, &all).unwrap();
+        let poisoner = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _g = m.fcache.0.write().unwrap();
+                panic!("poisoning the feedback cache lock on purpose");
+            })
+            .join()
+        });
+        assert!(poisoner.is_err() && m.fcache.0.is_poisoned());
+        assert_eq!(m.score(&ctx, &q, &all).unwrap(), before);
+        assert!(!m.fcache.0.is_poisoned());
+        assert_eq!(m.feedback_cache_updates(), Some(0));
     }
 
     /// The neighbour means: f16 rows starting on a cache line, within f16

@@ -107,8 +107,6 @@ impl Conv {
         }
     }
 
-    /// Backward of [`Conv::forward_train`]: `dy` has the `t` target rows,
-    /// the input gradient has one row per source (`n_src`).
     /// Inference over a block (targets = its first rows, as in training).
     fn forward_block(&self, h: ArrayView2<'_, f32>, block: &Csr) -> Result<Array2<f32>> {
         match self {
@@ -121,6 +119,8 @@ impl Conv {
         }
     }
 
+    /// Backward of [`Conv::forward_train`]: `dy` has the `t` target rows,
+    /// the input gradient has one row per source (`n_src`).
     fn backward(
         &self,
         cache: &Cache,

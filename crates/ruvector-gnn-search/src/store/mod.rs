@@ -1016,6 +1016,9 @@ impl VectorDB {
             feedback,
         });
         let old = cache.replace(Arc::clone(&fresh));
+        // Still under the context lock: searches that need the new context
+        // wait for these updates (milliseconds) instead of each finding the
+        // model's caches stale and recomputing them for every item.
         if let (Some(old), Some(delta)) = (old, fresh.items.delta.as_ref()) {
             if old.items.version == delta.prev_version {
                 let (before, after) = (old.view(), fresh.view());

@@ -360,9 +360,9 @@ fn item_data_after_inserts_equals_a_fresh_build() {
     assert_eq!(back.items, fresh.items);
 }
 
-/// Inserts between learned searches update the model's caches for the
-/// changed rows (not a rebuild), and score exactly as a store reopened from
-/// disk.
+/// Inserts between learned searches (some with feedback too) update the
+/// model's caches for the changed rows (not a rebuild), and score exactly as
+/// a store reopened from disk.
 #[test]
 fn inserts_between_searches_score_as_after_reopening() {
     let dir = tempfile::tempdir().unwrap();
@@ -380,6 +380,11 @@ fn inserts_between_searches_score_as_after_reopening() {
     for (i, q) in queries.iter().enumerate() {
         let v = [q[0] + 0.01, q[1], q[2] - 0.02, q[3]];
         db.insert(1000 + i as u64, &v).unwrap();
+        if i % 2 == 1 {
+            // Feedback between the same two searches: one update for both.
+            db.record_feedback(q, &[1000 + i as u64, 3], &[1000 + i as u64])
+                .unwrap();
+        }
         db.search_learned(q, 5).unwrap();
     }
     assert_eq!(db.model().feedback_cache_updates(), Some(queries.len()));
