@@ -154,38 +154,24 @@ fn build_search_feedback_train_inspect() {
         (gj["graded"].as_bool(), gj["events_in_store"].as_u64()),
         (Some(true), Some(22))
     );
-    fails_with(
-        &[
-            "feedback",
-            "--db",
-            db_s,
-            "--vector",
-            "0,1,0,0,0,0,0,0",
-            "--shown",
-            "1",
-            "--chosen",
-            "1",
-            "--grades",
-            "-1",
-        ],
-        "negative",
-    );
-    fails_with(
-        &[
-            "feedback",
-            "--db",
-            db_s,
-            "--vector",
-            "0,1,0,0,0,0,0,0",
-            "--shown",
-            "1",
-            "--chosen",
-            "1",
-            "--grades",
-            "1,2",
-        ],
-        "2 grades for 1 chosen",
-    );
+    for (grades, error) in [("-1", "negative"), ("1,2", "2 grades for 1 chosen")] {
+        fails_with(
+            &[
+                "feedback",
+                "--db",
+                db_s,
+                "--vector",
+                "0,1,0,0,0,0,0,0",
+                "--shown",
+                "1",
+                "--chosen",
+                "1",
+                "--grades",
+                grades,
+            ],
+            error,
+        );
+    }
 
     let tr = ok(&["train", "--db", db_s, "--epochs", "5", "--json"]);
     let t: serde_json::Value = serde_json::from_str(tr.trim()).unwrap();

@@ -45,13 +45,13 @@ pub struct FeedbackGraph {
     event_items: Vec<u64>,
     /// Start of each event's run in `event_items`, plus the end.
     event_starts: Vec<usize>,
-    /// Content stamp: unique per construction and per [`FeedbackGraph::push`]
-    /// (clones share it, as they share the content), so caches derived from
-    /// the graph can tell when it changed.
-    version: u64,
-    /// `(events, version)` of every content this graph has had, oldest first:
-    /// a cache built at one of them can be brought up to date by applying
-    /// only the events appended since ([`FeedbackGraph::extends`]).
+    /// `(events, stamp)` of every content this graph has had, oldest first
+    /// (never empty; the last is the current content). A stamp is unique per
+    /// construction and per [`FeedbackGraph::push`] (clones share it, as
+    /// they share the content), so caches derived from the graph can tell
+    /// when it changed, and a cache built at one of them can be brought up
+    /// to date by applying only the events appended since
+    /// ([`FeedbackGraph::extends`]).
     history: Vec<(usize, u64)>,
 }
 
@@ -89,12 +89,11 @@ impl FeedbackGraph {
     /// entry when the event count did not change: only the newest content
     /// with a given count is kept).
     fn stamp(&mut self) {
-        self.version = next_version();
         let n = self.n_events();
         if self.history.last().is_some_and(|h| h.0 == n) {
             self.history.pop();
         }
-        self.history.push((n, self.version));
+        self.history.push((n, next_version()));
     }
 
     /// Appends one feedback event (it becomes event `n_events()`).
@@ -189,7 +188,6 @@ impl FeedbackGraph {
             neighbours,
             event_items: Vec::new(),
             event_starts: vec![0],
-            version: 0,
             history: Vec::new(),
         };
         for (e, ex) in examples.iter().enumerate() {
@@ -207,7 +205,7 @@ impl FeedbackGraph {
     /// A stamp that changes whenever the graph's content changes (a new
     /// graph or a [`FeedbackGraph::push`]); clones keep their original's.
     pub fn version(&self) -> u64 {
-        self.version
+        self.history.last().map_or(0, |h| h.1)
     }
 
     /// Whether this graph's first `n_events` events are the content that had

@@ -255,10 +255,7 @@ impl NeighbourMeans {
         let mut mean = Array1::<f32>::zeros(ctx.items.ncols());
         let mut set = |out: &mut [f16], i: usize| {
             mean.fill(0.0);
-            let acc = mean.as_slice_mut().expect("contiguous");
-            for &j in ctx.graph.row(i) {
-                vector::add(ctx.item(u64::from(j)), acc);
-            }
+            sum_neighbours(ctx, i, mean.as_slice_mut().expect("contiguous"));
             crate::candidates::normalize_row(mean.view_mut());
             quantize_f16_row(mean.as_slice().expect("contiguous"), out);
         };
@@ -2187,14 +2184,19 @@ fn neighbour_means(ctx: &SearchContext<'_>) -> Array2<f32> {
         ruvector_gnn_kernels::sparse::gather(g, None, ctx.items, 0.0, m.view_mut());
     } else {
         for (i, mut row) in m.outer_iter_mut().enumerate() {
-            let acc = row.as_slice_mut().expect("contiguous");
-            for &j in g.row(i) {
-                vector::add(ctx.item(u64::from(j)), acc);
-            }
+            sum_neighbours(ctx, i, row.as_slice_mut().expect("contiguous"));
         }
     }
     crate::candidates::normalize_rows(&mut m);
     m
+}
+
+/// Adds item `i`'s neighbours' vectors to `acc`, in edge order (the sums
+/// the kernels' gather computes for an unweighted graph).
+fn sum_neighbours(ctx: &SearchContext<'_>, i: usize, acc: &mut [f32]) {
+    for &j in ctx.graph.row(i) {
+        vector::add(ctx.item(u64::from(j)), acc);
+    }
 }
 
 #[cfg(test)]
@@ -2602,7 +2604,7 @@ mod tests {
             .map(|i| i as u32)
             .collect();
         assert!(!changed.is_empty());
-        let (ex, _, q) = synthetic(&all.slice(ndarray::s![..N, ..]).to_owned(), 30, 22);
+        let (ex, _, q) = synthetic(&old_items.to_owned(), 30, 22);
         let (fb_old, fb_new) = (
             FeedbackGraph::from_examples(&ex),
             FeedbackGraph::from_examples(&ex),

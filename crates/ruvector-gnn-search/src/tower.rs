@@ -307,15 +307,13 @@ impl Tower {
         for (l, (conv, norm)) in self.convs.iter().zip(&self.norms).enumerate() {
             // Before the first layer only the new rows are dirty, and every
             // row listing one of them has a changed list: no scan needed.
-            let rows: Vec<usize> = if l == 0 {
-                (0..n).filter(|&i| dirty[i] || listed[i]).collect()
-            } else {
-                (0..n)
-                    .filter(|&i| {
-                        dirty[i] || listed[i] || graph.row(i).iter().any(|&j| dirty[j as usize])
-                    })
-                    .collect()
-            };
+            let rows: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    dirty[i]
+                        || listed[i]
+                        || (l > 0 && graph.row(i).iter().any(|&j| dirty[j as usize]))
+                })
+                .collect();
             let h = &out[l];
             let mut next = grown(&old[l + 1]);
             if !rows.is_empty() {
