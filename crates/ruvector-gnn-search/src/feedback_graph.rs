@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use half::f16;
 use ndarray::{Array2, ArrayView2};
-use ruvector_gnn_kernels::quant::{dot_f16, quantize_f16_row};
+use ruvector_gnn_kernels::quant::{dot_f16, dot_f16_each, quantize_f16_row};
 use ruvector_gnn_kernels::Csr;
 
 use crate::candidates::normalized;
@@ -276,6 +276,22 @@ impl FeedbackGraph {
     #[inline]
     pub(crate) fn query_sim(&self, e: u32, q: &[f32]) -> f32 {
         dot_f16(self.queries16.row(e as usize), q)
+    }
+
+    /// [`FeedbackGraph::query_sim`] of `q` with each of `events`, in one
+    /// kernel call: `put(e, sim)` for every `e` in `events`, in order (the
+    /// same values as one `query_sim` per event).
+    ///
+    /// # Panics
+    /// If an event is out of range or `q`'s width differs from the graph's.
+    #[inline]
+    pub(crate) fn query_sims_of(&self, events: &[u32], q: &[f32], mut put: impl FnMut(u32, f32)) {
+        dot_f16_each(
+            events.len(),
+            |k| self.queries16.row(events[k] as usize),
+            q,
+            |k, s| put(events[k], s),
+        );
     }
 
     /// Similarity of the normalised query `q` to every past query: the dot

@@ -31,7 +31,7 @@ pub const SECTIONS: [&str; 7] = [
     "candidate loop",
     "rank order",
     "dedupe of linked events",
-    "past-query dots",
+    "dot products",
     "feature loop",
     "head",
 ];
