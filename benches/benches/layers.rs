@@ -9,7 +9,9 @@
 //! `GCNLayer::forward_normalized`, `GATLayer::forward_prepared`,
 //! `SAGELayer::forward_into`), `fwd_bwd` a training forward plus the full
 //! backward (input and parameter gradients).
-//! `layers/gcn_fused` is the GCN layer with `GcnOrder::Fused` (least memory).
+//! `layers/gcn_fused` is the GCN layer with `GcnOrder::Fused` (least memory),
+//! `layers/gcn_panels` with `GcnOrder::Panels` (project-first's arithmetic
+//! without its `nodes × out` intermediate).
 //! `cora/*_epoch` is one full-batch training step on Cora (2708 nodes, 1433
 //! features, the papers' models): forward, loss, backward (parameter
 //! gradients only, `GraphLayer::backward_params`), Adam.
@@ -110,27 +112,32 @@ fn gcn(c: &mut Criterion) {
             .forward_normalized(w.x.view(), &w.graph, &norms[k], ws, out)
             .unwrap();
     });
-    // The least-memory inference order (no nodes × dim intermediate), beside
-    // the default above: `fwd` = `forward_graph`, `fwd_ws` = `forward_normalized`.
-    let fused = layer.clone().with_order(GcnOrder::Fused);
-    let mut g = c.benchmark_group("layers/gcn_fused");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
-    for (w, norm) in loads.iter().zip(&norms) {
-        g.bench_with_input(BenchmarkId::new("fwd", &w.name), w, |b, w| {
-            b.iter(|| fused.forward_graph(w.x.view(), &w.graph).unwrap());
-        });
-        let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
-        g.bench_with_input(BenchmarkId::new("fwd_ws", &w.name), w, |b, w| {
-            b.iter(|| {
-                fused
-                    .forward_normalized(w.x.view(), &w.graph, norm, &mut ws, &mut out)
-                    .unwrap();
+    // The memory-saving inference orders beside the default above: fused (no
+    // nodes × dim intermediate) and column panels (a nodes × 32 one); `fwd` =
+    // `forward_graph`, `fwd_ws` = `forward_normalized`.
+    for (group, order) in [
+        ("layers/gcn_fused", GcnOrder::Fused),
+        ("layers/gcn_panels", GcnOrder::Panels),
+    ] {
+        let lean = layer.clone().with_order(order);
+        let mut g = c.benchmark_group(group);
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        for (w, norm) in loads.iter().zip(&norms) {
+            g.bench_with_input(BenchmarkId::new("fwd", &w.name), w, |b, w| {
+                b.iter(|| lean.forward_graph(w.x.view(), &w.graph).unwrap());
             });
-        });
+            let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+            g.bench_with_input(BenchmarkId::new("fwd_ws", &w.name), w, |b, w| {
+                b.iter(|| {
+                    lean.forward_normalized(w.x.view(), &w.graph, norm, &mut ws, &mut out)
+                        .unwrap();
+                });
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 fn gat(c: &mut Criterion) {

@@ -1,6 +1,6 @@
 //! Same-run timing of the GCN inference orders (`GcnOrder`): the fused
-//! row-block path against project-first and aggregate-first, alternating
-//! A B C A B C in one process so machine load hits every order alike.
+//! row-block path and the column panels against project-first and
+//! aggregate-first, alternating A B C D A B C D in one process so machine load hits every order alike.
 //!
 //! ```sh
 //! cargo run --profile bench -p ruvector-gnn-benches --example gcn_orders
@@ -30,10 +30,11 @@ use ruvector_gnn_benches::{random_features, random_graph};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-const ORDERS: [GcnOrder; 3] = [
+const ORDERS: [GcnOrder; 4] = [
     GcnOrder::ProjectFirst,
     GcnOrder::AggregateFirst,
     GcnOrder::Fused,
+    GcnOrder::Panels,
 ];
 
 fn median(v: &mut [f64]) -> f64 {
@@ -89,7 +90,10 @@ fn main() -> Res<()> {
         for (l, (ws, out)) in layers.iter().zip(&mut state) {
             l.forward_normalized(x.view(), &graph, &norm, ws, out)?;
         }
-        let (mut t_ws, mut t_fresh) = (vec![Vec::new(); 3], vec![Vec::new(); 3]);
+        let (mut t_ws, mut t_fresh) = (
+            vec![Vec::new(); ORDERS.len()],
+            vec![Vec::new(); ORDERS.len()],
+        );
         for _ in 0..rounds {
             for (k, (l, (ws, out))) in layers.iter().zip(&mut state).enumerate() {
                 let t = Instant::now();
@@ -106,7 +110,7 @@ fn main() -> Res<()> {
         println!("|---|---:|---:|---:|---:|---:|");
         let base_ws = median(&mut t_ws[0].clone());
         let base_fresh = median(&mut t_fresh[0].clone());
-        for k in 0..3 {
+        for k in 0..ORDERS.len() {
             let (a, b) = (median(&mut t_ws[k]), median(&mut t_fresh[k]));
             println!(
                 "| {:?} | {a:.1} | {:.2} | {b:.1} | {:.2} | {:.1e} |",

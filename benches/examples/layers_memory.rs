@@ -68,6 +68,10 @@ const CASES: &[(&str, &str)] = &[
         "gcn1_fused",
         "GCN 128→64, 1 layer, `GcnOrder::Fused`, `forward_graph`",
     ),
+    (
+        "gcn1_panels",
+        "GCN 128→64, 1 layer, `GcnOrder::Panels`, `forward_graph`",
+    ),
     ("gcn4", "GCN 128→128→128→128→64 (4 layers, ReLU), `forward_graph`"),
     (
         "gcn4_fused",
@@ -241,6 +245,10 @@ fn child(case: &str, n: usize, dir: &Path) -> Res<()> {
             "gcn1_ws" => (Box::new(gcn(IN, OUT, Activation::Identity, 1)?), true),
             "gcn1_fused" => (
                 Box::new(gcn(IN, OUT, Activation::Identity, 1)?.with_order(GcnOrder::Fused)),
+                false,
+            ),
+            "gcn1_panels" => (
+                Box::new(gcn(IN, OUT, Activation::Identity, 1)?.with_order(GcnOrder::Panels)),
                 false,
             ),
             "gcn4" => (Box::new(gcn_stack(&[IN, 128, 128, 128, OUT])?), false),

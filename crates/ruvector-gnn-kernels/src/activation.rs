@@ -151,6 +151,40 @@ impl Act {
         }
     }
 
+    /// [`Act::forward_inplace`] on the columns `cols` of every row of the
+    /// row-major matrix `x` with rows of `row_len` values (a column panel),
+    /// in one dispatch instead of one call per row; other values are left
+    /// as they are. The same values as `forward_inplace` on each segment.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::activation::Act;
+    /// let mut x = [-1.0f32, -2.0, 3.0, -4.0, -5.0, 6.0];
+    /// Act::Relu.forward_inplace_cols(&mut x, 3, 1..3);
+    /// assert_eq!(x, [-1.0, 0.0, 3.0, -4.0, 0.0, 6.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `x.len()` is not a multiple of `row_len` or `cols` reaches past
+    /// `row_len`.
+    pub fn forward_inplace_cols(self, x: &mut [f32], row_len: usize, cols: std::ops::Range<usize>) {
+        assert!(
+            cols.start <= cols.end && cols.end <= row_len,
+            "forward_inplace_cols: columns {cols:?} outside rows of {row_len}"
+        );
+        if self == Act::Identity || x.is_empty() || cols.is_empty() {
+            return;
+        }
+        assert_eq!(x.len() % row_len, 0, "forward_inplace_cols: ragged rows");
+        #[cfg(feature = "simd")]
+        if let Some((slope, relu)) = self.leaky_slope() {
+            dispatch(LeakyForwardCols(slope, relu, x, row_len, cols));
+            return;
+        }
+        for row in x.chunks_exact_mut(row_len) {
+            self.forward_inplace(&mut row[cols.clone()]);
+        }
+    }
+
     /// `dy[i] *= f'(x[i])` where `x` is the pre-activation input.
     ///
     /// ```
@@ -214,6 +248,22 @@ impl WithSimd for LeakyForward<'_> {
         }
         if !tail.is_empty() {
             simd.partial_store_f32s(tail, f(simd.partial_load_f32s(tail)));
+        }
+    }
+}
+
+/// [`LeakyForward`] on one column range of every row, one dispatch.
+#[cfg(feature = "simd")]
+struct LeakyForwardCols<'a>(f32, bool, &'a mut [f32], usize, std::ops::Range<usize>);
+
+#[cfg(feature = "simd")]
+impl WithSimd for LeakyForwardCols<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let LeakyForwardCols(slope, relu, x, row_len, cols) = self;
+        for row in x.chunks_exact_mut(row_len) {
+            LeakyForward(slope, relu, &mut row[cols.clone()]).with_simd(simd);
         }
     }
 }
@@ -307,6 +357,33 @@ mod tests {
                         "{act:?}' {v}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The column-panel form equals `forward_inplace` on each segment and
+    /// leaves the other columns alone, for every activation.
+    #[test]
+    fn forward_inplace_cols_equals_per_segment() {
+        let mut rng = crate::Rng::seed_from_u64(6);
+        let (rows, row_len) = (9, 37);
+        let x: Vec<f32> = (0..rows * row_len).map(|_| rng.normal_f32()).collect();
+        for act in [
+            Act::Identity,
+            Act::Relu,
+            Act::LeakyRelu(0.2),
+            Act::Elu(1.0),
+            Act::Tanh,
+        ] {
+            for cols in [0..37, 0..16, 5..21, 20..37, 3..3] {
+                let mut got = x.clone();
+                act.forward_inplace_cols(&mut got, row_len, cols.clone());
+                let mut want = x.clone();
+                for row in want.chunks_exact_mut(row_len) {
+                    act.forward_inplace(&mut row[cols.clone()]);
+                }
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{act:?} {cols:?}");
             }
         }
     }

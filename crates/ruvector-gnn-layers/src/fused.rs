@@ -26,6 +26,18 @@ pub(crate) fn row_blocks(
         .for_each(|(b, oblock)| f(b * FUSED_ROWS, oblock));
 }
 
+/// `f(buf)` with this thread's block buffer (the one
+/// [`project_row_blocks`] uses) resized to at least `len` floats; its
+/// contents are unspecified.
+pub(crate) fn with_block<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    lend_thread_local(&BLOCK, |buf| {
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        f(&mut buf[..len])
+    })
+}
+
 /// `out = H·w` (`out` row-major, `w.ncols()` wide), block by block: for the
 /// [`FUSED_ROWS`] output rows from `row0`, `fill(row0, h)` writes that block
 /// of `H` (`rows × w.nrows()`, row-major, overwritten) into a per-task
@@ -48,11 +60,7 @@ pub(crate) fn project_row_blocks(
             // One block buffer per thread, kept between calls: a fresh
             // 128 KiB buffer per Rayon split is an `mmap` with page faults.
             // A nested layer call on this thread gets a fresh one.
-            lend_thread_local(&BLOCK, |buf| {
-                if buf.len() < rows * din {
-                    buf.resize(rows * din, 0.0);
-                }
-                let h = &mut buf[..rows * din];
+            with_block(rows * din, |h| {
                 fill(b * FUSED_ROWS, h);
                 if let (Ok(hv), Ok(ov)) = (
                     ArrayView2::from_shape((rows, din), &*h),

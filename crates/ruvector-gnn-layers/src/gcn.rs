@@ -47,6 +47,7 @@ pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
 /// | [`GcnOrder::AggregateFirst`] | `n × in` (`Â·X`) + per-edge weights | `n·(in + out)` + edges |
 /// | [`GcnOrder::ProjectFirst`] | `n × out` (`X·W`) | `2·n·out` |
 /// | [`GcnOrder::Fused`] | one `256 × in` block per Rayon task | `n·out` |
+/// | [`GcnOrder::Panels`] | `n × 16` (one column panel of `X·W`) | `n·(out + 16)` |
 ///
 /// ```
 /// use ndarray::Array2;
@@ -55,8 +56,10 @@ pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
 /// let adj = vec![vec![1], vec![2], vec![0]];
 /// let x = Array2::from_shape_fn((3, 8), |(i, j)| (i * 8 + j) as f32 / 24.0);
 /// let fused = GCNLayer::new(cfg.clone())?.with_order(GcnOrder::Fused).forward(&x, &adj)?;
+/// let panels = GCNLayer::new(cfg.clone())?.with_order(GcnOrder::Panels).forward(&x, &adj)?;
 /// let proj = GCNLayer::new(cfg)?.with_order(GcnOrder::ProjectFirst).forward(&x, &adj)?;
 /// assert!(fused.iter().zip(&proj).all(|(a, b)| (a - b).abs() < 1e-5));
+/// assert!(panels.iter().zip(&proj).all(|(a, b)| (a - b).abs() < 1e-5));
 /// # Ok::<(), ruvector_gnn_layers::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,7 +68,9 @@ pub enum GcnOrder {
     /// (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md` "Peak memory"):
     /// - `input_dim > output_dim`: [`GcnOrder::ProjectFirst`] (it gathers
     ///   the narrower `out`-wide rows with unit weights, the normalisation
-    ///   applied per node; fused is 1.5 – 2× slower at 128→64);
+    ///   applied per node; fused is 1.5 – 2× slower at 128→64, and
+    ///   [`GcnOrder::Panels`], which saves project-first's intermediate,
+    ///   1.1 – 1.2×);
     /// - `input_dim < output_dim`: [`GcnOrder::Fused`] (it gathers the same
     ///   narrower `in`-wide rows as aggregate-first, without its `n × in`
     ///   intermediate; the fastest of the three at 64→128);
@@ -91,6 +96,31 @@ pub enum GcnOrder {
     /// the least memory (the output only), at the price of gathering
     /// `in`-wide rows when `in > out`.
     Fused,
+    /// Project-first without the `n × out` intermediate: `X·W` is written
+    /// straight into the output, then for each panel of [`GCN_PANEL`]
+    /// columns a copy of those columns (`n × 16`, 6.4 MB at 100K nodes) is
+    /// gathered back into them (self loop, scale, bias and activation
+    /// fused). Each output column depends only on the same column of `X·W`,
+    /// so a panel can be overwritten once it is copied. The same values as
+    /// [`GcnOrder::ProjectFirst`] (the same operations per element);
+    /// gathers the same `out`-wide rows, one cache line per edge per panel.
+    /// Graphs with self references or edge weights run
+    /// [`GcnOrder::ProjectFirst`] instead.
+    Panels,
+}
+
+/// Columns per panel of [`GcnOrder::Panels`]: two 64-byte cache lines of
+/// f32 per gathered row (16-column panels halve the panel buffer but cost
+/// 1.6× project-first's time at 128→64: four passes over the edges).
+pub const GCN_PANEL: usize = 32;
+
+/// `dst[k] = src[k]·s` (equal lengths, so the loop vectorises).
+#[inline]
+fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
+    let src = &src[..dst.len()];
+    for k in 0..dst.len() {
+        dst[k] = src[k] * s;
+    }
 }
 
 /// The symmetric normalisation of one graph: per-edge weights
@@ -552,7 +582,11 @@ impl GCNLayer {
             return;
         }
         let per_node = !norm.has_loops && graph.weights().is_none();
-        if order == GcnOrder::ProjectFirst && per_node {
+        if order == GcnOrder::Panels && per_node {
+            self.run_panels(x, graph, norm, ws, out);
+            return;
+        }
+        if matches!(order, GcnOrder::ProjectFirst | GcnOrder::Panels) && per_node {
             self.run_scaled(x, graph, norm, ws, out);
             return;
         }
@@ -608,6 +642,106 @@ impl GCNLayer {
                 }
             },
         );
+    }
+
+    /// [`GcnOrder::Panels`] inference (graphs without self references or
+    /// edge weights): `P = diag(s)·X·W` block by block, its first
+    /// [`GCN_PANEL`] columns into the panel buffer `T`, the others into
+    /// their own columns of `out`; then per panel (`T` refilled from `out`
+    /// after the first) `out_i[panel] = act(s_i·(Σ_j T_j + T_i) + b[panel])`
+    /// is gathered back, block by block. Per element the operations of
+    /// [`GCNLayer::run_scaled`] in its order (the products per row block:
+    /// the same values as its whole-matrix product in every measured run).
+    fn run_panels(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        norm: &GcnNorm,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) {
+        use rayon::prelude::*;
+        let (n, dout) = (x.nrows(), self.config.output_dim);
+        let s = norm.inv_sqrt.as_slice();
+        let width = GCN_PANEL.min(dout);
+        // One panel buffer, started on a cache line so that each panel row
+        // starts a line.
+        let line = 64 / std::mem::size_of::<f32>();
+        let mut buf = ws.take_dirty(0, n * width + line);
+        let skip = buf.as_ptr().align_offset(64).min(line);
+        let xs = x.as_standard_layout();
+        let act = self.config.activation.to_act();
+        let (Some(o), Some(bias)) = (out.as_slice_mut(), self.bias.as_slice()) else {
+            return;
+        };
+        // `P = diag(s)·X·W` block by block (one pass over `X`): the first
+        // panel's columns into the panel buffer, the others into their own
+        // columns of the output.
+        let t0 = &mut buf[skip..skip + n * width];
+        let rows_per = fused::FUSED_ROWS;
+        o.par_chunks_mut(rows_per * dout)
+            .zip(t0.par_chunks_mut(rows_per * width))
+            .enumerate()
+            .for_each(|(blk, (oblock, tblock))| {
+                let row0 = blk * rows_per;
+                let rows = oblock.len() / dout;
+                let xb = xs.slice(ndarray::s![row0..row0 + rows, ..]);
+                fused::with_block(rows * dout, |p| {
+                    if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *p) {
+                        matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
+                    }
+                    for (((prow, orow), trow), &si) in p
+                        .chunks_exact(dout)
+                        .zip(oblock.chunks_exact_mut(dout))
+                        .zip(tblock.chunks_exact_mut(width))
+                        .zip(&s[row0..row0 + rows])
+                    {
+                        let (head, rest) = prow.split_at(width);
+                        scale_into(&mut trow[..width], head, si);
+                        scale_into(&mut orow[width..], rest, si);
+                    }
+                });
+            });
+        for c0 in (0..dout).step_by(width) {
+            let wc = width.min(dout - c0);
+            let t = &mut buf[skip..skip + n * wc];
+            if c0 > 0 {
+                // This panel of `P` moves from the output to the buffer.
+                t.par_chunks_mut(wc * rows_per)
+                    .zip(o.par_chunks(dout * rows_per))
+                    .for_each(|(tb, ob)| {
+                        for (tr, orow) in tb.chunks_exact_mut(wc).zip(ob.chunks_exact(dout)) {
+                            tr.copy_from_slice(&orow[c0..c0 + wc]);
+                        }
+                    });
+            }
+            let t = &*t;
+            let Ok(tv) = ArrayView2::from_shape((n, wc), t) else {
+                break;
+            };
+            let b = &bias[c0..c0 + wc];
+            fused::row_blocks(o, dout, |row0, oblock| {
+                let rows = oblock.len() / dout;
+                fused::with_block(rows * wc, |h| {
+                    sparse::gather_rows(graph, RowWeights::Graph, tv, row0, h);
+                    let own = t[row0 * wc..(row0 + rows) * wc].chunks_exact(wc);
+                    for (((orow, hrow), ti), &si) in oblock
+                        .chunks_exact_mut(dout)
+                        .zip(h.chunks_exact(wc))
+                        .zip(own)
+                        .zip(&s[row0..row0 + rows])
+                    {
+                        let seg = &mut orow[c0..c0 + wc];
+                        let (hrow, ti, b) = (&hrow[..seg.len()], &ti[..seg.len()], &b[..seg.len()]);
+                        for k in 0..seg.len() {
+                            seg[k] = si * (hrow[k] + ti[k]) + b[k];
+                        }
+                    }
+                    act.forward_inplace_cols(oblock, dout, c0..c0 + wc);
+                });
+            });
+        }
+        ws.give(0, buf);
     }
 
     /// Project-first inference with per-node scaling, for graphs without

@@ -13,11 +13,12 @@ use ruvector_gnn_layers::{
     SAGELayer, Sequential, Workspace,
 };
 
-const ORDERS: [GcnOrder; 4] = [
+const ORDERS: [GcnOrder; 5] = [
     GcnOrder::Auto,
     GcnOrder::AggregateFirst,
     GcnOrder::ProjectFirst,
     GcnOrder::Fused,
+    GcnOrder::Panels,
 ];
 
 fn lists(n: usize, seed: u64, self_refs: bool) -> Vec<Vec<usize>> {
@@ -88,7 +89,8 @@ fn graphs(n: usize) -> Vec<(&'static str, Csr)> {
 #[test]
 fn every_order_matches_the_training_forward() {
     let n = 700;
-    for (din, dout) in [(16, 5), (12, 12), (6, 20), (33, 17)] {
+    // (80, 70): three panels of 32, 32 and 6 columns.
+    for (din, dout) in [(16, 5), (12, 12), (6, 20), (33, 17), (80, 70)] {
         let x = dense(n, din, 3);
         for act in [Activation::Identity, Activation::ReLU] {
             let base = gcn(din, dout, act);
@@ -129,6 +131,8 @@ fn auto_resolution_follows_dims_and_entry_point() {
     assert_eq!(r(128, 128, true), GcnOrder::ProjectFirst);
     let fixed = gcn(128, 64, Activation::Identity).with_order(GcnOrder::AggregateFirst);
     assert_eq!(fixed.resolved_order(false), GcnOrder::AggregateFirst);
+    let panels = gcn(128, 64, Activation::Identity).with_order(GcnOrder::Panels);
+    assert_eq!(panels.resolved_order(true), GcnOrder::Panels);
     let mut l = gcn(4, 4, Activation::Identity);
     l.set_order(GcnOrder::Fused);
     assert_eq!(l.order(), GcnOrder::Fused);
