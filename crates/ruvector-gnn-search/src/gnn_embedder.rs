@@ -956,10 +956,14 @@ impl GNNEmbedder {
         // candidate's neighbour-mean row (feature 5), read last (section
         // timing: 1.5% fewer cycles than requesting the rows in the dedupe).
         with_nb.clear();
+        // Entries of the warm candidates' event lists (sizes `todo` once).
+        let mut linked = 0;
         for (k, &c) in candidates.iter().enumerate() {
             let fl = fc.flags(c as usize);
             if fl & WARM != 0 {
-                fc.prefetch_events(fc.record(c as usize));
+                let rec = fc.record(c as usize);
+                fc.prefetch_events(rec);
+                linked += rec.n_events();
             }
             if fl & HAS_NEIGHBOURS != 0 {
                 means.prefetch(c as usize);
@@ -1021,6 +1025,7 @@ impl GNNEmbedder {
         // of `todo` and its row requested (a repeat request is a no-op), and
         // the length grows only for fresh events.
         todo.clear();
+        todo.resize(linked, 0);
         let mut len = 0;
         for &c in candidates {
             if fc.flags(c as usize) & WARM == 0 {
@@ -1028,7 +1033,6 @@ impl GNNEmbedder {
             }
             let rec = &fc.record(c as usize);
             let events = fc.events(rec);
-            todo.resize(len + events.len(), 0);
             for &e in events {
                 let fresh = stamp[e as usize] != gen;
                 stamp[e as usize] = gen;
