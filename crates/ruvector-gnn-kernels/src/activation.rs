@@ -164,17 +164,21 @@ impl Act {
     /// ```
     ///
     /// # Panics
-    /// If `x.len()` is not a multiple of `row_len` or `cols` reaches past
-    /// `row_len`.
+    /// If `row_len` is 0, `x.len()` is not a multiple of it, or `cols`
+    /// reaches past it.
     pub fn forward_inplace_cols(self, x: &mut [f32], row_len: usize, cols: std::ops::Range<usize>) {
         assert!(
             cols.start <= cols.end && cols.end <= row_len,
             "forward_inplace_cols: columns {cols:?} outside rows of {row_len}"
         );
+        assert!(
+            row_len > 0 && x.len() % row_len == 0,
+            "forward_inplace_cols: {} values are not rows of {row_len}",
+            x.len()
+        );
         if self == Act::Identity || x.is_empty() || cols.is_empty() {
             return;
         }
-        assert_eq!(x.len() % row_len, 0, "forward_inplace_cols: ragged rows");
         #[cfg(feature = "simd")]
         if let Some((slope, relu)) = self.leaky_slope() {
             dispatch(LeakyForwardCols(slope, relu, x, row_len, cols));

@@ -678,7 +678,7 @@ mod tests {
     fn dot_f16_each_equals_dot_f16_per_row() {
         use crate::dispatch::Isa;
         let mut rng = crate::Rng::seed_from_u64(9);
-        for n in [0usize, 1, 15, 16, 17, 50, 63, 64, 65, 384] {
+        for n in (0usize..=33).chain([50, 63, 64, 65, 384]) {
             let x: Vec<f32> = (0..n).map(|_| rng.normal_f32()).collect();
             let rows: Vec<Vec<f16>> = (0..7)
                 .map(|_| (0..n).map(|_| f16::from_f32(rng.normal_f32())).collect())

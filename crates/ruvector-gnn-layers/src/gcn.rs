@@ -47,7 +47,7 @@ pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
 /// | [`GcnOrder::AggregateFirst`] | `n × in` (`Â·X`) + per-edge weights | `n·(in + out)` + edges |
 /// | [`GcnOrder::ProjectFirst`] | `n × out` (`X·W`) | `2·n·out` |
 /// | [`GcnOrder::Fused`] | one `256 × in` block per Rayon task | `n·out` |
-/// | [`GcnOrder::Panels`] | `n × 16` (one column panel of `X·W`) | `n·(out + 16)` |
+/// | [`GcnOrder::Panels`] | `n × min(out, 32)` (one column panel of `X·W`) | `n·(out + min(out, 32))` |
 ///
 /// ```
 /// use ndarray::Array2;
@@ -63,6 +63,7 @@ pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
 /// # Ok::<(), ruvector_gnn_layers::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum GcnOrder {
     /// The fastest order measured for the dims and entry point
     /// (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md` "Peak memory"):
@@ -96,16 +97,20 @@ pub enum GcnOrder {
     /// the least memory (the output only), at the price of gathering
     /// `in`-wide rows when `in > out`.
     Fused,
-    /// Project-first without the `n × out` intermediate: `X·W` is written
-    /// straight into the output, then for each panel of [`GCN_PANEL`]
-    /// columns a copy of those columns (`n × 16`, 6.4 MB at 100K nodes) is
-    /// gathered back into them (self loop, scale, bias and activation
-    /// fused). Each output column depends only on the same column of `X·W`,
-    /// so a panel can be overwritten once it is copied. The same values as
-    /// [`GcnOrder::ProjectFirst`] (the same operations per element);
-    /// gathers the same `out`-wide rows, one cache line per edge per panel.
-    /// Graphs with self references or edge weights run
-    /// [`GcnOrder::ProjectFirst`] instead.
+    /// Project-first without the `n × out` intermediate: `X·W` (scaled per
+    /// node) is computed block by block, its first [`GCN_PANEL`] columns
+    /// into an `n × 32` panel buffer (12.8 MB at 100K nodes), the others
+    /// into their own columns of the output; then panel by panel (the buffer
+    /// refilled from the output after the first) the buffer is gathered
+    /// back into the panel's output columns (self loop, scale, bias and
+    /// activation fused). Each output column depends only on the same
+    /// column of `X·W`, so a panel can be overwritten once it is in the
+    /// buffer. Project-first's operations per element, in its order, so
+    /// the same values up to the products' rounding (computed per row
+    /// block here; bit-identical to [`GcnOrder::ProjectFirst`] in every
+    /// measured run at 128→64); gathers `out`-wide rows in passes of two
+    /// cache lines per edge. Graphs with self references or edge weights
+    /// run [`GcnOrder::ProjectFirst`] instead.
     Panels,
 }
 
@@ -662,6 +667,10 @@ impl GCNLayer {
     ) {
         use rayon::prelude::*;
         let (n, dout) = (x.nrows(), self.config.output_dim);
+        if n == 0 || dout == 0 {
+            // Nothing to compute (and no zero-size chunks below).
+            return;
+        }
         let s = norm.inv_sqrt.as_slice();
         let width = GCN_PANEL.min(dout);
         // One panel buffer, started on a cache line so that each panel row
@@ -672,6 +681,8 @@ impl GCNLayer {
         let xs = x.as_standard_layout();
         let act = self.config.activation.to_act();
         let (Some(o), Some(bias)) = (out.as_slice_mut(), self.bias.as_slice()) else {
+            // Unreachable: `run` shaped `out` row-major, the bias is owned.
+            ws.give(0, buf);
             return;
         };
         // `P = diag(s)·X·W` block by block (one pass over `X`): the first
