@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --profile bench -p ruvector-gnn-benches --example gcn_orders
 //! cargo run --profile bench -p ruvector-gnn-benches --example gcn_orders -- --nodes 10000 --rounds 9
+//! cargo run --profile bench -p ruvector-gnn-benches --example gcn_orders -- --activation relu
 //! ```
 //!
 //! Per dims pair (128→64, 128→128 and 64→128, 16 in-edges per node): every order is
@@ -59,9 +60,14 @@ fn main() -> Res<()> {
     };
     let n: usize = get("--nodes").map_or(Ok(100_000), |s| s.parse())?;
     let rounds: usize = get("--rounds").map_or(Ok(7), |s| s.parse())?;
+    let activation = match get("--activation").as_deref() {
+        None | Some("identity") => Activation::Identity,
+        Some("relu") => Activation::ReLU,
+        Some(other) => return Err(format!("--activation identity|relu, not {other}").into()),
+    };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "# gcn_orders: {n} nodes × 16 in-edges, {} rayon threads, {rounds} rounds; load average {}",
+        "# gcn_orders: {n} nodes × 16 in-edges, {activation:?}, {} rayon threads, {rounds} rounds; load average {}",
         rayon::current_num_threads(),
         load.split_whitespace()
             .take(3)
@@ -76,7 +82,7 @@ fn main() -> Res<()> {
             input_dim: din,
             output_dim: dout,
             dropout: 0.0,
-            activation: Activation::Identity,
+            activation,
             ..GNNConfig::default()
         };
         let layers: Vec<GCNLayer> = ORDERS
