@@ -14,7 +14,7 @@ use ndarray::{s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, 
 use ruvector_gnn_kernels::{Csr, Rng};
 use ruvector_gnn_layers::{
     Activation, Aggregator, AttentionConfig, Cache, ForwardCtx, GATLayer, Gradients, GraphLayer,
-    LayerNorm, MiniBatch, Parameters, SAGELayer,
+    LayerNorm, MiniBatch, NeighborSampler, Parameters, SAGELayer,
 };
 
 use crate::error::{Error, Result};
@@ -317,36 +317,16 @@ impl Tower {
             let h = &out[l];
             let mut next = grown(&old[l + 1]);
             if !rows.is_empty() {
-                // Sources: the targets first (the root rows), then their
-                // other neighbours, numbered locally.
-                let mut local = vec![u32::MAX; n];
-                let mut sources = rows.clone();
-                for (k, &i) in rows.iter().enumerate() {
-                    local[i] = k as u32;
-                }
-                let lists: Vec<Vec<usize>> = rows
-                    .iter()
-                    .map(|&i| {
-                        graph
-                            .row(i)
-                            .iter()
-                            .map(|&j| {
-                                let j = j as usize;
-                                if local[j] == u32::MAX {
-                                    local[j] = sources.len() as u32;
-                                    sources.push(j);
-                                }
-                                local[j] as usize
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let block = Csr::from_lists(&lists, sources.len(), false)
-                    .map_err(|e| Error::Invalid(format!("tower update block: {e}")))?;
-                let src = h.select(ndarray::Axis(0), &sources);
-                let y = conv.forward_block(src.view(), &block)?;
+                // The one-hop block training uses (every neighbour, so no
+                // draw from the generator): the targets first (the root
+                // rows), then their other neighbours, numbered locally.
+                let batch =
+                    NeighborSampler::full(1).sample(graph, &rows, &mut Rng::seed_from_u64(0))?;
+                let block = &batch.blocks()[0];
+                let src = h.select(ndarray::Axis(0), batch.input_nodes());
+                let y = conv.forward_block(src.view(), block)?;
                 let r = &src.slice(s![..rows.len(), ..]) + &y;
-                let z = norm.forward_graph(r.view(), &block)?;
+                let z = norm.forward_graph(r.view(), block)?;
                 for (k, &i) in rows.iter().enumerate() {
                     next.row_mut(i).assign(&z.row(k));
                 }
@@ -468,7 +448,6 @@ impl Tower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ruvector_gnn_layers::NeighborSampler;
 
     const D: usize = 6;
     const W: usize = 8;
