@@ -4,7 +4,8 @@
 //! per Rayon task.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
-use ruvector_gnn_kernels::matmul;
+use ruvector_gnn_kernels::activation::Act;
+use ruvector_gnn_kernels::{matmul, vector};
 
 use crate::message_passing::lend_thread_local;
 
@@ -24,6 +25,16 @@ pub(crate) fn row_blocks(
     out.par_chunks_mut(FUSED_ROWS * dout.max(1))
         .enumerate()
         .for_each(|(b, oblock)| f(b * FUSED_ROWS, oblock));
+}
+
+/// Adds `bias` to every row of the row-major `block` (rows of
+/// `bias.len()` values), then applies `act` to the whole block in one call
+/// (one SIMD dispatch for the ReLU family instead of one per row).
+pub(crate) fn add_bias_act(block: &mut [f32], bias: &[f32], act: Act) {
+    for row in block.chunks_exact_mut(bias.len().max(1)) {
+        vector::add(bias, row);
+    }
+    act.forward_inplace(block);
 }
 
 /// `f(buf)` with this thread's block buffer (the one

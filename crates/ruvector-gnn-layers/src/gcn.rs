@@ -609,12 +609,7 @@ impl GCNLayer {
         let act = self.config.activation.to_act();
         if let (Some(o), Some(b)) = (out.as_slice_mut(), self.bias.as_slice()) {
             // Bias per row, the activation once per block of rows.
-            fused::row_blocks(o, dout, |_, oblock| {
-                for orow in oblock.chunks_exact_mut(dout) {
-                    vector::add(b, orow);
-                }
-                act.forward_inplace(oblock);
-            });
+            fused::row_blocks(o, dout, |_, oblock| fused::add_bias_act(oblock, b, act));
         }
     }
 
@@ -638,17 +633,11 @@ impl GCNLayer {
         };
         let per_node = !norm.has_loops && graph.weights().is_none();
         let act = self.config.activation.to_act();
-        let dout = self.config.output_dim;
         fused::project_row_blocks(
             o,
             self.weight.view(),
             |row0, h| norm.propagate_rows(graph, xs.view(), row0, h, per_node),
-            |_, oblock| {
-                for orow in oblock.chunks_exact_mut(dout) {
-                    vector::add(bias, orow);
-                }
-                act.forward_inplace(oblock);
-            },
+            |_, oblock| fused::add_bias_act(oblock, bias, act),
         );
     }
 

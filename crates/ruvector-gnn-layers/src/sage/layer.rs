@@ -523,14 +523,7 @@ impl SAGELayer {
             return;
         }
         let bias = self.bias.as_slice().expect("contiguous bias");
-        for orow in oblock.chunks_exact_mut(dout) {
-            for (v, &b) in orow.iter_mut().zip(bias) {
-                *v += b;
-            }
-        }
-        // One call for the block (SIMD for the ReLU family, `Act::apply`
-        // per element otherwise).
-        self.activation.to_act().forward_inplace(oblock);
+        crate::fused::add_bias_act(oblock, bias, self.activation.to_act());
     }
 
     /// Bias, optional row normalisation and activation, in place; returns
