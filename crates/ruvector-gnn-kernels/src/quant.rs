@@ -401,17 +401,8 @@ mod widen_avx512 {
         type Output = ();
         #[inline(always)]
         fn with_simd<S: Simd>(self, simd: S) {
-            let DotEach(v4, n, row, x, mut put) = self;
-            for k in 0..n {
-                let h = row(k);
-                assert_eq!(h.len(), x.len(), "dot_f16_each: length mismatch");
-                let d = if h.is_empty() {
-                    0.0
-                } else {
-                    Dot(v4, h, x).with_simd(simd)
-                };
-                put(k, d);
-            }
+            let DotEach(v4, n, row, x, put) = self;
+            super::each_row(n, row, x, put, |h| Dot(v4, h, x).with_simd(simd));
         }
     }
 
@@ -566,11 +557,23 @@ pub fn dot_f16_each<'r>(
     #[cfg(feature = "simd")]
     return dispatch(DotF16Each(n, row, x, put));
     #[cfg(not(feature = "simd"))]
-    {
-        let mut put = put;
-        for k in 0..n {
-            put(k, dot_f16(row(k), x));
-        }
+    each_row(n, row, x, put, |h| scalar::dot_f16(h, x));
+}
+
+/// The loop of [`dot_f16_each`] on every path: `put(k, dot(row(k)))` for a
+/// non-empty row of `x`'s length, 0 for an empty one (as [`dot_f16`]).
+#[inline(always)]
+fn each_row<'r>(
+    n: usize,
+    row: impl Fn(usize) -> &'r [f16],
+    x: &[f32],
+    mut put: impl FnMut(usize, f32),
+    mut dot: impl FnMut(&[f16]) -> f32,
+) {
+    for k in 0..n {
+        let h = row(k);
+        assert_eq!(h.len(), x.len(), "dot_f16_each: length mismatch");
+        put(k, if h.is_empty() { 0.0 } else { dot(h) });
     }
 }
 
@@ -583,19 +586,8 @@ impl<'r, R: Fn(usize) -> &'r [f16], P: FnMut(usize, f32)> WithSimd for DotF16Eac
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let DotF16Each(n, row, x, mut put) = self;
-        for k in 0..n {
-            let h = row(k);
-            assert_eq!(h.len(), x.len(), "dot_f16_each: length mismatch");
-            put(
-                k,
-                if h.is_empty() {
-                    0.0
-                } else {
-                    dot_f16_simd(simd, h, x)
-                },
-            );
-        }
+        let DotF16Each(n, row, x, put) = self;
+        each_row(n, row, x, put, |h| dot_f16_simd(simd, h, x));
     }
 }
 

@@ -591,7 +591,7 @@ impl GCNLayer {
             self.run_panels(x, graph, norm, ws, out);
             return;
         }
-        if matches!(order, GcnOrder::ProjectFirst | GcnOrder::Panels) && per_node {
+        if order == GcnOrder::ProjectFirst && per_node {
             self.run_scaled(x, graph, norm, ws, out);
             return;
         }
