@@ -200,14 +200,20 @@ fn sparse_input_dropout_is_deterministic_and_consistent() {
 /// activation fused, the mean's scaling inside the gather's block): over
 /// several blocks, every aggregator with both projection orders, a weighted
 /// graph (SAGE ignores edge weights), with and without the root weight and
-/// row normalisation (whole-matrix path), it agrees with the training
-/// forward, which keeps the whole aggregate.
+/// row normalisation (whole-matrix path), and on a bipartite block (fewer
+/// targets than sources, the projections' source-only rows), it agrees
+/// with the training forward, which keeps the whole aggregate.
 #[test]
 fn sage_block_inference_matches_the_training_forward() {
     use ruvector_gnn_layers::Workspace;
     let n = 700;
     let g = graph(n, 11);
     let weighted = g.clone().with_weights(vec![0.5; g.n_edges()]).unwrap();
+    // The first 300 rows' lists over all 700 sources.
+    let lists: Vec<Vec<usize>> = (0..300)
+        .map(|i| g.row_range(i).map(|e| g.indices()[e] as usize).collect())
+        .collect();
+    let block = Csr::from_lists(&lists, n, false).unwrap();
     for (din, dout) in [(8, 5), (5, 8)] {
         let x = dense(n, din, 12);
         for agg in [Aggregator::Mean, Aggregator::Sum, Aggregator::Max] {
@@ -216,7 +222,7 @@ fn sage_block_inference_matches_the_training_forward() {
                     .unwrap()
                     .with_activation(Activation::ReLU)
                     .with_root_weight(root);
-                for graph in [&g, &weighted] {
+                for graph in [&g, &weighted, &block] {
                     let (want, _) = layer
                         .forward_train(x.view(), graph, &mut ForwardCtx::inference())
                         .unwrap();

@@ -476,11 +476,27 @@ impl SAGELayer {
         match self.aggregator {
             Aggregator::Mean | Aggregator::Sum if dout < din => {
                 let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), dout);
-                matmul_into(1.0, x, self.weight_neigh.view(), 0.0, p.view_mut());
+                self.project_both(x, p.view_mut(), o);
+                let p = p;
+                let root = self.weight_root.is_some();
                 fused::row_blocks(o, dout, |row0, oblock| {
-                    sparse::gather_rows(graph, unit, p.view(), row0, oblock);
-                    scale(row0, oblock, dout);
-                    finish(row0, oblock);
+                    fused::with_block(oblock.len(), |h| {
+                        sparse::gather_rows(graph, unit, p.view(), row0, h);
+                        scale(row0, h, dout);
+                        if root {
+                            // `x·W_root` is in `oblock` already: add the
+                            // neighbour term to it.
+                            for (o, &v) in oblock.iter_mut().zip(h.iter()) {
+                                *o += v;
+                            }
+                        } else {
+                            oblock.copy_from_slice(h);
+                        }
+                    });
+                    if !self.normalize {
+                        let bias = self.bias.as_slice().expect("contiguous bias");
+                        fused::add_bias_act(oblock, bias, self.activation.to_act());
+                    }
                 });
                 workspace.give_matrix(SLOT_AGG, p);
             }
@@ -500,6 +516,52 @@ impl SAGELayer {
                 finish,
             ),
         }
+    }
+
+    /// `p = x·W_neigh` for every source row and, with a root weight,
+    /// `out = x·W_root` for the target rows, in one pass over `x`: per block
+    /// of [`fused::FUSED_ROWS`] rows both products read the block while it is
+    /// in cache (two whole-matrix products read `x` from memory twice).
+    fn project_both(
+        &self,
+        x: ArrayView2<'_, f32>,
+        mut p: ndarray::ArrayViewMut2<'_, f32>,
+        out: &mut [f32],
+    ) {
+        use rayon::prelude::*;
+        use ruvector_gnn_kernels::matmul::matmul_into_serial;
+        let dout = self.output_dim;
+        let rows_per = fused::FUSED_ROWS;
+        let targets = out.len() / dout.max(1);
+        let Some(ps) = p.as_slice_mut() else {
+            return;
+        };
+        let wn = self.weight_neigh.view();
+        let wr = self.weight_root.as_ref().map(|w| w.view());
+        let block = |row0: usize, pb: &mut [f32], ob: Option<&mut [f32]>| {
+            let rows = pb.len() / dout.max(1);
+            let xb = x.slice(s![row0..row0 + rows, ..]);
+            if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), pb) {
+                matmul_into_serial(1.0, xb, wn, 0.0, pv);
+            }
+            if let (Some(ob), Some(wr)) = (ob, wr) {
+                let k = ob.len() / dout.max(1);
+                if let Ok(ov) = ndarray::ArrayViewMut2::from_shape((k, dout), ob) {
+                    matmul_into_serial(1.0, xb.slice(s![..k, ..]), wr, 0.0, ov);
+                }
+            }
+        };
+        let (p_targets, p_rest) = ps.split_at_mut(targets * dout);
+        p_targets
+            .par_chunks_mut(rows_per * dout.max(1))
+            .zip(out.par_chunks_mut(rows_per * dout.max(1)))
+            .enumerate()
+            .for_each(|(b, (pb, ob))| block(b * rows_per, pb, Some(ob)));
+        // Sources that are not targets (a bipartite block): no root term.
+        p_rest
+            .par_chunks_mut(rows_per * dout.max(1))
+            .enumerate()
+            .for_each(|(b, pb)| block(targets + b * rows_per, pb, None));
     }
 
     /// The root term and, without row normalisation, bias and activation of
