@@ -28,6 +28,14 @@
 //!   `SAGELayer::forward_into`), reusing a `Workspace` and the output buffer
 //!   between calls. The PyG counterparts with the graph preprocessing done
 //!   once are `gcn_csr_cached` and the `*_csr` variants.
+//! - Floor probes (forward only, beside the SAGE layers; what a 128→64
+//!   SAGE layer cannot avoid doing): `sage_max_gather` is the 128-wide max
+//!   over every node's in-edges alone (`sparse::gather_max_rows` per block
+//!   of 256 rows into per-thread buffers, nothing else),
+//!   `sage_mean_gather` the 64-wide sum over the in-edges of the projected
+//!   `X·W_neigh` alone (`sparse::gather_rows`, the same blocks), and
+//!   `sage_products` the layer's two 100K × 128 × 64 products `X·W_neigh`
+//!   and `X·W_root` alone, into reused outputs.
 //! - `forward_backward`: `forward_train` + full `backward` (input and
 //!   parameter gradients), `dy` = ones.
 //! - `cora_gcn` / `cora_gat`: one full-batch training epoch of the papers'
@@ -40,7 +48,8 @@ use std::time::Instant;
 
 use ndarray::Array2;
 use ruvector_gnn::datasets::Planetoid;
-use ruvector_gnn::kernels::Csr;
+use ruvector_gnn::kernels::matmul::matmul_into;
+use ruvector_gnn::kernels::{sparse, Csr};
 use ruvector_gnn::layers::loss::softmax_cross_entropy;
 use ruvector_gnn::layers::optim::{Adam, Optimizer};
 use ruvector_gnn::layers::{
@@ -57,6 +66,27 @@ struct Synthetic {
     x: Array2<f32>,
     norm: GcnNorm,
     loops: SelfLoopGraph,
+    /// `X·W` for a random 128×64 `W`: the floor probes' projected rows.
+    projected: Array2<f32>,
+    /// Two random 128×64 weights for `sage_products`.
+    weights: [Array2<f32>; 2],
+}
+
+/// `f(row0, block)` for every block of 256 rows of an `n × d` result, on
+/// Rayon, each task writing into its thread's own buffer (no `n × d` output,
+/// as in the layers' fused inference).
+fn per_block(n: usize, d: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    use rayon::prelude::*;
+    const ROWS: usize = 256;
+    (0..n.div_ceil(ROWS)).into_par_iter().for_each_init(
+        || vec![0.0f32; ROWS * d],
+        |buf, b| {
+            let row0 = b * ROWS;
+            let rows = ROWS.min(n - row0);
+            f(row0, &mut buf[..rows * d]);
+            std::hint::black_box(&buf);
+        },
+    );
 }
 
 struct Cora {
@@ -117,6 +147,8 @@ struct Buffers {
     ws: Workspace,
     out: Array2<f32>,
     hidden: Array2<f32>,
+    /// Second output of `sage_products`.
+    other: Array2<f32>,
 }
 
 fn time<F: FnMut() -> Result<(), Box<dyn std::error::Error>>>(
@@ -192,6 +224,38 @@ fn run_synthetic(
                 Ok(l.sage_max
                     .forward_into(s.x.view(), &s.graph, &mut b.ws, &mut b.out)?)
             }),
+            "sage_max_gather" => time(reps, || {
+                per_block(s.graph.n_rows(), 128, |row0, blk| {
+                    sparse::gather_max_rows(&s.graph, s.x.view(), row0, blk);
+                });
+                Ok(())
+            }),
+            "sage_mean_gather" => time(reps, || {
+                per_block(s.graph.n_rows(), 64, |row0, blk| {
+                    sparse::gather_rows(
+                        &s.graph,
+                        sparse::RowWeights::Graph,
+                        s.projected.view(),
+                        row0,
+                        blk,
+                    );
+                });
+                Ok(())
+            }),
+            "sage_products" => time(reps, || {
+                let n = s.x.nrows();
+                ruvector_gnn::kernels::alloc::reuse_matrix(&mut b.out, n, 64);
+                ruvector_gnn::kernels::alloc::reuse_matrix(&mut b.other, n, 64);
+                matmul_into(1.0, s.x.view(), s.weights[0].view(), 0.0, b.out.view_mut());
+                matmul_into(
+                    1.0,
+                    s.x.view(),
+                    s.weights[1].view(),
+                    0.0,
+                    b.other.view_mut(),
+                );
+                Ok(())
+            }),
             _ => Err(format!("unknown benchmark {name}").into()),
         },
         _ => Err(format!("unknown benchmark/mode {name} {mode}").into()),
@@ -235,8 +299,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let reply: Result<String, Box<dyn std::error::Error>> = (|| match words.as_slice() {
             ["quit"] => Ok(String::new()),
             ["list"] => Ok(
-                "ok gcn gcn_ws gat gat_ws sage_mean2 sage_mean2_ws sage_max sage_max_ws \
-                           sage_lstm cora_gcn cora_gat"
+                "ok gcn gcn_ws gat gat_ws sage_mean sage_mean_ws sage_mean2 sage_mean2_ws \
+                 sage_max sage_max_ws sage_lstm sage_max_gather sage_mean_gather \
+                 sage_products cora_gcn cora_gat"
                     .into(),
             ),
             ["load", w, rest @ ..] => {
@@ -251,11 +316,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let x = random_features(n, 128, 7);
                         let norm = GcnNorm::new(&graph)?;
                         let loops = SelfLoopGraph::new(&graph)?;
+                        let weights = [random_features(128, 64, 8), random_features(128, 64, 9)];
+                        let mut projected = Array2::zeros((n, 64));
+                        matmul_into(1.0, x.view(), weights[0].view(), 0.0, projected.view_mut());
                         synthetic = Some(Synthetic {
                             graph,
                             x,
                             norm,
                             loops,
+                            projected,
+                            weights,
                         });
                     }
                     "cora" => {

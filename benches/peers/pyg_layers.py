@@ -363,6 +363,14 @@ VS_GROUPS = {
     "cora_gat": (["cora_gat"], ["cora_gat"]),
 }
 
+# Rust-only floor probes timed beside a group (synthetic workloads, forward):
+# the parts a layer cannot avoid, each alone (layers_peer.rs documents them).
+# They are reported as "floor_ms" and never count as one of our variants.
+FLOOR_PROBES = {
+    "sage_mean": ["sage_mean_gather", "sage_products"],
+    "sage_max": ["sage_max_gather", "sage_products"],
+}
+
 
 class RustPeer:
     """The Rust bench process (benches/examples/layers_peer.rs), spoken to
@@ -427,6 +435,7 @@ def vs_rust(args) -> int:
             for mode in modes:
                 # the *_ws entry points are inference only
                 ours = ours_all[:1] if mode == "forward_backward" else ours_all
+                floors = FLOOR_PROBES.get(g, []) if mode == "forward" and not is_cora else []
                 calls = {}
                 for name in theirs:
                     if is_cora:
@@ -435,7 +444,7 @@ def vs_rust(args) -> int:
                         calls[name] = make_layer_call(by_name[name], w, args, mode)
                 samples: dict[tuple[str, str], list[float]] = {}
                 # warm-up
-                for name in ours:
+                for name in ours + floors:
                     rust.ask(f"run {name} {mode} {args.warmup}")
                 for name, (call, before) in calls.items():
                     time_calls(call, args.warmup, 0, before=before)
@@ -447,6 +456,9 @@ def vs_rust(args) -> int:
                             for name in ours:
                                 ms = rust.ask(f"run {name} {mode} {args.reps}")
                                 samples.setdefault(("ours", name), []).extend(ms)
+                            for name in floors:
+                                ms = rust.ask(f"run {name} {mode} {args.reps}")
+                                samples.setdefault(("floor", name), []).extend(ms)
                         else:
                             for name, (call, before) in calls.items():
                                 s = time_calls(call, 0, args.reps, before=before)
@@ -461,10 +473,14 @@ def vs_rust(args) -> int:
                      "ratio_pyg_default_over_ours_plain": round(t[theirs[0]] / o[ours[0]], 2),
                      "ratio_pyg_fastest_over_ours_fastest": round(best_t / best_o, 2),
                      "samples_per_variant": args.rounds * args.reps,
+                     "floor_ms": {k: round(med(samples[("floor", k)]), 3) for k in floors},
                      "loadavg_1min": loads[-1][0]}
                 results.append(r)
                 ostr = " ".join(f"{k} {v:.1f}" for k, v in o.items())
                 tstr = " ".join(f"{k} {v:.1f}" for k, v in t.items())
+                if floors:
+                    tstr += "]  floor[" + " ".join(
+                        f"{k} {v:.1f}" for k, v in r["floor_ms"].items())
                 print(f"{wname:<5} {mode:<16} {g:<11} ours[{ostr}]  pyg[{tstr}]  "
                       f"PyG/ours: default/plain {r['ratio_pyg_default_over_ours_plain']:.1f}x, "
                       f"fastest/fastest {r['ratio_pyg_fastest_over_ours_fastest']:.1f}x  "

@@ -46,6 +46,52 @@ struct Row {
     roofline: String,
 }
 
+/// A layer row's floor probes (`FLOOR_PROBES` in `pyg_layers.py`): the
+/// parts the layer cannot avoid, each timed alone in the same rounds.
+struct Floor {
+    label: &'static str,
+    nodes: &'static str,
+    ours: f64,
+    peer: f64,
+    gather: f64,
+    products: f64,
+}
+
+/// The floor probes of the synthetic forward rows that have them.
+fn floor_rows(layers: &Value) -> Vec<Floor> {
+    let mut out = Vec::new();
+    for r in layers["results"].as_array().into_iter().flatten() {
+        let g = r["group"].as_str().unwrap_or("?");
+        let (label, gather_key) = match g {
+            "sage_mean" => ("GraphSAGE 1 layer mean", "sage_mean_gather"),
+            "sage_max" => ("GraphSAGE 1 layer max", "sage_max_gather"),
+            _ => continue,
+        };
+        let nodes = match r["workload"].as_str() {
+            Some("10k") => "10,000",
+            Some("100k") => "100,000",
+            _ => continue,
+        };
+        let f = &r["floor_ms"];
+        if let (Some(ours), Some(peer), Some(gather), Some(products)) = (
+            r["ours_ms"][g].as_f64(),
+            r["pyg_ms"][g].as_f64(),
+            f[gather_key].as_f64(),
+            f["sage_products"].as_f64(),
+        ) {
+            out.push(Floor {
+                label,
+                nodes,
+                ours,
+                peer,
+                gather,
+                products,
+            });
+        }
+    }
+    out
+}
+
 /// Entry point of `cargo xtask bench-peers`.
 pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
@@ -98,6 +144,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
         .context("parsing the layer results JSON")?;
     let _ = std::fs::remove_file(&json);
     let mut rows = layer_rows(&layers, &roof);
+    let floors = floor_rows(&layers);
 
     // 3. HNSW vs hnswlib, same run (criterion groups filtered out).
     let hnsw_rounds = if quick { "2" } else { "3" };
@@ -140,6 +187,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
         &cmd,
         &roof,
         &rows,
+        &floors,
         &memory,
         &load_start,
         &load_end,
@@ -400,6 +448,7 @@ fn render(
     cmd: &str,
     roof: &Roofline,
     rows: &[Row],
+    floors: &[Floor],
     memory: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
     load_start: &str,
     load_end: &str,
@@ -469,6 +518,25 @@ fn render(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.workload, r.nodes, r.degree, r.dims, r.ours, r.peer, r.ratio, r.load, r.roofline
         )?;
+    }
+    if !floors.is_empty() {
+        writeln!(s, "\n**What the SAGE rows cannot go below** (same rounds; `layers_peer` floor probes): every SAGE layer aggregates over the in-edges — for max the 128-wide source rows themselves, for mean the 64-wide projected rows `X·W_neigh` — and computes the two 128→64 products `X·W_neigh` and `X·W_root`. Each part alone, on the same data, 2 threads:\n")?;
+        writeln!(s, "| layer | nodes | ours | aggregation alone | products alone | sum of the parts | PyG / 20 (the ≥ 20× budget) | PyG / (aggregation alone) |")?;
+        writeln!(s, "|---|---|---|---|---|---|---|---|")?;
+        for f in floors {
+            writeln!(
+                s,
+                "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.1}× |",
+                f.label,
+                f.nodes,
+                f.ours,
+                f.gather,
+                f.products,
+                f.gather + f.products,
+                f.peer / 20.0,
+                f.peer / f.gather
+            )?;
+        }
     }
     writeln!(s, "\n**The seed's claimed numbers** (from the seed README; no workload, machine or command given, never reproduced; shown only beside ours, not comparable as measured figures):\n")?;
     writeln!(s, "| operation (seed's claim) | seed: latency p50 | seed: GFLOPS | ours (this run, 100K if measured, else 10K) |")?;
@@ -637,6 +705,32 @@ recall >= 0.9: ours ef 32 0.912 at 40.0 µs; hnswlib ef 48 0.930 at 60.0 µs; ra
         assert_eq!(rows[1].ours, "40.0 µs (ef 32 r 0.912)");
         assert_eq!(rows[1].peer, "hnswlib 60.0 µs (ef 48 r 0.930)");
         assert_eq!(rows[1].load, "9.10 8.00 7.00");
+    }
+
+    #[test]
+    fn reads_the_floor_probes_of_the_sage_rows() {
+        let layers: Value = serde_json::from_str(
+            r#"{"results": [
+              {"workload": "100k", "group": "sage_max", "mode": "forward",
+               "ours_ms": {"sage_max": 24.0, "sage_max_ws": 23.0}, "pyg_ms": {"sage_max": 280.0},
+               "floor_ms": {"sage_max_gather": 15.0, "sage_products": 8.0}},
+              {"workload": "100k", "group": "gcn", "mode": "forward",
+               "ours_ms": {"gcn": 12.0}, "pyg_ms": {"gcn": 300.0}, "floor_ms": {}},
+              {"workload": "cora", "group": "sage_max", "mode": "train_epoch",
+               "ours_ms": {"sage_max": 1.0}, "pyg_ms": {"sage_max": 2.0}}
+            ]}"#,
+        )
+        .unwrap();
+        let f = floor_rows(&layers);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].label, f[0].nodes),
+            ("GraphSAGE 1 layer max", "100,000")
+        );
+        assert_eq!(
+            (f[0].ours, f[0].peer, f[0].gather, f[0].products),
+            (24.0, 280.0, 15.0, 8.0)
+        );
     }
 
     #[test]
