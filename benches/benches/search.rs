@@ -35,7 +35,8 @@
 //! ```
 //! `SEARCH_BENCH_ONLY=store` measures the same overhead through the public
 //! API (`VectorDB::search` against `VectorDB::search_learned`, see
-//! `store_overhead`). Otherwise
+//! `store_overhead`); `SEARCH_BENCH_ONLY=growth` measures it as the feedback
+//! grows to 4× and 16× what the model was trained on (see `growth`). Otherwise
 //! `SEARCH_BENCH_ONLY` is one of `plain`, `candidates`, `gnn`, `linear`,
 //! `score` (the GNN scoring of precomputed candidates) or `warm` (the same,
 //! each query scored several times in a row: compute without cache misses);
@@ -104,6 +105,10 @@ struct Setup {
     base: Array2<f32>,
     events: Array2<f32>,
     qrels: Qrels,
+    /// Number of queries and their ground truth (`SEARCH_BENCH_ONLY=growth`
+    /// draws more synthetic events).
+    n_queries: usize,
+    gt: Array2<i32>,
 }
 
 fn index(base: &Array2<f32>, ef: usize) -> HnswCandidates {
@@ -155,17 +160,11 @@ fn setup() -> Option<Setup> {
         qrels.insert(q, [(chosen, 1.0)].into_iter().collect());
     }
     for e in N_TRAIN_QUERIES..n_events {
-        let t = N_TRAIN_QUERIES + rng.below(queries.nrows() - N_TRAIN_QUERIES);
-        let item = gt[[t, rng.below(20)]] as usize;
-        let noisy: Vec<f32> = base
-            .row(item)
-            .iter()
-            .map(|v| v + 0.1 * rng.normal_f32())
-            .collect();
+        let (query, item) = synthetic_event(&base, queries.nrows(), &gt, &mut rng);
         events
             .row_mut(e)
-            .assign(&ndarray::ArrayView1::from(&normalized(&noisy)[..]));
-        qrels.insert(e, [(item as u64, 1.0)].into_iter().collect());
+            .assign(&ndarray::ArrayView1::from(&query[..]));
+        qrels.insert(e, [(item, 1.0)].into_iter().collect());
     }
     let order: Vec<usize> = (0..n_events).collect();
     let t = Instant::now();
@@ -219,7 +218,7 @@ fn setup() -> Option<Setup> {
     // Timing the GNN alone needs no trained adapter.
     if !matches!(
         std::env::var("SEARCH_BENCH_ONLY").as_deref(),
-        Ok("score" | "gnn" | "warm" | "plain" | "candidates" | "none" | "store")
+        Ok("score" | "gnn" | "warm" | "plain" | "candidates" | "none" | "store" | "growth")
     ) {
         linear
             .train(
@@ -294,7 +293,28 @@ fn setup() -> Option<Setup> {
         base,
         events,
         qrels,
+        n_queries: queries.nrows(),
+        gt,
     })
+}
+
+/// One synthetic feedback event: a noisy copy (normalised) of one of a
+/// random held-out query's 20 nearest items, which the event chose. Held-out
+/// queries' neighbourhoods, so the timed queries' candidates gather feedback.
+fn synthetic_event(
+    base: &Array2<f32>,
+    n_queries: usize,
+    gt: &Array2<i32>,
+    rng: &mut Rng,
+) -> (Vec<f32>, u64) {
+    let t = N_TRAIN_QUERIES + rng.below(n_queries - N_TRAIN_QUERIES);
+    let item = gt[[t, rng.below(20)]] as usize;
+    let noisy: Vec<f32> = base
+        .row(item)
+        .iter()
+        .map(|v| v + 0.1 * rng.normal_f32())
+        .collect();
+    (normalized(&noisy), item as u64)
 }
 
 /// FNV-1a over everything the trained model depends on.
@@ -461,97 +481,25 @@ fn med(v: &mut [f64]) -> f64 {
 fn store_overhead(s: &Setup) {
     let dir = std::env::var("SEARCH_BENCH_STORE")
         .unwrap_or_else(|_| "/tmp/ruvector_search_bench_store".into());
-    let (n, d) = s.base.dim();
     let db = match VectorDB::open(&dir) {
-        Ok(db) if db.len() == n && db.feedback_len() == s.events.nrows() => {
+        Ok(db) if db.len() == s.base.nrows() && db.feedback_len() == s.events.nrows() => {
             eprintln!("opened the store {dir}");
             db
         }
-        _ => {
-            let _ = std::fs::remove_dir_all(&dir);
-            let t = Instant::now();
-            let db = VectorDB::create(&dir, StoreConfig::new(d)).expect("store");
-            let ids: Vec<u64> = (0..n as u64).collect();
-            let flat: Vec<f32> = s.base.iter().copied().collect();
-            db.insert_batch(&ids, &flat).expect("insert");
-            for (e, q) in s.events.outer_iter().enumerate() {
-                let q = q.to_vec();
-                let shown: Vec<u64> = db
-                    .search(&q, 20)
-                    .expect("search")
-                    .iter()
-                    .map(|h| h.id)
-                    .collect();
-                let chosen: Vec<u64> = shown
-                    .iter()
-                    .copied()
-                    .filter(|id| s.qrels[&e].contains_key(id))
-                    .collect();
-                db.record_feedback(&q, &shown, &chosen).expect("feedback");
-            }
-            eprintln!(
-                "built the store {dir} in {:.0} s",
-                t.elapsed().as_secs_f64()
-            );
-            db
-        }
+        _ => build_store(s, &dir),
     };
     db.publish(s.gnn.model().clone()).expect("publish");
-    let test: Vec<Vec<f32>> = s.test.outer_iter().map(|q| q.to_vec()).collect();
-    let nq = test.len();
-    let plain = || {
-        test.iter()
-            .map(|q| db.search(q, K).expect("search").len())
-            .sum::<usize>()
-    };
-    let learned = || {
-        test.iter()
-            .map(|q| db.search_learned(q, K).expect("search").len())
-            .sum::<usize>()
-    };
-    std::hint::black_box(learned()); // builds the model's caches
-    std::hint::black_box(plain());
-    // Per query, both calls back to back (in alternating order, so neither
-    // always finds the other's index nodes in cache), on the TSC clock:
-    // the pair shares the machine's state of that moment, which separate
-    // passes on this VM do not (they drift by ±10%).
     let passes = env_or("SEARCH_BENCH_PASSES", 10usize).max(1);
-    let mut per_pass = Vec::with_capacity(passes);
-    let (mut tp, mut tl) = (0u64, 0u64);
-    for pass in 0..passes {
-        let (mut pp, mut pl) = (0u64, 0u64);
-        for (i, q) in test.iter().enumerate() {
-            let time = |learn: bool| {
-                let t0 = serving_profile::clock();
-                let n = if learn {
-                    db.search_learned(q, K)
-                } else {
-                    db.search(q, K)
-                };
-                std::hint::black_box(n.expect("search"));
-                serving_profile::clock() - t0
-            };
-            if (i + pass) % 2 == 0 {
-                pp += time(false);
-                pl += time(true);
-            } else {
-                pl += time(true);
-                pp += time(false);
-            }
-        }
-        per_pass.push(100.0 * (pl as f64 / pp as f64 - 1.0));
-        tp += pp;
-        tl += pl;
-    }
-    let q = (passes * nq) as f64;
+    let o = Overhead::measure(&db, &s.test, passes);
     eprintln!(
-        "store API, {passes} passes over {nq} queries ({} per call): VectorDB::search k=10 {:.0}, \
+        "store API, {passes} passes over {} queries ({} per call): VectorDB::search k=10 {:.0}, \
          search_learned k=10 {:.0}: overhead {:+.1}% (per pass {})",
+        s.test.nrows(),
         serving_profile::UNIT,
-        tp as f64 / q,
-        tl as f64 / q,
-        100.0 * (tl as f64 / tp as f64 - 1.0),
-        per_pass
+        o.plain,
+        o.learned,
+        o.percent(),
+        o.per_pass
             .iter()
             .map(|v| format!("{v:+.1}%"))
             .collect::<Vec<_>>()
@@ -559,12 +507,151 @@ fn store_overhead(s: &Setup) {
     );
 }
 
+/// A fresh store in `dir`: the base vectors, then the setup's feedback
+/// events replayed through `record_feedback` (shown = the store's top 20,
+/// chosen = the event's item when shown).
+fn build_store(s: &Setup, dir: &str) -> VectorDB {
+    let _ = std::fs::remove_dir_all(dir);
+    let t = Instant::now();
+    let (n, d) = s.base.dim();
+    let db = VectorDB::create(dir, StoreConfig::new(d)).expect("store");
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let flat: Vec<f32> = s.base.iter().copied().collect();
+    db.insert_batch(&ids, &flat).expect("insert");
+    for (e, q) in s.events.outer_iter().enumerate() {
+        let q = q.to_vec();
+        record(&db, &q, |id| s.qrels[&e].contains_key(&id));
+    }
+    eprintln!(
+        "built the store {dir} in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    db
+}
+
+/// One feedback event: the store's top 20 for `q` shown, those `chosen`
+/// picks chosen.
+fn record(db: &VectorDB, q: &[f32], chosen: impl Fn(u64) -> bool) {
+    let shown: Vec<u64> = db
+        .search(q, 20)
+        .expect("search")
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    let picked: Vec<u64> = shown.iter().copied().filter(|&id| chosen(id)).collect();
+    db.record_feedback(q, &shown, &picked).expect("feedback");
+}
+
+/// `VectorDB::search` against `VectorDB::search_learned` over the timed
+/// queries, each query's two calls back to back (alternating which goes
+/// first, so neither always finds the other's index nodes in cache), on the
+/// TSC clock: the pair shares the machine's state of that moment, which
+/// separate passes on this VM do not (they drift by ±10%).
+struct Overhead {
+    /// Mean ticks per plain search.
+    plain: f64,
+    /// Mean ticks per learned search.
+    learned: f64,
+    /// The overhead of each pass, %.
+    per_pass: Vec<f64>,
+}
+
+impl Overhead {
+    fn measure(db: &VectorDB, test: &Array2<f32>, passes: usize) -> Self {
+        let test: Vec<Vec<f32>> = test.outer_iter().map(|q| q.to_vec()).collect();
+        // Untimed: builds (or updates) the model's caches.
+        for q in &test {
+            std::hint::black_box(db.search_learned(q, K).expect("search"));
+            std::hint::black_box(db.search(q, K).expect("search"));
+        }
+        let mut per_pass = Vec::with_capacity(passes);
+        let (mut tp, mut tl) = (0u64, 0u64);
+        for pass in 0..passes {
+            let (mut pp, mut pl) = (0u64, 0u64);
+            for (i, q) in test.iter().enumerate() {
+                let time = |learn: bool| {
+                    let t0 = serving_profile::clock();
+                    let n = if learn {
+                        db.search_learned(q, K)
+                    } else {
+                        db.search(q, K)
+                    };
+                    std::hint::black_box(n.expect("search"));
+                    serving_profile::clock() - t0
+                };
+                if (i + pass) % 2 == 0 {
+                    pp += time(false);
+                    pl += time(true);
+                } else {
+                    pl += time(true);
+                    pp += time(false);
+                }
+            }
+            per_pass.push(100.0 * (pl as f64 / pp as f64 - 1.0));
+            tp += pp;
+            tl += pl;
+        }
+        let calls = (passes * test.len()).max(1) as f64;
+        Self {
+            plain: tp as f64 / calls,
+            learned: tl as f64 / calls,
+            per_pass,
+        }
+    }
+
+    fn percent(&self) -> f64 {
+        100.0 * (self.learned / self.plain - 1.0)
+    }
+}
+
+/// `SEARCH_BENCH_ONLY=growth`: the store's overhead as feedback grows past
+/// what the model was trained on. A fresh store (`$SEARCH_BENCH_GROWTH_STORE`,
+/// default `/tmp/ruvector_search_bench_growth`) with the setup's events and
+/// the bench's trained model, measured; then more synthetic events of the
+/// same kind recorded (no retraining, as between training rounds) and
+/// measured again, at 4× and 16× the events.
+fn growth(s: &Setup) {
+    let dir = std::env::var("SEARCH_BENCH_GROWTH_STORE")
+        .unwrap_or_else(|_| "/tmp/ruvector_search_bench_growth".into());
+    let db = build_store(s, &dir);
+    db.publish(s.gnn.model().clone()).expect("publish");
+    let passes = env_or("SEARCH_BENCH_PASSES", 5usize).max(1);
+    let mut rng = Rng::seed_from_u64(23);
+    let first = s.events.nrows();
+    eprintln!(
+        "| feedback events | `search` ticks | `search_learned` ticks | overhead | per pass |"
+    );
+    eprintln!("|---:|---:|---:|---:|---|");
+    for target in [first, 4 * first, 16 * first] {
+        while db.feedback_len() < target {
+            let (q, item) = synthetic_event(&s.base, s.n_queries, &s.gt, &mut rng);
+            record(&db, &q, |id| id == item);
+        }
+        let o = Overhead::measure(&db, &s.test, passes);
+        eprintln!(
+            "| {} | {:.0} | {:.0} | {:+.1}% | {} |",
+            db.feedback_len(),
+            o.plain,
+            o.learned,
+            o.percent(),
+            o.per_pass
+                .iter()
+                .map(|v| format!("{v:+.1}%"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn bench(c: &mut Criterion) {
     let Some(s) = setup() else { return };
     let nq = s.test.nrows();
-    if std::env::var("SEARCH_BENCH_ONLY").as_deref() == Ok("store") {
-        store_overhead(&s);
-        return;
+    match std::env::var("SEARCH_BENCH_ONLY").as_deref() {
+        Ok("store") => return store_overhead(&s),
+        Ok("growth") => return growth(&s),
+        _ => {}
     }
     // One variant alone (for `perf stat`), or nothing but the setup.
     match std::env::var("SEARCH_BENCH_ONLY").as_deref() {

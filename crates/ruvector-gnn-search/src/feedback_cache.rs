@@ -24,6 +24,20 @@ use crate::gnn_embedder::{fmax, SearchContext};
 /// claims, skips and neighbour claims in all needs no list but its record.
 pub(crate) const INLINE: usize = 8;
 
+/// Events of each kind (claims, skips, neighbour claims) the similarity
+/// features read per item: the most recent this many. The counts (features 1,
+/// 4 and 7) and feature 11 still cover every event; features 2, 3, 6 and 8
+/// (attention over the claiming queries, the best claim, neighbour-claim and
+/// skip similarity) read these. Bounds the re-ranking's work per candidate
+/// however much feedback an item gathers (an answer shown for thousands of
+/// queries would otherwise cost a similarity per query on every search).
+pub(crate) const RECENT_PER_KIND: usize = 32;
+
+/// The last [`RECENT_PER_KIND`] of an ascending event list.
+pub(crate) fn recent(events: &[u32]) -> &[u32] {
+    &events[events.len().saturating_sub(RECENT_PER_KIND)..]
+}
+
 /// [`FeedbackCache::flags`]: the item has claims, skips or neighbour claims.
 pub(crate) const WARM: u8 = 1;
 /// [`FeedbackCache::flags`]: the item has item-graph neighbours.
@@ -38,12 +52,13 @@ pub(crate) struct ItemRecord {
     /// Where the item's events start in [`FeedbackCache::events`] (only
     /// when there are more than [`INLINE`] of them).
     start: u32,
-    /// Events that chose the item (the first `n_claims` of its events,
-    /// ascending as in the feedback graph).
+    /// The most recent ([`RECENT_PER_KIND`]) events that chose the item (the
+    /// first `n_claims` of its events, ascending as in the feedback graph).
     pub(crate) n_claims: u32,
-    /// Events that were shown it and chose another (the next `n_skips`).
+    /// The most recent events that were shown it and chose another (the
+    /// next `n_skips`).
     pub(crate) n_skips: u32,
-    /// Deduplicated events that chose any of the item's neighbours (the last
+    /// The most recent deduplicated events that chose any of the item's neighbours (the last
     /// `n_nb`, ascending).
     pub(crate) n_nb: u32,
     /// Feature 1: `ln(1 + #claims)`.
@@ -270,8 +285,8 @@ impl FeedbackCache {
         let fb = ctx.feedback;
         let cl = claims(i);
         let mut r = ItemRecord {
-            n_claims: cl.len() as u32,
-            n_skips: skips.len() as u32,
+            n_claims: recent(cl).len() as u32,
+            n_skips: recent(skips).len() as u32,
             log_claims: log_claims(i),
             log_skips: log_count(skips.len()),
             chooser_cos: f32::MIN,
@@ -299,12 +314,17 @@ impl FeedbackCache {
             nb_events.sort_unstable();
             nb_events.dedup();
         }
-        r.n_nb = nb_events.len() as u32;
+        let nb_recent = recent(nb_events);
+        r.n_nb = nb_recent.len() as u32;
         let old = self.records[i].n_events();
         if old > INLINE {
             self.garbage += old;
         }
-        let all = cl.iter().chain(skips).chain(nb_events.iter()).copied();
+        let all = recent(cl)
+            .iter()
+            .chain(recent(skips))
+            .chain(nb_recent)
+            .copied();
         if r.n_events() <= INLINE {
             for (slot, e) in r.inline.iter_mut().zip(all) {
                 *slot = e;

@@ -32,7 +32,7 @@ use ruvector_gnn_weights::{Tensor, TensorStore};
 
 use crate::candidates::normalized;
 use crate::error::{check_vector, Error, Result};
-use crate::feedback_cache::{FeedbackCache, HAS_NEIGHBOURS, WARM};
+use crate::feedback_cache::{recent, FeedbackCache, HAS_NEIGHBOURS, WARM};
 use crate::feedback_graph::FeedbackGraph;
 use crate::line_rows::LineRows;
 use crate::rerank::{TrainConfig, TrainExample};
@@ -138,7 +138,8 @@ pub struct Explanation {
     pub gnn: f32,
     /// Message features with their names (see [`FEATURE_NAMES`]).
     pub features: Vec<(&'static str, f32)>,
-    /// Past feedback events that chose this item, with their attention weight.
+    /// The most recent (at most 32) past feedback events that chose this
+    /// item, with their attention weight (what feature 2 pools).
     pub attention: Vec<(u32, f32)>,
     /// Item neighbours (graph edges) with their cosine similarity to the query.
     pub neighbours: Vec<(u64, f32)>,
@@ -1072,10 +1073,7 @@ impl GNNEmbedder {
                 // Attention over the claiming queries, as in `features`.
                 sims.clear();
                 sims.extend(claims.iter().map(|&e| memo[e as usize]));
-                w.clear();
-                w.extend(sims.iter().map(|s| s / ATTENTION_TEMPERATURE));
-                ruvector_gnn_kernels::softmax::softmax_inplace(w);
-                f[2] = w.iter().zip(sims.iter()).map(|(a, s)| a * s).sum();
+                f[2] = claim_attention(sims, w);
                 let mx = sims.iter().copied().fold(f32::MIN, fmax);
                 f[3] = mx;
                 f[11] = rec.chooser_cos;
@@ -1942,52 +1940,108 @@ fn features(
     f[0] = vector::dot(q, ctx.item(i));
     f[9] = f[0] - best;
     f[10] = (1.0 + rank as f32).ln();
-    let claims: Vec<u32> = fb
-        .claims(i)
-        .iter()
-        .copied()
-        .filter(|&c| Some(c) != skip)
-        .collect();
+    let Linked {
+        claims,
+        skips,
+        nb_claims,
+        nb_log_claims,
+    } = Linked::of(ctx, fb, i, skip);
     let mut attention = Vec::new();
     if !claims.is_empty() {
         f[1] = (1.0 + claims.len() as f32).ln();
-        let sims: Vec<f32> = claims.iter().map(|&c| qs[c as usize]).collect();
-        let mut w: Vec<f32> = sims.iter().map(|s| s / ATTENTION_TEMPERATURE).collect();
-        ruvector_gnn_kernels::softmax::softmax_inplace(&mut w);
-        f[2] = w.iter().zip(&sims).map(|(a, s)| a * s).sum();
+        // Similarity features over the most recent claims only (as the
+        // serving path's records hold them); the count and feature 11 over all.
+        let recent_claims = recent(&claims);
+        let sims: Vec<f32> = recent_claims.iter().map(|&c| qs[c as usize]).collect();
+        let mut w = Vec::with_capacity(sims.len());
+        f[2] = claim_attention(&sims, &mut w);
         f[3] = sims.iter().copied().fold(f32::MIN, fmax);
         f[11] = claims
             .iter()
             .map(|&c| vector::dot(fb.query(c), ctx.item(i)))
             .fold(f32::MIN, fmax);
-        attention = claims.iter().copied().zip(w).collect();
+        attention = recent_claims.iter().copied().zip(w).collect();
     }
-    let mut n_skips = 0usize;
-    let mut best_skip = 0.0f32;
-    for &c in fb.skips(i).iter().filter(|&&c| Some(c) != skip) {
-        n_skips += 1;
-        best_skip = fmax(best_skip, qs[c as usize]);
-    }
-    f[7] = (1.0 + n_skips as f32).ln();
-    f[8] = best_skip;
+    f[7] = (1.0 + skips.len() as f32).ln();
+    f[8] = best_sim(recent(&skips), qs);
     let nb = ctx.neighbours(i);
     if !nb.is_empty() {
-        let mut deg = 0.0;
-        let mut best = 0.0f32;
-        for &j in nb {
-            let j = u64::from(j);
-            let cl = fb.claims(j);
-            let n = cl.iter().filter(|&&c| Some(c) != skip).count();
-            deg += (1.0 + n as f32).ln();
-            for &c in cl.iter().filter(|&&c| Some(c) != skip) {
-                best = fmax(best, qs[c as usize]);
-            }
-        }
-        f[4] = deg / nb.len() as f32;
-        f[6] = best;
+        f[4] = nb_log_claims / nb.len() as f32;
+        f[6] = best_sim(recent(&nb_claims), qs);
         f[5] = cache.neighbour_means.dot(i as usize, q);
     }
     (f, attention)
+}
+
+/// An item's feedback events other than a masked one, ascending: what the
+/// features read (the similarity features only the [`recent`] of each kind).
+struct Linked {
+    /// Events that chose the item.
+    claims: Vec<u32>,
+    /// Events that were shown it and chose another.
+    skips: Vec<u32>,
+    /// Events that chose one of its item-graph neighbours, deduplicated.
+    nb_claims: Vec<u32>,
+    /// `Σ ln(1 + #claims)` over its neighbours (feature 4 before the mean).
+    nb_log_claims: f32,
+}
+
+impl Linked {
+    /// Item `i`'s events in `fb`, event `skip` masked.
+    fn of(ctx: &SearchContext<'_>, fb: &FeedbackGraph, i: u64, skip: Option<u32>) -> Self {
+        let others = |events: &[u32]| -> Vec<u32> {
+            events
+                .iter()
+                .copied()
+                .filter(|&c| Some(c) != skip)
+                .collect()
+        };
+        let mut nb_log_claims = 0.0;
+        let mut nb_claims = Vec::new();
+        for &j in ctx.neighbours(i) {
+            let cl = others(fb.claims(u64::from(j)));
+            nb_log_claims += (1.0 + cl.len() as f32).ln();
+            nb_claims.extend(cl);
+        }
+        nb_claims.sort_unstable();
+        nb_claims.dedup();
+        Self {
+            claims: others(fb.claims(i)),
+            skips: others(fb.skips(i)),
+            nb_claims,
+            nb_log_claims,
+        }
+    }
+
+    /// The query's best similarity (`qs`, 0 at least) to the recent events
+    /// of every kind.
+    fn nearest(&self, qs: &[f32]) -> f32 {
+        [&self.claims, &self.skips, &self.nb_claims]
+            .into_iter()
+            .fold(0.0f32, |b, l| fmax(b, best_sim(recent(l), qs)))
+    }
+}
+
+/// `max(0, max_e qs[e])` over `events`.
+fn best_sim(events: &[u32], qs: &[f32]) -> f32 {
+    events.iter().fold(0.0f32, |b, &e| fmax(b, qs[e as usize]))
+}
+
+/// Feature 2, attention over an item's claiming queries: `w =
+/// softmax(sims / ATTENTION_TEMPERATURE)` (written into `w`), returns
+/// `Σ w·sims`. One claim (most claimed items have one) skips the softmax
+/// call: the softmax of one finite value is exactly 1 (the kernel's `exp(0)`
+/// is exactly 1), so the value is the same bit for bit.
+fn claim_attention(sims: &[f32], w: &mut Vec<f32>) -> f32 {
+    w.clear();
+    match sims {
+        [s] if s.is_finite() => w.push(1.0),
+        _ => {
+            w.extend(sims.iter().map(|s| s / ATTENTION_TEMPERATURE));
+            ruvector_gnn_kernels::softmax::softmax_inplace(w);
+        }
+    }
+    w.iter().zip(sims).map(|(a, s)| a * s).sum()
 }
 
 /// The `k` items of `pool` most similar to `q` (dense ids as `usize`).
@@ -2167,19 +2221,10 @@ fn list_context(
     // The query's best similarity to a past query linked to a candidate
     // (chose or skipped it, or chose one of its item neighbours): bounded by
     // the candidates' feedback, not by the number of past events.
-    let mut nearest = 0.0f32;
-    for &c in candidates {
-        let linked = fb.claims(c).iter().chain(fb.skips(c));
-        let via_neighbours = ctx
-            .neighbours(c)
-            .iter()
-            .flat_map(|&j| fb.claims(u64::from(j)));
-        for &e in linked.chain(via_neighbours) {
-            if Some(e) != skip {
-                nearest = fmax(nearest, qs[e as usize]);
-            }
-        }
-    }
+    // Over the recent events of each kind, as the features read them.
+    let nearest = candidates.iter().fold(0.0f32, |b, &c| {
+        fmax(b, Linked::of(ctx, fb, c, skip).nearest(qs))
+    });
     let cos: Vec<f32> = candidates
         .iter()
         .map(|&c| vector::dot(q, ctx.item(c)))
@@ -2233,6 +2278,28 @@ mod tests {
 
     const D: usize = 8;
     const N: usize = 40;
+
+    /// One claim's attention skips the softmax call and gives what the
+    /// softmax gives, bit for bit (cosines, their extremes, signed zeros).
+    #[test]
+    fn one_claim_attention_equals_the_softmax() {
+        let mut rng = Rng::seed_from_u64(3);
+        let mut values: Vec<f32> = (0..1000).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        values.extend([0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30, f32::MIN_POSITIVE]);
+        for s in values {
+            let mut w = vec![s / ATTENTION_TEMPERATURE];
+            ruvector_gnn_kernels::softmax::softmax_inplace(&mut w);
+            let want: f32 = w.iter().zip([s]).map(|(a, s)| a * s).sum();
+            let mut got_w = Vec::new();
+            let got = claim_attention(&[s], &mut got_w);
+            assert_eq!(got.to_bits(), want.to_bits(), "{s}");
+            assert_eq!(got_w, w);
+        }
+        // Several claims still go through the softmax.
+        let mut w = Vec::new();
+        let v = claim_attention(&[0.5, 0.5], &mut w);
+        assert_eq!((v, w), (0.5, vec![0.5, 0.5]));
+    }
 
     fn items(seed: u64) -> Array2<f32> {
         let mut rng = Rng::seed_from_u64(seed);
@@ -2511,7 +2578,9 @@ mod tests {
     fn fast_scores_equal_the_reference_path() {
         let it = items(8);
         let g = knn_graph(it.view(), 6);
-        let (ex, _, q) = synthetic(&it, 40, 9);
+        // Enough events that some items have more claims and skips than
+        // the features read (the recent ones).
+        let (ex, _, q) = synthetic(&it, 90, 9);
         let mut fb = FeedbackGraph::from_examples(&ex[..30]);
         let cfg = TrainConfig {
             epochs: 10,
@@ -2602,6 +2671,18 @@ mod tests {
         let sizes: Vec<usize> = (0..full.len()).map(|i| full.record(i).n_events()).collect();
         assert!(sizes.iter().any(|&n| n > 0 && n <= INLINE), "{sizes:?}");
         assert!(sizes.iter().any(|&n| n > INLINE), "{sizes:?}");
+        // Items with more claims and skips than the features read.
+        let over = |list: &dyn Fn(u64) -> usize| {
+            (0..N as u64).any(|i| list(i) > crate::feedback_cache::RECENT_PER_KIND)
+        };
+        assert!(
+            over(&|i| fb.claims(i).len()),
+            "no item has over RECENT_PER_KIND claims"
+        );
+        assert!(
+            over(&|i| fb.skips(i).len()),
+            "no item has over RECENT_PER_KIND skips"
+        );
         let empty = FeedbackGraph::empty(D);
         assert_eq!(check(&m, &empty, &queries), total);
         // Few events: cold items (flags only) and warm ones side by side.
