@@ -604,12 +604,31 @@ impl Overhead {
     }
 }
 
+/// Prints where the profiled scoring calls' time went, section by section
+/// (`serving_profile`), per call.
+fn print_sections() {
+    let calls = serving_profile::calls().max(1) as f64;
+    let per: Vec<f64> = serving_profile::snapshot()
+        .iter()
+        .map(|&t| t as f64 / calls)
+        .collect();
+    eprintln!(
+        "sections ({} per scoring call, {calls} calls): total {:.0}",
+        serving_profile::UNIT,
+        per.iter().sum::<f64>()
+    );
+    for (name, v) in serving_profile::SECTIONS.iter().zip(&per) {
+        eprintln!("  {name:<24} {v:>8.0}");
+    }
+}
+
 /// `SEARCH_BENCH_ONLY=growth`: the store's overhead as feedback grows past
 /// what the model was trained on. A fresh store (`$SEARCH_BENCH_GROWTH_STORE`,
 /// default `/tmp/ruvector_search_bench_growth`) with the setup's events and
 /// the bench's trained model, measured; then more synthetic events of the
 /// same kind recorded (no retraining, as between training rounds) and
-/// measured again, at 4× and 16× the events.
+/// measured again, at 4× and 16× the events. With `SEARCH_BENCH_SECTIONS=1`
+/// each step also prints its scoring sections.
 fn growth(s: &Setup) {
     let dir = std::env::var("SEARCH_BENCH_GROWTH_STORE")
         .unwrap_or_else(|_| "/tmp/ruvector_search_bench_growth".into());
@@ -627,7 +646,14 @@ fn growth(s: &Setup) {
             let (q, item) = synthetic_event(&s.base, s.n_queries, &s.gt, &mut rng);
             record(&db, &q, |id| id == item);
         }
+        let sections = env_or("SEARCH_BENCH_SECTIONS", 0usize) != 0;
+        serving_profile::reset();
+        serving_profile::enable(sections);
         let o = Overhead::measure(&db, &s.test, passes);
+        serving_profile::enable(false);
+        if sections {
+            print_sections();
+        }
         eprintln!(
             "| {} | {:.0} | {:.0} | {:+.1}% | {} |",
             db.feedback_len(),
@@ -687,19 +713,7 @@ fn bench(c: &mut Criterion) {
             );
             serving_profile::enable(false);
             if sections {
-                let calls = serving_profile::calls().max(1) as f64;
-                let per: Vec<f64> = serving_profile::snapshot()
-                    .iter()
-                    .map(|&t| t as f64 / calls)
-                    .collect();
-                eprintln!(
-                    "sections ({} per scoring call, {calls} calls): total {:.0}",
-                    serving_profile::UNIT,
-                    per.iter().sum::<f64>()
-                );
-                for (name, v) in serving_profile::SECTIONS.iter().zip(&per) {
-                    eprintln!("  {name:<24} {v:>8.0}");
-                }
+                print_sections();
                 let queries = PIPELINE[2].load(Ordering::Relaxed);
                 if queries > 0 && v == "candidates" {
                     eprintln!(
