@@ -79,7 +79,7 @@ const N_TRAIN_QUERIES: usize = 500;
 const N_SYNTHETIC: usize = 2000;
 /// Part of the trained-model cache key: bump when the model, its features
 /// or its training change, so a stale cached model is not reused.
-const MODEL_CACHE_TAG: &str = "gnn-bench-model-v1";
+const MODEL_CACHE_TAG: &str = "gnn-bench-model-v2";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -251,8 +251,9 @@ fn setup() -> Option<Setup> {
         "ef {ef}, {candidates} candidates per query; {:.1}% of the timed candidates were chosen by some event",
         100.0 * hit as f64 / total.max(1) as f64
     );
-    // How much feedback the features read per query (claims, skips and the
-    // claims of the candidates' item neighbours).
+    // How much feedback is linked to the candidates per query (claims, skips
+    // and the claims of the candidates' item neighbours; all of it, before the
+    // model's per-item bound on the recent events it reads).
     let fb = gnn.context().feedback;
     let (mut entries, mut distinct) = (0usize, 0usize);
     for q in test.outer_iter() {
@@ -490,7 +491,7 @@ fn store_overhead(s: &Setup) {
     };
     db.publish(s.gnn.model().clone()).expect("publish");
     let passes = env_or("SEARCH_BENCH_PASSES", 10usize).max(1);
-    let o = Overhead::measure(&db, &s.test, passes);
+    let o = Overhead::measure(&db, &s.test, passes, false);
     eprintln!(
         "store API, {passes} passes over {} queries ({} per call): VectorDB::search k=10 {:.0}, \
          search_learned k=10 {:.0}: overhead {:+.1}% (per pass {})",
@@ -557,13 +558,17 @@ struct Overhead {
 }
 
 impl Overhead {
-    fn measure(db: &VectorDB, test: &Array2<f32>, passes: usize) -> Self {
+    /// With `profile`, the timed calls (not the warm-up) are also profiled
+    /// section by section (`serving_profile`, read with `print_sections`).
+    fn measure(db: &VectorDB, test: &Array2<f32>, passes: usize, profile: bool) -> Self {
         let test: Vec<Vec<f32>> = test.outer_iter().map(|q| q.to_vec()).collect();
         // Untimed: builds (or updates) the model's caches.
         for q in &test {
             std::hint::black_box(db.search_learned(q, K).expect("search"));
             std::hint::black_box(db.search(q, K).expect("search"));
         }
+        serving_profile::reset();
+        serving_profile::enable(profile);
         let mut per_pass = Vec::with_capacity(passes);
         let (mut tp, mut tl) = (0u64, 0u64);
         for pass in 0..passes {
@@ -591,6 +596,7 @@ impl Overhead {
             tp += pp;
             tl += pl;
         }
+        serving_profile::enable(false);
         let calls = (passes * test.len()).max(1) as f64;
         Self {
             plain: tp as f64 / calls,
@@ -647,10 +653,7 @@ fn growth(s: &Setup) {
             record(&db, &q, |id| id == item);
         }
         let sections = env_or("SEARCH_BENCH_SECTIONS", 0usize) != 0;
-        serving_profile::reset();
-        serving_profile::enable(sections);
-        let o = Overhead::measure(&db, &s.test, passes);
-        serving_profile::enable(false);
+        let o = Overhead::measure(&db, &s.test, passes, sections);
         if sections {
             print_sections();
         }

@@ -520,7 +520,7 @@ fn render(
         )?;
     }
     if !floors.is_empty() {
-        writeln!(s, "\n**What the SAGE rows cannot go below** (same rounds; `layers_peer` floor probes): every SAGE layer aggregates over the in-edges — for max the 128-wide source rows themselves, for mean the 64-wide projected rows `X·W_neigh` — and computes the two 128→64 products `X·W_neigh` and `X·W_root`. Each part alone, on the same data, 2 threads:\n")?;
+        writeln!(s, "\n**What the SAGE rows cannot go below** (same rounds; `layers_peer` floor probes): every SAGE layer aggregates over the in-edges — for max the 128-wide source rows themselves, for mean the 64-wide projected rows `X·W_neigh` — and computes the two 128→64 products `X·W_neigh` and `X·W_root`. Each part alone, on the same data, 2 threads (the probes reuse their buffers; \"ours\" is the plain allocating entry point of the table above):\n")?;
         writeln!(s, "| layer | nodes | ours | aggregation alone | products alone | sum of the parts | PyG / 20 (the ≥ 20× budget) | PyG / (aggregation alone) |")?;
         writeln!(s, "|---|---|---|---|---|---|---|---|")?;
         for f in floors {

@@ -217,7 +217,7 @@ fn sage_block_inference_matches_the_training_forward() {
     for (din, dout) in [(8, 5), (5, 8)] {
         let x = dense(n, din, 12);
         for agg in [Aggregator::Mean, Aggregator::Sum, Aggregator::Max] {
-            for (normalize, root) in [(false, true), (false, false), (true, true)] {
+            for (normalize, root) in [(false, true), (false, false), (true, true), (true, false)] {
                 let layer = SAGELayer::new(din, dout, agg, normalize, 13)
                     .unwrap()
                     .with_activation(Activation::ReLU)

@@ -1206,16 +1206,16 @@ impl GNNEmbedder {
         let lc = list_context(ctx, ctx.feedback, &q, candidates, None, &qs);
         Ok(candidates
             .iter()
-            .zip(lc)
-            .map(|(&c, lc)| {
+            .zip(&lc)
+            .map(|(&c, (lc, linked))| {
                 self.score_one(
                     ctx,
                     ctx.feedback,
                     &q,
                     node.as_ref(),
                     c,
-                    None,
-                    lc,
+                    linked,
+                    *lc,
                     cache.as_deref(),
                     &qs,
                 )
@@ -1240,9 +1240,10 @@ impl GNNEmbedder {
         let q = normalized(query);
         let pool: Vec<u64> = (0..ctx.items.nrows() as u64).collect();
         let qs = ctx.feedback.query_sims(&q);
-        let lc = list_context(ctx, ctx.feedback, &q, &pool, None, &qs)[item as usize];
+        let (lc, linked) =
+            list_context(ctx, ctx.feedback, &q, &pool, None, &qs).swap_remove(item as usize);
         let cache = self.item_layers(ctx)?;
-        let (f, attention) = features(ctx, ctx.feedback, &q, item, None, lc, &cache, &qs);
+        let (f, attention) = features(ctx, ctx.feedback, &q, item, &linked, lc, &cache, &qs);
         let node = self.query_node(ctx, &q, &pool)?;
         let gnn = node.as_ref().map_or(0.0, |n| self.gnn_term(n, item));
         let score = if self.trained {
@@ -1273,7 +1274,7 @@ impl GNNEmbedder {
         q: &[f32],
         node: Option<&(Arc<ItemCache>, Array1<f32>)>,
         i: u64,
-        skip: Option<u32>,
+        linked: &Linked,
         lc: (f32, usize, f32),
         cache: Option<&ItemCache>,
         qs: &[f32],
@@ -1284,7 +1285,7 @@ impl GNNEmbedder {
         let Some(cache) = cache else {
             return vector::dot(q, ctx.item(i));
         };
-        let (f, _) = features(ctx, fb, q, i, skip, lc, cache, qs);
+        let (f, _) = features(ctx, fb, q, i, linked, lc, cache, qs);
         f[0] + self.mlp(&f).0 + node.map_or(0.0, |n| self.gnn_term(n, i))
     }
 
@@ -1526,8 +1527,8 @@ impl GNNEmbedder {
                 let feats = ex
                     .candidates
                     .iter()
-                    .zip(lc)
-                    .map(|(&c, lc)| features(ctx, fb, &q, c, Some(e as u32), lc, &cache, &qs).0)
+                    .zip(&lc)
+                    .map(|(&c, (lc, linked))| features(ctx, fb, &q, c, linked, *lc, &cache, &qs).0)
                     .collect();
                 Prepared {
                     e,
@@ -1742,16 +1743,16 @@ impl GNNEmbedder {
             let lc = list_context(ctx, fb, &q, shown, Some(e), &qs);
             let scores: Vec<f32> = shown
                 .iter()
-                .zip(lc)
-                .map(|(&c, lc)| {
+                .zip(&lc)
+                .map(|(&c, (lc, linked))| {
                     self.score_one(
                         ctx,
                         fb,
                         &q,
                         node.as_ref(),
                         c,
-                        Some(e),
-                        lc,
+                        linked,
+                        *lc,
                         cache.as_deref(),
                         &qs,
                     )
@@ -1922,15 +1923,16 @@ impl Parameters for GNNEmbedder {
     }
 }
 
-/// Messages into item `i` for (normalised) query `q`, ignoring event `skip`;
-/// `qs` are `q`'s similarities to every past query.
+/// Messages into item `i` for (normalised) query `q`, from its feedback
+/// events `linked` (any masked event already left out, [`Linked::of`]) and
+/// its list context; `qs` are `q`'s similarities to every past query.
 #[allow(clippy::too_many_arguments)] // internal hot path; a struct would only rename them
 fn features(
     ctx: &SearchContext<'_>,
     fb: &FeedbackGraph,
     q: &[f32],
     i: u64,
-    skip: Option<u32>,
+    linked: &Linked,
     (best, rank, nearest): (f32, usize, f32),
     cache: &ItemCache,
     qs: &[f32],
@@ -1945,13 +1947,13 @@ fn features(
         skips,
         nb_claims,
         nb_log_claims,
-    } = Linked::of(ctx, fb, i, skip);
+    } = linked;
     let mut attention = Vec::new();
     if !claims.is_empty() {
         f[1] = (1.0 + claims.len() as f32).ln();
         // Similarity features over the most recent claims only (as the
         // serving path's records hold them); the count and feature 11 over all.
-        let recent_claims = recent(&claims);
+        let recent_claims = recent(claims);
         let sims: Vec<f32> = recent_claims.iter().map(|&c| qs[c as usize]).collect();
         let mut w = Vec::with_capacity(sims.len());
         f[2] = claim_attention(&sims, &mut w);
@@ -1963,11 +1965,11 @@ fn features(
         attention = recent_claims.iter().copied().zip(w).collect();
     }
     f[7] = (1.0 + skips.len() as f32).ln();
-    f[8] = best_sim(recent(&skips), qs);
+    f[8] = best_sim(recent(skips), qs);
     let nb = ctx.neighbours(i);
     if !nb.is_empty() {
-        f[4] = nb_log_claims / nb.len() as f32;
-        f[6] = best_sim(recent(&nb_claims), qs);
+        f[4] = *nb_log_claims / nb.len() as f32;
+        f[6] = best_sim(recent(nb_claims), qs);
         f[5] = cache.neighbour_means.dot(i as usize, q);
     }
     (f, attention)
@@ -2209,7 +2211,8 @@ impl Head {
 
 /// For each candidate: the best cosine among `candidates`, the candidate's
 /// rank by cosine (0 = best; ties by id), and the query's best similarity
-/// to a past query (event `skip` masked).
+/// to a past query (event `skip` masked); with the candidate's feedback
+/// events (`skip` masked), which [`features`] reads too.
 fn list_context(
     ctx: &SearchContext<'_>,
     fb: &FeedbackGraph,
@@ -2217,14 +2220,16 @@ fn list_context(
     candidates: &[u64],
     skip: Option<u32>,
     qs: &[f32],
-) -> Vec<(f32, usize, f32)> {
+) -> Vec<((f32, usize, f32), Linked)> {
     // The query's best similarity to a past query linked to a candidate
-    // (chose or skipped it, or chose one of its item neighbours): bounded by
-    // the candidates' feedback, not by the number of past events.
-    // Over the recent events of each kind, as the features read them.
-    let nearest = candidates.iter().fold(0.0f32, |b, &c| {
-        fmax(b, Linked::of(ctx, fb, c, skip).nearest(qs))
-    });
+    // (chose or skipped it, or chose one of its item neighbours), over the
+    // recent events of each kind as the features read them: bounded by the
+    // candidates' feedback, not by the number of past events.
+    let linked: Vec<Linked> = candidates
+        .iter()
+        .map(|&c| Linked::of(ctx, fb, c, skip))
+        .collect();
+    let nearest = linked.iter().fold(0.0f32, |b, l| fmax(b, l.nearest(qs)));
     let cos: Vec<f32> = candidates
         .iter()
         .map(|&c| vector::dot(q, ctx.item(c)))
@@ -2236,11 +2241,15 @@ fn list_context(
             .then(candidates[a].cmp(&candidates[b]))
     });
     let best = order.first().map_or(0.0, |&i| cos[i]);
-    let mut out = vec![(best, 0, nearest); candidates.len()];
+    let mut ranks = vec![0; candidates.len()];
     for (r, &i) in order.iter().enumerate() {
-        out[i].1 = r;
+        ranks[i] = r;
     }
-    out
+    ranks
+        .into_iter()
+        .zip(linked)
+        .map(|(rank, l)| ((best, rank, nearest), l))
+        .collect()
 }
 
 /// The normalised mean of every item's neighbours (zero rows for none).
@@ -2278,6 +2287,53 @@ mod tests {
 
     const D: usize = 8;
     const N: usize = 40;
+
+    /// Training masks an example's own event before the recent-events bound:
+    /// an item's features with event `e` masked are those of the feedback
+    /// graph without `e` (items with more claims, skips and neighbour claims
+    /// than the bound included; the list context's nearest past query too).
+    #[test]
+    fn masking_an_event_equals_its_absence() {
+        let it = items(8);
+        let g = knn_graph(it.view(), 6);
+        let (ex, _, q) = synthetic(&it, 90, 9);
+        let fb = FeedbackGraph::from_examples(&ex);
+        let over = |list: &dyn Fn(u64) -> usize| {
+            (0..N as u64).any(|i| list(i) > crate::feedback_cache::RECENT_PER_KIND)
+        };
+        assert!(over(&|i| fb.claims(i).len()) && over(&|i| fb.skips(i).len()));
+        let m = model();
+        let q = normalized(&q);
+        let all: Vec<u64> = (0..N as u64).collect();
+        for e in [3usize, 60, 89] {
+            let rest: Vec<TrainExample> = ex
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| k != e)
+                .map(|(_, x)| x.clone())
+                .collect();
+            let without = FeedbackGraph::from_examples(&rest);
+            let run = |fb: &FeedbackGraph, skip: Option<u32>| {
+                let ctx = SearchContext {
+                    items: it.view(),
+                    graph: &g,
+                    feedback: fb,
+                };
+                let cache = m.item_layers(&ctx).unwrap();
+                let qs = fb.query_sims(&q);
+                list_context(&ctx, fb, &q, &all, skip, &qs)
+                    .iter()
+                    .zip(&all)
+                    .map(|((lc, linked), &i)| {
+                        features(&ctx, fb, &q, i, linked, *lc, &cache, &qs)
+                            .0
+                            .map(f32::to_bits)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(run(&fb, Some(e as u32)), run(&without, None), "event {e}");
+        }
+    }
 
     /// One claim's attention skips the softmax call and gives what the
     /// softmax gives, bit for bit (cosines, their extremes, signed zeros).

@@ -439,10 +439,13 @@ impl SAGELayer {
     }
 
     /// [`SAGELayer::forward_into`] for the mean, sum and max aggregators,
-    /// block by block of output rows (`x` row-major): the same operations in
-    /// the same order per row as the training forward (aggregate,
-    /// `·W_neigh`, `+ x·W_root`, and without row normalisation bias and
-    /// activation; with it, [`SAGELayer::finish`] follows on the whole output).
+    /// block by block of output rows (`x` row-major). Aggregating first, the
+    /// same operations in the same order per row as the training forward
+    /// (aggregate, `·W_neigh`, `+ x·W_root`); projecting first (mean and sum
+    /// when `output_dim < input_dim`), the same up to the products' rounding
+    /// (`agg(x·W_neigh)` instead of `agg(x)·W_neigh`). Without row
+    /// normalisation bias and activation follow per block; with it,
+    /// [`SAGELayer::finish`] follows on the whole output.
     fn forward_blocks(
         &self,
         x: ArrayView2<'_, f32>,
@@ -477,7 +480,6 @@ impl SAGELayer {
             Aggregator::Mean | Aggregator::Sum if dout < din => {
                 let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), dout);
                 self.project_both(x, p.view_mut(), o);
-                let p = p;
                 let root = self.weight_root.is_some();
                 fused::row_blocks(o, dout, |row0, oblock| {
                     fused::with_block(oblock.len(), |h| {
@@ -493,10 +495,7 @@ impl SAGELayer {
                             oblock.copy_from_slice(h);
                         }
                     });
-                    if !self.normalize {
-                        let bias = self.bias.as_slice().expect("contiguous bias");
-                        fused::add_bias_act(oblock, bias, self.activation.to_act());
-                    }
+                    self.bias_act_block(oblock);
                 });
                 workspace.give_matrix(SLOT_AGG, p);
             }
@@ -533,9 +532,9 @@ impl SAGELayer {
         let dout = self.output_dim;
         let rows_per = fused::FUSED_ROWS;
         let targets = out.len() / dout.max(1);
-        let Some(ps) = p.as_slice_mut() else {
-            return;
-        };
+        let ps = p
+            .as_slice_mut()
+            .expect("workspace matrices are row-major and contiguous");
         let wn = self.weight_neigh.view();
         let wr = self.weight_root.as_ref().map(|w| w.view());
         let block = |row0: usize, pb: &mut [f32], ob: Option<&mut [f32]>| {
@@ -581,6 +580,13 @@ impl SAGELayer {
                 );
             }
         }
+        self.bias_act_block(oblock);
+    }
+
+    /// Without row normalisation, bias and activation of a block of output
+    /// rows; with it nothing (they follow on whole rows in
+    /// [`SAGELayer::finish`]).
+    fn bias_act_block(&self, oblock: &mut [f32]) {
         if self.normalize {
             return;
         }
