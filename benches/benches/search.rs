@@ -500,11 +500,7 @@ fn store_overhead(s: &Setup) {
         o.plain,
         o.learned,
         o.percent(),
-        o.per_pass
-            .iter()
-            .map(|v| format!("{v:+.1}%"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        o.passes()
     );
 }
 
@@ -608,6 +604,15 @@ impl Overhead {
     fn percent(&self) -> f64 {
         100.0 * (self.learned / self.plain - 1.0)
     }
+
+    /// The per-pass overheads, as `+x.y%, …`.
+    fn passes(&self) -> String {
+        self.per_pass
+            .iter()
+            .map(|v| format!("{v:+.1}%"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Prints where the profiled scoring calls' time went, section by section
@@ -663,11 +668,7 @@ fn growth(s: &Setup) {
             o.plain,
             o.learned,
             o.percent(),
-            o.per_pass
-                .iter()
-                .map(|v| format!("{v:+.1}%"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            o.passes()
         );
     }
     drop(db);

@@ -2288,6 +2288,15 @@ mod tests {
     const D: usize = 8;
     const N: usize = 40;
 
+    /// Whether some item of the test set has more claims, and some more
+    /// skips, than the features read (`RECENT_PER_KIND`).
+    fn exceeds_bound(fb: &FeedbackGraph) -> bool {
+        let over = |len: &dyn Fn(u64) -> usize| {
+            (0..N as u64).any(|i| len(i) > crate::feedback_cache::RECENT_PER_KIND)
+        };
+        over(&|i| fb.claims(i).len()) && over(&|i| fb.skips(i).len())
+    }
+
     /// Training masks an example's own event before the recent-events bound:
     /// an item's features with event `e` masked are those of the feedback
     /// graph without `e` (items with more claims, skips and neighbour claims
@@ -2298,10 +2307,10 @@ mod tests {
         let g = knn_graph(it.view(), 6);
         let (ex, _, q) = synthetic(&it, 90, 9);
         let fb = FeedbackGraph::from_examples(&ex);
-        let over = |list: &dyn Fn(u64) -> usize| {
-            (0..N as u64).any(|i| list(i) > crate::feedback_cache::RECENT_PER_KIND)
-        };
-        assert!(over(&|i| fb.claims(i).len()) && over(&|i| fb.skips(i).len()));
+        assert!(
+            exceeds_bound(&fb),
+            "no item has over RECENT_PER_KIND claims and skips"
+        );
         let m = model();
         let q = normalized(&q);
         let all: Vec<u64> = (0..N as u64).collect();
@@ -2728,16 +2737,9 @@ mod tests {
         assert!(sizes.iter().any(|&n| n > 0 && n <= INLINE), "{sizes:?}");
         assert!(sizes.iter().any(|&n| n > INLINE), "{sizes:?}");
         // Items with more claims and skips than the features read.
-        let over = |list: &dyn Fn(u64) -> usize| {
-            (0..N as u64).any(|i| list(i) > crate::feedback_cache::RECENT_PER_KIND)
-        };
         assert!(
-            over(&|i| fb.claims(i).len()),
-            "no item has over RECENT_PER_KIND claims"
-        );
-        assert!(
-            over(&|i| fb.skips(i).len()),
-            "no item has over RECENT_PER_KIND skips"
+            exceeds_bound(&fb),
+            "no item has over RECENT_PER_KIND claims and skips"
         );
         let empty = FeedbackGraph::empty(D);
         assert_eq!(check(&m, &empty, &queries), total);
