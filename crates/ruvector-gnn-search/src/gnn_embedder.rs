@@ -2001,9 +2001,10 @@ impl Linked {
         let mut nb_log_claims = 0.0;
         let mut nb_claims = Vec::new();
         for &j in ctx.neighbours(i) {
-            let cl = others(fb.claims(u64::from(j)));
-            nb_log_claims += (1.0 + cl.len() as f32).ln();
-            nb_claims.extend(cl);
+            let before = nb_claims.len();
+            let cl = fb.claims(u64::from(j));
+            nb_claims.extend(cl.iter().copied().filter(|&c| Some(c) != skip));
+            nb_log_claims += (1.0 + (nb_claims.len() - before) as f32).ln();
         }
         nb_claims.sort_unstable();
         nb_claims.dedup();
