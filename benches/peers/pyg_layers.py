@@ -478,10 +478,9 @@ def vs_rust(args) -> int:
                 results.append(r)
                 ostr = " ".join(f"{k} {v:.1f}" for k, v in o.items())
                 tstr = " ".join(f"{k} {v:.1f}" for k, v in t.items())
-                if floors:
-                    tstr += "]  floor[" + " ".join(
-                        f"{k} {v:.1f}" for k, v in r["floor_ms"].items())
-                print(f"{wname:<5} {mode:<16} {g:<11} ours[{ostr}]  pyg[{tstr}]  "
+                fstr = " ".join(f"{k} {v:.1f}" for k, v in r["floor_ms"].items())
+                fstr = f"  floor[{fstr}]" if floors else ""
+                print(f"{wname:<5} {mode:<16} {g:<11} ours[{ostr}]  pyg[{tstr}]{fstr}  "
                       f"PyG/ours: default/plain {r['ratio_pyg_default_over_ours_plain']:.1f}x, "
                       f"fastest/fastest {r['ratio_pyg_fastest_over_ours_fastest']:.1f}x  "
                       f"(load {loads[-1][0]:.2f})", flush=True)

@@ -28,9 +28,10 @@ pub(crate) const INLINE: usize = 8;
 /// features read per item: the most recent this many. The counts (features 1,
 /// 4 and 7) and feature 11 still cover every event; features 2, 3, 6 and 8
 /// (attention over the claiming queries, the best claim, neighbour-claim and
-/// skip similarity) and 12 (the list's nearest linked past query) read these. Bounds the re-ranking's work per candidate
-/// however much feedback an item gathers (an answer shown for thousands of
-/// queries would otherwise cost a similarity per query on every search).
+/// skip similarity) and 12 (the list's nearest linked past query) read these.
+/// Bounds the re-ranking's work per candidate however much feedback an item
+/// gathers (an answer shown for thousands of queries would otherwise cost a
+/// similarity per query on every search).
 pub(crate) const RECENT_PER_KIND: usize = 32;
 
 /// The last [`RECENT_PER_KIND`] of an ascending event list.
@@ -59,8 +60,7 @@ pub(crate) struct ItemRecord {
     /// next `n_skips`).
     pub(crate) n_skips: u32,
     /// The most recent deduplicated events that chose any of the item's
-    /// neighbours (the last
-    /// `n_nb`, ascending).
+    /// neighbours (the last `n_nb`, ascending).
     pub(crate) n_nb: u32,
     /// Feature 1: `ln(1 + #claims)`.
     pub(crate) log_claims: f32,

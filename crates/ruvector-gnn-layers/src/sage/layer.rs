@@ -488,9 +488,7 @@ impl SAGELayer {
                         if root {
                             // `x·W_root` is in `oblock` already: add the
                             // neighbour term to it.
-                            for (o, &v) in oblock.iter_mut().zip(h.iter()) {
-                                *o += v;
-                            }
+                            ruvector_gnn_kernels::vector::add(h, oblock);
                         } else {
                             oblock.copy_from_slice(h);
                         }
