@@ -41,7 +41,7 @@
 //! `score` (the GNN scoring of precomputed candidates) or `warm` (the same,
 //! each query scored several times in a row: compute without cache misses);
 //! one untimed pass runs first (it builds the model's caches). With
-//! `SEARCH_BENCH_SECTIONS=1` those modes also print where each scoring call's
+//! `SEARCH_BENCH_SECTIONS=1` those modes (and `store`, `growth`) also print where each scoring call's
 //! time went, section by section (`search::serving_profile`), which is far
 //! steadier on a shared machine than the end-to-end time:
 //! ```sh
@@ -491,7 +491,8 @@ fn store_overhead(s: &Setup) {
     };
     db.publish(s.gnn.model().clone()).expect("publish");
     let passes = env_or("SEARCH_BENCH_PASSES", 10usize).max(1);
-    let o = Overhead::measure(&db, &s.test, passes, false);
+    let sections = env_or("SEARCH_BENCH_SECTIONS", 0usize) != 0;
+    let o = Overhead::measure(&db, &s.test, passes, sections);
     eprintln!(
         "store API, {passes} passes over {} queries ({} per call): VectorDB::search k=10 {:.0}, \
          search_learned k=10 {:.0}: overhead {:+.1}% (per pass {})",
@@ -502,6 +503,9 @@ fn store_overhead(s: &Setup) {
         o.percent(),
         o.passes()
     );
+    if sections {
+        print_sections();
+    }
 }
 
 /// A fresh store in `dir`: the base vectors, then the setup's feedback

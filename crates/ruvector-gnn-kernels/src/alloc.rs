@@ -97,22 +97,228 @@ pub fn grow_zeroed(v: &mut Vec<f32>, len: usize) {
 /// `madvise(MADV_HUGEPAGE)` on the 2 MiB-aligned part of `[ptr, ptr+bytes)`.
 #[cfg(target_os = "linux")]
 fn advise_huge(ptr: *mut u8, bytes: usize) {
-    let start = (ptr as usize).div_ceil(HUGE_PAGE) * HUGE_PAGE;
-    let end = (ptr as usize + bytes) / HUGE_PAGE * HUGE_PAGE;
-    if end > start {
-        // SAFETY: `[start, end)` lies inside the live allocation behind
-        // `ptr` (rounded inwards to huge-page boundaries). MADV_HUGEPAGE only
-        // changes how the kernel backs these anonymous pages; it never
-        // changes their contents or validity, and a failure (e.g. THP
-        // disabled) leaves the mapping as it was, so the result is ignored.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
+    madvise_aligned(ptr, bytes, libc::MADV_HUGEPAGE);
 }
 
 #[cfg(not(target_os = "linux"))]
 fn advise_huge(_ptr: *mut u8, _bytes: usize) {}
+
+/// `MADV_COLLAPSE` (Linux ≥ 6.1; the generic UAPI value, which x86_64 and
+/// aarch64 use): backs the range with huge pages now, copying pages that
+/// were already touched (an allocator may hand out reused heap memory,
+/// which a fault-time `MADV_HUGEPAGE` never reaches). Older kernels
+/// return `EINVAL` and nothing changes.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+fn collapse_huge(ptr: *mut u8, bytes: usize) {
+    const MADV_COLLAPSE: libc::c_int = 25;
+    madvise_aligned(ptr, bytes, MADV_COLLAPSE);
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+fn collapse_huge(_ptr: *mut u8, _bytes: usize) {}
+
+/// `madvise(advice)` on the 2 MiB-aligned part of `[ptr, ptr+bytes)`.
+#[cfg(target_os = "linux")]
+fn madvise_aligned(ptr: *mut u8, bytes: usize, advice: libc::c_int) {
+    let start = (ptr as usize).div_ceil(HUGE_PAGE) * HUGE_PAGE;
+    let end = (ptr as usize + bytes) / HUGE_PAGE * HUGE_PAGE;
+    if end > start {
+        // SAFETY: `[start, end)` lies inside the live allocation behind
+        // `ptr` (rounded inwards to huge-page boundaries). MADV_HUGEPAGE and
+        // MADV_COLLAPSE only change how the kernel backs these anonymous
+        // pages; they never change their contents or validity, and a
+        // failure (THP disabled, an older kernel) leaves the mapping as it
+        // was, so the result is ignored. Exercised by the `HugeVec` tests.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, advice);
+        }
+    }
+}
+
+/// A growable array for large tables read at random rows, such as per-item
+/// records a search looks up for each of its candidates: a `Vec<T>` whose
+/// buffer, from [`HUGE_MIN_BYTES`] on, is backed by transparent huge pages
+/// (Linux; elsewhere it is a plain `Vec`). With 4 KiB pages every row read
+/// far from the last one also misses the TLB, and in a virtual machine the
+/// page walk is a two-level one; one 2 MiB page covers 512 of them.
+///
+/// Every buffer it allocates (creation, growth, clone) is advised before
+/// it is written (`MADV_HUGEPAGE`, so fresh pages fault in huge) and
+/// collapsed after (`MADV_COLLAPSE`, for memory the allocator reused).
+/// Reads and in-place writes go through `Deref<Target = [T]>`.
+///
+/// ```
+/// use ruvector_gnn_kernels::alloc::HugeVec;
+/// let mut t = HugeVec::filled(1_000_000, [0u32; 4]);
+/// t[7] = [1, 2, 3, 4];
+/// t.resize(1_000_001, [9; 4]);
+/// assert_eq!((t.len(), t[7], t[1_000_000]), (1_000_001, [1, 2, 3, 4], [9; 4]));
+/// ```
+#[derive(Default, PartialEq)]
+pub struct HugeVec<T>(Vec<T>);
+
+impl<T> HugeVec<T> {
+    /// An empty array.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Takes `v` over (its buffer is collapsed to huge pages where large).
+    pub fn from_vec(v: Vec<T>) -> Self {
+        let h = Self(v);
+        h.collapse();
+        h
+    }
+
+    /// The plain `Vec` (keeps the buffer and its pages).
+    pub fn into_vec(self) -> Vec<T> {
+        self.0
+    }
+
+    /// Shortens the array to `len` elements (no effect when longer).
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
+    }
+
+    /// An empty buffer of `cap` elements, advised before it is written.
+    fn with_capacity(cap: usize) -> Vec<T> {
+        let mut v: Vec<T> = Vec::with_capacity(cap);
+        if Self::large(v.capacity()) {
+            advise_huge(v.as_mut_ptr().cast::<u8>(), Self::bytes(v.capacity()));
+        }
+        v
+    }
+
+    fn collapse(&self) {
+        if Self::large(self.0.capacity()) {
+            collapse_huge(
+                self.0.as_ptr().cast_mut().cast::<u8>(),
+                Self::bytes(self.0.capacity()),
+            );
+        }
+    }
+
+    fn bytes(n: usize) -> usize {
+        n.saturating_mul(std::mem::size_of::<T>())
+    }
+
+    fn large(n: usize) -> bool {
+        Self::bytes(n) >= HUGE_MIN_BYTES
+    }
+
+    /// Moves the elements to a fresh advised buffer of at least `len`
+    /// elements (at least twice the old capacity) when `len` does not fit.
+    fn make_room(&mut self, len: usize) {
+        if len <= self.0.capacity() {
+            return;
+        }
+        let cap = len.max(self.0.capacity().saturating_mul(2));
+        if !Self::large(cap) {
+            self.0.reserve_exact(cap - self.0.len());
+            return;
+        }
+        let mut v = Self::with_capacity(cap);
+        v.append(&mut self.0);
+        self.0 = v;
+    }
+
+    /// Appends `x`.
+    pub fn push(&mut self, x: T) {
+        let grows = self.0.len() == self.0.capacity();
+        self.make_room(self.0.len() + 1);
+        self.0.push(x);
+        if grows {
+            self.collapse();
+        }
+    }
+}
+
+impl<T: Clone> HugeVec<T> {
+    /// `len` copies of `value`.
+    pub fn filled(len: usize, value: T) -> Self {
+        let mut v = Self::with_capacity(len);
+        v.resize(len, value);
+        Self::from_vec(v)
+    }
+
+    /// Resizes to `len`, new elements copies of `value` (`Vec::resize`).
+    pub fn resize(&mut self, len: usize, value: T) {
+        let grows = len > self.0.capacity();
+        self.make_room(len);
+        self.0.resize(len, value);
+        if grows {
+            self.collapse();
+        }
+    }
+
+    /// Appends a copy of every element of `other`.
+    pub fn extend_from_slice(&mut self, other: &[T]) {
+        let grows = self.0.len() + other.len() > self.0.capacity();
+        self.make_room(self.0.len() + other.len());
+        self.0.extend_from_slice(other);
+        if grows {
+            self.collapse();
+        }
+    }
+}
+
+impl<T: Clone> Clone for HugeVec<T> {
+    fn clone(&self) -> Self {
+        let mut v = Self::with_capacity(self.0.len());
+        v.extend_from_slice(&self.0);
+        Self::from_vec(v)
+    }
+}
+
+impl<T> std::ops::Deref for HugeVec<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for HugeVec<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.0
+    }
+}
+
+impl<'a, T> IntoIterator for &'a HugeVec<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut HugeVec<T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter_mut()
+    }
+}
+
+impl<T> From<Vec<T>> for HugeVec<T> {
+    fn from(v: Vec<T>) -> Self {
+        Self::from_vec(v)
+    }
+}
+
+/// The length only (a table can hold millions of elements).
+impl<T> std::fmt::Debug for HugeVec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HugeVec")
+            .field("len", &self.0.len())
+            .finish_non_exhaustive()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -131,6 +337,38 @@ mod tests {
             assert_eq!(v.len(), len);
             assert!(v.iter().all(|&x| x == 0.0));
         }
+    }
+
+    /// Contents survive every path that allocates (small and huge: the
+    /// madvise calls run on the large ones).
+    #[test]
+    fn huge_vec_keeps_its_contents_through_growth_and_clones() {
+        let big = HUGE_MIN_BYTES / 8 + 3; // u64 elements: just over the bound
+        for n in [10, big] {
+            let mut t = HugeVec::filled(n, 5u64);
+            t[n - 1] = 1;
+            let c = t.clone();
+            assert_eq!(c, t);
+            t.push(2);
+            t.resize(2 * n + 1, 7);
+            t.extend_from_slice(&[8, 9]);
+            assert_eq!(t.len(), 2 * n + 3);
+            assert_eq!((t[0], t[n - 1], t[n], t[n + 1], t[2 * n]), (5, 1, 2, 7, 7));
+            assert_eq!(&t[2 * n + 1..], &[8, 9]);
+            t.truncate(n);
+            assert_eq!(&t[..], &c[..]);
+            let v = HugeVec::from(t.clone().into_vec());
+            assert_eq!(v, c);
+        }
+        let mut e: HugeVec<u8> = HugeVec::new();
+        for i in 0..HUGE_MIN_BYTES + 10 {
+            e.push(i as u8);
+        }
+        assert!(e.iter().enumerate().all(|(i, &x)| x == i as u8));
+        assert_eq!(
+            format!("{e:?}"),
+            format!("HugeVec {{ len: {}, .. }}", e.len())
+        );
     }
 
     #[test]

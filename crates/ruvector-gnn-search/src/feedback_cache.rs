@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use ruvector_gnn_kernels::alloc::HugeVec;
 use ruvector_gnn_kernels::{vector, Csr};
 
 use crate::gnn_embedder::{fmax, SearchContext};
@@ -95,8 +96,8 @@ pub(crate) struct FeedbackCache {
     pub(crate) key: ((usize, usize, u64), u64),
     /// Number of feedback events the records include.
     n_events: usize,
-    /// One record per item.
-    records: Vec<ItemRecord>,
+    /// One record per item (read at random rows: on huge pages when large).
+    records: HugeVec<ItemRecord>,
     /// Claims, skips and neighbour events of each item with more than
     /// [`INLINE`] of them, one contiguous run per item.
     events: Vec<u32>,
@@ -149,7 +150,7 @@ impl FeedbackCache {
         let mut cache = Self {
             key,
             n_events: fb.n_events(),
-            records: vec![ItemRecord::default(); n],
+            records: HugeVec::filled(n, ItemRecord::default()),
             events: Vec::new(),
             garbage: 0,
             flags: vec![0u64; n.div_ceil(32)],

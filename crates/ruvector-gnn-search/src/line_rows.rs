@@ -3,10 +3,13 @@
 //! exactly `⌈dim·size / 64⌉` line fetches (a 50-d f16 row: 2 lines; the
 //! same row unaligned in a plain matrix: 2 or 3, and 4 or 5 in f32).
 //!
-//! Elements are `f32` or [`half::f16`]; the rows live in one `Vec<T>` that
-//! starts at the first line boundary of its allocation (a clone or a grown
-//! buffer is re-aligned, so the layout never depends on where the
-//! allocator put the `Vec`).
+//! Elements are `f32` or [`half::f16`]; the rows live in one buffer (a
+//! [`HugeVec`]: huge pages when large, so a row read costs no TLB miss)
+//! and start at the first line boundary of its allocation (a clone or a
+//! grown buffer is re-aligned, so the layout never depends on where the
+//! allocator put it).
+
+use ruvector_gnn_kernels::alloc::HugeVec;
 
 /// Bytes per cache line.
 const LINE: usize = 64;
@@ -14,7 +17,7 @@ const LINE: usize = 64;
 /// `rows × dim` values, row `i` at `data[offset + i·stride ..][..dim]`, each
 /// row line-aligned and padded to whole lines.
 pub(crate) struct LineRows<T> {
-    data: Vec<T>,
+    data: HugeVec<T>,
     offset: usize,
     stride: usize,
     dim: usize,
@@ -28,7 +31,7 @@ impl<T: Copy + Default> LineRows<T> {
     /// No rows yet, room for `capacity` rows of width `dim`.
     pub(crate) fn with_capacity(dim: usize, capacity: usize) -> Self {
         let stride = dim.div_ceil(Self::PER_LINE).max(1) * Self::PER_LINE;
-        let data = vec![T::default(); capacity * stride + Self::PER_LINE];
+        let data = HugeVec::filled(capacity * stride + Self::PER_LINE, T::default());
         // `T` is 2- or 4-byte aligned and so is every address in `data`:
         // the shift to the next line boundary is a whole number of elements.
         let offset = (LINE - data.as_ptr() as usize % LINE) % LINE / std::mem::size_of::<T>();
