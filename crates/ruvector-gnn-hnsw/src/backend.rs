@@ -70,6 +70,61 @@ impl LayerLists {
     }
 }
 
+/// A backend's record of which layer-0 lists it rewrote, in order, since
+/// the record began ([`AnnBackend::layer0_changes`]). Each record has an id
+/// unique in the process: a record that was reset (or belongs to another
+/// index, a clone included) has another id, so positions taken in it are
+/// void.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Layer0Log {
+    id: u64,
+    rows: Vec<u32>,
+}
+
+impl Layer0Log {
+    /// An empty record with a fresh id.
+    pub fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            rows: Vec::new(),
+        }
+    }
+
+    /// The record's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The rewritten rows, oldest first (a row appears once per rewrite).
+    pub fn rows(&self) -> &[u32] {
+        &self.rows
+    }
+
+    /// Records that row `i`'s list was rewritten. A record longer than
+    /// `limit` starts over under a new id (its readers then rebuild in
+    /// full, which is as cheap once that many rows changed).
+    pub fn push(&mut self, i: u32, limit: usize) {
+        if self.rows.len() >= limit {
+            *self = Self::new();
+        }
+        self.rows.push(i);
+    }
+}
+
+impl Default for Layer0Log {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A copy starts its own record: its lists may diverge from the original's.
+impl Clone for Layer0Log {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
 /// What an approximate-nearest-neighbour graph backend must provide.
 pub trait AnnBackend: Send + Sync + Sized {
     /// The backend's name, written to dump manifests and checked on reload.
@@ -148,6 +203,19 @@ pub trait AnnBackend: Send + Sync + Sized {
     /// `mmap` and not copied since).
     fn vectors_mapped(&self) -> bool {
         false
+    }
+    /// The backend's record of rewritten layer-0 lists, when it keeps one
+    /// (the native backend does; `hnsw_rs` does not): lets
+    /// [`crate::HnswIndex::graph_since`] update an extracted layer-0 graph
+    /// by re-reading only those rows.
+    fn layer0_changes(&self) -> Option<&Layer0Log> {
+        None
+    }
+    /// Node `id`'s layer-0 list as stored, when the backend keeps a
+    /// [`Layer0Log`] (`None` otherwise).
+    fn layer0_list(&self, id: usize) -> Option<&[u32]> {
+        let _ = id;
+        None
     }
     /// The distance the backend ranks by.
     fn distance(&self, a: &[f32], b: &[f32]) -> f32;

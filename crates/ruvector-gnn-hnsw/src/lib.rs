@@ -62,12 +62,12 @@ mod vectors;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use backend::HnswRs;
-pub use backend::{AnnBackend, LayerLists};
+pub use backend::{AnnBackend, Layer0Log, LayerLists};
 pub use error::{Error, Result};
 pub use graph::{EdgeWeights, GraphOptions, Reachability};
-pub use index::HnswIndex;
 #[cfg(not(target_arch = "wasm32"))]
 pub use index::HnswRsIndex;
+pub use index::{GraphMark, HnswIndex};
 pub use metric::{HnswParams, Metric};
 pub use native::NativeHnsw;
 pub use persist::{LoadOptions, FORMAT_VERSION};

@@ -38,7 +38,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use ruvector_gnn_kernels::Rng;
 
-use crate::backend::{AnnBackend, LayerLists};
+use crate::backend::{AnnBackend, Layer0Log, LayerLists};
 use crate::beam::{self, prefetch_row, unkey, Visited, VISITED};
 use crate::error::{io_err, Error, Result};
 use crate::metric::{HnswParams, Metric};
@@ -83,6 +83,8 @@ pub struct NativeHnsw {
     upper: Vec<Vec<u32>>,
     entry: u32,
     top: usize,
+    /// Earlier rows whose layer-0 list an insert rewrote.
+    changes0: Layer0Log,
 }
 
 impl NativeHnsw {
@@ -299,7 +301,14 @@ impl NativeHnsw {
                 })
                 .collect()
         };
+        // Rows of earlier batches whose layer-0 list changes are recorded (a
+        // record over an eighth of the rows starts over: a full extraction
+        // is as cheap then).
+        let limit = (self.levels.len() / 8).max(1024);
         for (l, t, list) in updates {
+            if l == 0 && (t as usize) < s {
+                self.changes0.push(t, limit);
+            }
             self.set_neighbours(t, l, list.into_iter());
         }
         // Entry point: the first point reaching a new top level.
@@ -351,6 +360,7 @@ impl AnnBackend for NativeHnsw {
             upper: Vec::with_capacity(capacity),
             entry: 0,
             top: 0,
+            changes0: Layer0Log::new(),
         })
     }
 
@@ -471,6 +481,14 @@ impl AnnBackend for NativeHnsw {
 
     fn vectors_mapped(&self) -> bool {
         self.data.is_mapped()
+    }
+
+    fn layer0_changes(&self) -> Option<&Layer0Log> {
+        Some(&self.changes0)
+    }
+
+    fn layer0_list(&self, id: usize) -> Option<&[u32]> {
+        (id < self.levels.len()).then(|| self.neighbours(id as u32, 0))
     }
 
     fn distance(&self, a: &[f32], b: &[f32]) -> f32 {

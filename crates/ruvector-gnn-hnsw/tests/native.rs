@@ -262,3 +262,94 @@ fn row_search_equals_id_search() {
         .unwrap();
     check(&index, 10); // stale: the backend walk
 }
+
+/// The rows of `a` whose lists differ in `b` (which may have more rows).
+fn differing_rows(a: &ruvector_gnn_kernels::Csr, b: &ruvector_gnn_kernels::Csr) -> Vec<u32> {
+    (0..a.n_rows())
+        .filter(|&i| a.row(i) != b.row(i))
+        .map(|i| i as u32)
+        .collect()
+}
+
+/// `graph_since` rebuilds exactly the extracted layer-0 graph after single
+/// inserts and batches of several sizes, chained mark to mark and from one
+/// old mark across several inserts, and names exactly the earlier rows
+/// whose lists changed.
+#[test]
+fn graph_since_equals_a_fresh_extraction() {
+    let data = random(2600, 8, 34);
+    let ids: Vec<u64> = (0..2600).collect();
+    let opts = GraphOptions::default();
+    let mut index = HnswIndex::new(8, params(Metric::Cosine, 5)).unwrap();
+    index
+        .insert_batch(&ids[..2000], data.slice(ndarray::s![..2000, ..]))
+        .unwrap();
+    let (first, first_mark) = (index.graph(&opts).unwrap(), index.graph_mark().unwrap());
+    assert_eq!(first_mark.rows(), 2000);
+    let (mut prev, mut mark) = (first.clone(), first_mark);
+    let mut at = 2000;
+    for size in [1, 1, 3, 1, 20, 1, 10, 2] {
+        index
+            .insert_batch(
+                &ids[at..at + size],
+                data.slice(ndarray::s![at..at + size, ..]),
+            )
+            .unwrap();
+        at += size;
+        let fresh = index.graph(&opts).unwrap();
+        let (now, changed) = index.graph_since(&prev, mark).unwrap().expect("a record");
+        assert_eq!(now, fresh, "after a batch of {size}");
+        assert_eq!(
+            changed,
+            differing_rows(&prev, &fresh),
+            "after a batch of {size}"
+        );
+        assert!(!changed.is_empty());
+        (prev, mark) = (now, index.graph_mark().unwrap());
+    }
+    // From the first mark, across every insert since.
+    let (now, changed) = index.graph_since(&first, first_mark).unwrap().unwrap();
+    assert_eq!(now, prev);
+    assert_eq!(changed, differing_rows(&first, &prev));
+    // A mark that does not describe `prev` is refused, not misapplied.
+    assert!(index.graph_since(&first, mark).unwrap().is_none());
+}
+
+/// A mark is void for another index (even one built the same way) and
+/// after the record started over (more rows changed than it keeps);
+/// `hnsw_rs` keeps no record.
+#[test]
+fn graph_since_refuses_what_it_cannot_know() {
+    let data = random(3000, 8, 35);
+    let ids: Vec<u64> = (0..3000).collect();
+    let opts = GraphOptions::default();
+    let mut index = HnswIndex::new(8, params(Metric::L2, 6)).unwrap();
+    index
+        .insert_batch(&ids[..1000], data.slice(ndarray::s![..1000, ..]))
+        .unwrap();
+    let (g, mark) = (index.graph(&opts).unwrap(), index.graph_mark().unwrap());
+    let mut twin = HnswIndex::new(8, params(Metric::L2, 6)).unwrap();
+    for (a, b) in [(0, 1000), (1000, 1001)] {
+        twin.insert_batch(&ids[a..b], data.slice(ndarray::s![a..b, ..]))
+            .unwrap();
+    }
+    assert!(
+        twin.graph_since(&g, mark).unwrap().is_none(),
+        "another index"
+    );
+    // 2,000 more points rewrite far more than max(1024, n / 8) earlier rows.
+    index
+        .insert_batch(&ids[1000..], data.slice(ndarray::s![1000.., ..]))
+        .unwrap();
+    assert!(
+        index.graph_since(&g, mark).unwrap().is_none(),
+        "record restarted"
+    );
+    let rs = ruvector_gnn_hnsw::HnswRsIndex::build_with(
+        params(Metric::L2, 6),
+        data.slice(ndarray::s![..200, ..]),
+        None,
+    )
+    .unwrap();
+    assert!(rs.graph_mark().is_none());
+}

@@ -141,6 +141,27 @@ fn madvise_aligned(ptr: *mut u8, bytes: usize, advice: libc::c_int) {
     }
 }
 
+/// An empty `Vec` with room for `cap` elements whose buffer, when at least
+/// [`HUGE_MIN_BYTES`], is advised for transparent huge pages before anything
+/// is written to it (Linux): filling a fresh buffer then faults in 2 MiB at
+/// a time instead of 4 KiB (on this project's reference VM a 20 MB copy
+/// into fresh 4 KiB pages took 7.5 ms, into reused memory 1.3 ms). Memory
+/// the allocator reuses is resident already and costs no faults either way.
+///
+/// ```
+/// let mut v: Vec<u32> = ruvector_gnn_kernels::alloc::huge_capacity(3_000_000);
+/// v.extend(0..3_000_000);
+/// assert_eq!((v.len(), v[2_999_999]), (3_000_000, 2_999_999));
+/// ```
+pub fn huge_capacity<T>(cap: usize) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(cap);
+    let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
+    if bytes >= HUGE_MIN_BYTES {
+        advise_huge(v.as_mut_ptr().cast::<u8>(), bytes);
+    }
+    v
+}
+
 /// A growable array for large tables read at random rows, such as per-item
 /// records a search looks up for each of its candidates: a `Vec<T>` whose
 /// buffer, from [`HUGE_MIN_BYTES`] on, is backed by transparent huge pages
@@ -188,11 +209,7 @@ impl<T> HugeVec<T> {
 
     /// An empty buffer of `cap` elements, advised before it is written.
     fn with_capacity(cap: usize) -> Vec<T> {
-        let mut v: Vec<T> = Vec::with_capacity(cap);
-        if Self::large(v.capacity()) {
-            advise_huge(v.as_mut_ptr().cast::<u8>(), Self::bytes(v.capacity()));
-        }
-        v
+        huge_capacity(cap)
     }
 
     fn collapse(&self) {

@@ -247,12 +247,13 @@ impl NeighbourMeans {
         Self(rows)
     }
 
-    /// These means for `ctx`, whose first `prev_rows` items are the ones
-    /// these were computed for, and whose neighbour lists differ only at
-    /// rows `changed` (recomputed) and the rows from `prev_rows` on (new).
-    fn updated(&self, ctx: &SearchContext<'_>, prev_rows: usize, changed: &[u32]) -> Self {
+    /// Makes these means those of `ctx`, whose first `prev_rows` items are
+    /// the ones these were computed for, and whose neighbour lists differ
+    /// only at rows `changed` (recomputed) and the rows from `prev_rows` on
+    /// (appended; the buffer grows by doubling).
+    fn update(&mut self, ctx: &SearchContext<'_>, prev_rows: usize, changed: &[u32]) {
         let n = ctx.items.nrows();
-        let mut rows = self.0.copy_with_capacity(n);
+        let rows = &mut self.0;
         let mut mean = Array1::<f32>::zeros(ctx.items.ncols());
         let mut set = |out: &mut [f16], i: usize| {
             mean.fill(0.0);
@@ -266,7 +267,13 @@ impl NeighbourMeans {
         for i in prev_rows..n {
             rows.push_with(|out| set(out, i));
         }
-        Self(rows)
+    }
+
+    /// [`NeighbourMeans::update`] on a copy (for means a search still reads).
+    fn updated(&self, ctx: &SearchContext<'_>, prev_rows: usize, changed: &[u32]) -> Self {
+        let mut copy = Self(self.0.copy_with_capacity(ctx.items.nrows()));
+        copy.update(ctx, prev_rows, changed);
+        copy
     }
 
     /// Asks the cache for item `i`'s row.
@@ -671,28 +678,31 @@ impl GNNEmbedder {
             return;
         }
         let (fp_old, fp_new) = (fingerprint(old), fingerprint(new));
-        let cached = self
-            .cache
-            .0
-            .read()
-            .ok()
-            .and_then(|g| g.clone())
-            .filter(|c| c.fingerprint == fp_old);
-        if let Some(c) = cached {
-            let layers = if c.layers.is_empty() {
-                Ok(Vec::new())
-            } else {
-                self.tower
-                    .forward_update(new.items, new.graph, &c.layers, prev_rows, changed)
-            };
-            if let Ok(layers) = layers {
-                let means = c.neighbour_means.updated(new, prev_rows, changed);
-                if let Ok(mut g) = self.cache.0.write() {
-                    *g = Some(Arc::new(ItemCache {
-                        fingerprint: fp_new,
-                        layers,
-                        neighbour_means: means,
-                    }));
+        // Under the cell's write lock (searches that want the cache wait
+        // for the update instead of rebuilding it): the cache is updated in
+        // place unless a search still holds it, then on a copy (at 100K
+        // items a copy of the means cost more than the whole update).
+        if let Ok(mut g) = self.cache.0.write() {
+            if let Some(c) = g.as_mut().filter(|c| c.fingerprint == fp_old) {
+                let layers = if c.layers.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.tower
+                        .forward_update(new.items, new.graph, &c.layers, prev_rows, changed)
+                };
+                if let Ok(layers) = layers {
+                    if let Some(own) = Arc::get_mut(c) {
+                        own.neighbour_means.update(new, prev_rows, changed);
+                        own.layers = layers;
+                        own.fingerprint = fp_new;
+                    } else {
+                        let means = c.neighbour_means.updated(new, prev_rows, changed);
+                        *c = Arc::new(ItemCache {
+                            fingerprint: fp_new,
+                            layers,
+                            neighbour_means: means,
+                        });
+                    }
                 }
             }
         }
@@ -2816,6 +2826,19 @@ mod tests {
                     .collect::<Vec<_>>()
             };
             assert_eq!(means(&warm), means(&fresh));
+            // While a search still holds the cache, the update goes to a copy
+            // (the held cache is left as it was) and scores the same.
+            let held = GNNEmbedder::from_bytes(&m.to_bytes().unwrap()).unwrap();
+            held.score(&old, &q, &cands[..N]).unwrap();
+            let in_flight = held.item_layers_for(&old, fingerprint(&old)).unwrap();
+            held.update_items(&old, &new, N, &changed);
+            assert_eq!(in_flight.neighbour_means.0.rows(), N);
+            assert_eq!(in_flight.fingerprint, fingerprint(&old));
+            assert_eq!(
+                bits(held.score(&new, &q, &cands).unwrap()),
+                bits(fresh.score(&new, &q, &cands).unwrap())
+            );
+            assert_eq!(means(&held), means(&fresh));
         }
         // A cache for other items is left alone.
         let other = GNNEmbedder::from_bytes(&m.to_bytes().unwrap()).unwrap();

@@ -342,6 +342,21 @@ fn item_data_after_inserts_equals_a_fresh_build() {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(delta.changed, expected);
+    // The index rebuilt the graph from its record of rewritten lists; without
+    // the mark the graph is extracted in full, with the same result.
+    assert!(prev.mark.is_some());
+    let unmarked = ItemData {
+        version: prev.version,
+        items: prev.items.clone(),
+        graph: Arc::clone(&prev.graph),
+        delta: None,
+        mark: None,
+    };
+    let full = context::item_data_after(&data.index, data.version, &unmarked).unwrap();
+    assert_eq!(
+        (&full.graph, &full.delta),
+        (&after.graph, &Some(delta.clone()))
+    );
     // Derived from data with more rows than the index: built from scratch.
     let back = context::item_data_after(
         &data.index,
@@ -353,6 +368,7 @@ fn item_data_after_inserts_equals_a_fresh_build() {
                 ruvector_gnn_kernels::Csr::from_adjacency(&vec![Vec::<usize>::new(); 50]).unwrap(),
             ),
             delta: None,
+            mark: None,
         },
     )
     .unwrap();
