@@ -41,8 +41,9 @@
 //! `score` (the GNN scoring of precomputed candidates) or `warm` (the same,
 //! each query scored several times in a row: compute without cache misses);
 //! one untimed pass runs first (it builds the model's caches). With
-//! `SEARCH_BENCH_SECTIONS=1` those modes (and `store`, `growth`) also print where each scoring call's
-//! time went, section by section (`search::serving_profile`), which is far
+//! `SEARCH_BENCH_SECTIONS=1` those modes (and `store`, `growth`) also print
+//! where each scoring call's time went, section by section
+//! (`search::serving_profile`), which is far
 //! steadier on a shared machine than the end-to-end time:
 //! ```sh
 //! SEARCH_BENCH_ONLY=gnn SEARCH_BENCH_PASSES=20 SEARCH_BENCH_SECTIONS=1 $B --bench

@@ -101,9 +101,9 @@ impl Layer0Log {
         &self.rows
     }
 
-    /// Records that row `i`'s list was rewritten. A record longer than
-    /// `limit` starts over under a new id (its readers then rebuild in
-    /// full, which is as cheap once that many rows changed).
+    /// Records that row `i`'s list was rewritten. A record that already
+    /// holds `limit` rows starts over under a new id (its readers then
+    /// rebuild in full, which is as cheap once that many rows changed).
     pub fn push(&mut self, i: u32, limit: usize) {
         if self.rows.len() >= limit {
             *self = Self::new();
@@ -207,12 +207,16 @@ pub trait AnnBackend: Send + Sync + Sized {
     /// The backend's record of rewritten layer-0 lists, when it keeps one
     /// (the native backend does; `hnsw_rs` does not): lets
     /// [`crate::HnswIndex::graph_since`] update an extracted layer-0 graph
-    /// by re-reading only those rows.
+    /// by re-reading only those rows. A backend that returns `Some` must
+    /// record every change of an existing node's layer-0 list (else a
+    /// rebuilt graph keeps the stale row) and implement
+    /// [`AnnBackend::layer0_list`].
     fn layer0_changes(&self) -> Option<&Layer0Log> {
         None
     }
     /// Node `id`'s layer-0 list as stored, when the backend keeps a
-    /// [`Layer0Log`] (`None` otherwise).
+    /// [`Layer0Log`] (`None` otherwise): the same ids, in the same order,
+    /// as row `id` of `layer_topology(0)`.
     fn layer0_list(&self, id: usize) -> Option<&[u32]> {
         let _ = id;
         None

@@ -736,13 +736,14 @@ impl<B: AnnBackend> HnswIndex<B> {
     /// rows no insert rewrote since are copied from `prev`, the rewritten and
     /// the new ones read from the index. Also returns the rows of `prev`
     /// whose lists differ now (ascending). Costs a copy of the graph instead
-    /// of a walk over every list; after one insert into 100K points that is
-    /// ≈ 5× less.
+    /// of a walk over every list; after one insert into 100K points 1.9 ms
+    /// against 7.5 ms for [`HnswIndex::graph`] and a comparison of every row.
     ///
     /// `Ok(None)` when the index cannot tell what changed: the backend
-    /// keeps no record, the record started over (more than an eighth of the
-    /// rows changed) or `mark` is from another index; call
-    /// [`HnswIndex::graph`] then.
+    /// keeps no record, the record started over since `mark` (it does once
+    /// it holds max(1,024, n / 8) rewrites counted from its own start, not
+    /// from the mark, so a mark can lapse after any insert) or `mark` is
+    /// from another index; call [`HnswIndex::graph`] then.
     ///
     /// ```
     /// use ruvector_gnn_hnsw::{GraphOptions, HnswIndex, HnswParams};

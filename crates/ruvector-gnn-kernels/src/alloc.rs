@@ -170,8 +170,9 @@ pub fn huge_capacity<T>(cap: usize) -> Vec<T> {
 /// page walk is a two-level one; one 2 MiB page covers 512 of them.
 ///
 /// Every buffer it allocates (creation, growth, clone) is advised before
-/// it is written (`MADV_HUGEPAGE`, so fresh pages fault in huge) and
-/// collapsed after (`MADV_COLLAPSE`, for memory the allocator reused).
+/// it is written (`MADV_HUGEPAGE`, so fresh pages fault in huge) and its
+/// written part collapsed after (`MADV_COLLAPSE`, for memory the allocator
+/// reused).
 /// Reads and in-place writes go through `Deref<Target = [T]>`.
 ///
 /// ```
@@ -181,8 +182,14 @@ pub fn huge_capacity<T>(cap: usize) -> Vec<T> {
 /// t.resize(1_000_001, [9; 4]);
 /// assert_eq!((t.len(), t[7], t[1_000_000]), (1_000_001, [1, 2, 3, 4], [9; 4]));
 /// ```
-#[derive(Default, PartialEq)]
+#[derive(PartialEq)]
 pub struct HugeVec<T>(Vec<T>);
+
+impl<T> Default for HugeVec<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl<T> HugeVec<T> {
     /// An empty array.
@@ -212,11 +219,14 @@ impl<T> HugeVec<T> {
         huge_capacity(cap)
     }
 
+    /// Collapses the buffer's written part (its unused capacity would be
+    /// faulted in by a collapse, and later writes there fault huge pages
+    /// in anyway: the buffer was advised when it was allocated).
     fn collapse(&self) {
-        if Self::large(self.0.capacity()) {
+        if Self::large(self.0.len()) {
             collapse_huge(
                 self.0.as_ptr().cast_mut().cast::<u8>(),
-                Self::bytes(self.0.capacity()),
+                Self::bytes(self.0.len()),
             );
         }
     }

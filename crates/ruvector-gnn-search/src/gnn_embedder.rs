@@ -387,6 +387,21 @@ impl<T> Default for CacheCell<T> {
     }
 }
 
+impl<T> CacheCell<T> {
+    /// The cell, locked for writing. A lock poisoned by a panic during an
+    /// update drops what it guarded (rebuilt when next needed; an update in
+    /// place may have been half applied) instead of leaving every later
+    /// call without a cache.
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Arc<T>>> {
+        self.0.write().unwrap_or_else(|poisoned| {
+            let mut g = poisoned.into_inner();
+            *g = None;
+            self.0.clear_poison();
+            g
+        })
+    }
+}
+
 impl<T> Clone for CacheCell<T> {
     fn clone(&self) -> Self {
         let snapshot = self.0.read().map_or(None, |g| g.clone());
@@ -645,9 +660,7 @@ impl GNNEmbedder {
             layers,
             neighbour_means: NeighbourMeans::new(&neighbour_means(ctx)),
         });
-        if let Ok(mut g) = self.cache.0.write() {
-            *g = Some(Arc::clone(&c));
-        }
+        *self.cache.write() = Some(Arc::clone(&c));
         c
     }
 
@@ -678,19 +691,29 @@ impl GNNEmbedder {
             return;
         }
         let (fp_old, fp_new) = (fingerprint(old), fingerprint(new));
-        // Under the cell's write lock (searches that want the cache wait
-        // for the update instead of rebuilding it): the cache is updated in
-        // place unless a search still holds it, then on a copy (at 100K
-        // items a copy of the means cost more than the whole update).
-        if let Ok(mut g) = self.cache.0.write() {
-            if let Some(c) = g.as_mut().filter(|c| c.fingerprint == fp_old) {
-                let layers = if c.layers.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    self.tower
-                        .forward_update(new.items, new.graph, &c.layers, prev_rows, changed)
-                };
-                if let Ok(layers) = layers {
+        // The tower's update (Rayon products) runs outside the cell's lock;
+        // the means are then updated under its write lock (sequential, so
+        // no pool work waits on it), in place unless a search still holds
+        // the cache, else on a copy (at 100K items a copy of the means cost
+        // more than the whole update).
+        let cached = self
+            .cache
+            .0
+            .read()
+            .ok()
+            .and_then(|g| g.clone())
+            .filter(|c| c.fingerprint == fp_old);
+        if let Some(c) = cached {
+            let layers = if c.layers.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.tower
+                    .forward_update(new.items, new.graph, &c.layers, prev_rows, changed)
+            };
+            drop(c);
+            if let Ok(layers) = layers {
+                let mut g = self.cache.write();
+                if let Some(c) = g.as_mut().filter(|c| c.fingerprint == fp_old) {
                     if let Some(own) = Arc::get_mut(c) {
                         own.neighbour_means.update(new, prev_rows, changed);
                         own.layers = layers;
@@ -803,9 +826,7 @@ impl GNNEmbedder {
     /// As [`GNNEmbedder::score`].
     pub fn refresh(&self, ctx: &SearchContext<'_>) -> Result<()> {
         ctx.check(self.config.input_dim)?;
-        if let Ok(mut g) = self.cache.0.write() {
-            *g = None;
-        }
+        *self.cache.write() = None;
         self.item_layers(ctx).map(|_| ())
     }
 
@@ -1162,16 +1183,9 @@ impl GNNEmbedder {
         c
     }
 
-    /// The feedback aggregates' cell, locked for writing. A lock poisoned by
-    /// a panic during an update drops what it guarded (rebuilt when next
-    /// needed) instead of leaving every later search without a cache.
+    /// The feedback aggregates' cell, locked for writing ([`CacheCell::write`]).
     fn fcache_write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Arc<FeedbackCache>>> {
-        self.fcache.0.write().unwrap_or_else(|poisoned| {
-            let mut g = poisoned.into_inner();
-            *g = None;
-            self.fcache.0.clear_poison();
-            g
-        })
+        self.fcache.write()
     }
 
     /// Incremental updates applied to the cached feedback aggregates since
@@ -1701,9 +1715,7 @@ impl GNNEmbedder {
             }
             last = total / prepared.len().max(1) as f32;
         }
-        if let Ok(mut g) = self.cache.0.write() {
-            *g = None;
-        }
+        *self.cache.write() = None;
         Ok(last)
     }
 
@@ -2847,9 +2859,9 @@ mod tests {
         assert_eq!(other.feedback_cache_updates(), Some(0));
     }
 
-    /// A panic while the feedback aggregates' lock is held (e.g. in an
-    /// update) poisons it; the next search drops the aggregates, rebuilds
-    /// them and scores as before.
+    /// A panic while the feedback aggregates' or the item cache's lock is
+    /// held (e.g. in an update) poisons it; the next search drops what it
+    /// guarded, rebuilds it and scores as before.
     #[test]
     fn a_poisoned_feedback_cache_is_rebuilt() {
         let it = items(8);
@@ -2885,6 +2897,17 @@ mod tests {
         assert_eq!(m.score(&ctx, &q, &all).unwrap(), before);
         assert!(!m.fcache.0.is_poisoned());
         assert_eq!(m.feedback_cache_updates(), Some(0));
+        // The same for the item cache (updated in place under its lock).
+        let poisoner = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _g = m.cache.0.write().unwrap();
+                panic!("poisoning the item cache lock on purpose");
+            })
+            .join()
+        });
+        assert!(poisoner.is_err() && m.cache.0.is_poisoned());
+        assert_eq!(m.score(&ctx, &q, &all).unwrap(), before);
+        assert!(!m.cache.0.is_poisoned());
     }
 
     /// The neighbour means: f16 rows starting on a cache line, within f16
