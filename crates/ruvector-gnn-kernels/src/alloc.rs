@@ -31,8 +31,7 @@ pub fn zeroed_vec(len: usize) -> Vec<f32> {
     if len * 4 < HUGE_MIN_BYTES {
         return vec![0.0; len];
     }
-    let mut v: Vec<f32> = Vec::with_capacity(len);
-    advise_huge(v.as_mut_ptr().cast::<u8>(), v.capacity() * 4);
+    let mut v: Vec<f32> = huge_capacity(len);
     // The pages are not touched yet: filling them (from every Rayon thread)
     // faults them in, as huge pages where the kernel grants them.
     #[cfg(feature = "parallel")]
@@ -214,11 +213,6 @@ impl<T> HugeVec<T> {
         self.0.truncate(len);
     }
 
-    /// An empty buffer of `cap` elements, advised before it is written.
-    fn with_capacity(cap: usize) -> Vec<T> {
-        huge_capacity(cap)
-    }
-
     /// Collapses the buffer's written part (its unused capacity would be
     /// faulted in by a collapse, and later writes there fault huge pages
     /// in anyway: the buffer was advised when it was allocated).
@@ -250,7 +244,7 @@ impl<T> HugeVec<T> {
             self.0.reserve_exact(cap - self.0.len());
             return;
         }
-        let mut v = Self::with_capacity(cap);
+        let mut v = huge_capacity(cap);
         v.append(&mut self.0);
         self.0 = v;
     }
@@ -269,7 +263,7 @@ impl<T> HugeVec<T> {
 impl<T: Clone> HugeVec<T> {
     /// `len` copies of `value`.
     pub fn filled(len: usize, value: T) -> Self {
-        let mut v = Self::with_capacity(len);
+        let mut v = huge_capacity(len);
         v.resize(len, value);
         Self::from_vec(v)
     }
@@ -297,7 +291,7 @@ impl<T: Clone> HugeVec<T> {
 
 impl<T: Clone> Clone for HugeVec<T> {
     fn clone(&self) -> Self {
-        let mut v = Self::with_capacity(self.0.len());
+        let mut v = huge_capacity(self.0.len());
         v.extend_from_slice(&self.0);
         Self::from_vec(v)
     }

@@ -2859,6 +2859,18 @@ mod tests {
         assert_eq!(other.feedback_cache_updates(), Some(0));
     }
 
+    /// Panics in another thread while holding `cell`'s write lock.
+    fn poison<T: Send + Sync>(cell: &CacheCell<T>) {
+        let poisoner = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _g = cell.0.write().unwrap();
+                panic!("poisoning a cache lock on purpose");
+            })
+            .join()
+        });
+        assert!(poisoner.is_err() && cell.0.is_poisoned());
+    }
+
     /// A panic while the feedback aggregates' or the item cache's lock is
     /// held (e.g. in an update) poisons it; the next search drops what it
     /// guarded, rebuilds it and scores as before.
@@ -2886,26 +2898,12 @@ mod tests {
         .unwrap();
         let all: Vec<u64> = (0..N as u64).collect();
         let before = m.score(&ctx, &q, &all).unwrap();
-        let poisoner = std::thread::scope(|s| {
-            s.spawn(|| {
-                let _g = m.fcache.0.write().unwrap();
-                panic!("poisoning the feedback cache lock on purpose");
-            })
-            .join()
-        });
-        assert!(poisoner.is_err() && m.fcache.0.is_poisoned());
+        poison(&m.fcache);
         assert_eq!(m.score(&ctx, &q, &all).unwrap(), before);
         assert!(!m.fcache.0.is_poisoned());
         assert_eq!(m.feedback_cache_updates(), Some(0));
         // The same for the item cache (updated in place under its lock).
-        let poisoner = std::thread::scope(|s| {
-            s.spawn(|| {
-                let _g = m.cache.0.write().unwrap();
-                panic!("poisoning the item cache lock on purpose");
-            })
-            .join()
-        });
-        assert!(poisoner.is_err() && m.cache.0.is_poisoned());
+        poison(&m.cache);
         assert_eq!(m.score(&ctx, &q, &all).unwrap(), before);
         assert!(!m.cache.0.is_poisoned());
     }
