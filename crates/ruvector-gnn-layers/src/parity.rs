@@ -5,11 +5,22 @@
 //!
 //! For one case folder, [`run_case`]:
 //! 1. builds the layer from `case.json` with [`LayerSpec::from_case_json`];
-//! 2. sets every parameter listed in `case.json` `"params"` from `<name>.npy`;
-//! 3. builds the graph from `offsets.npy` / `indices.npy` (`i64`, validated);
-//! 4. runs an inference [`GraphLayer::forward_train`] on `x.npy` and
+//! 2. takes the set of parameters from the layer itself
+//!    ([`Parameters::named_parameters`](crate::Parameters::named_parameters)),
+//!    not from `case.json`: every one must have `<name>.npy` and
+//!    `grad_<name>.npy` in the folder, and every other `.npy` file must be
+//!    one of the case's data files (`x`, `y`, `grad_x`, `grad_y`, `offsets`,
+//!    `indices`, and `attention` for GAT). A missing file
+//!    ([`ParityError::MissingParameterFile`]), a file for a parameter the
+//!    layer does not have ([`ParityError::UnknownParameterFile`]) or a
+//!    `case.json` `"params"` list that disagrees with the layer
+//!    ([`ParityError::ParamsListMismatch`]) fails the case, naming it and the
+//!    parameter; `"params"` may be absent;
+//! 3. sets every parameter from `<name>.npy`;
+//! 4. builds the graph from `offsets.npy` / `indices.npy` (`i64`, validated);
+//! 5. runs an inference [`GraphLayer::forward_train`] on `x.npy` and
 //!    [`GraphLayer::backward`] with `grad_y.npy`;
-//! 5. compares `y`, `grad_x`, every `grad_<param>` and, for GAT cases with
+//! 6. compares `y`, `grad_x`, every `grad_<param>` and, for GAT cases with
 //!    an `attention.npy`, the attention weights.
 //!
 //! Each comparison is `max|got − want| / max|want|` (the absolute maximum
@@ -66,9 +77,127 @@ pub enum ParityError {
     /// Building or running the layer failed.
     #[error(transparent)]
     Layer(#[from] Error),
-    /// The case's arrays are inconsistent (shapes, graph, missing gradients).
+    /// The case's arrays are inconsistent (shapes, graph).
     #[error("{0}")]
     Invalid(String),
+    /// A parameter of the layer has no value file (`<param>.npy`) or no
+    /// gradient file (`grad_<param>.npy`) in the case folder.
+    #[error(
+        "case '{case}': the {kind} layer has parameter '{param}' but the case folder has no {file}{}",
+        params_note(.params_list.as_deref())
+    )]
+    MissingParameterFile {
+        /// Case folder name.
+        case: String,
+        /// Layer kind.
+        kind: &'static str,
+        /// The parameter, as the layer names it.
+        param: String,
+        /// The missing file name.
+        file: String,
+        /// How `case.json`'s `"params"` list disagrees with the layer, if it does.
+        params_list: Option<Box<ParamsListDiff>>,
+    },
+    /// A `.npy` file of the case folder is neither a data file of the case
+    /// nor the value or gradient of one of the layer's parameters.
+    #[error(
+        "case '{case}': {file} is for a parameter '{param}' that the {kind} layer does not have (it has: {known}){}",
+        params_note(.params_list.as_deref())
+    )]
+    UnknownParameterFile {
+        /// Case folder name.
+        case: String,
+        /// Layer kind.
+        kind: &'static str,
+        /// The parameter name the file stands for (its stem, without `grad_`).
+        param: String,
+        /// The file name.
+        file: String,
+        /// The layer's parameter names, comma separated.
+        known: String,
+        /// How `case.json`'s `"params"` list disagrees with the layer, if it does.
+        params_list: Option<Box<ParamsListDiff>>,
+    },
+    /// `case.json`'s `"params"` list names other parameters than the layer has.
+    #[error("case '{case}': {diff} (the {kind} layer has: {known})")]
+    ParamsListMismatch {
+        /// Case folder name.
+        case: String,
+        /// Layer kind.
+        kind: &'static str,
+        /// What differs.
+        diff: ParamsListDiff,
+        /// The layer's parameter names, comma separated.
+        known: String,
+    },
+    /// The layer's backward pass returned no gradient for one of its parameters.
+    #[error("case '{case}': backward returned no gradient for parameter '{param}'")]
+    MissingGradient {
+        /// Case folder name.
+        case: String,
+        /// The parameter.
+        param: String,
+    },
+}
+
+/// How a `case.json` `"params"` list differs from the layer's parameter names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParamsListDiff {
+    /// Parameters the layer has that the list does not name (layer order).
+    pub unlisted: Vec<String>,
+    /// Names in the list that the layer does not have (list order).
+    pub unknown: Vec<String>,
+}
+
+impl ParamsListDiff {
+    /// Compares a `"params"` list with the layer's parameter names; `None`
+    /// when both name the same set.
+    pub fn between(listed: &[String], layer: &[String]) -> Option<Self> {
+        let unlisted: Vec<String> = layer
+            .iter()
+            .filter(|p| !listed.contains(p))
+            .cloned()
+            .collect();
+        let mut unknown: Vec<String> = Vec::new();
+        for p in listed {
+            if !layer.contains(p) && !unknown.contains(p) {
+                unknown.push(p.clone());
+            }
+        }
+        (!unlisted.is_empty() || !unknown.is_empty()).then_some(Self { unlisted, unknown })
+    }
+}
+
+impl fmt::Display for ParamsListDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted = |names: &[String]| {
+            names
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(f, "case.json 'params' disagrees with the layer:")?;
+        if !self.unlisted.is_empty() {
+            write!(f, " it omits {}", quoted(&self.unlisted))?;
+        }
+        if !self.unknown.is_empty() {
+            if !self.unlisted.is_empty() {
+                write!(f, " and")?;
+            }
+            write!(
+                f,
+                " it lists {}, which the layer does not have",
+                quoted(&self.unknown)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `"; <diff>"` for an error message, or nothing when the list agrees.
+fn params_note(diff: Option<&ParamsListDiff>) -> String {
+    diff.map_or_else(String::new, |d| format!("; {d}"))
 }
 
 /// Scaled errors of one case that ran.
@@ -137,28 +266,48 @@ impl fmt::Display for CaseOutcome {
     }
 }
 
-/// Case folders under `dir` (sub-folders holding a `case.json`, sorted by
-/// name), or `[dir]` itself when it holds a `case.json`.
+/// Case folders under `dir`, sorted by name, or `[dir]` itself when it holds
+/// a `case.json`.
+///
+/// A case folder is a sub-folder holding a `case.json` or any `.npy` file:
+/// one with arrays but no `case.json` is listed too, so that running it
+/// fails (naming the missing file) instead of the case being skipped.
 ///
 /// # Errors
-/// [`ParityError::Io`] if `dir` cannot be listed.
+/// [`ParityError::Io`] if `dir` (or a sub-folder) cannot be listed.
 pub fn case_dirs(dir: &Path) -> Result<Vec<PathBuf>, ParityError> {
     if dir.join("case.json").is_file() {
         return Ok(vec![dir.to_path_buf()]);
     }
+    let mut dirs = Vec::new();
+    for path in list_dir(dir)? {
+        if path.join("case.json").is_file()
+            || (path.is_dir() && list_dir(&path)?.iter().any(|p| is_npy(p)))
+        {
+            dirs.push(path);
+        }
+    }
+    Ok(dirs)
+}
+
+/// The entries of `dir`, sorted.
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ParityError> {
     let io = |source| ParityError::Io {
         path: dir.to_path_buf(),
         source,
     };
-    let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.join("case.json").is_file() {
-            dirs.push(path);
-        }
-    }
-    dirs.sort();
-    Ok(dirs)
+    let mut paths = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    paths.sort();
+    Ok(paths)
+}
+
+/// Whether `path` is a file named `*.npy`.
+fn is_npy(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "npy") && path.is_file()
 }
 
 /// Runs every case under `dir` (see [`case_dirs`]).
@@ -240,12 +389,97 @@ fn load_graph(dir: &Path, n_cols: usize) -> Result<Csr, ParityError> {
     Ok(Csr::from_parts(n_rows, n_cols, offsets, indices, None).map_err(Error::from)?)
 }
 
+/// Data files of every case (stems of `<stem>.npy`), besides the parameters'.
+const DATA_FILES: [&str; 6] = ["x", "y", "grad_x", "grad_y", "offsets", "indices"];
+
+/// `case.json`'s optional `"params"` list.
+fn listed_params(case: &Value) -> Result<Option<Vec<String>>, ParityError> {
+    match case.get("params") {
+        None => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ParityError::Invalid(format!("case.json: param name {v} is not a string"))
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(v) => Err(ParityError::Invalid(format!(
+            "case.json: 'params' must be a list, got {v}"
+        ))),
+    }
+}
+
+/// Checks the case folder's parameter files against the layer's parameters
+/// `layer_params` (see the module docs, step 2).
+fn check_parameter_files(
+    dir: &Path,
+    case: &str,
+    spec: &LayerSpec,
+    layer_params: &[String],
+    listed: Option<&[String]>,
+) -> Result<(), ParityError> {
+    let kind = spec.kind();
+    let known = layer_params.join(", ");
+    let diff = listed.and_then(|l| ParamsListDiff::between(l, layer_params));
+    let params_list = diff.clone().map(Box::new);
+    for param in layer_params {
+        for file in [format!("{param}.npy"), format!("grad_{param}.npy")] {
+            if !dir.join(&file).is_file() {
+                return Err(ParityError::MissingParameterFile {
+                    case: case.to_string(),
+                    kind,
+                    param: param.clone(),
+                    file,
+                    params_list,
+                });
+            }
+        }
+    }
+    let is_gat = matches!(spec, LayerSpec::Gat { .. });
+    for path in list_dir(dir)? {
+        if !is_npy(&path) {
+            continue;
+        }
+        let Some(stem) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let is_data = DATA_FILES.contains(&stem.as_str()) || (is_gat && stem == "attention");
+        if is_data || layer_params.contains(&stem) {
+            continue;
+        }
+        let param = stem.strip_prefix("grad_").unwrap_or(&stem);
+        if !layer_params.iter().any(|p| p == param) {
+            return Err(ParityError::UnknownParameterFile {
+                case: case.to_string(),
+                kind,
+                param: param.to_string(),
+                file: format!("{stem}.npy"),
+                known,
+                params_list,
+            });
+        }
+    }
+    match diff {
+        Some(diff) => Err(ParityError::ParamsListMismatch {
+            case: case.to_string(),
+            kind,
+            diff,
+            known,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Runs one case folder (see the module docs).
 ///
 /// # Errors
-/// Unreadable or inconsistent files, an unknown or unbuilt layer kind, or a
-/// layer error.
+/// Unreadable or inconsistent files, an unknown or unbuilt layer kind, a
+/// parameter file missing or extra, a `"params"` list that disagrees with
+/// the layer, or a layer error.
 pub fn run_case(dir: &Path) -> Result<CaseReport, ParityError> {
+    let name = folder_name(dir);
     let case_path = dir.join("case.json");
     let text = std::fs::read_to_string(&case_path).map_err(|source| ParityError::Io {
         path: case_path.clone(),
@@ -256,34 +490,28 @@ pub fn run_case(dir: &Path) -> Result<CaseReport, ParityError> {
         source,
     })?;
     let spec = LayerSpec::from_case_json(&case)?;
-    let params: Vec<String> = match case.get("params") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_string).ok_or_else(|| {
-                    ParityError::Invalid(format!("case.json: param name {v} is not a string"))
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        Some(v) => {
-            return Err(ParityError::Invalid(format!(
-                "case.json: 'params' must be a list, got {v}"
-            )))
-        }
-    };
+    let listed = listed_params(&case)?;
+    let mut layer = spec.build(0)?;
+    // The parameters to load and compare are the layer's own, never only
+    // those `case.json` happens to list.
+    let params: Vec<String> = layer
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    check_parameter_files(dir, &name, &spec, &params, listed.as_deref())?;
+
     let mut values = Vec::with_capacity(params.len());
-    for name in &params {
-        let v: ArrayD<f32> = npy(dir, &format!("{name}.npy"))?;
-        values.push((name.as_str(), v));
+    for param in &params {
+        let v: ArrayD<f32> = npy(dir, &format!("{param}.npy"))?;
+        values.push((param.as_str(), v));
     }
     let set_all = |layer: &mut dyn GraphLayer| -> Result<(), ParityError> {
-        for (name, v) in &values {
-            layer.set_parameter(name, v.view())?;
+        for (param, v) in &values {
+            layer.set_parameter(param, v.view())?;
         }
         Ok(())
     };
-    let mut layer = spec.build(0)?;
     set_all(layer.as_mut())?;
 
     let x: Array2<f32> = npy(dir, "x.npy")?;
@@ -302,11 +530,14 @@ pub fn run_case(dir: &Path) -> Result<CaseReport, ParityError> {
     let grad_y: Array2<f32> = npy(dir, "grad_y.npy")?;
     let (dx, grads) = layer.backward(&cache, grad_y.view())?;
     compare("grad_x", dx.view().into_dyn(), "grad_x.npy")?;
-    for name in &params {
-        let g = grads.get(name).ok_or_else(|| {
-            ParityError::Invalid(format!("backward returned no gradient for '{name}'"))
-        })?;
-        let what = format!("grad_{name}");
+    for param in &params {
+        let g = grads
+            .get(param)
+            .ok_or_else(|| ParityError::MissingGradient {
+                case: name.clone(),
+                param: param.clone(),
+            })?;
+        let what = format!("grad_{param}");
         compare(&what, g.view(), &format!("{what}.npy"))?;
     }
     if matches!(spec, LayerSpec::Gat { .. }) && dir.join("attention.npy").is_file() {
@@ -316,7 +547,7 @@ pub fn run_case(dir: &Path) -> Result<CaseReport, ParityError> {
         compare("attention", att.weights.view().into_dyn(), "attention.npy")?;
     }
     Ok(CaseReport {
-        name: folder_name(dir),
+        name,
         kind: spec.kind().to_string(),
         errors,
     })
