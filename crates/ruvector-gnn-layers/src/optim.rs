@@ -1,8 +1,19 @@
 //! Optimizers (SGD with momentum/Nesterov, Adam, AdamW) and gradient clipping.
 //!
 //! Optimizers update any [`Parameters`] implementor from a [`Gradients`] set
-//! keyed by the same names, keeping their state (momenta) by name. A
-//! parameter with no gradient is left unchanged.
+//! keyed by the same names, keeping their state (momenta, step counts) by
+//! name. A parameter with no gradient is left unchanged and its state does
+//! not advance (PyTorch skips parameters whose `.grad` is `None` the same way).
+//!
+//! The update rules are PyTorch's (`torch.optim.SGD`, `torch.optim.Adam`,
+//! `torch.optim.AdamW`, `torch.nn.utils.clip_grad_norm_` /
+//! `clip_grad_value_`, CPU single-tensor path), operation by operation and in
+//! the same float32 order, with the scalar coefficients (bias corrections,
+//! step size, AdamW's shrink factor) computed in f64 as PyTorch computes them
+//! in Python floats. `tests/optim_torch.rs` checks every step against
+//! trajectories recorded from PyTorch (`benches/peers/optim_reference.py`).
+//! Hyperparameters are `f32` here; a PyTorch run with the same values rounded
+//! to f32 gives the same parameters up to float32 rounding.
 
 use std::collections::HashMap;
 
@@ -11,7 +22,8 @@ use ndarray::{ArrayD, Zip};
 use crate::error::{Error, Result};
 use crate::params::{Gradients, Parameters};
 
-/// Which parameters receive weight decay (by name).
+/// Which parameters receive weight decay (by name): `true` = decayed. The
+/// PyTorch equivalent is a param group with `weight_decay=0` for the others.
 pub type DecayFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// An optimizer that updates parameters in place from gradients.
@@ -41,7 +53,17 @@ fn check_shape(name: &str, p: &[usize], g: &[usize]) -> Result<()> {
 }
 
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and
-/// L2 weight decay (PyTorch `torch.optim.SGD` semantics).
+/// L2 weight decay; the update rule equals `torch.optim.SGD` with
+/// `dampening=0` (its default; dampening is not supported).
+///
+/// Per parameter `p` with gradient `g`, as in PyTorch:
+///
+/// ```text
+/// d = g + weight_decay·p                  (if weight_decay ≠ 0)
+/// b = d  on the first step, else  b = momentum·b + d      (if momentum ≠ 0)
+/// d = d + momentum·b  (Nesterov)   or   d = b             (if momentum ≠ 0)
+/// p = p − lr·d
+/// ```
 pub struct Sgd {
     /// Learning rate.
     pub lr: f32,
@@ -55,7 +77,7 @@ pub struct Sgd {
 }
 
 impl Sgd {
-    /// Plain SGD with learning rate `lr`.
+    /// Plain SGD with learning rate `lr` (`torch.optim.SGD(params, lr)`).
     pub fn new(lr: f32) -> Self {
         Self {
             lr,
@@ -66,14 +88,16 @@ impl Sgd {
         }
     }
 
-    /// Sets the momentum factor and whether it is Nesterov momentum.
+    /// Sets the momentum factor and whether it is Nesterov momentum
+    /// (`momentum=`, `nesterov=` of `torch.optim.SGD`).
     pub fn with_momentum(mut self, momentum: f32, nesterov: bool) -> Self {
         self.momentum = momentum;
         self.nesterov = nesterov;
         self
     }
 
-    /// Sets the L2 weight decay.
+    /// Sets the L2 weight decay, added to the gradient before momentum
+    /// (`weight_decay=` of `torch.optim.SGD`).
     pub fn with_weight_decay(mut self, wd: f32) -> Self {
         self.weight_decay = wd;
         self
@@ -90,7 +114,8 @@ impl Optimizer for Sgd {
                 d.zip_mut_with(&p, |d, &p| *d += self.weight_decay * p);
             }
             if self.momentum != 0.0 {
-                // First step: v = d (PyTorch); later: v = μ·v + d.
+                // First step: b = d (PyTorch clones the gradient, no dampening);
+                // later: b = μ·b + d.
                 let momentum = self.momentum;
                 let v = match self.velocity.entry(name.clone()) {
                     std::collections::hash_map::Entry::Vacant(e) => e.insert(d.clone()),
@@ -122,8 +147,23 @@ impl Optimizer for Sgd {
     }
 }
 
-/// Adam (L2 weight decay added to the gradient, `torch.optim.Adam`) or
-/// AdamW (decoupled weight decay, `torch.optim.AdamW`).
+/// Adam with L2 weight decay added to the gradient (update rule equals
+/// `torch.optim.Adam`) or with decoupled weight decay (AdamW, equals
+/// `torch.optim.AdamW`); `amsgrad` and `maximize` are not supported.
+///
+/// Per parameter `p` with gradient `g` at its step `t = 1, 2, …`, as in
+/// PyTorch's single-tensor implementation:
+///
+/// ```text
+/// p = p·(1 − lr·wd)          (AdamW, if wd ≠ 0)
+/// g = g + wd·p               (Adam,  if wd ≠ 0: coupled L2)
+/// m = lerp(m, g, 1 − β₁)     (= β₁·m + (1 − β₁)·g)
+/// v = β₂·v + (1 − β₂)·g²
+/// p = p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+/// ```
+///
+/// `wd` is [`weight_decay`](Self::weight_decay), or 0 for parameters the
+/// [decay filter](Self::with_decay_filter) rejects.
 pub struct Adam {
     /// Learning rate.
     pub lr: f32,
@@ -133,9 +173,10 @@ pub struct Adam {
     pub beta2: f32,
     /// Denominator epsilon.
     pub eps: f32,
-    /// Weight decay (L2 for Adam, decoupled for AdamW).
+    /// Weight decay (L2 added to the gradient for Adam, decoupled for AdamW).
     pub weight_decay: f32,
-    /// Decoupled weight decay (AdamW).
+    /// Decoupled weight decay (AdamW): the parameter is multiplied by
+    /// `1 − lr·weight_decay` before the Adam update.
     pub decoupled: bool,
     decay_filter: Option<DecayFilter>,
     t: HashMap<String, i32>,
@@ -144,7 +185,8 @@ pub struct Adam {
 }
 
 impl Adam {
-    /// Adam with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8; no decay).
+    /// Adam with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8; no decay):
+    /// `torch.optim.Adam(params, lr)`.
     ///
     /// ```
     /// use ruvector_gnn_layers::optim::{Adam, Optimizer};
@@ -166,7 +208,9 @@ impl Adam {
         }
     }
 
-    /// AdamW: decoupled weight decay `wd` (PyTorch's default is 0.01).
+    /// AdamW with decoupled weight decay `wd` and otherwise PyTorch's
+    /// defaults: `torch.optim.AdamW(params, lr, weight_decay=wd)` (PyTorch's
+    /// default `wd` is 0.01).
     pub fn adamw(lr: f32, wd: f32) -> Self {
         let mut a = Self::new(lr);
         a.weight_decay = wd;
@@ -174,14 +218,20 @@ impl Adam {
         a
     }
 
-    /// Sets the weight decay.
+    /// Sets the weight decay (`weight_decay=` of `torch.optim.Adam`: coupled
+    /// L2, or of `torch.optim.AdamW` after [`adamw`](Self::adamw)).
     pub fn with_weight_decay(mut self, wd: f32) -> Self {
         self.weight_decay = wd;
         self
     }
 
     /// Applies weight decay only to parameters for which `filter(name)` is
-    /// true (e.g. only the first layer, as in the GCN paper).
+    /// true (e.g. only the first layer, as in the GCN paper, or no biases).
+    /// Equals PyTorch param groups where the rejected parameters have
+    /// `weight_decay=0`, as in PyG's `gcn.py` example:
+    /// `Adam([dict(params=conv1.parameters(), weight_decay=5e-4),
+    /// dict(params=conv2.parameters(), weight_decay=0)], lr=0.01)` is
+    /// `Adam::new(0.01).with_weight_decay(5e-4).with_decay_filter(|n| n.starts_with("layers.0."))`.
     pub fn with_decay_filter(
         mut self,
         filter: impl Fn(&str) -> bool + Send + Sync + 'static,
@@ -190,7 +240,7 @@ impl Adam {
         self
     }
 
-    /// Sets β₁ and β₂.
+    /// Sets β₁ and β₂ (`betas=(beta1, beta2)` of `torch.optim.Adam`).
     pub fn with_betas(mut self, beta1: f32, beta2: f32) -> Self {
         self.beta1 = beta1;
         self.beta2 = beta2;
@@ -201,6 +251,10 @@ impl Adam {
 impl Optimizer for Adam {
     fn step(&mut self, params: &mut dyn Parameters, grads: &Gradients) -> Result<()> {
         let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, self.lr);
+        // Scalars PyTorch derives from the hyperparameters in Python floats
+        // (f64) and hands to float32 kernels.
+        let one_minus_b1 = (1.0 - f64::from(b1)) as f32;
+        let one_minus_b2 = (1.0 - f64::from(b2)) as f32;
         for (name, mut p) in params.named_parameters_mut() {
             let Some(g) = grads.get(&name) else { continue };
             check_shape(&name, p.shape(), g.shape())?;
@@ -210,8 +264,15 @@ impl Optimizer for Adam {
             };
             let t = self.t.entry(name.clone()).or_insert(0);
             *t += 1;
-            let bc1 = 1.0 - b1.powi(*t);
-            let bc2 = 1.0 - b2.powi(*t);
+            // Bias corrections in f64 as PyTorch does (`1 - beta1 ** step`);
+            // in f32, 1 − β₂ᵗ loses ~1e-5 of its value in the first steps.
+            let step = f64::from(*t);
+            let bc1 = 1.0 - f64::from(b1).powf(step);
+            let bc2 = 1.0 - f64::from(b2).powf(step);
+            let step_size = (f64::from(lr) / bc1) as f32;
+            let bc2_sqrt = bc2.sqrt() as f32;
+            // AdamW shrink factor `1 - lr * weight_decay`, also a Python float.
+            let shrink = (1.0 - f64::from(lr) * f64::from(wd)) as f32;
             let m = self
                 .m
                 .entry(name.clone())
@@ -227,16 +288,17 @@ impl Optimizer for Adam {
                 .and(v)
                 .for_each(|p, &g, m, v| {
                     let mut g = g;
-                    if decoupled {
-                        *p *= 1.0 - lr * wd;
-                    } else {
-                        g += wd * *p;
+                    if wd != 0.0 {
+                        if decoupled {
+                            *p *= shrink; // param.mul_(1 - lr * weight_decay)
+                        } else {
+                            g += wd * *p; // grad.add(param, alpha=weight_decay)
+                        }
                     }
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    let mhat = *m / bc1;
-                    let vhat = *v / bc2;
-                    *p -= lr * mhat / (vhat.sqrt() + eps);
+                    *m = lerp(*m, g, one_minus_b1); // exp_avg.lerp_(grad, 1 - beta1)
+                    *v = *v * b2 + one_minus_b2 * g * g; // mul_(beta2).addcmul_(g, g, 1 - beta2)
+                    let denom = v.sqrt() / bc2_sqrt + eps; // (v.sqrt() / bc2_sqrt).add_(eps)
+                    *p += -step_size * *m / denom; // param.addcdiv_(m, denom, -step_size)
                 });
         }
         Ok(())
@@ -251,22 +313,49 @@ impl Optimizer for Adam {
     }
 }
 
-/// Scales all gradients so their global L2 norm is at most `max_norm`
-/// (`torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping.
+/// PyTorch's `lerp` (`torch.lerp`, CPU scalar path): `a + w·(b − a)` for
+/// `|w| < 0.5`, else `b − (b − a)·(1 − w)`.
+fn lerp(a: f32, b: f32, w: f32) -> f32 {
+    if w.abs() < 0.5 {
+        a + w * (b - a)
+    } else {
+        b - (b - a) * (1.0 - w)
+    }
+}
+
+/// Scales all gradients jointly so their global L2 norm (over every tensor
+/// together) is at most `max_norm`; returns the norm before clipping. Equals
+/// `torch.nn.utils.clip_grad_norm_(params, max_norm)` (norm type 2): every
+/// gradient is multiplied by `min(max_norm / (norm + 1e-6), 1)`, so a norm
+/// within 1e-6 below `max_norm` is still scaled (by slightly less than 1),
+/// and a NaN norm makes every gradient NaN (PyTorch's default
+/// `error_if_nonfinite=False`).
 pub fn clip_grad_norm(grads: &mut Gradients, max_norm: f32) -> f32 {
     let norm = grads.global_norm();
-    if norm > max_norm && norm > 0.0 {
-        grads.scale(max_norm / (norm + 1e-6));
+    // torch: `max_norm / (total_norm + 1e-6)` on a tensor is
+    // `reciprocal(total_norm + 1e-6) * max_norm`, then clamped at 1.
+    let coef = (1.0 / (norm + 1e-6)) * max_norm;
+    if coef.is_nan() || coef < 1.0 {
+        grads.scale(coef);
     }
     norm
 }
 
-/// Clamps every gradient entry to `[-limit, limit]`.
+/// Clamps every gradient entry to `[-limit, limit]`; equals
+/// `torch.nn.utils.clip_grad_value_(params, limit)`: NaN entries stay NaN,
+/// and a negative `limit` sets every entry to `limit` (no panic).
 pub fn clip_grad_value(grads: &mut Gradients, limit: f32) {
     let names: Vec<String> = grads.iter().map(|(n, _)| n.to_string()).collect();
     for n in names {
         if let Some(g) = grads.get_mut(&n) {
-            g.mapv_inplace(|v| v.clamp(-limit, limit));
+            // clamp_min(-limit) then clamp_max(limit), NaN-propagating.
+            g.mapv_inplace(|v| {
+                if v.is_nan() {
+                    v
+                } else {
+                    v.max(-limit).min(limit)
+                }
+            });
         }
     }
 }
@@ -364,5 +453,36 @@ mod tests {
         assert!((g.global_norm() - 1.0).abs() < 1e-4);
         clip_grad_value(&mut g, 0.1);
         assert!(g.get("a").unwrap().iter().all(|v| v.abs() <= 0.1));
+    }
+
+    #[test]
+    fn clipping_edge_cases_follow_pytorch() {
+        // A norm equal to max_norm is still scaled, by max_norm / (norm + 1e-6).
+        let mut g = Gradients::new();
+        g.insert("a", arr1(&[3e-3f32, 4e-3]).into_dyn());
+        let n = clip_grad_norm(&mut g, 5e-3);
+        assert!((n - 5e-3).abs() < 1e-9);
+        assert!(g.get("a").unwrap()[[0]] < 2.9995e-3);
+        // A zero gradient is left alone.
+        let mut z = Gradients::new();
+        z.insert("a", ArrayD::zeros(IxDyn(&[2])));
+        assert_eq!(clip_grad_norm(&mut z, 1.0), 0.0);
+        assert!(z.get("a").unwrap().iter().all(|&v| v == 0.0));
+        // A NaN norm makes every gradient NaN (error_if_nonfinite=False).
+        let mut nan = Gradients::new();
+        nan.insert("a", arr1(&[f32::NAN, 1.0]).into_dyn());
+        nan.insert("b", arr1(&[2.0f32]).into_dyn());
+        assert!(clip_grad_norm(&mut nan, 1.0).is_nan());
+        assert!(nan.iter().all(|(_, g)| g.iter().all(|v| v.is_nan())));
+        // Value clipping keeps NaN and does not panic on a negative limit
+        // (torch: clamp_min(-limit) then clamp_max(limit)).
+        let mut v = Gradients::new();
+        v.insert("a", arr1(&[f32::NAN, -3.0, 0.2, 3.0]).into_dyn());
+        clip_grad_value(&mut v, 1.0);
+        let a = v.get("a").unwrap();
+        assert!(a[[0]].is_nan());
+        assert_eq!(a.as_slice().unwrap()[1..], [-1.0, 0.2, 1.0]);
+        clip_grad_value(&mut v, -0.5);
+        assert!(v.get("a").unwrap().iter().skip(1).all(|&x| x == -0.5));
     }
 }
