@@ -27,6 +27,17 @@ use crate::params::{Gradients, Parameters};
 /// assert_eq!(relu.forward_graph(array![[-1.0f32, 2.0]].view(), &g)?, array![[0.0, 2.0]]);
 /// # Ok::<(), ruvector_gnn_layers::Error>(())
 /// ```
+///
+/// # Non-finite input
+/// The input is not scanned (the graph layers' switchable check,
+/// [`crate::GCNLayer::with_check_finite`] and its GAT/SAGE counterparts, is
+/// where NaN/Inf is rejected). Each value goes through the function on its
+/// own, so a NaN or infinity affects only its own entry, without a panic:
+/// NaN gives NaN, except through ReLU, which gives 0 (`max(0, NaN)`;
+/// PyTorch's `relu` gives NaN); ±∞ give the function's limits (ReLU ∞/0,
+/// leaky ReLU ±∞, ELU ∞/−α, GELU ∞/NaN, tanh ±1, sigmoid 1/0). Backward
+/// multiplies `dy` by the derivative at that entry. A 0-row `x` gives a
+/// 0-row output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivationLayer {
     dim: usize,

@@ -30,6 +30,17 @@ use crate::sparse_input::SparseRows;
 /// assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
 /// # Ok::<(), ruvector_gnn_layers::Error>(())
 /// ```
+///
+/// # Non-finite input
+/// The input is not scanned (the graph layers' switchable check,
+/// [`crate::GCNLayer::with_check_finite`] and its GAT/SAGE counterparts, is
+/// where NaN/Inf is rejected): NaN and infinities stay in place, without a
+/// panic. At inference they pass unchanged; in training a kept value is
+/// scaled (NaN stays NaN, ±∞ stays ±∞) and a dropped one becomes NaN, not
+/// 0 (`NaN·0`, `∞·0`, as in PyTorch). The mask does not depend on the values
+/// (dense input), so every other value is as it would be, and backward
+/// multiplies `dy` by the mask only: `dx` stays finite. A 0-row `x` gives a
+/// 0-row output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dropout {
     dim: usize,

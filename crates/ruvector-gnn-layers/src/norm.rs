@@ -49,6 +49,15 @@ pub(crate) fn check_rowwise(what: &str, x: &ArrayView2<'_, f32>, graph: &Csr) ->
 /// assert!(y.row(0).sum().abs() < 1e-5);
 /// # Ok::<(), ruvector_gnn_layers::Error>(())
 /// ```
+///
+/// # Non-finite input
+/// The input is not scanned (the graph layers' switchable check,
+/// [`crate::GCNLayer::with_check_finite`] and its GAT/SAGE counterparts, is
+/// where NaN/Inf is rejected): a NaN or infinity makes its whole row NaN
+/// (the row's mean is NaN or infinite) and leaves every other row as it
+/// would be, without a panic. In backward that row's `dx` is NaN, and so is
+/// the gradient of `gamma` (a sum over rows); `beta`'s stays finite. A
+/// 0-row `x` gives a 0-row output and zero gradients.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerNorm {
     dim: usize,

@@ -29,6 +29,15 @@ use crate::params::{Gradients, Parameters};
 /// assert_eq!(y.dim(), (2, 6));
 /// # Ok::<(), ruvector_gnn_layers::Error>(())
 /// ```
+///
+/// # Non-finite input
+/// No check of its own: the wrapped layer's applies (a GCN, GAT or SAGE
+/// inner layer rejects NaN/Inf with [`Error::NonFinite`] unless its check is
+/// switched off; a row-wise inner layer lets it through). What gets through
+/// stays in its row on the skip path too (`x` or `x·P` combines the columns
+/// of a row, never rows), without a panic; the projection's gradient
+/// (`x_skipᵀ·dy`) is non-finite in the rows of `P` fed by a bad input
+/// column. A 0-row `x` gives a 0-row output.
 pub struct Residual {
     inner: Box<dyn GraphLayer>,
     proj: Option<Array2<f32>>,

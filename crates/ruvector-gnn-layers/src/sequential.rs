@@ -23,6 +23,16 @@ const SLOT_SPARE: usize = 8;
 /// assert_eq!(model.num_parameters(), 0);
 /// assert!(model.is_empty());
 /// ```
+///
+/// # Non-finite input
+/// No check of its own: every layer treats NaN/Inf as it documents. Graph
+/// layers (GCN, GAT, SAGE) reject it with [`Error::NonFinite`] unless their
+/// check is switched off (`with_check_finite(false)`, after which it spreads
+/// along edges), also when it arises mid-stack (a LayerNorm row turned NaN
+/// reaches the next GCN); the row-wise layers ([`crate::LayerNorm`],
+/// [`crate::Dropout`], [`crate::ActivationLayer`], a [`crate::Residual`]
+/// around them) keep it in its row, without a panic. A 0-row input gives a
+/// 0-row output (an empty stack is the identity).
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn GraphLayer>>,

@@ -29,6 +29,8 @@ pub(crate) struct SparseRows {
     offsets: Vec<usize>,
     cols: Vec<u32>,
     vals: Vec<f32>,
+    /// Per non-zero, whether [`SparseRows::dropout`] dropped it.
+    dropped: Option<Vec<bool>>,
 }
 
 impl SparseRows {
@@ -88,6 +90,7 @@ impl SparseRows {
             offsets,
             cols,
             vals,
+            dropped: None,
         })
     }
 
@@ -100,9 +103,13 @@ impl SparseRows {
     /// non-zero from `rng`, in row-major order.
     pub(crate) fn dropout(&mut self, p: f32, rng: &mut Rng) {
         let keep = 1.0 / (1.0 - p);
+        let mut dropped = Vec::with_capacity(self.vals.len());
         for v in &mut self.vals {
-            *v *= if rng.bernoulli(p) { 0.0 } else { keep };
+            let d = rng.bernoulli(p);
+            dropped.push(d);
+            *v *= if d { 0.0 } else { keep };
         }
+        self.dropped = Some(dropped);
     }
 
     /// Multiplies `dx` (same shape) by the dropout factors of a matrix
@@ -118,7 +125,14 @@ impl SparseRows {
             for (k, g) in row.iter_mut().enumerate() {
                 let s = if next < cols.len() && cols[next] as usize == k {
                     next += 1;
-                    if vals[next - 1] == 0.0 {
+                    // The recorded draw (a dropped NaN or ∞ is stored as
+                    // NaN, not 0); without a record, a stored 0 was dropped.
+                    let e = self.offsets[i] + next - 1;
+                    let was_dropped = match &self.dropped {
+                        Some(d) => d[e],
+                        None => vals[next - 1] == 0.0,
+                    };
+                    if was_dropped {
                         0.0
                     } else {
                         keep
