@@ -12,9 +12,13 @@
 //! `layers/gcn_fused` is the GCN layer with `GcnOrder::Fused` (least memory),
 //! `layers/gcn_panels` with `GcnOrder::Panels` (project-first's arithmetic
 //! without its `nodes × out` intermediate).
+//! `layers/sage_sum` is SAGE with the sum aggregator; `layers/sage_lstm`
+//! runs at 10K only unless `LAYERS_BENCH_LSTM_100K=1` (seconds per call at
+//! 100K).
 //! `cora/*_epoch` is one full-batch training step on Cora (2708 nodes, 1433
-//! features, the papers' models): forward, loss, backward (parameter
-//! gradients only, `GraphLayer::backward_params`), Adam.
+//! features; GCN and GAT as in the papers, GraphSAGE-mean with the example's
+//! 16 hidden): forward, loss, backward (parameter gradients only,
+//! `GraphLayer::backward_params`), Adam.
 #![allow(missing_docs)]
 
 use std::time::Duration;
@@ -198,8 +202,20 @@ fn sage(c: &mut Criterion) {
     bench_ws(c, "layers/sage_max", &loads, |w, ws, out| {
         max.forward_into(w.x.view(), &w.graph, ws, out).unwrap();
     });
+    let sum = SAGELayer::new(128, 64, Aggregator::Sum, false, 6).unwrap();
+    bench_layer(c, "layers/sage_sum", &sum, &loads);
+    bench_ws(c, "layers/sage_sum", &loads, |w, ws, out| {
+        sum.forward_into(w.x.view(), &w.graph, ws, out).unwrap();
+    });
+    // The LSTM aggregator runs a 16-step recurrence per node: seconds per
+    // call at 100K, so that size only with `LAYERS_BENCH_LSTM_100K=1`.
     let lstm = SAGELayer::new(128, 64, Aggregator::Lstm, false, 4).unwrap();
-    bench_layer(c, "layers/sage_lstm", &lstm, &loads[..1]);
+    let lstm_loads = if std::env::var_os("LAYERS_BENCH_LSTM_100K").is_some() {
+        &loads[..]
+    } else {
+        &loads[..1]
+    };
+    bench_layer(c, "layers/sage_lstm", &lstm, lstm_loads);
 }
 
 fn layer_norm(c: &mut Criterion) {
@@ -221,6 +237,7 @@ fn cora(c: &mut Criterion) {
     for (name, kind, lr) in [
         ("gcn_epoch_n2708_1433x16x7", ModelKind::Gcn, 0.01),
         ("gat_epoch_n2708_1433x8h8x7", ModelKind::Gat, 0.005),
+        ("sage_epoch_n2708_1433x16x7", ModelKind::Sage, 0.01),
     ] {
         let mut model = build_model(kind, ds.features.ncols(), ds.num_classes, 0).unwrap();
         let mut opt = Adam::new(lr).with_weight_decay(5e-4);

@@ -38,7 +38,7 @@
 //!   and `X·W_root` alone, into reused outputs.
 //! - `forward_backward`: `forward_train` + full `backward` (input and
 //!   parameter gradients), `dy` = ones.
-//! - `cora_gcn` / `cora_gat`: one full-batch training epoch of the papers'
+//! - `cora_gcn` / `cora_gat` / `cora_sage`: one full-batch training epoch of the papers'
 //!   models (forward with dropout, masked cross-entropy, parameter
 //!   gradients, Adam), the same step as `benches/benches/layers.rs`.
 #![allow(missing_docs)]
@@ -93,6 +93,7 @@ struct Cora {
     ds: Planetoid,
     gcn: (Sequential, Adam),
     gat: (Sequential, Adam),
+    sage: (Sequential, Adam),
     epoch: u64,
 }
 
@@ -267,11 +268,13 @@ fn run_cora(c: &mut Cora, name: &str, reps: usize) -> Result<Vec<f64>, Box<dyn s
         ds,
         gcn,
         gat,
+        sage,
         epoch,
     } = c;
     let (model, opt) = match name {
         "cora_gcn" => gcn,
         "cora_gat" => gat,
+        "cora_sage" => sage,
         _ => return Err(format!("unknown benchmark {name}").into()),
     };
     time(reps, || {
@@ -301,7 +304,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ["list"] => Ok(
                 "ok gcn gcn_ws gat gat_ws sage_mean sage_mean_ws sage_mean2 sage_mean2_ws \
                  sage_max sage_max_ws sage_lstm sage_max_gather sage_mean_gather \
-                 sage_products cora_gcn cora_gat"
+                 sage_products cora_gcn cora_gat cora_sage"
                     .into(),
             ),
             ["load", w, rest @ ..] => {
@@ -343,6 +346,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             gat: (
                                 build_model(ModelKind::Gat, f, k, 0)?,
                                 Adam::new(0.005).with_weight_decay(5e-4),
+                            ),
+                            sage: (
+                                build_model(ModelKind::Sage, f, k, 0)?,
+                                Adam::new(0.01).with_weight_decay(5e-4),
                             ),
                             ds,
                             epoch: 0,

@@ -172,7 +172,7 @@ LAYER_BENCHES = [
     LayerBench("sage_lstm", 64, lambda: SAGEConv(IN_DIM, 64, aggr="lstm"), False,
                "SAGEConv lstm 128->64, edge_index sorted by target"),
 ]
-CORA_BENCHES = ["cora_gcn", "cora_gat"]
+CORA_BENCHES = ["cora_gcn", "cora_gat", "cora_sage"]
 ALL_NAMES = [b.name for b in LAYER_BENCHES] + CORA_BENCHES
 
 
@@ -283,6 +283,21 @@ class CoraGCN(torch.nn.Module):
         return self.conv2(x, ei)
 
 
+class CoraSAGE(torch.nn.Module):
+    """GraphSAGE-mean on Cora as our `node_classification --model sage`."""
+
+    def __init__(self, f: int, c: int) -> None:
+        super().__init__()
+        self.conv1 = SAGEConv(f, 16, aggr="mean")
+        self.conv2 = SAGEConv(16, c, aggr="mean")
+
+    def forward(self, x, ei):
+        x = F.dropout(x, p=0.5, training=self.training)
+        x = self.conv1(x, ei).relu()
+        x = F.dropout(x, p=0.5, training=self.training)
+        return self.conv2(x, ei)
+
+
 class CoraGAT(torch.nn.Module):
     def __init__(self, f: int, c: int) -> None:
         super().__init__()
@@ -304,6 +319,8 @@ class CoraRun:
         f, c = data["x"].shape[1], data["num_classes"]
         if name == "cora_gcn":
             self.model, self.lr, self.hidden = CoraGCN(f, c), 0.01, 16
+        elif name == "cora_sage":
+            self.model, self.lr, self.hidden = CoraSAGE(f, c), 0.01, 16
         else:
             self.model, self.lr, self.hidden = CoraGAT(f, c), 0.005, 64
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=5e-4)
@@ -361,6 +378,7 @@ VS_GROUPS = {
     "sage_lstm": (["sage_lstm"], ["sage_lstm"]),
     "cora_gcn": (["cora_gcn"], ["cora_gcn"]),
     "cora_gat": (["cora_gat"], ["cora_gat"]),
+    "cora_sage": (["cora_sage"], ["cora_sage"]),
 }
 
 # Rust-only floor probes timed beside a group (synthetic workloads, forward):
@@ -582,6 +600,7 @@ def main(argv=None) -> int:
             print(f"{b.name:<16} {b.note}")
         print(f"{'cora_gcn':<16} Cora GCN 2-layer (16 hidden), Adam lr 0.01 wd 5e-4, dropout 0.5")
         print(f"{'cora_gat':<16} Cora GAT 8x8 heads + 1 head, Adam lr 0.005 wd 5e-4, dropout 0.6")
+        print(f"{'cora_sage':<16} Cora GraphSAGE-mean 2-layer (16 hidden), Adam lr 0.01 wd 5e-4, dropout 0.5")
         return 0
     torch.set_num_threads(args.threads)
     print(f"# torch {torch.__version__}, torch_geometric {torch_geometric.__version__}, "

@@ -128,7 +128,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
         "--workload",
         workloads,
         "--only",
-        "gcn,gat,sage_mean,sage_mean2,sage_max,cora_gcn,cora_gat",
+        "gcn,gat,sage_mean,sage_mean2,sage_max,cora_gcn,cora_gat,cora_sage",
         "--rounds",
         rounds,
         "--json",
@@ -300,6 +300,7 @@ fn layer_rows(layers: &Value, roof: &Roofline) -> Vec<Row> {
             "sage_max" => "GraphSAGE 1 layer max (SAGEConv)".to_string(),
             "cora_gcn" => "Cora GCN training epoch".to_string(),
             "cora_gat" => "Cora GAT training epoch".to_string(),
+            "cora_sage" => "Cora GraphSAGE-mean training epoch".to_string(),
             other => other.to_string(),
         };
         rows.push(Row {

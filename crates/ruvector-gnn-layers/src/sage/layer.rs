@@ -18,6 +18,7 @@ use crate::init::{glorot_uniform, uniform_fan};
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::message_passing::Workspace;
 use crate::params::{Gradients, Parameters};
+use crate::sparse_input::SparseRows;
 
 /// [`Workspace`] slots of the inference path.
 const SLOT_AGG: usize = 0;
@@ -79,6 +80,13 @@ impl LstmParams {
 /// The layer runs on square graphs and on rectangular mini-batch blocks
 /// (`n_rows` targets over `n_cols ≥ n_rows` sources, target `i` = source `i`).
 ///
+/// With the mean or sum aggregator and `output_dim < input_dim`, inference
+/// and training project first (`agg(x·W_neigh)`, equal by linearity up to
+/// rounding), so the gather moves `output_dim`-wide rows and backward never
+/// forms the `input_dim`-wide aggregate; a row-sparse input on a square
+/// graph (bag-of-words features, e.g. after a [`crate::Dropout`] on Cora) is
+/// then multiplied through its non-zeros in both directions.
+///
 /// ```
 /// use ndarray::Array2;
 /// use ruvector_gnn_layers::{Aggregator, SAGELayer};
@@ -115,16 +123,30 @@ enum AggCache {
     Max { argmax: Vec<u32> },
     /// LSTM: the graph (the sequences are recomputed in backward).
     Lstm { graph: Csr },
+    /// Mean/sum projected first (`output_dim < input_dim`): the aggregate
+    /// was taken of `x·W_neigh`, so backward needs the transposed graph,
+    /// `1/deg` (mean) and all of `x` (for `dW_neigh = xᵀ·Âᵀ·dz`).
+    Projected {
+        tr: Transposed,
+        inv_deg: Option<Vec<f32>>,
+        /// The non-zeros of `x` when it is row-sparse (bag-of-words
+        /// features); `SageCache::x` is empty then.
+        sparse: Option<SparseRows>,
+    },
 }
 
 /// Training cache of a [`SAGELayer`].
 struct SageCache {
     /// The input rows backward needs: all of them for the LSTM (it recomputes
-    /// its sequences), else only the targets' rows (for `dW_root`; empty
-    /// without a root weight).
+    /// its sequences) and when projecting first (`dW_neigh = xᵀ·Âᵀ·dz`),
+    /// else only the targets' rows (for `dW_root`; empty without a root
+    /// weight).
     x: Array2<f32>,
     /// Rows and columns of the layer input.
     x_dim: (usize, usize),
+    /// Target rows (the output's rows).
+    n: usize,
+    /// The neighbour aggregate `n × input_dim` (empty when projecting first).
     agg: Array2<f32>,
     agg_cache: AggCache,
     /// Input of the activation (after normalisation), when backward needs it.
@@ -637,6 +659,9 @@ impl SAGELayer {
         }
         self.check_input(&x, graph)?;
         let n = graph.n_rows();
+        if self.projects_first() {
+            return Ok(self.run_projected(x, graph));
+        }
         let (agg, agg_cache) = self.aggregate(x, graph, keep);
         let mut z = Array2::<f32>::zeros((n, self.output_dim));
         matmul_into(1.0, agg.view(), self.weight_neigh.view(), 0.0, z.view_mut());
@@ -651,12 +676,78 @@ impl SAGELayer {
                 (_, None) => Array2::zeros((0, x.ncols())),
             },
             x_dim: x.dim(),
+            n,
             agg,
             agg_cache,
             pre_act,
             norms,
         });
         Ok((z, cache))
+    }
+
+    /// Whether training projects before aggregating: mean and sum are
+    /// linear, so `agg(x)·W_neigh = agg(x·W_neigh)`, and when `output_dim <
+    /// input_dim` the projected rows are the narrower ones to gather (and
+    /// backward multiplies `xᵀ` by an `output_dim`-wide matrix instead of
+    /// forming the `input_dim`-wide aggregate).
+    fn projects_first(&self) -> bool {
+        matches!(self.aggregator, Aggregator::Mean | Aggregator::Sum)
+            && self.output_dim < self.input_dim
+    }
+
+    /// The training forward projecting first (see
+    /// [`SAGELayer::projects_first`]; input checked): `z = Â·(x·W_neigh) +
+    /// x·W_root + b`, then normalisation and activation.
+    fn run_projected(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+    ) -> (Array2<f32>, Option<SageCache>) {
+        let n = graph.n_rows();
+        let dout = self.output_dim;
+        // A row-sparse input (e.g. dropped-out bag-of-words features) is
+        // multiplied through its non-zeros; a bipartite block (fewer targets
+        // than sources) keeps the dense path, whose root term reads a prefix.
+        let sparse = (n == x.nrows()).then(|| SparseRows::detect(x)).flatten();
+        let p = match &sparse {
+            Some(sx) => {
+                let mut p = Array2::<f32>::zeros((x.nrows(), dout));
+                sx.matmul_into(self.weight_neigh.view(), p.view_mut());
+                p
+            }
+            None => matmul(x, self.weight_neigh.view()),
+        };
+        let mut z = Array2::<f32>::zeros((n, dout));
+        let inv_deg = self.gather_linear(graph, p.view(), z.view_mut());
+        if let Some(wr) = &self.weight_root {
+            match &sparse {
+                Some(sx) => {
+                    let mut r = p;
+                    sx.matmul_into(wr.view(), r.view_mut());
+                    z += &r;
+                }
+                None => matmul_into(1.0, x.slice(s![..n, ..]), wr.view(), 1.0, z.view_mut()),
+            }
+        }
+        let (norms, pre_act) = self.finish(&mut z, true);
+        let cache = SageCache {
+            x: if sparse.is_some() {
+                Array2::zeros((0, x.ncols()))
+            } else {
+                x.to_owned()
+            },
+            x_dim: x.dim(),
+            n,
+            agg: Array2::zeros((0, self.input_dim)),
+            agg_cache: AggCache::Projected {
+                tr: graph.transposed(),
+                inv_deg,
+                sparse,
+            },
+            pre_act,
+            norms,
+        };
+        (z, Some(cache))
     }
 }
 
@@ -726,7 +817,7 @@ impl SAGELayer {
         let c = cache
             .downcast_ref::<SageCache>()
             .ok_or(Error::BadCache("SAGELayer"))?;
-        let n = c.agg.nrows();
+        let n = c.n;
         if dy.dim() != (n, self.output_dim) {
             return Err(Error::shape(
                 "SAGE dy shape",
@@ -759,6 +850,23 @@ impl SAGELayer {
                 });
         }
         let mut grads = Gradients::new();
+        if let AggCache::Projected {
+            tr,
+            inv_deg,
+            sparse,
+        } = &c.agg_cache
+        {
+            let sparse = sparse.as_ref();
+            return Ok(self.backward_projected(
+                c,
+                tr,
+                inv_deg.as_deref(),
+                sparse,
+                dz,
+                need_dx,
+                grads,
+            ));
+        }
         grads.insert("weight_neigh", matmul(c.agg.t(), dz.view()).into_dyn());
         grads.insert("bias", dz.sum_axis(Axis(0)).into_dyn());
         if self.weight_root.is_some() {
@@ -785,6 +893,8 @@ impl SAGELayer {
             AggCache::Max { argmax } => {
                 sparse::scatter_max_backward(argmax, dagg.view(), dx.view_mut());
             }
+            // Returned through `backward_projected` above.
+            AggCache::Projected { .. } => {}
             AggCache::Lstm { graph } => {
                 let p = self
                     .lstm
@@ -799,6 +909,51 @@ impl SAGELayer {
             }
         }
         Ok((Some(dx), grads))
+    }
+
+    /// Backward of [`SAGELayer::run_projected`] from `dz` (the gradient of
+    /// the pre-normalisation output): `g = Âᵀ·dz` (mean: rows scaled by
+    /// `1/deg` first), `dW_neigh = xᵀ·g`, `dW_root = x_targetsᵀ·dz`, and
+    /// `dX = g·W_neighᵀ + dz·W_rootᵀ` (the latter on the target rows).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_projected(
+        &self,
+        c: &SageCache,
+        tr: &Transposed,
+        inv_deg: Option<&[f32]>,
+        sparse: Option<&SparseRows>,
+        dz: Array2<f32>,
+        need_dx: bool,
+        mut grads: Gradients,
+    ) -> (Option<Array2<f32>>, Gradients) {
+        let n = c.n;
+        let mut scaled = dz.clone();
+        if let Some(inv) = inv_deg {
+            Zip::from(scaled.rows_mut())
+                .and(&ndarray::ArrayView1::from(inv))
+                .par_for_each(|mut row, &s| row *= s);
+        }
+        let mut g = Array2::<f32>::zeros((c.x_dim.0, self.output_dim));
+        sparse::gather_transposed(&tr.0, &tr.1, None, scaled.view(), 0.0, g.view_mut());
+        // `xᵀ·m` through the non-zeros when the input was row-sparse (then
+        // every row is a target: `run_projected` keeps blocks dense).
+        let xt = |m: ArrayView2<'_, f32>| match sparse {
+            Some(sx) => sx.matmul_tn(m),
+            None => matmul(c.x.slice(s![..m.nrows(), ..]).t(), m),
+        };
+        grads.insert("weight_neigh", xt(g.view()).into_dyn());
+        grads.insert("bias", dz.sum_axis(Axis(0)).into_dyn());
+        if self.weight_root.is_some() {
+            grads.insert("weight_root", xt(dz.view()).into_dyn());
+        }
+        if !need_dx {
+            return (None, grads);
+        }
+        let mut dx = matmul(g.view(), self.weight_neigh.t());
+        if let Some(wr) = &self.weight_root {
+            matmul_into(1.0, dz.view(), wr.t(), 1.0, dx.slice_mut(s![..n, ..]));
+        }
+        (Some(dx), grads)
     }
 }
 
@@ -843,5 +998,62 @@ impl Parameters for SAGELayer {
             v.push(("lstm_bias_hh".to_string(), l.bias_hh.view_mut().into_dyn()));
         }
         v
+    }
+}
+
+impl crate::message_passing::MessagePassing for SAGELayer {
+    /// The neighbour aggregate over the raw features (`nodes × input_dim`):
+    /// mean, max, sum or the LSTM over `neighbors[i]` (no self loop; the
+    /// node's own features enter in `update` through the root weight). A
+    /// node without neighbours aggregates to zeros. Lenient on bad ids (see
+    /// the trait); a width other than `input_dim` gives a matrix of `NaN`.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{Aggregator, MessagePassing, SAGELayer};
+    /// let sage = SAGELayer::new(2, 3, Aggregator::Max, false, 1)?;
+    /// let x = Array2::from_shape_vec((3, 2), vec![1.0, 5.0, 4.0, 2.0, 0.0, 0.0])?;
+    /// let adj = vec![vec![1, 2], vec![0], vec![]];
+    /// let agg = sage.aggregate(&x, &adj);
+    /// assert_eq!(agg.row(0).to_vec(), vec![4.0, 2.0]);
+    /// assert_eq!(agg.row(2).to_vec(), vec![0.0, 0.0]);
+    /// let direct = MessagePassing::forward(&sage, &x, &adj)?;
+    /// let two_step = sage.update(&agg, &x);
+    /// assert!((&two_step - &direct).iter().all(|d| d.abs() < 1e-5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn aggregate(&self, features: &Array2<f32>, neighbors: &[Vec<usize>]) -> Array2<f32> {
+        let n = features.nrows();
+        if features.ncols() != self.input_dim {
+            return crate::message_passing::nan_matrix(n, self.input_dim);
+        }
+        let Some(graph) = crate::message_passing::lenient_csr(neighbors, n) else {
+            return crate::message_passing::nan_matrix(n, self.input_dim);
+        };
+        self.aggregate(features.view(), &graph, false).0
+    }
+
+    /// `act(norm(aggregated·W_neigh + self_features·W_root + b))` (the root
+    /// term only with a root weight, `norm` only with `normalize`). Widths
+    /// other than `input_dim`, or row counts that differ, give a `rows ×
+    /// output_dim` matrix of `NaN`.
+    fn update(&self, aggregated: &Array2<f32>, self_features: &Array2<f32>) -> Array2<f32> {
+        let n = aggregated.nrows();
+        if aggregated.ncols() != self.input_dim
+            || self_features.ncols() != self.input_dim
+            || self_features.nrows() != n
+        {
+            return crate::message_passing::nan_matrix(n, self.output_dim);
+        }
+        let mut z = matmul(aggregated.view(), self.weight_neigh.view());
+        if let Some(wr) = &self.weight_root {
+            matmul_into(1.0, self_features.view(), wr.view(), 1.0, z.view_mut());
+        }
+        self.finish(&mut z, false);
+        z
+    }
+
+    fn forward(&self, features: &Array2<f32>, adjacency: &[Vec<usize>]) -> Result<Array2<f32>> {
+        SAGELayer::forward(self, features, adjacency)
     }
 }
