@@ -25,8 +25,31 @@ use crate::line_rows::LineRows;
 use crate::rerank::TrainExample;
 
 /// Past queries attached to the items they chose, plus the item graph.
+///
+/// The events (query rows, claim and skip lists) sit behind an `Arc`, so a
+/// clone, and a graph over the same events with a new item graph
+/// ([`FeedbackGraph::with_neighbours`], what the store derives after
+/// inserts), share them; [`FeedbackGraph::push`] copies them only while
+/// another graph still shares them.
 #[derive(Debug, Clone)]
 pub struct FeedbackGraph {
+    /// The feedback events.
+    events: Arc<Events>,
+    /// Item → item neighbour lists (shared with the store's item data, not copied).
+    neighbours: Arc<Csr>,
+    /// `(events, stamp)` of every content this graph has had, oldest first
+    /// (never empty; the last is the current content). A stamp is unique per
+    /// construction and per [`FeedbackGraph::push`] (clones share it, as
+    /// they share the content), so caches derived from the graph can tell
+    /// when it changed, and a cache built at one of them can be brought up
+    /// to date by applying only the events appended since
+    /// ([`FeedbackGraph::extends`]).
+    history: Vec<(usize, u64)>,
+}
+
+/// The events of a [`FeedbackGraph`]: everything but the item graph.
+#[derive(Debug, Clone)]
+struct Events {
     /// Normalised past query vectors, one row per event.
     queries: Array2<f32>,
     /// The same rows in f16, line-aligned: what every query-to-past-query
@@ -37,22 +60,32 @@ pub struct FeedbackGraph {
     claims: HashMap<u64, Vec<u32>>,
     /// For each item, the events that were shown it and chose something else.
     skips: HashMap<u64, Vec<u32>>,
-    /// Item → item neighbour lists (shared with the store's item data, not copied).
-    neighbours: Arc<Csr>,
     /// The items each event claimed or skipped, event `e`'s in
     /// `event_items[event_starts[e]..event_starts[e + 1]]` (what a cache
     /// derived from the graph must update when events are appended).
     event_items: Vec<u64>,
     /// Start of each event's run in `event_items`, plus the end.
     event_starts: Vec<usize>,
-    /// `(events, stamp)` of every content this graph has had, oldest first
-    /// (never empty; the last is the current content). A stamp is unique per
-    /// construction and per [`FeedbackGraph::push`] (clones share it, as
-    /// they share the content), so caches derived from the graph can tell
-    /// when it changed, and a cache built at one of them can be brought up
-    /// to date by applying only the events appended since
-    /// ([`FeedbackGraph::extends`]).
-    history: Vec<(usize, u64)>,
+}
+
+impl Events {
+    /// Event `e`'s claim and skip edges (its query row is already in).
+    fn add_edges(&mut self, ex: &TrainExample, e: u32) {
+        for &p in &ex.positives {
+            let item = ex.candidates[p];
+            self.claims.entry(item).or_default().push(e);
+            self.event_items.push(item);
+        }
+        if !ex.positives.is_empty() {
+            for (k, &c) in ex.candidates.iter().enumerate().take(ex.shown) {
+                if !ex.positives.contains(&k) {
+                    self.skips.entry(c).or_default().push(e);
+                    self.event_items.push(c);
+                }
+            }
+        }
+        self.event_starts.push(self.event_items.len());
+    }
 }
 
 /// Source of [`FeedbackGraph`] content stamps.
@@ -79,8 +112,9 @@ impl FeedbackGraph {
     /// An empty graph (no events) for queries of width `dim`.
     pub fn empty(dim: usize) -> Self {
         let mut g = Self::from_examples(&[]);
-        g.queries = Array2::zeros((0, dim));
-        g.queries16 = LineRows::with_capacity(dim, 0);
+        let ev = Arc::make_mut(&mut g.events);
+        ev.queries = Array2::zeros((0, dim));
+        ev.queries16 = LineRows::with_capacity(dim, 0);
         g.stamp();
         g
     }
@@ -103,10 +137,10 @@ impl FeedbackGraph {
     /// [`Error::NonFinite`] for a NaN/infinite query, [`Error::Invalid`] for
     /// a positive or `shown` out of range.
     pub fn push(&mut self, example: &TrainExample) -> Result<()> {
-        if self.queries.nrows() > 0 && example.query.len() != self.queries.ncols() {
+        if self.events.queries.nrows() > 0 && example.query.len() != self.events.queries.ncols() {
             return Err(Error::Dimension {
                 what: "feedback query".into(),
-                expected: self.queries.ncols(),
+                expected: self.events.queries.ncols(),
                 got: example.query.len(),
             });
         }
@@ -126,42 +160,25 @@ impl FeedbackGraph {
                 "feedback event: positive or shown count out of range".into(),
             ));
         }
-        let e = self.queries.nrows() as u32;
         let q = normalized(&example.query);
-        if self.queries.nrows() == 0 {
-            self.queries = Array2::zeros((0, q.len()));
-            self.queries16 = LineRows::with_capacity(q.len(), 16);
+        let ev = Arc::make_mut(&mut self.events);
+        let e = ev.queries.nrows() as u32;
+        if ev.queries.nrows() == 0 {
+            ev.queries = Array2::zeros((0, q.len()));
+            ev.queries16 = LineRows::with_capacity(q.len(), 16);
         }
-        self.queries
+        ev.queries
             .push_row(ndarray::ArrayView1::from(&q[..]))
             .expect("width checked");
-        self.queries16.push_with(|row| quantize_f16_row(&q, row));
-        self.add_edges(example, e);
+        ev.queries16.push_with(|row| quantize_f16_row(&q, row));
+        ev.add_edges(example, e);
         self.stamp();
         Ok(())
     }
 
-    /// Event `e`'s claim and skip edges (its query row is already in).
-    fn add_edges(&mut self, ex: &TrainExample, e: u32) {
-        for &p in &ex.positives {
-            let item = ex.candidates[p];
-            self.claims.entry(item).or_default().push(e);
-            self.event_items.push(item);
-        }
-        if !ex.positives.is_empty() {
-            for (k, &c) in ex.candidates.iter().enumerate().take(ex.shown) {
-                if !ex.positives.contains(&k) {
-                    self.skips.entry(c).or_default().push(e);
-                    self.event_items.push(c);
-                }
-            }
-        }
-        self.event_starts.push(self.event_items.len());
-    }
-
     /// Width of the query vectors (0 for a graph built from no events).
     pub fn dim(&self) -> usize {
-        self.queries.ncols()
+        self.events.queries.ncols()
     }
 
     /// Builds the graph from training examples (event `e` = `examples[e]`)
@@ -180,24 +197,41 @@ impl FeedbackGraph {
     /// If an example's query width differs from the first one's.
     pub fn with_shared_graph(examples: &[TrainExample], neighbours: Arc<Csr>) -> Self {
         let d = examples.first().map_or(0, |e| e.query.len());
-        let mut g = Self {
+        let mut ev = Events {
             queries: Array2::zeros((examples.len(), d)),
             queries16: LineRows::with_capacity(d, examples.len()),
             claims: HashMap::new(),
             skips: HashMap::new(),
-            neighbours,
             event_items: Vec::new(),
             event_starts: vec![0],
-            history: Vec::new(),
         };
         for (e, ex) in examples.iter().enumerate() {
             let q = normalized(&ex.query);
-            g.queries
+            ev.queries
                 .row_mut(e)
                 .assign(&ndarray::ArrayView1::from(&q[..]));
-            g.queries16.push_with(|row| quantize_f16_row(&q, row));
-            g.add_edges(ex, e as u32);
+            ev.queries16.push_with(|row| quantize_f16_row(&q, row));
+            ev.add_edges(ex, e as u32);
         }
+        let mut g = Self {
+            events: Arc::new(ev),
+            neighbours,
+            history: Vec::new(),
+        };
+        g.stamp();
+        g
+    }
+
+    /// The same events over another item graph (the store's after inserts
+    /// changed its HNSW layer 0), sharing them with `self`: O(1) instead of
+    /// rebuilding the graph from every event. It gets a fresh content stamp,
+    /// since features that read item neighbours change with the graph.
+    pub(crate) fn with_neighbours(&self, neighbours: Arc<Csr>) -> Self {
+        let mut g = Self {
+            events: Arc::clone(&self.events),
+            neighbours,
+            history: self.history.clone(),
+        };
         g.stamp();
         g
     }
@@ -221,8 +255,11 @@ impl FeedbackGraph {
     /// The items event `e` claimed, then those it skipped (empty when out of
     /// range).
     pub(crate) fn event_items(&self, e: usize) -> &[u64] {
-        match (self.event_starts.get(e), self.event_starts.get(e + 1)) {
-            (Some(&a), Some(&b)) => &self.event_items[a..b],
+        match (
+            self.events.event_starts.get(e),
+            self.events.event_starts.get(e + 1),
+        ) {
+            (Some(&a), Some(&b)) => &self.events.event_items[a..b],
             _ => &[],
         }
     }
@@ -230,28 +267,29 @@ impl FeedbackGraph {
     /// Every item with at least one claim, with its claiming events
     /// (arbitrary item order).
     pub(crate) fn claims_by_item(&self) -> impl Iterator<Item = (u64, &[u32])> {
-        self.claims.iter().map(|(&i, v)| (i, v.as_slice()))
+        self.events.claims.iter().map(|(&i, v)| (i, v.as_slice()))
     }
 
     /// Every item with at least one skip, with its skipping events
     /// (arbitrary item order).
     pub(crate) fn skips_by_item(&self) -> impl Iterator<Item = (u64, &[u32])> {
-        self.skips.iter().map(|(&i, v)| (i, v.as_slice()))
+        self.events.skips.iter().map(|(&i, v)| (i, v.as_slice()))
     }
 
     /// Events that chose `item`.
     pub fn claims(&self, item: u64) -> &[u32] {
-        self.claims.get(&item).map_or(&[], Vec::as_slice)
+        self.events.claims.get(&item).map_or(&[], Vec::as_slice)
     }
 
     /// Events that were shown `item`, chose something else, and so skipped it.
     pub fn skips(&self, item: u64) -> &[u32] {
-        self.skips.get(&item).map_or(&[], Vec::as_slice)
+        self.events.skips.get(&item).map_or(&[], Vec::as_slice)
     }
 
     /// The normalised query vector of event `e`.
     pub fn query(&self, e: u32) -> &[f32] {
-        self.queries
+        self.events
+            .queries
             .row(e as usize)
             .to_slice()
             .expect("standard layout")
@@ -262,7 +300,7 @@ impl FeedbackGraph {
     /// of range).
     #[inline]
     pub fn prefetch_query(&self, e: u32) {
-        self.queries16.prefetch(e as usize);
+        self.events.queries16.prefetch(e as usize);
     }
 
     /// Similarity of the normalised query `q` to past query `e`: the dot
@@ -275,7 +313,7 @@ impl FeedbackGraph {
     /// If `e` is out of range or `q`'s width differs from the graph's.
     #[inline]
     pub(crate) fn query_sim(&self, e: u32, q: &[f32]) -> f32 {
-        dot_f16(self.queries16.row(e as usize), q)
+        dot_f16(self.events.queries16.row(e as usize), q)
     }
 
     /// [`FeedbackGraph::query_sim`] of `q` with each of `events`, in one
@@ -288,7 +326,7 @@ impl FeedbackGraph {
     pub(crate) fn query_sims_of(&self, events: &[u32], q: &[f32], mut put: impl FnMut(u32, f32)) {
         dot_f16_each(
             events.len(),
-            |k| self.queries16.row(events[k] as usize),
+            |k| self.events.queries16.row(events[k] as usize),
             q,
             |k, s| put(events[k], s),
         );
@@ -299,10 +337,10 @@ impl FeedbackGraph {
     /// ≤ 2⁻¹¹ per component), the definition training and serving share;
     /// zeros for another width.
     pub fn query_sims(&self, q: &[f32]) -> Vec<f32> {
-        if self.queries.nrows() == 0 || self.queries.ncols() != q.len() {
-            return vec![0.0; self.queries.nrows()];
+        if self.events.queries.nrows() == 0 || self.events.queries.ncols() != q.len() {
+            return vec![0.0; self.events.queries.nrows()];
         }
-        (0..self.queries16.rows() as u32)
+        (0..self.events.queries16.rows() as u32)
             .map(|e| self.query_sim(e, q))
             .collect()
     }
@@ -319,7 +357,7 @@ impl FeedbackGraph {
 
     /// Number of feedback events in the graph.
     pub fn n_events(&self) -> usize {
-        self.queries.nrows()
+        self.events.queries.nrows()
     }
 }
 
@@ -381,5 +419,35 @@ mod tests {
         assert_eq!(a.event_items(1), &[5, 4, 6]);
         assert_eq!(a.event_items(0), &[4, 5, 6]);
         assert!(a.event_items(3).is_empty());
+    }
+
+    /// A graph over the same events with another item graph equals one
+    /// built from the events with it, is a new content, and appending to
+    /// either leaves the other as it was.
+    #[test]
+    fn with_neighbours_shares_the_events_until_one_side_appends() {
+        let evs = [event(0.1, 0), event(0.4, 2)];
+        let g1 = Arc::new(Csr::from_adjacency(&[vec![1], vec![0]]).unwrap());
+        let g2 = Arc::new(Csr::from_adjacency(&[vec![1, 2], vec![0], vec![0]]).unwrap());
+        let a = FeedbackGraph::with_shared_graph(&evs, g1);
+        let mut b = a.with_neighbours(Arc::clone(&g2));
+        let fresh = FeedbackGraph::with_shared_graph(&evs, g2);
+        assert!(Arc::ptr_eq(&a.events, &b.events));
+        for g in [&b, &fresh] {
+            assert_eq!(g.neighbours(0), &[1, 2]);
+            assert_eq!(g.n_events(), 2);
+        }
+        for item in 0..8 {
+            assert_eq!(b.claims(item), fresh.claims(item));
+            assert_eq!(b.skips(item), fresh.skips(item));
+        }
+        assert_eq!(b.query(1), fresh.query(1));
+        assert_ne!(b.version(), a.version());
+        assert!(!b.extends(2, a.version()) && b.extends(2, b.version()));
+        b.push(&event(0.7, 1)).unwrap();
+        assert!(!Arc::ptr_eq(&a.events, &b.events));
+        assert_eq!((a.n_events(), b.n_events()), (2, 3));
+        assert_eq!(a.claims(5), &[] as &[u32]);
+        assert_eq!(b.claims(5), &[2]);
     }
 }

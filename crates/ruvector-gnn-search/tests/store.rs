@@ -353,6 +353,18 @@ fn training_on_feedback_moves_chosen_items_up() {
             .collect();
         assert_eq!(plain, g);
     }
+    // An untrained model of another width is refused (it needs no view of
+    // the store, but the width is still checked).
+    let narrow = GNNEmbedder::new(ruvector_gnn_layers::GNNConfig {
+        input_dim: DIM + 1,
+        output_dim: 8,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(matches!(
+        db.search_with_gnn(&held_out[0], &narrow, 10),
+        Err(Error::Dimension { .. })
+    ));
 }
 
 #[test]

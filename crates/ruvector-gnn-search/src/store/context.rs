@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use ruvector_gnn_hnsw::{AnnBackend, GraphMark, GraphOptions, HnswIndex};
 use ruvector_gnn_kernels::alloc::huge_capacity;
 use ruvector_gnn_kernels::Csr;
@@ -17,12 +17,18 @@ use crate::feedback_log::FeedbackEvent;
 use crate::gnn_embedder::SearchContext;
 use crate::rerank::TrainExample;
 
+use super::shared_rows::SharedRows;
+
 /// Items and their graph, valid for one item-set version.
 #[derive(Debug)]
 pub(crate) struct ItemData {
     pub version: u64,
-    /// Rows L2-normalised, row = dense internal id.
-    pub items: Array2<f32>,
+    /// The item matrix, row-major, rows L2-normalised, row = dense internal
+    /// id; shared with the versions it was derived from (see
+    /// [`SharedRows`]).
+    pub items: SharedRows<f32>,
+    /// Width of a row.
+    pub dim: usize,
     /// HNSW layer 0, dense internal ids (shared with the feedback graph).
     pub graph: Arc<Csr>,
     /// What changed since the item data this was derived from, when it was
@@ -31,6 +37,22 @@ pub(crate) struct ItemData {
     /// Where the index's layer-0 change record stood when `graph` was
     /// extracted (`None` for a backend without one).
     pub mark: Option<GraphMark>,
+}
+
+impl ItemData {
+    /// Number of items.
+    pub(crate) fn rows(&self) -> usize {
+        self.items.len() / self.dim.max(1)
+    }
+
+    /// The item matrix (`rows × dim`).
+    pub(crate) fn matrix(&self) -> ArrayView2<'_, f32> {
+        ArrayView2::from_shape(
+            (self.rows(), self.dim),
+            &self.items[..self.rows() * self.dim],
+        )
+        .expect("rows · dim elements")
+    }
 }
 
 /// How one item-set version differs from an earlier one: items are only
@@ -58,7 +80,7 @@ impl ContextData {
     /// The borrowed view handed to the model.
     pub(crate) fn view(&self) -> SearchContext<'_> {
         SearchContext {
-            items: self.items.items.view(),
+            items: self.items.matrix(),
             graph: &self.items.graph,
             feedback: &self.feedback,
         }
@@ -89,9 +111,18 @@ pub(crate) fn vectors(index: &HnswIndex) -> Array2<f32> {
 pub(crate) fn item_data(index: &HnswIndex, version: u64) -> Result<ItemData> {
     let mut items = vectors(index);
     normalize_rows(&mut items);
+    let dim = index.dim();
+    // Room for as many rows again, so the inserts that follow append in
+    // place (untouched capacity is address space only).
+    let mut flat: Vec<f32> = huge_capacity(items.len().saturating_mul(2).max(dim * 1024));
+    match items.as_slice() {
+        Some(rows) => flat.extend_from_slice(rows),
+        None => flat.extend(items.iter().copied()),
+    }
     Ok(ItemData {
         version,
-        items,
+        items: SharedRows::from_vec(flat),
+        dim,
         graph: Arc::new(layer0(index)?),
         delta: None,
         mark: index.graph_mark(),
@@ -110,24 +141,20 @@ pub(crate) fn item_data_after(
     prev: &ItemData,
 ) -> Result<ItemData> {
     let (n, d) = (index.len(), index.dim());
-    let m = prev.items.nrows();
-    if m > n || prev.items.ncols() != d || prev.graph.n_rows() != m {
+    let m = prev.rows();
+    if m > n || prev.dim != d || prev.graph.n_rows() != m {
         return item_data(index, version);
     }
-    // A fresh 20 MB at 100K × 50: on huge pages, since faulting it in 4 KiB
-    // at a time cost five times the copy.
-    let mut flat: Vec<f32> = huge_capacity(n * d);
-    match prev.items.as_slice() {
-        Some(rows) => flat.extend_from_slice(rows),
-        None => flat.extend(prev.items.iter().copied()),
-    }
+    // Only the new rows are normalised and written: the earlier ones stay
+    // where they are, shared with `prev` (appended behind them when `prev`
+    // is the newest version and its buffer has room).
+    let mut extra: Vec<f32> = Vec::with_capacity((n - m) * d);
     for row in m..n {
-        let at = flat.len();
-        flat.extend_from_slice(index.backend().vector(row));
-        normalize_row(ndarray::ArrayViewMut1::from(&mut flat[at..]));
+        let at = extra.len();
+        extra.extend_from_slice(index.backend().vector(row));
+        normalize_row(ndarray::ArrayViewMut1::from(&mut extra[at..]));
     }
-    let items = Array2::from_shape_vec((n, d), flat)
-        .map_err(|e| crate::error::Error::Invalid(format!("item matrix: {e}")))?;
+    let items = prev.items.appended(&extra);
     // The index rebuilds the graph from the previous one when it can tell
     // which lists its inserts rewrote (a copy instead of reading every list).
     let since = match prev.mark {
@@ -147,6 +174,7 @@ pub(crate) fn item_data_after(
     Ok(ItemData {
         version,
         items,
+        dim: d,
         graph: Arc::new(graph),
         delta: Some(ItemDelta {
             prev_version: prev.version,

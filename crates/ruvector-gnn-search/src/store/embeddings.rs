@@ -46,7 +46,7 @@ pub(crate) fn model_hash(bytes: &[u8]) -> u64 {
 /// Hash of the items and the graph a context holds.
 pub(crate) fn items_hash(ctx: &ContextData) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325;
-    let items = &ctx.items.items;
+    let items = ctx.items.matrix();
     fnv_words(&mut h, items.iter().map(|v| v.to_bits()));
     let g = &ctx.items.graph;
     fnv_words(

@@ -49,6 +49,7 @@ mod embeddings;
 mod fsutil;
 mod manifest;
 mod online;
+mod shared_rows;
 #[cfg(test)]
 mod tests;
 mod wal;
@@ -757,14 +758,29 @@ impl VectorDB {
         let hits = data
             .index
             .search_ef_rows(query, n, n.max(cfg.hnsw.ef_search))?;
-        let ctx = self.context_for(&data, Some(gnn))?;
         let rows: Vec<u64> = hits.iter().map(|&(r, _)| u64::from(r)).collect();
-        let scores = if cfg.hnsw.metric == Metric::Cosine {
+        let scores = if cfg.hnsw.metric == Metric::Cosine && !gnn.is_trained() {
+            // An untrained model scores by the search's own similarity:
+            // no need for the model's view of the store (after an insert,
+            // building it would be the most expensive part of the call).
+            // A model built for another width is refused as on the scoring
+            // path (the query's width was validated against the store's).
+            if gnn.config().input_dim != self.dimensions() {
+                return Err(Error::Dimension {
+                    what: "context items".into(),
+                    expected: gnn.config().input_dim,
+                    got: self.dimensions(),
+                });
+            }
+            hits.iter().map(|&(_, d)| 1.0 - d).collect()
+        } else if cfg.hnsw.metric == Metric::Cosine {
+            let ctx = self.context_for(&data, Some(gnn))?;
             // The search's own similarities (1 − cosine distance) are the
             // base score: the model does not recompute them.
             let sims: Vec<f32> = hits.iter().map(|&(_, d)| 1.0 - d).collect();
             gnn.score_with_similarities(&ctx.view(), query, &rows, &sims)?
         } else {
+            let ctx = self.context_for(&data, Some(gnn))?;
             gnn.score(&ctx.view(), query, &rows)?
         };
         let mut out: Vec<(u32, SearchHit)> = hits
@@ -1008,8 +1024,20 @@ impl VectorDB {
                 return Ok(c);
             }
         }
-        let examples = context::examples(&data.index, &data.events);
-        let feedback = FeedbackGraph::with_shared_graph(&examples, Arc::clone(&items.graph));
+        // New items, the same events: the feedback graph over the new item
+        // graph shares the old one's events (no rebuild from every event),
+        // unless the old graph skipped an event whose ids the index lacked
+        // then (logs written by another store), which a rebuild might now
+        // resolve.
+        let same_events = cache.as_ref().filter(|c| {
+            c.n_events == data.events.len() && c.feedback.n_events() == data.events.len()
+        });
+        let feedback = if let Some(c) = same_events {
+            c.feedback.with_neighbours(Arc::clone(&items.graph))
+        } else {
+            let examples = context::examples(&data.index, &data.events);
+            FeedbackGraph::with_shared_graph(&examples, Arc::clone(&items.graph))
+        };
         let fresh = Arc::new(ContextData {
             items,
             n_events: data.events.len(),

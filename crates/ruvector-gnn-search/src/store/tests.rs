@@ -332,7 +332,10 @@ fn item_data_after_inserts_equals_a_fresh_build() {
     let data = db.read();
     let fresh = context::item_data(&data.index, data.version).unwrap();
     let after = context::item_data_after(&data.index, data.version, &prev).unwrap();
-    assert_eq!(after.items, fresh.items);
+    assert_eq!(after.matrix(), fresh.matrix());
+    // The new rows were appended behind the earlier version's, in its buffer.
+    assert!(after.items.shares_with(&prev.items));
+    assert_eq!(prev.rows(), 40);
     assert_eq!(after.graph, fresh.graph);
     let delta = after.delta.expect("derived");
     assert_eq!((delta.prev_version, delta.prev_rows), (prev.version, 40));
@@ -348,6 +351,7 @@ fn item_data_after_inserts_equals_a_fresh_build() {
     let unmarked = ItemData {
         version: prev.version,
         items: prev.items.clone(),
+        dim: prev.dim,
         graph: Arc::clone(&prev.graph),
         delta: None,
         mark: None,
@@ -363,7 +367,8 @@ fn item_data_after_inserts_equals_a_fresh_build() {
         data.version,
         &ItemData {
             version: 0,
-            items: Array2::zeros((50, DIM)),
+            items: super::shared_rows::SharedRows::from_vec(vec![0.0; 50 * DIM]),
+            dim: DIM,
             graph: Arc::new(
                 ruvector_gnn_kernels::Csr::from_adjacency(&vec![Vec::<usize>::new(); 50]).unwrap(),
             ),
@@ -373,7 +378,7 @@ fn item_data_after_inserts_equals_a_fresh_build() {
     )
     .unwrap();
     assert!(back.delta.is_none());
-    assert_eq!(back.items, fresh.items);
+    assert_eq!(back.matrix(), fresh.matrix());
 }
 
 /// Inserts between learned searches (some with feedback too) update the
