@@ -27,6 +27,7 @@ pub use ruvector_gnn_kernels::{AsGraph, Csr};
 pub mod loss;
 pub mod optim;
 pub mod sequential;
+mod stack;
 
 pub use optim::{Adam, Optimizer, Sgd};
 pub use sequential::Sequential;

@@ -18,8 +18,8 @@ use crate::datasets::Planetoid;
 use crate::layers::loss::{accuracy, softmax_cross_entropy};
 use crate::layers::optim::{Adam, Optimizer};
 use crate::layers::{
-    Activation, ActivationLayer, Aggregator, AttentionConfig, Dropout, ForwardCtx, GATLayer,
-    GCNLayer, GNNConfig, GraphLayer, Result, SAGELayer, Sequential,
+    Activation, Aggregator, AttentionConfig, Dropout, ForwardCtx, GNNConfig, GraphLayer, Result,
+    SAGELayer, Sequential,
 };
 
 /// Which model to train.
@@ -103,28 +103,20 @@ pub fn build_model(
     classes: usize,
     seed: u64,
 ) -> Result<Sequential> {
-    let mut m = Sequential::new(Vec::new());
     match kind {
         ModelKind::Gcn => {
-            let c1 = GNNConfig {
+            let config = GNNConfig {
                 input_dim: in_dim,
-                output_dim: 16,
+                output_dim: classes,
                 hidden_dim: 16,
                 num_heads: 1,
                 dropout: 0.5,
                 activation: Activation::ReLU,
             };
-            let c2 = GNNConfig {
-                input_dim: 16,
-                output_dim: classes,
-                activation: Activation::Identity,
-                ..c1.clone()
-            };
-            m.push(Box::new(GCNLayer::with_seed(c1, seed)?))?;
-            m.push(Box::new(GCNLayer::with_seed(c2, seed.wrapping_add(1))?))?;
+            Sequential::gcn_stack(&config, 2, seed)
         }
         ModelKind::Gat => {
-            let a1 = AttentionConfig {
+            let hidden = AttentionConfig {
                 input_dim: in_dim,
                 output_dim: 8,
                 num_heads: 8,
@@ -132,20 +124,10 @@ pub fn build_model(
                 dropout: 0.6,
                 leaky_relu_slope: 0.2,
             };
-            let a2 = AttentionConfig {
-                input_dim: 64,
-                output_dim: classes,
-                num_heads: 1,
-                concat_heads: false,
-                ..a1.clone()
-            };
-            m.push(Box::new(Dropout::new(in_dim, 0.6)?))?;
-            m.push(Box::new(GATLayer::with_seed(a1, seed)?))?;
-            m.push(Box::new(ActivationLayer::new(64, Activation::ELU(1.0))?))?;
-            m.push(Box::new(Dropout::new(64, 0.6)?))?;
-            m.push(Box::new(GATLayer::with_seed(a2, seed.wrapping_add(1))?))?;
+            Sequential::gat_stack(&hidden, classes, 2, Activation::ELU(1.0), seed)
         }
         ModelKind::Sage => {
+            let mut m = Sequential::new(Vec::new());
             m.push(Box::new(Dropout::new(in_dim, 0.5)?))?;
             m.push(Box::new(
                 SAGELayer::new(in_dim, 16, Aggregator::Mean, false, seed)?
@@ -159,9 +141,9 @@ pub fn build_model(
                 false,
                 seed.wrapping_add(1),
             )?))?;
+            Ok(m)
         }
     }
-    Ok(m)
 }
 
 /// Trains on `ds` and reports the test accuracy at the best-validation epoch.
