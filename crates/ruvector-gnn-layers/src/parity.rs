@@ -281,8 +281,10 @@ pub fn case_dirs(dir: &Path) -> Result<Vec<PathBuf>, ParityError> {
     }
     let mut dirs = Vec::new();
     for path in list_dir(dir)? {
+        // A sub-folder that cannot be listed is not a case (an unrelated,
+        // unreadable folder must not fail the run).
         if path.join("case.json").is_file()
-            || (path.is_dir() && list_dir(&path)?.iter().any(|p| is_npy(p)))
+            || (path.is_dir() && list_dir(&path).is_ok_and(|l| l.iter().any(|p| is_npy(p))))
         {
             dirs.push(path);
         }

@@ -224,13 +224,15 @@ impl FeedbackGraph {
 
     /// The same events over another item graph (the store's after inserts
     /// changed its HNSW layer 0), sharing them with `self`: O(1) instead of
-    /// rebuilding the graph from every event. It gets a fresh content stamp,
-    /// since features that read item neighbours change with the graph.
+    /// rebuilding the graph from every event. It is a new content, as a
+    /// rebuilt graph would be: a fresh stamp and no history (features that
+    /// read item neighbours change with the graph, so no earlier content of
+    /// `self` is a prefix of it).
     pub(crate) fn with_neighbours(&self, neighbours: Arc<Csr>) -> Self {
         let mut g = Self {
             events: Arc::clone(&self.events),
             neighbours,
-            history: self.history.clone(),
+            history: Vec::new(),
         };
         g.stamp();
         g
@@ -324,9 +326,10 @@ impl FeedbackGraph {
     /// If an event is out of range or `q`'s width differs from the graph's.
     #[inline]
     pub(crate) fn query_sims_of(&self, events: &[u32], q: &[f32], mut put: impl FnMut(u32, f32)) {
+        let rows = &self.events.queries16;
         dot_f16_each(
             events.len(),
-            |k| self.events.queries16.row(events[k] as usize),
+            |k| rows.row(events[k] as usize),
             q,
             |k, s| put(events[k], s),
         );
@@ -444,6 +447,8 @@ mod tests {
         assert_eq!(b.query(1), fresh.query(1));
         assert_ne!(b.version(), a.version());
         assert!(!b.extends(2, a.version()) && b.extends(2, b.version()));
+        // No earlier content of `a` (over the old item graph) is a prefix of b.
+        assert!(!b.extends(0, a.version()) && !b.extends(1, a.version()));
         b.push(&event(0.7, 1)).unwrap();
         assert!(!Arc::ptr_eq(&a.events, &b.events));
         assert_eq!((a.n_events(), b.n_events()), (2, 3));

@@ -13,8 +13,8 @@
 //! | `edge_index.npy` | `[2, E]` | integer | row 0 = source, row 1 = target |
 //! | `train_mask.npy`, `val_mask.npy`, `test_mask.npy` | `[N]` | bool or 0/1 integer | the split |
 //!
-//! Integer arrays may be any of u8/u16/u32/u64/i8/i16/i32/i64 (or bool for
-//! the masks), little- or big-endian, C or Fortran order.
+//! Integer arrays may be any of u8/u16/u32/u64/i8/i16/i32/i64 or bool (read
+//! as 0/1; meant for the masks), little- or big-endian, C or Fortran order.
 //!
 //! **The feature width is not stored in the folder**: the CSR arrays only say
 //! which columns each node uses. It is inferred as the largest column in

@@ -80,12 +80,14 @@ impl LstmParams {
 /// The layer runs on square graphs and on rectangular mini-batch blocks
 /// (`n_rows` targets over `n_cols ≥ n_rows` sources, target `i` = source `i`).
 ///
-/// With the mean or sum aggregator and `output_dim < input_dim`, inference
-/// and training project first (`agg(x·W_neigh)`, equal by linearity up to
-/// rounding), so the gather moves `output_dim`-wide rows and backward never
-/// forms the `input_dim`-wide aggregate; a row-sparse input on a square
-/// graph (bag-of-words features, e.g. after a [`crate::Dropout`] on Cora) is
-/// then multiplied through its non-zeros in both directions.
+/// With the mean or sum aggregator, inference and training project first
+/// (`agg(x·W_neigh)`, equal by linearity up to rounding) when that takes
+/// fewer multiply-adds — on a square graph when `output_dim < input_dim`,
+/// on a sampled block rarely (its sources outnumber its targets) — so the
+/// gather moves `output_dim`-wide rows and backward never forms the
+/// `input_dim`-wide aggregate; a row-sparse input on a square graph
+/// (bag-of-words features, e.g. after a [`crate::Dropout`] on Cora) is then
+/// multiplied through its non-zeros in both directions.
 ///
 /// ```
 /// use ndarray::Array2;
@@ -123,7 +125,7 @@ enum AggCache {
     Max { argmax: Vec<u32> },
     /// LSTM: the graph (the sequences are recomputed in backward).
     Lstm { graph: Csr },
-    /// Mean/sum projected first (`output_dim < input_dim`): the aggregate
+    /// Mean/sum projected first ([`SAGELayer::projects_first`]): the aggregate
     /// was taken of `x·W_neigh`, so backward needs the transposed graph,
     /// `1/deg` (mean) and all of `x` (for `dW_neigh = xᵀ·Âᵀ·dz`).
     Projected {
@@ -405,9 +407,10 @@ impl SAGELayer {
     /// so steady-state calls allocate nothing (LSTM aside). Same result as
     /// [`GraphLayer::forward_graph`] (which calls this with a fresh workspace).
     ///
-    /// With the mean or sum aggregator and `output_dim < input_dim` it
-    /// projects first (`agg(X·W_neigh)`, exact by linearity, different
-    /// rounding), so the sparse gather moves `output_dim`-wide rows.
+    /// With the mean or sum aggregator it projects first when that is the
+    /// cheaper order (on a square graph: `output_dim < input_dim`; see
+    /// [`SAGELayer`]), `agg(X·W_neigh)`, exact by linearity, different
+    /// rounding, so the sparse gather moves `output_dim`-wide rows.
     ///
     /// ```
     /// use ndarray::Array2;
@@ -464,7 +467,7 @@ impl SAGELayer {
     /// block by block of output rows (`x` row-major). Aggregating first, the
     /// same operations in the same order per row as the training forward
     /// (aggregate, `·W_neigh`, `+ x·W_root`); projecting first (mean and sum
-    /// when `output_dim < input_dim`), the same up to the products' rounding
+    /// when `projects_first` says so), the same up to the products' rounding
     /// (`agg(x·W_neigh)` instead of `agg(x)·W_neigh`). Without row
     /// normalisation bias and activation follow per block; with it,
     /// [`SAGELayer::finish`] follows on the whole output.
@@ -499,7 +502,7 @@ impl SAGELayer {
         let finish = |row0: usize, oblock: &mut [f32]| self.finish_block(x, row0, oblock);
         let (din, dout) = (self.input_dim, self.output_dim);
         match self.aggregator {
-            Aggregator::Mean | Aggregator::Sum if dout < din => {
+            Aggregator::Mean | Aggregator::Sum if self.projects_first(graph) => {
                 let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), dout);
                 self.project_both(x, p.view_mut(), o);
                 let root = self.weight_root.is_some();
@@ -659,7 +662,7 @@ impl SAGELayer {
         }
         self.check_input(&x, graph)?;
         let n = graph.n_rows();
-        if self.projects_first() {
+        if self.projects_first(graph) {
             return Ok(self.run_projected(x, graph));
         }
         let (agg, agg_cache) = self.aggregate(x, graph, keep);
@@ -685,14 +688,27 @@ impl SAGELayer {
         Ok((z, cache))
     }
 
-    /// Whether training projects before aggregating: mean and sum are
-    /// linear, so `agg(x)·W_neigh = agg(x·W_neigh)`, and when `output_dim <
-    /// input_dim` the projected rows are the narrower ones to gather (and
-    /// backward multiplies `xᵀ` by an `output_dim`-wide matrix instead of
-    /// forming the `input_dim`-wide aggregate).
-    fn projects_first(&self) -> bool {
-        matches!(self.aggregator, Aggregator::Mean | Aggregator::Sum)
-            && self.output_dim < self.input_dim
+    /// Whether to project before aggregating (mean and sum are linear, so
+    /// `agg(x)·W_neigh = agg(x·W_neigh)`): when it is the cheaper order by
+    /// multiply-adds. Projecting first multiplies every source row
+    /// (`n_cols·in·out`) and gathers `out`-wide rows (`edges·out`);
+    /// aggregating first gathers `in`-wide rows (`edges·in`) and multiplies
+    /// the target rows (`n_rows·in·out`). On a square graph that is
+    /// `output_dim < input_dim`; on a sampled mini-batch block, whose
+    /// sources outnumber its targets by about its edges, aggregating first
+    /// almost always wins. Training's backward has the same two product
+    /// sizes (`xᵀ·g` over the sources against `aggᵀ·dz` over the targets).
+    fn projects_first(&self, graph: &Csr) -> bool {
+        if !matches!(self.aggregator, Aggregator::Mean | Aggregator::Sum) {
+            return false;
+        }
+        let (din, dout) = (self.input_dim as u128, self.output_dim as u128);
+        let (n, sources, edges) = (
+            graph.n_rows() as u128,
+            graph.n_cols() as u128,
+            graph.n_edges() as u128,
+        );
+        sources * din * dout + edges * dout < edges * din + n * din * dout
     }
 
     /// The training forward projecting first (see
@@ -927,14 +943,17 @@ impl SAGELayer {
         mut grads: Gradients,
     ) -> (Option<Array2<f32>>, Gradients) {
         let n = c.n;
-        let mut scaled = dz.clone();
-        if let Some(inv) = inv_deg {
-            Zip::from(scaled.rows_mut())
+        // The mean scales each target's gradient by its `1/deg` first.
+        let scaled = inv_deg.map(|inv| {
+            let mut s = dz.clone();
+            Zip::from(s.rows_mut())
                 .and(&ndarray::ArrayView1::from(inv))
-                .par_for_each(|mut row, &s| row *= s);
-        }
+                .par_for_each(|mut row, &k| row *= k);
+            s
+        });
+        let rows = scaled.as_ref().map_or(dz.view(), |s| s.view());
         let mut g = Array2::<f32>::zeros((c.x_dim.0, self.output_dim));
-        sparse::gather_transposed(&tr.0, &tr.1, None, scaled.view(), 0.0, g.view_mut());
+        sparse::gather_transposed(&tr.0, &tr.1, None, rows, 0.0, g.view_mut());
         // `xᵀ·m` through the non-zeros when the input was row-sparse (then
         // every row is a target: `run_projected` keeps blocks dense).
         let xt = |m: ArrayView2<'_, f32>| match sparse {

@@ -154,7 +154,6 @@ pub(crate) fn item_data_after(
         extra.extend_from_slice(index.backend().vector(row));
         normalize_row(ndarray::ArrayViewMut1::from(&mut extra[at..]));
     }
-    let items = prev.items.appended(&extra);
     // The index rebuilds the graph from the previous one when it can tell
     // which lists its inserts rewrote (a copy instead of reading every list).
     let since = match prev.mark {
@@ -171,6 +170,8 @@ pub(crate) fn item_data_after(
             .collect();
         (graph, changed)
     };
+    // Appended last: a failure above leaves `prev`'s buffer as it was.
+    let items = prev.items.appended(&extra);
     Ok(ItemData {
         version,
         items,

@@ -772,7 +772,14 @@ impl VectorDB {
                     got: self.dimensions(),
                 });
             }
-            hits.iter().map(|&(_, d)| 1.0 - d).collect()
+            let sims: Vec<f32> = hits.iter().map(|&(_, d)| 1.0 - d).collect();
+            if let Some(index) = sims.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: "candidate similarities".into(),
+                    index,
+                });
+            }
+            sims
         } else if cfg.hnsw.metric == Metric::Cosine {
             let ctx = self.context_for(&data, Some(gnn))?;
             // The search's own similarities (1 − cosine distance) are the

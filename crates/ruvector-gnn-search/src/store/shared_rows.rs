@@ -18,8 +18,9 @@ use std::sync::Arc;
 
 use ruvector_gnn_kernels::alloc::huge_capacity;
 
-/// One allocation of `cap` elements, the first `claimed` of them written.
-struct Arena<T> {
+/// One allocation of `cap` elements, the first `claimed` of them written
+/// (`T: Copy`: dropping it frees the buffer without dropping elements).
+struct Arena<T: Copy> {
     ptr: NonNull<T>,
     cap: usize,
     /// Elements written so far: the longest version's length. Only grows.
@@ -32,16 +33,15 @@ struct Arena<T> {
 // the thread whose compare-exchange on `claimed` reserved it, and no
 // version covers that region until the writer has finished and created
 // one. So sending or sharing it across threads is as safe as for `Vec<T>`.
-unsafe impl<T: Send + Sync> Send for Arena<T> {}
+unsafe impl<T: Copy + Send + Sync> Send for Arena<T> {}
 // SAFETY: as for `Send` above.
-unsafe impl<T: Send + Sync> Sync for Arena<T> {}
+unsafe impl<T: Copy + Send + Sync> Sync for Arena<T> {}
 
-impl<T> Drop for Arena<T> {
+impl<T: Copy> Drop for Arena<T> {
     fn drop(&mut self) {
         // SAFETY: `ptr` and `cap` come from a `Vec<T>` taken apart in
         // `SharedRows::from_vec`; rebuilding it with length 0 frees the
-        // buffer without dropping elements, which `T: Copy` (the only
-        // element type `SharedRows` accepts) does not need.
+        // buffer without dropping elements, which `T: Copy` does not need.
         unsafe {
             drop(Vec::from_raw_parts(self.ptr.as_ptr(), 0, self.cap));
         }
