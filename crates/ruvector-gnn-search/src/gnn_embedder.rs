@@ -1247,7 +1247,11 @@ impl GNNEmbedder {
             .collect())
     }
 
-    /// The messages, attention and neighbours behind `item`'s score.
+    /// The messages, attention and neighbours behind `item`'s score when
+    /// every item is a candidate (the list features — rank, best cosine,
+    /// nearest linked past query — are over the whole collection). To
+    /// explain a score as a search computed it, use
+    /// [`GNNEmbedder::explain_among`] with that search's candidates.
     ///
     /// # Errors
     /// As [`GNNEmbedder::score`].
@@ -1257,18 +1261,41 @@ impl GNNEmbedder {
         query: &[f32],
         item: u64,
     ) -> Result<Explanation> {
+        let pool: Vec<u64> = (0..ctx.items.nrows() as u64).collect();
+        self.explain_among(ctx, query, &pool, item)
+    }
+
+    /// The messages, attention and neighbours behind `item`'s score among
+    /// `candidates` (which must contain it): the score [`GNNEmbedder::score`]
+    /// gives it for that list, up to rounding. Cost O(candidates), not
+    /// O(items).
+    ///
+    /// # Errors
+    /// As [`GNNEmbedder::score`]; [`Error::Invalid`] when `item` is not
+    /// among `candidates`.
+    pub fn explain_among(
+        &self,
+        ctx: &SearchContext<'_>,
+        query: &[f32],
+        candidates: &[u64],
+        item: u64,
+    ) -> Result<Explanation> {
         let d = self.config.input_dim;
         ctx.check(d)?;
         check_vector("query", query, d)?;
         check_ids(&[item], ctx.items.nrows())?;
+        check_ids(candidates, ctx.items.nrows())?;
+        let pos = candidates
+            .iter()
+            .position(|&c| c == item)
+            .ok_or_else(|| Error::Invalid(format!("item {item} is not among the candidates")))?;
         let q = normalized(query);
-        let pool: Vec<u64> = (0..ctx.items.nrows() as u64).collect();
         let qs = ctx.feedback.query_sims(&q);
         let (lc, linked) =
-            list_context(ctx, ctx.feedback, &q, &pool, None, &qs).swap_remove(item as usize);
+            list_context(ctx, ctx.feedback, &q, candidates, None, &qs).swap_remove(pos);
         let cache = self.item_layers(ctx)?;
         let (f, attention) = features(ctx, ctx.feedback, &q, item, &linked, lc, &cache, &qs);
-        let node = self.query_node(ctx, &q, &pool)?;
+        let node = self.query_node(ctx, &q, candidates)?;
         let gnn = node.as_ref().map_or(0.0, |n| self.gnn_term(n, item));
         let score = if self.trained {
             f[0] + self.mlp(&f).0 + gnn

@@ -353,6 +353,24 @@ fn training_on_feedback_moves_chosen_items_up() {
             .collect();
         assert_eq!(plain, g);
     }
+    // `explain` gives the score the learned search gives (its candidates are
+    // the search's), also for an id outside them.
+    let model = db.model();
+    assert!(model.is_trained());
+    for q in held_out.iter().take(4) {
+        for hit in db.search_learned(q, 10).unwrap() {
+            let e = db.explain(q, &model, hit.id).unwrap();
+            assert_eq!(e.item, hit.id);
+            assert!(
+                (e.score - hit.score).abs() <= 1e-4 * (1.0 + hit.score.abs()),
+                "explain {} vs search {}",
+                e.score,
+                hit.score
+            );
+        }
+        let far = db.search(q, 200).unwrap().last().unwrap().id;
+        assert!(db.explain(q, &model, far).unwrap().score.is_finite());
+    }
     // An untrained model of another width is refused (it needs no view of
     // the store, but the width is still checked).
     let narrow = GNNEmbedder::new(ruvector_gnn_layers::GNNConfig {

@@ -723,6 +723,17 @@ impl VectorDB {
         }
     }
 
+    /// How many HNSW candidates a learned search for `k` results re-ranks
+    /// ([`StoreConfig::candidates`], or the default depth).
+    fn candidates_for(&self, k: usize) -> usize {
+        let cfg = &self.inner.config;
+        if cfg.candidates == 0 {
+            crate::candidates::default_candidates(k, cfg.hnsw.ef_search)
+        } else {
+            cfg.candidates.max(k)
+        }
+    }
+
     /// Searches with HNSW, then re-ranks the candidates with `gnn` (see
     /// [`GNNEmbedder::score_with_similarities`]; with the cosine metric the
     /// search's similarities are the base score): the best
@@ -747,11 +758,7 @@ impl VectorDB {
             return Ok(Vec::new());
         }
         let cfg = &self.inner.config;
-        let n = if cfg.candidates == 0 {
-            crate::candidates::default_candidates(k, cfg.hnsw.ef_search)
-        } else {
-            cfg.candidates.max(k)
-        };
+        let n = self.candidates_for(k);
         // Rows (dense internal ids) index the model's per-item data directly:
         // mapping caller ids back through the id hash cost a cache miss per
         // candidate. Caller ids are looked up for the results only.
@@ -833,17 +840,35 @@ impl VectorDB {
     }
 
     /// Why `gnn` scores `id` as it does for `query`: feature values and the
-    /// attention over past feedback. The item and its neighbours are named
+    /// attention over past feedback, among the candidates
+    /// [`VectorDB::search_with_gnn`] re-ranks for `query` at `k` = 10 (plus
+    /// `id` when the search does not reach it), so the score is the one the
+    /// search gives, up to rounding. The item and its neighbours are named
     /// by their ids (the model itself works on rows of the index).
     ///
     /// # Errors
     /// [`Error::UnknownId`]; as [`VectorDB::search`].
     pub fn explain(&self, query: &[f32], gnn: &GNNEmbedder, id: u64) -> Result<Explanation> {
         self.validate_query(query, 1)?;
+        self.refresh_if_stale();
         let data = self.read();
         let row = data.index.internal_id(id).ok_or(Error::UnknownId(id))?;
         let ctx = self.context(&data)?;
-        let mut e = gnn.explain(&ctx.view(), query, u64::from(row))?;
+        let mut rows: Vec<u64> = data
+            .index
+            .search_ef_rows(
+                query,
+                self.candidates_for(10),
+                self.candidates_for(10)
+                    .max(self.inner.config.hnsw.ef_search),
+            )?
+            .iter()
+            .map(|&(r, _)| u64::from(r))
+            .collect();
+        if !rows.contains(&u64::from(row)) {
+            rows.push(u64::from(row));
+        }
+        let mut e = gnn.explain_among(&ctx.view(), query, &rows, u64::from(row))?;
         // The model works on rows of the index; the caller asked in ids.
         let to_id = |r: u64| {
             u32::try_from(r)
