@@ -219,7 +219,9 @@ fn gemm_into(
 /// # Panics
 /// If `a.ncols() != b.nrows()`.
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-    let mut c = Array2::zeros((a.nrows(), b.ncols()));
+    // Large products (a layer's `X·W` or `G·Wᵀ` over every node) on huge
+    // pages: a fresh 4 KiB-paged buffer costs a fault per page.
+    let mut c = crate::alloc::zeroed_matrix(a.nrows(), b.ncols());
     matmul_into(1.0, a, b, 0.0, c.view_mut());
     c
 }

@@ -728,7 +728,7 @@ impl GraphLayer for GATLayer {
             x: if sx.is_some() {
                 Array2::zeros((x.nrows(), 0))
             } else {
-                x.to_owned()
+                ruvector_gnn_kernels::alloc::copy_matrix(x)
             },
             sx,
             aug,
@@ -804,7 +804,7 @@ impl GATLayer {
         let dbias = dy.sum_axis(Axis(0));
         // Gradient w.r.t. the multi-head aggregate (n × H·C).
         let dout: Array2<f32> = if self.config.concat_heads {
-            dy.as_standard_layout().into_owned()
+            ruvector_gnn_kernels::alloc::copy_matrix(dy)
         } else {
             let inv = 1.0 / heads as f32;
             Array2::from_shape_fn((n, hc), |(i, k)| dy[[i, k % c]] * inv)
@@ -875,7 +875,7 @@ impl GATLayer {
 
         // dx' = Σ_{i: j → i} α_d[e] · dout[i] (per head), through the transposed graph,
         // plus the score terms d a_src[j]·att_src[h] + d a_dst[j]·att_dst[h].
-        let mut dxp = Array2::<f32>::zeros((n, hc));
+        let mut dxp = ruvector_gnn_kernels::alloc::zeroed_matrix(n, hc);
         if n > 0 {
             let dxp_s = dxp.as_slice_mut().expect("row-major");
             let (att_src, att_dst) = (&self.att_src, &self.att_dst);

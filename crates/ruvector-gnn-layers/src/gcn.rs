@@ -846,9 +846,9 @@ impl GraphLayer for GCNLayer {
                     sx.dropout(p, &mut drop_rng);
                     drop_rng
                 });
-                let mut pr = Array2::zeros((n, self.config.output_dim));
+                let mut pr = alloc::zeroed_matrix(n, self.config.output_dim);
                 sx.matmul_into(self.weight.view(), pr.view_mut());
-                let mut out = Array2::zeros((n, self.config.output_dim));
+                let mut out = alloc::zeroed_matrix(n, self.config.output_dim);
                 propagate(graph, &norm, pr.view(), out.view_mut());
                 let pre = self.bias_act(&mut out);
                 let cache = GcnCache {
@@ -865,7 +865,7 @@ impl GraphLayer for GCNLayer {
         }
         let mask = dropout_scales(x.len(), p, &mut ctx.rng);
         let dropped: Option<Array2<f32>> = mask.as_ref().map(|m| {
-            let mut xd = Array2::zeros(x.dim());
+            let mut xd = alloc::zeroed_matrix(x.nrows(), x.ncols());
             ndarray::Zip::from(&mut xd)
                 .and(x)
                 .and(&ndarray::ArrayView2::from_shape(x.dim(), m).expect("x.len() factors"))
@@ -873,9 +873,9 @@ impl GraphLayer for GCNLayer {
             xd
         });
         let xd = dropped.as_ref().map_or(x, |d| d.view());
-        let mut out = Array2::zeros((n, self.config.output_dim));
+        let mut out = alloc::zeroed_matrix(n, self.config.output_dim);
         let saved = if agg_first {
-            let mut h = Array2::zeros((n, self.config.input_dim));
+            let mut h = alloc::zeroed_matrix(n, self.config.input_dim);
             if n > 0 {
                 propagate(graph, &norm, xd, h.view_mut());
                 matmul::matmul_into(1.0, h.view(), self.weight.view(), 0.0, out.view_mut());
@@ -886,7 +886,7 @@ impl GraphLayer for GCNLayer {
                 let pr = matmul::matmul(xd, self.weight.view());
                 propagate(graph, &norm, pr.view(), out.view_mut());
             }
-            dropped.unwrap_or_else(|| x.to_owned())
+            dropped.unwrap_or_else(|| alloc::copy_matrix(x))
         };
         let pre = self.bias_act(&mut out);
         let cache = GcnCache {
@@ -972,7 +972,7 @@ impl GCNLayer {
                 format!("{:?}", dy.dim()),
             ));
         }
-        let mut dz = dy.to_owned();
+        let mut dz = alloc::copy_matrix(dy);
         if let Some(pre) = &c.pre {
             let act = self.config.activation.to_act();
             for (g, &v) in dz.iter_mut().zip(pre.iter()) {
@@ -989,13 +989,13 @@ impl GCNLayer {
             let dw = matmul::matmul_tn(c.saved.view(), dz.view());
             let dx = need_dx.then(|| {
                 let dh = matmul::matmul_nt(dz.view(), self.weight.view());
-                let mut dx = Array2::zeros((n, self.config.input_dim));
+                let mut dx = alloc::zeroed_matrix(n, self.config.input_dim);
                 propagate_t(&c.tr.0, &c.tr.1, &c.norm, dh.view(), dx.view_mut());
                 dx
             });
             (dw, dx)
         } else {
-            let mut dp = Array2::zeros((n, self.config.output_dim));
+            let mut dp = alloc::zeroed_matrix(n, self.config.output_dim);
             propagate_t(&c.tr.0, &c.tr.1, &c.norm, dz.view(), dp.view_mut());
             let dw = match &c.sparse {
                 Some((sx, _)) => sx.matmul_tn(dp.view()),

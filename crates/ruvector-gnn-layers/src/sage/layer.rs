@@ -345,7 +345,7 @@ impl SAGELayer {
         keep: bool,
     ) -> (Array2<f32>, Option<AggCache>) {
         let n = graph.n_rows();
-        let mut agg = Array2::<f32>::zeros((n, self.input_dim));
+        let mut agg = ruvector_gnn_kernels::alloc::zeroed_matrix(n, self.input_dim);
         match self.aggregator {
             Aggregator::Mean | Aggregator::Sum => {
                 let inv_deg = self.gather_linear(graph, x, agg.view_mut());
@@ -666,7 +666,7 @@ impl SAGELayer {
             return Ok(self.run_projected(x, graph));
         }
         let (agg, agg_cache) = self.aggregate(x, graph, keep);
-        let mut z = Array2::<f32>::zeros((n, self.output_dim));
+        let mut z = ruvector_gnn_kernels::alloc::zeroed_matrix(n, self.output_dim);
         matmul_into(1.0, agg.view(), self.weight_neigh.view(), 0.0, z.view_mut());
         if let Some(wr) = &self.weight_root {
             matmul_into(1.0, x.slice(s![..n, ..]), wr.view(), 1.0, z.view_mut());
@@ -674,8 +674,8 @@ impl SAGELayer {
         let (norms, pre_act) = self.finish(&mut z, keep);
         let cache = agg_cache.map(|agg_cache| SageCache {
             x: match (self.aggregator, &self.weight_root) {
-                (Aggregator::Lstm, _) => x.to_owned(),
-                (_, Some(_)) => x.slice(s![..n, ..]).to_owned(),
+                (Aggregator::Lstm, _) => ruvector_gnn_kernels::alloc::copy_matrix(x),
+                (_, Some(_)) => ruvector_gnn_kernels::alloc::copy_matrix(x.slice(s![..n, ..])),
                 (_, None) => Array2::zeros((0, x.ncols())),
             },
             x_dim: x.dim(),
@@ -727,13 +727,13 @@ impl SAGELayer {
         let sparse = (n == x.nrows()).then(|| SparseRows::detect(x)).flatten();
         let p = match &sparse {
             Some(sx) => {
-                let mut p = Array2::<f32>::zeros((x.nrows(), dout));
+                let mut p = ruvector_gnn_kernels::alloc::zeroed_matrix(x.nrows(), dout);
                 sx.matmul_into(self.weight_neigh.view(), p.view_mut());
                 p
             }
             None => matmul(x, self.weight_neigh.view()),
         };
-        let mut z = Array2::<f32>::zeros((n, dout));
+        let mut z = ruvector_gnn_kernels::alloc::zeroed_matrix(n, dout);
         let inv_deg = self.gather_linear(graph, p.view(), z.view_mut());
         if let Some(wr) = &self.weight_root {
             match &sparse {
@@ -750,7 +750,7 @@ impl SAGELayer {
             x: if sparse.is_some() {
                 Array2::zeros((0, x.ncols()))
             } else {
-                x.to_owned()
+                ruvector_gnn_kernels::alloc::copy_matrix(x)
             },
             x_dim: x.dim(),
             n,
@@ -843,7 +843,7 @@ impl SAGELayer {
         }
         // Through the activation.
         let act = self.activation.to_act();
-        let mut dz = dy.to_owned();
+        let mut dz = ruvector_gnn_kernels::alloc::copy_matrix(dy);
         if let (false, Some(u)) = (act == Act::Identity, &c.pre_act) {
             Zip::from(&mut dz)
                 .and(u)
@@ -892,7 +892,7 @@ impl SAGELayer {
         if !need_dx && !matches!(c.agg_cache, AggCache::Lstm { .. }) {
             return Ok((None, grads));
         }
-        let mut dx = Array2::<f32>::zeros(c.x_dim);
+        let mut dx = ruvector_gnn_kernels::alloc::zeroed_matrix(c.x_dim.0, c.x_dim.1);
         if let Some(wr) = &self.weight_root {
             matmul_into(1.0, dz.view(), wr.t(), 0.0, dx.slice_mut(s![..n, ..]));
         }
@@ -952,7 +952,7 @@ impl SAGELayer {
             s
         });
         let rows = scaled.as_ref().map_or(dz.view(), |s| s.view());
-        let mut g = Array2::<f32>::zeros((c.x_dim.0, self.output_dim));
+        let mut g = ruvector_gnn_kernels::alloc::zeroed_matrix(c.x_dim.0, self.output_dim);
         sparse::gather_transposed(&tr.0, &tr.1, None, rows, 0.0, g.view_mut());
         // `xᵀ·m` through the non-zeros when the input was row-sparse (then
         // every row is a target: `run_projected` keeps blocks dense).
