@@ -18,7 +18,7 @@
 // `GraphLayer` trait; taking `&ArrayView2` would only add noise at call sites.
 #![allow(clippy::needless_pass_by_value)]
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Zip};
 use rayon::prelude::*;
 use ruvector_gnn_kernels::attention::{self, AttentionInputs};
 use ruvector_gnn_kernels::{matmul, sparse, vector, AsGraph, Csr, Rng};
@@ -228,6 +228,23 @@ impl SelfLoopGraph {
 
 /// Splits `data` (`stride` values per edge) into blocks of whole rows and
 /// runs `f(first_row, last_row, block)` on them in parallel.
+/// `Σ v` with four independent partial sums (a head's dot over a few
+/// features: short, so latency, not throughput, limits a single chain).
+#[inline]
+fn segment_sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 4];
+    let mut chunks = v.chunks_exact(4);
+    for q in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(q) {
+            *a += x;
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += x;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
 fn par_row_blocks<F>(offsets: &[usize], stride: usize, data: &mut [f32], f: F)
 where
     F: Fn(usize, usize, &mut [f32]) + Sync + Send,
@@ -823,8 +840,16 @@ impl GATLayer {
             let base = aug.offsets()[r0];
             let mut da = Vec::new();
             let mut s = vec![0.0f32; heads];
+            let mut prod = vec![0.0f32; hc];
             for i in r0..r1 {
                 let range = aug.row_range(i);
+                // The next row's source rows are scattered: request them
+                // now, so their misses overlap this row's work.
+                if i + 1 < r1 {
+                    for &j in &aug.indices()[aug.row_range(i + 1)] {
+                        sparse::prefetch(xp_s, j as usize * hc, hc);
+                    }
+                }
                 // Edge-major: one pass over each source row for all heads
                 // (the per-head dots are only `c` long).
                 da.resize(range.len() * heads, 0.0);
@@ -833,13 +858,15 @@ impl GATLayer {
                 for (k, e) in range.clone().enumerate() {
                     let j = aug.indices()[e] as usize;
                     let xr = &xp_s[j * hc..(j + 1) * hc];
+                    // All heads' products in one vectorised pass, then each
+                    // head's short sum with independent partial sums (one
+                    // dependent chain per head had made this loop
+                    // latency-bound).
+                    for ((p, a), b) in prod.iter_mut().zip(gi).zip(xr) {
+                        *p = a * b;
+                    }
                     for h in 0..heads {
-                        let blk = h * c..(h + 1) * c;
-                        let mut g: f32 = gi[blk.clone()]
-                            .iter()
-                            .zip(&xr[blk])
-                            .map(|(a, b)| a * b)
-                            .sum();
+                        let mut g = segment_sum(&prod[h * c..(h + 1) * c]);
                         if let Some(d) = drop {
                             g *= d[e * heads + h];
                         }
@@ -877,46 +904,42 @@ impl GATLayer {
         // plus the score terms d a_src[j]·att_src[h] + d a_dst[j]·att_dst[h].
         let mut dxp = ruvector_gnn_kernels::alloc::zeroed_matrix(n, hc);
         if n > 0 {
-            let dxp_s = dxp.as_slice_mut().expect("row-major");
-            let (att_src, att_dst) = (&self.att_src, &self.att_dst);
-            let (da_src_ref, da_dst_ref) = (&da_src, &da_dst);
-            dxp_s
-                .par_chunks_mut(hc * ROW_BLOCK)
+            // The attention weights (times the dropout factors) in the
+            // transposed graph's edge order, so the sum is the kernels'
+            // multi-head gather over the transposed graph.
+            let mut alpha_t = vec![0.0f32; t.n_edges() * heads];
+            alpha_t
+                .par_chunks_mut(heads * 4096)
                 .enumerate()
-                .for_each(|(b, block)| {
-                    for (r, row) in block.chunks_mut(hc).enumerate() {
-                        let j = b * ROW_BLOCK + r;
-                        for slot in t.row_range(j) {
-                            let i = t.indices()[slot] as usize;
-                            let e = edge_map[slot] as usize;
-                            let gi = &dout_s[i * hc..(i + 1) * hc];
-                            for h in 0..heads {
-                                let mut a = alpha[e * heads + h];
-                                if let Some(d) = drop {
-                                    a *= d[e * heads + h];
-                                }
-                                // Inline: the head blocks are only `c` long.
-                                let blk = h * c..(h + 1) * c;
-                                for (o, g) in row[blk.clone()].iter_mut().zip(&gi[blk]) {
-                                    *o += a * g;
+                .for_each(|(b, chunk)| {
+                    for (k, out) in chunk.chunks_exact_mut(heads).enumerate() {
+                        let e = edge_map[b * 4096 + k] as usize;
+                        let a = &alpha[e * heads..(e + 1) * heads];
+                        match drop {
+                            Some(d) => {
+                                let d = &d[e * heads..(e + 1) * heads];
+                                for ((o, &a), &d) in out.iter_mut().zip(a).zip(d) {
+                                    *o = a * d;
                                 }
                             }
-                        }
-                        for h in 0..heads {
-                            let blk = &mut row[h * c..(h + 1) * c];
-                            vector::axpy(
-                                da_src_ref[[j, h]],
-                                att_src.row(h).as_slice().expect("row-major"),
-                                blk,
-                            );
-                            vector::axpy(
-                                da_dst_ref[[j, h]],
-                                att_dst.row(h).as_slice().expect("row-major"),
-                                blk,
-                            );
+                            None => out.copy_from_slice(a),
                         }
                     }
                 });
+            sparse::gather_multihead(t, &alpha_t, heads, dout.view(), dxp.view_mut());
+            // Plus the score terms d a_src[j]·att_src[h] + d a_dst[j]·att_dst[h].
+            let (att_src, att_dst) = (&self.att_src, &self.att_dst);
+            let (da_src_ref, da_dst_ref) = (&da_src, &da_dst);
+            Zip::indexed(dxp.rows_mut()).par_for_each(|j, mut row| {
+                let row = row.as_slice_mut().expect("row-major");
+                for h in 0..heads {
+                    let (gs, gd) = (da_src_ref[[j, h]], da_dst_ref[[j, h]]);
+                    let blk = &mut row[h * c..(h + 1) * c];
+                    for ((o, &ws), &wd) in blk.iter_mut().zip(att_src.row(h)).zip(att_dst.row(h)) {
+                        *o += gs * ws + gd * wd;
+                    }
+                }
+            });
         }
 
         // d att_src[h] = Σ_j d a_src[j,h]·x'_j[h], same for att_dst.
