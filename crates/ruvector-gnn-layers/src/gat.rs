@@ -226,8 +226,6 @@ impl SelfLoopGraph {
     }
 }
 
-/// Splits `data` (`stride` values per edge) into blocks of whole rows and
-/// runs `f(first_row, last_row, block)` on them in parallel.
 /// `Σ v` with four independent partial sums (a head's dot over a few
 /// features: short, so latency, not throughput, limits a single chain).
 #[inline]
@@ -245,6 +243,8 @@ fn segment_sum(v: &[f32]) -> f32 {
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
+/// Splits `data` (`stride` values per edge) into blocks of whole rows and
+/// runs `f(first_row, last_row, block)` on them in parallel.
 fn par_row_blocks<F>(offsets: &[usize], stride: usize, data: &mut [f32], f: F)
 where
     F: Fn(usize, usize, &mut [f32]) + Sync + Send,
@@ -907,13 +907,14 @@ impl GATLayer {
             // The attention weights (times the dropout factors) in the
             // transposed graph's edge order, so the sum is the kernels'
             // multi-head gather over the transposed graph.
-            let mut alpha_t = vec![0.0f32; t.n_edges() * heads];
+            const SLOTS: usize = 4096; // transposed-graph slots per Rayon task
+            let mut alpha_t = ruvector_gnn_kernels::alloc::zeroed_vec(t.n_edges() * heads);
             alpha_t
-                .par_chunks_mut(heads * 4096)
+                .par_chunks_mut(heads * SLOTS)
                 .enumerate()
                 .for_each(|(b, chunk)| {
                     for (k, out) in chunk.chunks_exact_mut(heads).enumerate() {
-                        let e = edge_map[b * 4096 + k] as usize;
+                        let e = edge_map[b * SLOTS + k] as usize;
                         let a = &alpha[e * heads..(e + 1) * heads];
                         match drop {
                             Some(d) => {

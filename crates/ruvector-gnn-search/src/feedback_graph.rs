@@ -28,7 +28,7 @@ use crate::rerank::TrainExample;
 ///
 /// The events (query rows, claim and skip lists) sit behind an `Arc`, so a
 /// clone, and a graph over the same events with a new item graph
-/// ([`FeedbackGraph::with_neighbours`], what the store derives after
+/// (`with_neighbours`, crate-internal: what the store derives after
 /// inserts), share them; [`FeedbackGraph::push`] copies them only while
 /// another graph still shares them.
 #[derive(Debug, Clone)]

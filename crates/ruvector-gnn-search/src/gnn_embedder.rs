@@ -1267,8 +1267,11 @@ impl GNNEmbedder {
 
     /// The messages, attention and neighbours behind `item`'s score among
     /// `candidates` (which must contain it): the score [`GNNEmbedder::score`]
-    /// gives it for that list, up to rounding. Cost O(candidates), not
-    /// O(items).
+    /// gives it for that list, up to rounding (a near-tie in cosine can rank
+    /// two candidates differently from similarities the caller passed to
+    /// [`GNNEmbedder::score_with_similarities`]). Its list features cost
+    /// O(candidates), not O(items); the item caches are built first if
+    /// stale, and the past-query similarities cost O(events).
     ///
     /// # Errors
     /// As [`GNNEmbedder::score`]; [`Error::Invalid`] when `item` is not

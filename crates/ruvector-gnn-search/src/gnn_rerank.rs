@@ -115,12 +115,45 @@ impl GnnReranker {
         self.model.fit(&ctx, examples, cfg)
     }
 
-    /// The messages and attention behind `item`'s score for `query`.
+    /// The messages and attention behind `item`'s score for `query`, with
+    /// every item as a candidate (see [`GNNEmbedder::explain`]).
     ///
     /// # Errors
     /// As [`GNNEmbedder::explain`].
     pub fn explain(&self, query: &[f32], item: u64) -> Result<Explanation> {
         self.model.explain(&self.context(), query, item)
+    }
+
+    /// The explanation of `item`'s score among `candidates`, the score
+    /// [`Reranker::score`] gives it for that list (see
+    /// [`GNNEmbedder::explain_among`]).
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ruvector_gnn_kernels::Csr;
+    /// use ruvector_gnn_search::feedback_graph::FeedbackGraph;
+    /// use ruvector_gnn_search::gnn_rerank::GnnReranker;
+    /// use ruvector_gnn_search::rerank::Reranker;
+    /// let items = array![[1.0f32, 0.0], [0.6, 0.8], [0.0, 1.0]];
+    /// let graph = Csr::from_adjacency(&[vec![1], vec![0, 2], vec![1]])?;
+    /// let r = GnnReranker::new(items.view(), graph, FeedbackGraph::empty(2), 1)?;
+    /// let q = [0.9f32, 0.1];
+    /// let e = r.explain_among(&q, &[0, 1], 1)?;
+    /// assert_eq!(e.score, r.score(&q, &[0, 1])[1]);
+    /// assert!(r.explain_among(&q, &[0, 1], 2).is_err()); // not a candidate
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GNNEmbedder::explain_among`].
+    pub fn explain_among(
+        &self,
+        query: &[f32],
+        candidates: &[u64],
+        item: u64,
+    ) -> Result<Explanation> {
+        self.model
+            .explain_among(&self.context(), query, candidates, item)
     }
 }
 

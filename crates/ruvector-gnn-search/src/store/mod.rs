@@ -854,14 +854,10 @@ impl VectorDB {
         let data = self.read();
         let row = data.index.internal_id(id).ok_or(Error::UnknownId(id))?;
         let ctx = self.context(&data)?;
+        let n = self.candidates_for(10);
         let mut rows: Vec<u64> = data
             .index
-            .search_ef_rows(
-                query,
-                self.candidates_for(10),
-                self.candidates_for(10)
-                    .max(self.inner.config.hnsw.ef_search),
-            )?
+            .search_ef_rows(query, n, n.max(self.inner.config.hnsw.ef_search))?
             .iter()
             .map(|&(r, _)| u64::from(r))
             .collect();
