@@ -394,9 +394,7 @@ impl SAGELayer {
         sparse::gather(graph, ones.as_deref(), x, 0.0, out.view_mut());
         let inv_deg = self.inv_deg(graph);
         if let Some(inv) = &inv_deg {
-            Zip::from(out.rows_mut())
-                .and(&ndarray::ArrayView1::from(inv.as_slice()))
-                .par_for_each(|mut row, &s| row *= s);
+            scale_rows(out, inv);
         }
         inv_deg
     }
@@ -767,6 +765,13 @@ impl SAGELayer {
     }
 }
 
+/// Multiplies row `i` of `m` by `inv[i]` (the mean's `1/deg`), in parallel.
+fn scale_rows(mut m: ndarray::ArrayViewMut2<'_, f32>, inv: &[f32]) {
+    Zip::from(m.rows_mut())
+        .and(&ndarray::ArrayView1::from(inv))
+        .par_for_each(|mut row, &s| row *= s);
+}
+
 /// The mean aggregator's `1/deg` of row `i` (0 for a row without edges).
 fn inv_degree(graph: &Csr, i: usize) -> f32 {
     match graph.degree(i) {
@@ -900,9 +905,7 @@ impl SAGELayer {
         match &c.agg_cache {
             AggCache::Linear { tr, inv_deg } => {
                 if let Some(inv) = inv_deg {
-                    Zip::from(dagg.rows_mut())
-                        .and(&ndarray::ArrayView1::from(inv.as_slice()))
-                        .par_for_each(|mut row, &s| row *= s);
+                    scale_rows(dagg.view_mut(), inv);
                 }
                 sparse::gather_transposed(&tr.0, &tr.1, None, dagg.view(), 1.0, dx.view_mut());
             }
@@ -946,9 +949,7 @@ impl SAGELayer {
         // The mean scales each target's gradient by its `1/deg` first.
         let scaled = inv_deg.map(|inv| {
             let mut s = dz.clone();
-            Zip::from(s.rows_mut())
-                .and(&ndarray::ArrayView1::from(inv))
-                .par_for_each(|mut row, &k| row *= k);
+            scale_rows(s.view_mut(), inv);
             s
         });
         let rows = scaled.as_ref().map_or(dz.view(), |s| s.view());
