@@ -87,13 +87,7 @@ pub struct SearchContext<'a> {
 impl SearchContext<'_> {
     /// Checks that the parts agree with each other and with `dim`.
     fn check(&self, dim: usize) -> Result<()> {
-        if self.items.ncols() != dim {
-            return Err(Error::Dimension {
-                what: "context items".into(),
-                expected: dim,
-                got: self.items.ncols(),
-            });
-        }
+        check_items_width(dim, self.items.ncols())?;
         if self.graph.n_rows() != self.items.nrows() {
             return Err(Error::Invalid(format!(
                 "item graph has {} rows for {} items",
@@ -513,6 +507,35 @@ fn parse<T: std::str::FromStr>(k: &str, v: &str) -> Result<T> {
         .map_err(|_| Error::Invalid(format!("model metadata {k} = {v:?} is invalid")))
 }
 
+/// The items' width must be the model's (`expected`).
+fn check_items_width(expected: usize, got: usize) -> Result<()> {
+    if got != expected {
+        return Err(Error::Dimension {
+            what: "context items".into(),
+            expected,
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// One finite similarity per candidate (`n` of them).
+fn check_similarities(similarities: &[f32], n: usize) -> Result<()> {
+    if similarities.len() != n {
+        return Err(Error::Invalid(format!(
+            "{} similarities for {n} candidates",
+            similarities.len()
+        )));
+    }
+    if let Some(index) = similarities.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "candidate similarities".into(),
+            index,
+        });
+    }
+    Ok(())
+}
+
 fn check_ids(ids: &[u64], n: usize) -> Result<()> {
     match ids.iter().find(|&&c| c as usize >= n) {
         Some(&c) => Err(Error::UnknownId(c)),
@@ -881,20 +904,28 @@ impl GNNEmbedder {
         candidates: &[u64],
         similarities: &[f32],
     ) -> Result<Vec<f32>> {
-        if similarities.len() != candidates.len() {
-            return Err(Error::Invalid(format!(
-                "{} similarities for {} candidates",
-                similarities.len(),
-                candidates.len()
-            )));
-        }
-        if let Some(index) = similarities.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                what: "candidate similarities".into(),
-                index,
-            });
-        }
+        check_similarities(similarities, candidates.len())?;
         self.score_checked(ctx, query, candidates, Some(similarities))
+    }
+
+    /// What [`GNNEmbedder::score_with_similarities`] returns for an
+    /// untrained model (the similarities, after the same checks), without
+    /// the context it would read only the items' width (`items_dim`) from;
+    /// `None` for a trained model. Lets a store skip building its view for
+    /// a model that does not use it.
+    pub(crate) fn untrained_scores(
+        &self,
+        items_dim: usize,
+        similarities: &[f32],
+    ) -> Option<Result<Vec<f32>>> {
+        if self.trained {
+            return None;
+        }
+        Some(
+            check_similarities(similarities, similarities.len())
+                .and_then(|()| check_items_width(self.config.input_dim, items_dim))
+                .map(|()| similarities.to_vec()),
+        )
     }
 
     /// Checks the inputs and runs the serving path with this thread's scratch.

@@ -89,36 +89,40 @@ impl ContextData {
 
 /// The stored vectors of `index`, one row per id in insertion order.
 pub(crate) fn vectors(index: &HnswIndex) -> Array2<f32> {
+    vectors_in(index, Vec::with_capacity(index.len() * index.dim()))
+}
+
+/// [`vectors`] written into `buf` (empty; its capacity is kept, so a
+/// caller can reserve room beyond the matrix).
+fn vectors_in(index: &HnswIndex, mut buf: Vec<f32>) -> Array2<f32> {
+    let (n, d) = (index.len(), index.dim());
+    buf.clear();
     // Internal ids are dense in insertion order: a backend that stores its
     // vectors contiguously gives the whole matrix in one copy.
-    if let Some(flat) = index.backend().contiguous_vectors() {
-        if flat.len() == index.len() * index.dim() {
-            if let Ok(m) = Array2::from_shape_vec((index.len(), index.dim()), flat.to_vec()) {
-                return m;
+    match index.backend().contiguous_vectors() {
+        Some(flat) if flat.len() == n * d => buf.extend_from_slice(flat),
+        _ => {
+            for &id in index.ids() {
+                match index.vector(id) {
+                    Some(v) => buf.extend_from_slice(v),
+                    None => buf.resize(buf.len() + d, 0.0),
+                }
             }
         }
     }
-    let mut out = Array2::<f32>::zeros((index.len(), index.dim()));
-    for (row, &id) in index.ids().iter().enumerate() {
-        if let Some(v) = index.vector(id) {
-            out.row_mut(row).assign(&ndarray::ArrayView1::from(v));
-        }
-    }
-    out
+    Array2::from_shape_vec((n, d), buf).unwrap_or_else(|_| Array2::zeros((n, d)))
 }
 
 /// Builds the item matrix and graph of `index`.
 pub(crate) fn item_data(index: &HnswIndex, version: u64) -> Result<ItemData> {
-    let mut items = vectors(index);
-    normalize_rows(&mut items);
     let dim = index.dim();
     // Room for as many rows again, so the inserts that follow append in
-    // place (untouched capacity is address space only).
-    let mut flat: Vec<f32> = huge_capacity(items.len().saturating_mul(2).max(dim * 1024));
-    match items.as_slice() {
-        Some(rows) => flat.extend_from_slice(rows),
-        None => flat.extend(items.iter().copied()),
-    }
+    // place (untouched capacity is address space only); the vectors are
+    // read into it and normalised where they lie.
+    let room = (index.len() * dim).saturating_mul(2).max(dim * 1024);
+    let mut items = vectors_in(index, huge_capacity(room));
+    normalize_rows(&mut items);
+    let (flat, _) = items.into_raw_vec_and_offset();
     Ok(ItemData {
         version,
         items: SharedRows::from_vec(flat),

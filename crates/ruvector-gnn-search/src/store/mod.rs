@@ -723,15 +723,21 @@ impl VectorDB {
         }
     }
 
-    /// How many HNSW candidates a learned search for `k` results re-ranks
-    /// ([`StoreConfig::candidates`], or the default depth).
-    fn candidates_for(&self, k: usize) -> usize {
+    /// The HNSW candidates a learned search for `k` results re-ranks, as
+    /// `(row, distance)` best first: [`StoreConfig::candidates`] of them, or
+    /// the default depth. Rows (dense internal ids) index the model's
+    /// per-item data directly: mapping caller ids back through the id hash
+    /// cost a cache miss per candidate.
+    fn candidate_rows(&self, data: &Data, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>> {
         let cfg = &self.inner.config;
-        if cfg.candidates == 0 {
+        let n = if cfg.candidates == 0 {
             crate::candidates::default_candidates(k, cfg.hnsw.ef_search)
         } else {
             cfg.candidates.max(k)
-        }
+        };
+        Ok(data
+            .index
+            .search_ef_rows(query, n, n.max(cfg.hnsw.ef_search))?)
     }
 
     /// Searches with HNSW, then re-ranks the candidates with `gnn` (see
@@ -757,42 +763,22 @@ impl VectorDB {
         if data.index.is_empty() {
             return Ok(Vec::new());
         }
-        let cfg = &self.inner.config;
-        let n = self.candidates_for(k);
-        // Rows (dense internal ids) index the model's per-item data directly:
-        // mapping caller ids back through the id hash cost a cache miss per
-        // candidate. Caller ids are looked up for the results only.
-        let hits = data
-            .index
-            .search_ef_rows(query, n, n.max(cfg.hnsw.ef_search))?;
+        let hits = self.candidate_rows(&data, query, k)?;
+        // Caller ids are looked up for the results only.
         let rows: Vec<u64> = hits.iter().map(|&(r, _)| u64::from(r)).collect();
-        let scores = if cfg.hnsw.metric == Metric::Cosine && !gnn.is_trained() {
-            // An untrained model scores by the search's own similarity:
-            // no need for the model's view of the store (after an insert,
-            // building it would be the most expensive part of the call).
-            // A model built for another width is refused as on the scoring
-            // path (the query's width was validated against the store's).
-            if gnn.config().input_dim != self.dimensions() {
-                return Err(Error::Dimension {
-                    what: "context items".into(),
-                    expected: gnn.config().input_dim,
-                    got: self.dimensions(),
-                });
-            }
-            let sims: Vec<f32> = hits.iter().map(|&(_, d)| 1.0 - d).collect();
-            if let Some(index) = sims.iter().position(|v| !v.is_finite()) {
-                return Err(Error::NonFinite {
-                    what: "candidate similarities".into(),
-                    index,
-                });
-            }
-            sims
-        } else if cfg.hnsw.metric == Metric::Cosine {
-            let ctx = self.context_for(&data, Some(gnn))?;
+        let scores = if self.inner.config.hnsw.metric == Metric::Cosine {
             // The search's own similarities (1 − cosine distance) are the
             // base score: the model does not recompute them.
             let sims: Vec<f32> = hits.iter().map(|&(_, d)| 1.0 - d).collect();
-            gnn.score_with_similarities(&ctx.view(), query, &rows, &sims)?
+            // An untrained model scores by them alone: no need for the
+            // model's view of the store (after an insert, building it would
+            // be the most expensive part of the call).
+            if let Some(scores) = gnn.untrained_scores(self.dimensions(), &sims) {
+                scores?
+            } else {
+                let ctx = self.context_for(&data, Some(gnn))?;
+                gnn.score_with_similarities(&ctx.view(), query, &rows, &sims)?
+            }
         } else {
             let ctx = self.context_for(&data, Some(gnn))?;
             gnn.score(&ctx.view(), query, &rows)?
@@ -854,10 +840,8 @@ impl VectorDB {
         let data = self.read();
         let row = data.index.internal_id(id).ok_or(Error::UnknownId(id))?;
         let ctx = self.context(&data)?;
-        let n = self.candidates_for(10);
-        let mut rows: Vec<u64> = data
-            .index
-            .search_ef_rows(query, n, n.max(self.inner.config.hnsw.ef_search))?
+        let mut rows: Vec<u64> = self
+            .candidate_rows(&data, query, 10)?
             .iter()
             .map(|&(r, _)| u64::from(r))
             .collect();
