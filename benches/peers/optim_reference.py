@@ -119,6 +119,18 @@ def no_bias_decay(w: torch.Tensor, b: torch.Tensor, wd: float) -> list[dict]:
 SGD, ADAM, ADAMW = torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW
 LR_SGD, LR_ADAM = f32(0.1), f32(0.01)
 
+def adam(cls, params, weight_decay=0.0, betas=(0.9, 0.999)):
+    """`cls` (Adam or AdamW) at lr 0.01 and eps 1e-8, hyperparameters rounded
+    to f32 (a parameter group's own weight_decay overrides `weight_decay`)."""
+    return cls(
+        params,
+        lr=LR_ADAM,
+        betas=(f32(betas[0]), f32(betas[1])),
+        eps=f32(1e-8),
+        weight_decay=f32(weight_decay),
+    )
+
+
 # name -> (torch call shown in the comment, factory, steps, every)
 RUNS = [
     ("SGD_PLAIN", "SGD(lr=0.1)", lambda w, b: SGD([w, b], lr=LR_SGD)),
@@ -149,55 +161,41 @@ RUNS = [
             [w, b], lr=LR_SGD, momentum=f32(0.9), nesterov=True, weight_decay=f32(5e-4)
         ),
     ),
-    ("ADAM", "Adam(lr=0.01)", lambda w, b: ADAM([w, b], lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8))),
+    ("ADAM", "Adam(lr=0.01)", lambda w, b: adam(ADAM, [w, b])),
     (
         "ADAM_L2",
         "Adam(lr=0.01, weight_decay=5e-4)  # coupled L2, the PyG/GCN-paper Cora setting",
-        lambda w, b: ADAM(
-            [w, b], lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8), weight_decay=f32(5e-4)
-        ),
+        lambda w, b: adam(ADAM, [w, b], weight_decay=5e-4),
     ),
     (
         "ADAM_L2_STRONG",
         "Adam(lr=0.01, weight_decay=0.1)",
-        lambda w, b: ADAM(
-            [w, b], lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8), weight_decay=f32(0.1)
-        ),
+        lambda w, b: adam(ADAM, [w, b], weight_decay=0.1),
     ),
     (
         "ADAM_L2_NO_BIAS_DECAY",
         "Adam(groups: weight weight_decay=0.1, bias weight_decay=0, lr=0.01)",
-        lambda w, b: ADAM(
-            no_bias_decay(w, b, 0.1), lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8)
-        ),
+        lambda w, b: adam(ADAM, no_bias_decay(w, b, 0.1)),
     ),
     (
         "ADAM_BETAS",
         "Adam(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)",
-        lambda w, b: ADAM(
-            [w, b], lr=LR_ADAM, betas=(f32(0.8), f32(0.99)), eps=f32(1e-8), weight_decay=f32(0.1)
-        ),
+        lambda w, b: adam(ADAM, [w, b], weight_decay=0.1, betas=(0.8, 0.99)),
     ),
     (
         "ADAMW",
         "AdamW(lr=0.01, weight_decay=0.01)",
-        lambda w, b: ADAMW(
-            [w, b], lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8), weight_decay=f32(0.01)
-        ),
+        lambda w, b: adam(ADAMW, [w, b], weight_decay=0.01),
     ),
     (
         "ADAMW_STRONG",
         "AdamW(lr=0.01, weight_decay=0.5)",
-        lambda w, b: ADAMW(
-            [w, b], lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8), weight_decay=f32(0.5)
-        ),
+        lambda w, b: adam(ADAMW, [w, b], weight_decay=0.5),
     ),
     (
         "ADAMW_NO_BIAS_DECAY",
         "AdamW(groups: weight weight_decay=0.5, bias weight_decay=0, lr=0.01)",
-        lambda w, b: ADAMW(
-            no_bias_decay(w, b, 0.5), lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8)
-        ),
+        lambda w, b: adam(ADAMW, no_bias_decay(w, b, 0.5)),
     ),
 ]
 
@@ -205,16 +203,12 @@ LONG_RUNS = [
     (
         "ADAM_L2_200",
         "Adam(lr=0.01, weight_decay=5e-4)",
-        lambda w, b: ADAM(
-            [w, b], lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8), weight_decay=f32(5e-4)
-        ),
+        lambda w, b: adam(ADAM, [w, b], weight_decay=5e-4),
     ),
     (
         "ADAMW_200",
         "AdamW(lr=0.01, weight_decay=0.01)",
-        lambda w, b: ADAMW(
-            [w, b], lr=LR_ADAM, betas=(f32(0.9), f32(0.999)), eps=f32(1e-8), weight_decay=f32(0.01)
-        ),
+        lambda w, b: adam(ADAMW, [w, b], weight_decay=0.01),
     ),
 ]
 
