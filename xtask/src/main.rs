@@ -87,6 +87,20 @@ fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// `cargo doc --workspace --no-deps` with rustdoc warnings as errors.
+fn docs() -> Result<()> {
+    eprintln!("$ RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .context("running cargo doc")?;
+    if !status.success() {
+        bail!("cargo doc --workspace --no-deps failed ({status})");
+    }
+    Ok(())
+}
+
 /// The CI steps, in the order `.ci/run` runs them.
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
@@ -101,6 +115,9 @@ fn ci() -> Result<()> {
     // Unit, integration and doc tests of every crate; examples are built.
     // Benches are compiled by clippy above, not run: timings live in benches.
     cargo(&["test", "--workspace"])?;
+    // Every crate's API docs build without warnings (broken intra-doc links,
+    // stray HTML in doc comments, which clap help text invites).
+    docs()?;
     // The weights loader's fuzz target on the stable toolchain, time-bounded.
     cargo(&[
         "run",

@@ -34,7 +34,7 @@ const NPM_PACKAGES: [(&str, &str); 2] = [
     ),
 ];
 
-/// crates.io category slugs (https://crates.io/category_slugs), the subset a
+/// crates.io category slugs (<https://crates.io/category_slugs>), the subset a
 /// library like this could plausibly use; extend when a crate needs another.
 const CATEGORIES: &[&str] = &[
     "algorithms",

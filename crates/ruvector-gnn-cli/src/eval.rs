@@ -42,7 +42,7 @@ pub(crate) struct EvalArgs {
     /// Query vectors, one per row (same width as --base).
     #[arg(long, value_name = "FILE")]
     queries: PathBuf,
-    /// Relevance judgements: query-id<TAB>corpus-id<TAB>score, optional header.
+    /// Relevance judgements: tab-separated query-id, corpus-id, score per line; optional header.
     #[arg(long, value_name = "TSV")]
     qrels: PathBuf,
     /// Width of raw f32 files (required for them; checked against the others).
