@@ -68,7 +68,14 @@ impl Act {
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Act::Identity => x,
-            Act::Relu => x.max(0.0),
+            // NaN stays NaN, as PyTorch's `relu` (`max(0, NaN)` would hide it).
+            Act::Relu => {
+                if x <= 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
             Act::LeakyRelu(s) => {
                 if x > 0.0 {
                     x
@@ -242,9 +249,10 @@ impl WithSimd for LeakyForward<'_> {
         let LeakyForward(slope, relu, x) = self;
         let zero = simd.splat_f32s(0.0);
         let s = simd.splat_f32s(slope);
+        // `v <= 0` is false for NaN, so NaN passes through (as `Act::apply`).
         let f = |v: S::f32s| {
             let neg = if relu { zero } else { simd.mul_f32s(s, v) };
-            simd.select_f32s(simd.greater_than_f32s(v, zero), v, neg)
+            simd.select_f32s(simd.less_than_or_equal_f32s(v, zero), neg, v)
         };
         let (head, tail) = S::as_mut_simd_f32s(x);
         for v in head {
@@ -329,6 +337,9 @@ mod tests {
     /// per-value formulas, including NaN, ±0, infinities and odd tails.
     #[test]
     fn simd_relu_paths_match_scalar_formulas() {
+        // NaN propagates through ReLU, as in PyTorch; -0 and negatives give 0.
+        assert!(Act::Relu.apply(f32::NAN).is_nan());
+        assert_eq!(Act::Relu.apply(-0.0).to_bits(), 0.0f32.to_bits());
         let mut rng = crate::Rng::seed_from_u64(4);
         for n in [1usize, 7, 16, 17, 33, 1023] {
             let mut x: Vec<f32> = (0..=n).map(|_| rng.normal_f32()).collect();

@@ -33,8 +33,8 @@ use crate::params::{Gradients, Parameters};
 /// [`crate::GCNLayer::with_check_finite`] and its GAT/SAGE counterparts, is
 /// where NaN/Inf is rejected). Each value goes through the function on its
 /// own, so a NaN or infinity affects only its own entry, without a panic:
-/// NaN gives NaN, except through ReLU, which gives 0 (`max(0, NaN)`;
-/// PyTorch's `relu` gives NaN); ±∞ give the function's limits (ReLU ∞/0,
+/// NaN gives NaN (ReLU included, as PyTorch's `relu`); ±∞ give the
+/// function's limits (ReLU ∞/0,
 /// leaky ReLU ±∞, ELU ∞/−α, GELU ∞/NaN, tanh ±1, sigmoid 1/0). Backward
 /// multiplies `dy` by the derivative at that entry. A 0-row `x` gives a
 /// 0-row output.

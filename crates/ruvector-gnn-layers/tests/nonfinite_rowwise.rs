@@ -4,8 +4,8 @@
 //! These layers do not scan their input (the graph layers' switchable check,
 //! `with_check_finite`, is where NaN/Inf is rejected): a non-finite value
 //! propagates, and only within its own row (elementwise layers: only its own
-//! entry), without a panic. Details tested below: ReLU maps NaN to 0
-//! (`max(0, NaN)`), tanh and sigmoid saturate infinities to finite values,
+//! entry), without a panic. Details tested below: NaN stays NaN through
+//! every activation, ReLU included (as PyTorch's `relu`), tanh and sigmoid saturate infinities to finite values,
 //! dropout turns a dropped NaN/Inf into NaN (not 0), and parameter
 //! gradients that sum over rows (LayerNorm's `gamma`, a projection's
 //! weight) pick the bad value up. A 0-row input gives a 0-row output and
@@ -281,8 +281,7 @@ fn activation_layer_non_finite_values_stay_in_their_entry() {
                 continue;
             };
             let want = match (act, v) {
-                // ReLU is max(0, x): NaN gives 0 (PyTorch's relu gives NaN).
-                (Activation::ReLU, v) if v.is_nan() => 0.0,
+                // Every activation, ReLU included, keeps NaN (PyTorch's relu does).
                 (_, v) if v.is_nan() => f32::NAN,
                 (Activation::ReLU, v) => v.max(0.0),
                 (Activation::LeakyReLU(s), v) => {
