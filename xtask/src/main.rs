@@ -76,27 +76,20 @@ fn main() -> Result<()> {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    cargo_with_env(args, &[])
+}
+
+/// [`cargo`] with extra environment variables (echoed before the command).
+fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}=\"{v}\" ")).collect();
+    eprintln!("$ {}cargo {}", vars.concat(), args.join(" "));
+    let status = Command::new(crate::release::cargo_bin())
         .args(args)
+        .envs(env.iter().copied())
         .status()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;
     if !status.success() {
         bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
-}
-
-/// `cargo doc --workspace --no-deps` with rustdoc warnings as errors.
-fn docs() -> Result<()> {
-    eprintln!("$ RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["doc", "--workspace", "--no-deps"])
-        .env("RUSTDOCFLAGS", "-D warnings")
-        .status()
-        .context("running cargo doc")?;
-    if !status.success() {
-        bail!("cargo doc --workspace --no-deps failed ({status})");
     }
     Ok(())
 }
@@ -117,7 +110,10 @@ fn ci() -> Result<()> {
     cargo(&["test", "--workspace"])?;
     // Every crate's API docs build without warnings (broken intra-doc links,
     // stray HTML in doc comments, which clap help text invites).
-    docs()?;
+    cargo_with_env(
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     // The weights loader's fuzz target on the stable toolchain, time-bounded.
     cargo(&[
         "run",
@@ -179,7 +175,7 @@ fn accuracy(data: &str) -> Result<()> {
             "5",
         ];
         eprintln!("$ cargo {}", args.join(" "));
-        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        let out = Command::new(crate::release::cargo_bin())
             .args(args)
             .output()
             .context("running the node_classification example")?;

@@ -45,7 +45,7 @@ pub(crate) fn search_gain(dir: &str) -> Result<()> {
         &json_s,
     ];
     eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = Command::new(crate::release::cargo_bin())
         .args(args)
         .status()
         .context("running ruvector-gnn eval")?;

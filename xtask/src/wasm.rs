@@ -370,7 +370,7 @@ fn bench(root: &Path, tools: &Tools, scalar_pkg: &Path) -> Result<()> {
         )?;
     }
     eprintln!("--- native (host toolchain, release)");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = Command::new(crate::release::cargo_bin())
         .current_dir(root)
         .args([
             "run",
