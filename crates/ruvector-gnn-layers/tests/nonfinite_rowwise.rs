@@ -5,8 +5,8 @@
 //! `with_check_finite`, is where NaN/Inf is rejected): a non-finite value
 //! propagates, and only within its own row (elementwise layers: only its own
 //! entry), without a panic. Details tested below: NaN stays NaN through
-//! every activation, ReLU included (as PyTorch's `relu`), tanh and sigmoid saturate infinities to finite values,
-//! dropout turns a dropped NaN/Inf into NaN (not 0), and parameter
+//! every activation, ReLU included (as PyTorch's `relu`), tanh and sigmoid
+//! saturate infinities to finite values, dropout turns a dropped NaN/Inf into NaN (not 0), and parameter
 //! gradients that sum over rows (LayerNorm's `gamma`, a projection's
 //! weight) pick the bad value up. A 0-row input gives a 0-row output and
 //! zero gradients.

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub const SECTIONS: [&str; 7] = [
     "cache lookups",
     "candidate loop",
-    "rank order",
+    "order, event requests",
     "dedupe of linked events",
     "dot products",
     "feature loop",
