@@ -122,6 +122,59 @@ proptest! {
     }
 
     #[test]
+    fn sum_rows_matches_dense_and_the_unfused_passes(
+        rows in 1usize..300, cols in 0usize..120, max_deg in 0usize..12, d in widths(),
+        mean in any::<bool>(), accumulate in any::<bool>(), weighted in any::<bool>(),
+        first in 0usize..300, len in 0usize..300, seed in any::<u64>(),
+    ) {
+        let mut rng = Rng::seed_from_u64(seed);
+        let mut g = random_csr(rows, cols, max_deg, &mut rng);
+        if weighted {
+            // Graph-owned weights are not read: the sums stay unweighted.
+            let w = (0..g.n_edges()).map(|_| rng.normal_f32()).collect();
+            g = g.with_weights(w).unwrap();
+        }
+        let row0 = first % rows;
+        let len = len % (rows - row0 + 1);
+        let x = features(cols, d, &mut rng);
+        let out0 = features(len, d, &mut rng);
+        let scale = if mean { sparse::RowScale::InvDegree } else { sparse::RowScale::One };
+        let mut got = out0.clone();
+        sparse::sum_rows(&g, x.view(), row0, scale, accumulate, got.as_slice_mut().unwrap());
+
+        // Semantics, in f64: c_i · (A·X)_i (+ the old row).
+        let a = dense(&g, None).slice(ndarray::s![row0..row0 + len, ..]).to_owned();
+        let c: Vec<f64> = (row0..row0 + len)
+            .map(|i| match (mean, g.degree(i)) {
+                (false, _) => 1.0,
+                (true, 0) => 0.0,
+                (true, k) => 1.0 / k as f64,
+            })
+            .collect();
+        let cv = ndarray::Array1::from(c).insert_axis(ndarray::Axis(1));
+        let keep = if accumulate { 1.0 } else { 0.0 };
+        let want = a.dot(&to_f64(&x.view())) * &cv + to_f64(&out0.view()) * keep;
+        let abs = a.dot(&to_f64(&x.view()).mapv(f64::abs)) * &cv + to_f64(&out0.view()).mapv(f64::abs) * keep;
+        check_close(&got, &want, &abs, "sum_rows")?;
+
+        // Bit for bit what the three passes it replaces give: an unweighted
+        // gather into a buffer, the row scaled, then added (or copied).
+        let unweighted = Csr::from_parts(rows, cols, g.offsets().to_vec(), g.indices().to_vec(), None).unwrap();
+        let mut h = vec![f32::NAN; len * d];
+        sparse::gather_rows(&unweighted, sparse::RowWeights::Graph, x.view(), row0, &mut h);
+        let mut three = out0.clone();
+        for (r, (hrow, orow)) in h.chunks_exact(d).zip(three.rows_mut()).enumerate() {
+            let ci = if mean { match g.degree(row0 + r) { 0 => 0.0, k => 1.0 / k as f32 } } else { 1.0 };
+            for (o, &v) in orow.into_iter().zip(hrow) {
+                *o = if accumulate { *o + ci * v } else { ci * v };
+            }
+        }
+        for (a, b) in got.iter().zip(three.iter()) {
+            prop_assert_eq!(a.to_bits(), b.to_bits(), "sum_rows vs gather_rows + scale + add");
+        }
+    }
+
+    #[test]
     fn multihead_matches_dense(
         rows in 0usize..200, cols in 1usize..80, max_deg in 0usize..10,
         heads in 1usize..5, c in prop::sample::select(vec![1usize, 3, 8, 16, 17]), seed in any::<u64>(),

@@ -54,3 +54,44 @@ pub fn finite(what: &'static str, x: &ArrayView2<'_, f32>) -> Result<()> {
     }
     Ok(())
 }
+
+/// The NaN/∞ input check fused into a pass that reads the input block by
+/// block anyway (a projection of every row): each block is tested while it
+/// is in cache ([`FusedFinite::block`]), so the check costs no pass of its
+/// own over the input in memory. The layer's pass runs to its end (non-finite
+/// values only spread through it) and the error comes afterwards from
+/// [`FusedFinite::result`], naming the first bad element as [`finite`] does.
+pub(crate) struct FusedFinite {
+    on: bool,
+    bad: std::sync::atomic::AtomicBool,
+}
+
+impl FusedFinite {
+    /// A check that records blocks when `on` (and never fails otherwise).
+    pub(crate) fn new(on: bool) -> Self {
+        Self {
+            on,
+            bad: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Tests one block of input values (any rows of the input; together the
+    /// blocks must cover all of it for the check to be complete).
+    pub(crate) fn block(&self, values: &[f32]) {
+        if self.on && !ruvector_gnn_kernels::vector::all_finite(values) {
+            self.bad.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// [`finite`] on the whole of `x` if a block failed, `Ok` otherwise.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] with the first bad element's row and column.
+    pub(crate) fn result(&self, what: &'static str, x: &ArrayView2<'_, f32>) -> Result<()> {
+        if self.bad.load(std::sync::atomic::Ordering::Relaxed) {
+            finite(what, x)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -309,7 +309,10 @@ impl GATLayer {
         })
     }
 
-    /// Turns the NaN/Inf scan of input features on (default) or off.
+    /// Turns the NaN/Inf scan of input features on (default) or off
+    /// (non-finite input then propagates to the output). Inference scans each
+    /// block of rows inside its projection pass (almost free); training scans
+    /// the input first.
     pub fn with_check_finite(mut self, check: bool) -> Self {
         self.check_finite = check;
         self
@@ -365,9 +368,9 @@ impl GATLayer {
         adj: &G,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        let aug = self.prepare(x, adj)?;
-        Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, out));
-        Ok(())
+        // NaN/∞ are checked inside the projection's pass (`run_inference`).
+        let aug = self.prepare(x, adj, false)?;
+        Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, out))
     }
 
     /// Inference forward for repeated calls on one graph: the self-looped
@@ -399,10 +402,10 @@ impl GATLayer {
         workspace: &mut Workspace,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        check_features(&x, self.config.input_dim, self.check_finite)?;
+        // NaN/∞ are checked inside the projection's pass (`run_inference`).
+        check_features(&x, self.config.input_dim, false)?;
         require_square("GAT", &graph.csr, x.nrows())?;
-        self.run_inference(x, &graph.csr, workspace, out);
-        Ok(())
+        self.run_inference(x, &graph.csr, workspace, out)
     }
 
     /// Inference forward that also returns the attention weights in the
@@ -442,7 +445,7 @@ impl GATLayer {
         x: &Array2<f32>,
         adj: &G,
     ) -> Result<(Array2<f32>, Attention)> {
-        let aug = self.prepare(x.view(), adj)?;
+        let aug = self.prepare(x.view(), adj, true)?;
         let mut out = Array2::zeros((0, 0));
         let pass = self.run(x.view(), &aug, None, &mut Workspace::new(), &mut out);
         let heads = self.heads();
@@ -459,8 +462,15 @@ impl GATLayer {
     }
 
     /// Validates input and returns the self-looped graph.
-    fn prepare<G: AsGraph + ?Sized>(&self, x: ArrayView2<'_, f32>, adj: &G) -> Result<Csr> {
-        check_features(&x, self.config.input_dim, self.check_finite)?;
+    /// Checks the input (NaN/∞ too when `finite` and the layer's check is
+    /// on) and builds the graph with self loops.
+    fn prepare<G: AsGraph + ?Sized>(
+        &self,
+        x: ArrayView2<'_, f32>,
+        adj: &G,
+        finite: bool,
+    ) -> Result<Csr> {
+        check_features(&x, self.config.input_dim, finite && self.check_finite)?;
         let graph = adj.as_csr(x.nrows())?;
         require_square("GAT", &graph, x.nrows())?;
         with_self_loops(&graph)
@@ -471,16 +481,11 @@ impl GATLayer {
     /// (one pass over `x'` each instead of `2·heads` short dot products per node).
     fn node_scores(&self, xp: &Array2<f32>, ws: &mut Workspace) -> (Array2<f32>, Array2<f32>) {
         let n = xp.nrows();
-        let (heads, c) = (self.heads(), self.config.output_dim);
+        let heads = self.heads();
         let mut a_src = ws.take_matrix_dirty(SLOT_A_SRC, n, heads);
         let mut a_dst = ws.take_matrix_dirty(SLOT_A_DST, n, heads);
         for (att, out) in [(&self.att_src, &mut a_src), (&self.att_dst, &mut a_dst)] {
-            let mut blocks = Array2::<f32>::zeros((heads * c, heads));
-            for h in 0..heads {
-                for k in 0..c {
-                    blocks[[h * c + k, h]] = att[[h, k]];
-                }
-            }
+            let blocks = self.score_matrix(att);
             matmul::matmul_into(1.0, xp.view(), blocks.view(), 0.0, out.view_mut());
         }
         (a_src, a_dst)
@@ -489,26 +494,31 @@ impl GATLayer {
     /// Inference forward without attention dropout and without keeping the
     /// attention weights: scores, softmax and the weighted sum are fused per
     /// target row, so no `edges × heads` array is written or read back
-    /// (at 100K nodes × 17 edges × 8 heads that array is 54 MB).
+    /// (at 100K nodes × 17 edges × 8 heads that array is 54 MB). The input's
+    /// NaN/∞ check (when on) runs in the projection's pass over `x`, block by
+    /// block; after an error `out` holds the pass's values.
     fn run_inference(
         &self,
         x: ArrayView2<'_, f32>,
         aug: &Csr,
         ws: &mut Workspace,
         out: &mut Array2<f32>,
-    ) {
+    ) -> Result<()> {
         let n = x.nrows();
         let (heads, c) = (self.heads(), self.config.output_dim);
         let full = heads * c;
         let width = self.out_width();
+        if self.check_finite && full == 0 {
+            // No projection pass reads `x` at width 0: check it on its own.
+            crate::check::finite("node features", &x)?;
+        }
         // Both branches below overwrite every entry of `out`.
         ruvector_gnn_kernels::alloc::reuse_matrix(out, n, width);
         if n == 0 {
-            return;
+            return Ok(());
         }
-        let mut xp = ws.take_matrix_dirty(SLOT_XP, n, full);
-        matmul::matmul_into(1.0, x, self.weight.view(), 0.0, xp.view_mut());
-        let (a_src, a_dst) = self.node_scores(&xp, ws);
+        let finite = crate::check::FusedFinite::new(self.check_finite);
+        let (xp, a_src, a_dst) = self.project_with_scores(x, &finite, ws);
         let slope = self.config.leaky_relu_slope;
         let concat = self.config.concat_heads;
         let inv_heads = 1.0 / heads as f32;
@@ -554,6 +564,80 @@ impl GATLayer {
         ws.give_matrix(SLOT_XP, xp);
         ws.give_matrix(SLOT_A_SRC, a_src);
         ws.give_matrix(SLOT_A_DST, a_dst);
+        finite.result("node features", &x)
+    }
+
+    /// `x' = x·W` and its per-node score halves ([`GATLayer::node_scores`]) in
+    /// one pass over `x`: per block of rows, the block is checked for NaN/∞
+    /// (`finite`), projected, and its score halves computed from the
+    /// projected block while it is in cache (instead of one product over
+    /// all of `x` and two more passes over all of `x'`).
+    fn project_with_scores(
+        &self,
+        x: ArrayView2<'_, f32>,
+        finite: &crate::check::FusedFinite,
+        ws: &mut Workspace,
+    ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+        let n = x.nrows();
+        let (heads, full) = (self.heads(), self.heads() * self.config.output_dim);
+        let mut xp = ws.take_matrix_dirty(SLOT_XP, n, full);
+        let mut a_src = ws.take_matrix_dirty(SLOT_A_SRC, n, heads);
+        let mut a_dst = ws.take_matrix_dirty(SLOT_A_DST, n, heads);
+        let (bs, bd) = (
+            self.score_matrix(&self.att_src),
+            self.score_matrix(&self.att_dst),
+        );
+        if full == 0 {
+            // Nothing to project: the scores of empty rows are 0.
+            a_src.fill(0.0);
+            a_dst.fill(0.0);
+            return (xp, a_src, a_dst);
+        }
+        let xs = x.as_standard_layout();
+        let rows_per = crate::fused::FUSED_ROWS;
+        if let (Some(p), Some(sv), Some(dv)) = (
+            xp.as_slice_mut(),
+            a_src.as_slice_mut(),
+            a_dst.as_slice_mut(),
+        ) {
+            p.par_chunks_mut(rows_per * full)
+                .zip(sv.par_chunks_mut(rows_per * heads))
+                .zip(dv.par_chunks_mut(rows_per * heads))
+                .enumerate()
+                .for_each(|(b, ((pb, sb), db))| {
+                    let row0 = b * rows_per;
+                    let rows = sb.len() / heads;
+                    let xb = xs.slice(ndarray::s![row0..row0 + rows, ..]);
+                    finite.block(xb.as_slice().unwrap_or(&[]));
+                    let (Ok(pv), Ok(sv), Ok(dv)) = (
+                        ndarray::ArrayViewMut2::from_shape((rows, full), pb),
+                        ndarray::ArrayViewMut2::from_shape((rows, heads), sb),
+                        ndarray::ArrayViewMut2::from_shape((rows, heads), db),
+                    ) else {
+                        return;
+                    };
+                    matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
+                    let pv = ndarray::ArrayView2::from_shape((rows, full), &*pb)
+                        .expect("the block just written");
+                    matmul::matmul_into_serial(1.0, pv, bs.view(), 0.0, sv);
+                    matmul::matmul_into_serial(1.0, pv, bd.view(), 0.0, dv);
+                });
+        }
+        (xp, a_src, a_dst)
+    }
+
+    /// The block-diagonal `heads·c × heads` matrix of one attention vector
+    /// (`att[h]` in rows `h·c .. (h+1)·c` of column `h`): `x'·B` gives every
+    /// node's score half per head.
+    fn score_matrix(&self, att: &Array2<f32>) -> Array2<f32> {
+        let (heads, c) = (self.heads(), self.config.output_dim);
+        let mut blocks = Array2::<f32>::zeros((heads * c, heads));
+        for h in 0..heads {
+            for k in 0..c {
+                blocks[[h * c + k, h]] = att[[h, k]];
+            }
+        }
+        blocks
     }
 
     /// Scores and softmax of every (edge, head) of `aug`.
@@ -777,11 +861,11 @@ impl GraphLayer for GATLayer {
         graph: &Csr,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        check_features(&x, self.config.input_dim, self.check_finite)?;
+        // NaN/∞ are checked inside the projection's pass (`run_inference`).
+        check_features(&x, self.config.input_dim, false)?;
         require_square("GAT", graph, x.nrows())?;
         let aug = with_self_loops(graph)?;
-        Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, out));
-        Ok(())
+        Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, out))
     }
 
     fn kind(&self) -> &'static str {

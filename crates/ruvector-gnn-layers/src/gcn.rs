@@ -14,6 +14,7 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
 use ruvector_gnn_kernels::sparse::RowWeights;
 use ruvector_gnn_kernels::{alloc, matmul, sparse, vector, AsGraph, Csr, Rng, Transposed};
 
+use crate::check;
 use crate::config::{check_dropout, check_positive, GNNConfig};
 use crate::error::{Error, Result};
 use crate::fused;
@@ -387,8 +388,11 @@ impl GCNLayer {
         })
     }
 
-    /// Turns the NaN/Inf scan of input features on (default) or off (saves
-    /// one pass over the input; non-finite input then propagates to the output).
+    /// Turns the NaN/Inf scan of input features on (default) or off
+    /// (non-finite input then propagates to the output). Project-first
+    /// inference (the default order for `input_dim > output_dim`) scans each
+    /// block of rows inside its projection pass, so there it costs almost
+    /// nothing; the other orders and training scan the input first, one pass.
     pub fn with_check_finite(mut self, check: bool) -> Self {
         self.check_finite = check;
         self
@@ -504,11 +508,11 @@ impl GCNLayer {
         adj: &G,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        check_features(&x, self.config.input_dim, self.check_finite)?;
+        // Width here; NaN/∞ in `run` (fused into the projection's pass).
+        check_features(&x, self.config.input_dim, false)?;
         let graph = adj.as_csr(x.nrows())?;
         let norm = GcnNorm::build(&graph, self.inference_needs_edges())?;
-        self.run(x, &graph, &norm, None, out);
-        Ok(())
+        self.run(x, &graph, &norm, None, out)
     }
 
     /// Inference forward for repeated calls on one graph: takes a
@@ -528,7 +532,8 @@ impl GCNLayer {
         workspace: &mut Workspace,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        check_features(&x, self.config.input_dim, self.check_finite)?;
+        // Width here; NaN/∞ in `run` (fused into the projection's pass).
+        check_features(&x, self.config.input_dim, false)?;
         require_square("GCN", graph, x.nrows())?;
         // `GcnNorm::new` always has the edge weights; the check keeps a norm
         // of another graph with as many nodes from being used.
@@ -539,13 +544,14 @@ impl GCNLayer {
                 format!("({}, {})", norm.n_nodes(), norm.edge.len()),
             ));
         }
-        self.run(x, graph, norm, Some(workspace), out);
-        Ok(())
+        self.run(x, graph, norm, Some(workspace), out)
     }
 
-    /// The validated inference computation; `ws` is the caller's
+    /// The inference computation (input shapes validated); `ws` is the caller's
     /// workspace ([`GCNLayer::forward_normalized`]) or `None` (a plain call:
     /// the thread's workspace, and the order chosen for a call without one).
+    /// The NaN/∞ check (when on) runs inside project-first's pass over `x`
+    /// (after an error `out` holds that pass's values), before the others.
     fn run(
         &self,
         x: ArrayView2<'_, f32>,
@@ -553,30 +559,48 @@ impl GCNLayer {
         norm: &GcnNorm,
         ws: Option<&mut Workspace>,
         out: &mut Array2<f32>,
-    ) {
+    ) -> Result<()> {
         let n = x.nrows();
         let dout = self.config.output_dim;
+        let order = self.resolved_order(ws.is_some());
+        let scaled = self.runs_scaled(order, graph, norm);
+        if self.check_finite && !scaled {
+            check::finite("node features", &x)?;
+        }
         // Every path overwrites all of `out` (gathers and matmuls with beta 0).
         alloc::reuse_matrix(out, n, dout);
         if n == 0 {
-            return;
+            return Ok(());
         }
-        let order = self.resolved_order(ws.is_some());
+        let finite = check::FusedFinite::new(self.check_finite && scaled);
         match ws {
-            Some(ws) => self.run_order(order, x, graph, norm, ws, out),
+            Some(ws) => self.run_order(order, x, graph, norm, &finite, ws, out),
             None => Workspace::with_thread_local(|ws| {
-                self.run_order(order, x, graph, norm, ws, out);
+                self.run_order(order, x, graph, norm, &finite, ws, out);
             }),
         }
+        finite.result("node features", &x)
+    }
+
+    /// Whether `order` runs [`GCNLayer::run_scaled`] on `graph` (project-first
+    /// with per-node scales: no self references, no edge weights, and an
+    /// output to project into).
+    fn runs_scaled(&self, order: GcnOrder, graph: &Csr, norm: &GcnNorm) -> bool {
+        order == GcnOrder::ProjectFirst
+            && !norm.has_loops
+            && graph.weights().is_none()
+            && self.config.output_dim > 0
     }
 
     /// [`GCNLayer::run`] in a resolved `order` (`out` already shaped).
+    #[allow(clippy::too_many_arguments)]
     fn run_order(
         &self,
         order: GcnOrder,
         x: ArrayView2<'_, f32>,
         graph: &Csr,
         norm: &GcnNorm,
+        finite: &check::FusedFinite,
         ws: &mut Workspace,
         out: &mut Array2<f32>,
     ) {
@@ -591,8 +615,8 @@ impl GCNLayer {
             self.run_panels(x, graph, norm, ws, out);
             return;
         }
-        if order == GcnOrder::ProjectFirst && per_node {
-            self.run_scaled(x, graph, norm, ws, out);
+        if self.runs_scaled(order, graph, norm) {
+            self.run_scaled(x, graph, norm, finite, ws, out);
             return;
         }
         if order == GcnOrder::AggregateFirst {
@@ -760,17 +784,35 @@ impl GCNLayer {
         x: ArrayView2<'_, f32>,
         graph: &Csr,
         norm: &GcnNorm,
+        finite: &check::FusedFinite,
         ws: &mut Workspace,
         out: &mut Array2<f32>,
     ) {
+        use rayon::prelude::*;
         let (n, dout) = (x.nrows(), self.config.output_dim);
         let s = ndarray::ArrayView1::from(norm.inv_sqrt.as_slice());
-        // Overwritten by the matmul (beta = 0): no need to zero it.
+        // Overwritten by the products (beta = 0): no need to zero it.
         let mut p = ws.take_matrix_dirty(0, n, dout);
-        matmul::matmul_into(1.0, x, self.weight.view(), 0.0, p.view_mut());
-        ndarray::Zip::from(p.rows_mut())
-            .and(&s)
-            .par_for_each(|mut row, &sj| row *= sj);
+        let xs = x.as_standard_layout();
+        // `P = diag(s)·X·W` per block of rows, each block of `X` checked
+        // for NaN/∞ and multiplied while in cache, then its rows scaled.
+        let rows_per = fused::FUSED_ROWS;
+        if let (Some(ps), Some(sv)) = (p.as_slice_mut(), s.as_slice()) {
+            ps.par_chunks_mut(rows_per * dout)
+                .enumerate()
+                .for_each(|(blk, pb)| {
+                    let row0 = blk * rows_per;
+                    let rows = pb.len() / dout;
+                    let xb = xs.slice(ndarray::s![row0..row0 + rows, ..]);
+                    finite.block(xb.as_slice().unwrap_or(&[]));
+                    if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *pb) {
+                        matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
+                    }
+                    for (prow, &sj) in pb.chunks_exact_mut(dout).zip(&sv[row0..row0 + rows]) {
+                        vector::scale(sj, prow);
+                    }
+                });
+        }
         sparse::gather(graph, None, p.view(), 0.0, out.view_mut());
         let act = self.config.activation.to_act();
         if let (Some(o), Some(ps), Some(b), Some(s)) = (
@@ -922,11 +964,11 @@ impl GraphLayer for GCNLayer {
         graph: &Csr,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        check_features(&x, self.config.input_dim, self.check_finite)?;
+        // Width here; NaN/∞ in `run` (fused into the projection's pass).
+        check_features(&x, self.config.input_dim, false)?;
         require_square("GCN", graph, x.nrows())?;
         let norm = GcnNorm::build(graph, self.inference_needs_edges())?;
-        self.run(x, graph, &norm, None, out);
-        Ok(())
+        self.run(x, graph, &norm, None, out)
     }
 
     fn kind(&self) -> &'static str {

@@ -237,7 +237,11 @@ impl SAGELayer {
         self
     }
 
-    /// Turns the NaN/infinity scan of the input features on (default) or off.
+    /// Turns the NaN/infinity scan of the input features on (default) or off
+    /// (non-finite input then propagates to the output). Inference with the
+    /// mean, sum and max aggregators scans each block of rows inside the pass
+    /// that reads it anyway (almost free); LSTM and training scan the input
+    /// first.
     ///
     /// ```
     /// use ndarray::array;
@@ -322,6 +326,15 @@ impl SAGELayer {
     }
 
     fn check_input(&self, x: &ArrayView2<'_, f32>, graph: &Csr) -> Result<()> {
+        self.check_shapes(x, graph)?;
+        if self.check_finite {
+            check::finite("SAGE input features", x)?;
+        }
+        Ok(())
+    }
+
+    /// The input checks but the NaN/∞ one.
+    fn check_shapes(&self, x: &ArrayView2<'_, f32>, graph: &Csr) -> Result<()> {
         check::width("SAGE input", x, self.input_dim)?;
         check::rows("SAGE input (graph source nodes)", x, graph.n_cols())?;
         if graph.n_rows() > graph.n_cols() {
@@ -330,9 +343,6 @@ impl SAGELayer {
                 format!("at most {}", graph.n_cols()),
                 graph.n_rows(),
             ));
-        }
-        if self.check_finite {
-            check::finite("SAGE input features", x)?;
         }
         Ok(())
     }
@@ -423,7 +433,9 @@ impl SAGELayer {
     /// ```
     ///
     /// # Errors
-    /// As [`GraphLayer::forward_graph`].
+    /// As [`GraphLayer::forward_graph`]. The NaN/∞ check runs inside the
+    /// pass over `x` (each block while it is in cache), so after an
+    /// [`Error::NonFinite`] `out` holds that pass's values, not the old ones.
     pub fn forward_into(
         &self,
         x: ArrayView2<'_, f32>,
@@ -431,11 +443,10 @@ impl SAGELayer {
         workspace: &mut Workspace,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        self.check_input(&x, graph)?;
         let n = graph.n_rows();
-        // Every branch overwrites all of `out` (gathers and products with beta 0).
-        ruvector_gnn_kernels::alloc::reuse_matrix(out, n, self.output_dim);
         if self.aggregator == Aggregator::Lstm {
+            self.check_input(&x, graph)?;
+            ruvector_gnn_kernels::alloc::reuse_matrix(out, n, self.output_dim);
             let (agg, _) = self.aggregate(x, graph, false);
             matmul_into(
                 1.0,
@@ -453,8 +464,17 @@ impl SAGELayer {
         // Mean, sum and max run per block of rows (no `n × d` aggregate),
         // with the root term in the block and, without row normalisation
         // (which needs whole rows' norms first), bias and activation too.
+        // The NaN/∞ check runs on the blocks of `x` these passes read.
+        self.check_shapes(&x, graph)?;
+        ruvector_gnn_kernels::alloc::reuse_matrix(out, n, self.output_dim);
         let x = x.as_standard_layout();
-        self.forward_blocks(x.view(), graph, workspace, out);
+        if self.check_finite && self.output_dim == 0 {
+            // No block pass reads `x` at width 0: check it on its own.
+            check::finite("SAGE input features", &x.view())?;
+        }
+        let finite = check::FusedFinite::new(self.check_finite);
+        self.forward_blocks(x.view(), graph, &finite, workspace, out);
+        finite.result("SAGE input features", &x.view())?;
         if self.normalize {
             self.finish(out, false);
         }
@@ -473,68 +493,56 @@ impl SAGELayer {
         &self,
         x: ArrayView2<'_, f32>,
         graph: &Csr,
+        finite: &check::FusedFinite,
         workspace: &mut Workspace,
         out: &mut Array2<f32>,
     ) {
         let Some(o) = out.as_slice_mut() else {
             return;
         };
-        // SAGE ignores edge weights: explicit unit weights if the graph has some.
-        let ones = graph.weights().map(|_| vec![1.0f32; graph.n_edges()]);
-        let unit = match &ones {
-            Some(w) => sparse::RowWeights::Edges(w),
-            None => sparse::RowWeights::Graph,
+        // SAGE ignores edge weights (`sum_rows` reads none); the mean
+        // scales each row's sum by `1/deg`.
+        let scale = match self.aggregator {
+            Aggregator::Mean => sparse::RowScale::InvDegree,
+            _ => sparse::RowScale::One,
         };
-        // The mean's `1/deg`, row by row.
-        let mean = self.aggregator == Aggregator::Mean;
-        let scale = |row0: usize, block: &mut [f32], d: usize| {
-            if mean {
-                for (r, row) in block.chunks_exact_mut(d).enumerate() {
-                    let s = inv_degree(graph, row0 + r);
-                    for v in row {
-                        *v *= s;
-                    }
-                }
-            }
+        if self.projects_first(graph) {
+            // The products read every row of `x`, the check with them.
+            let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), self.output_dim);
+            self.project_both(x, finite, p.view_mut(), o);
+            // With a root weight `x·W_root` is in `out` already: the
+            // neighbour term is added to it.
+            let root = self.weight_root.is_some();
+            fused::row_blocks(o, self.output_dim, |row0, oblock| {
+                sparse::sum_rows(graph, p.view(), row0, scale, root, oblock);
+                self.bias_act_block(oblock);
+            });
+            workspace.give_matrix(SLOT_AGG, p);
+            return;
+        }
+        // Aggregating first, each block's own rows of `x` are checked (its
+        // root term reads them); sources that are not targets up front.
+        let targets = graph.n_rows().min(x.nrows());
+        finite.block(x.slice(s![targets.., ..]).as_slice().unwrap_or(&[]));
+        let finish = |row0: usize, oblock: &mut [f32]| {
+            let rows = oblock.len() / self.output_dim.max(1);
+            finite.block(x.slice(s![row0..row0 + rows, ..]).as_slice().unwrap_or(&[]));
+            self.finish_block(x, row0, oblock);
         };
-        let finish = |row0: usize, oblock: &mut [f32]| self.finish_block(x, row0, oblock);
-        let (din, dout) = (self.input_dim, self.output_dim);
-        match self.aggregator {
-            Aggregator::Mean | Aggregator::Sum if self.projects_first(graph) => {
-                let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), dout);
-                self.project_both(x, p.view_mut(), o);
-                let root = self.weight_root.is_some();
-                fused::row_blocks(o, dout, |row0, oblock| {
-                    fused::with_block(oblock.len(), |h| {
-                        sparse::gather_rows(graph, unit, p.view(), row0, h);
-                        scale(row0, h, dout);
-                        if root {
-                            // `x·W_root` is in `oblock` already: add the
-                            // neighbour term to it.
-                            ruvector_gnn_kernels::vector::add(h, oblock);
-                        } else {
-                            oblock.copy_from_slice(h);
-                        }
-                    });
-                    self.bias_act_block(oblock);
-                });
-                workspace.give_matrix(SLOT_AGG, p);
-            }
-            Aggregator::Mean | Aggregator::Sum => fused::project_row_blocks(
-                o,
-                self.weight_neigh.view(),
-                |row0, h| {
-                    sparse::gather_rows(graph, unit, x, row0, h);
-                    scale(row0, h, din);
-                },
-                finish,
-            ),
-            _ => fused::project_row_blocks(
+        if self.aggregator == Aggregator::Max {
+            fused::project_row_blocks(
                 o,
                 self.weight_neigh.view(),
                 |row0, h| sparse::gather_max_rows(graph, x, row0, h),
                 finish,
-            ),
+            );
+        } else {
+            fused::project_row_blocks(
+                o,
+                self.weight_neigh.view(),
+                |row0, h| sparse::sum_rows(graph, x, row0, scale, false, h),
+                finish,
+            );
         }
     }
 
@@ -545,6 +553,7 @@ impl SAGELayer {
     fn project_both(
         &self,
         x: ArrayView2<'_, f32>,
+        finite: &check::FusedFinite,
         mut p: ndarray::ArrayViewMut2<'_, f32>,
         out: &mut [f32],
     ) {
@@ -561,6 +570,7 @@ impl SAGELayer {
         let block = |row0: usize, pb: &mut [f32], ob: Option<&mut [f32]>| {
             let rows = pb.len() / dout.max(1);
             let xb = x.slice(s![row0..row0 + rows, ..]);
+            finite.block(xb.as_slice().unwrap_or(&[]));
             if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), pb) {
                 matmul_into_serial(1.0, xb, wn, 0.0, pv);
             }

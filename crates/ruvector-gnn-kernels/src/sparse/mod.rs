@@ -22,10 +22,13 @@ use rayon::prelude::*;
 use crate::csr::Csr;
 #[cfg(feature = "simd")]
 use crate::dispatch::dispatch;
+
+mod sum;
 #[cfg(not(feature = "simd"))]
 use crate::scalar;
 #[cfg(not(feature = "simd"))]
 use crate::vector;
+pub use sum::{sum_rows, RowScale};
 
 /// Rows per Rayon task: large enough to amortise scheduling and the one
 /// dispatch per task, small enough to balance skewed degrees.
