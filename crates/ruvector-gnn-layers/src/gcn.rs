@@ -582,11 +582,12 @@ impl GCNLayer {
         finite.result("node features", &x)
     }
 
-    /// Whether `order` runs [`GCNLayer::run_scaled`] on `graph` (project-first
-    /// with per-node scales: no self references, no edge weights, and an
-    /// output to project into).
+    /// Whether `order` runs [`GCNLayer::run_scaled`] or
+    /// [`GCNLayer::run_panels`] on `graph` (project-first with per-node
+    /// scales, whole or in panels: no self references, no edge weights, and
+    /// an output to project into); both check the input inside their pass.
     fn runs_scaled(&self, order: GcnOrder, graph: &Csr, norm: &GcnNorm) -> bool {
-        order == GcnOrder::ProjectFirst
+        matches!(order, GcnOrder::ProjectFirst | GcnOrder::Panels)
             && !norm.has_loops
             && graph.weights().is_none()
             && self.config.output_dim > 0
@@ -610,9 +611,8 @@ impl GCNLayer {
             self.run_fused(x, graph, norm, out);
             return;
         }
-        let per_node = !norm.has_loops && graph.weights().is_none();
-        if order == GcnOrder::Panels && per_node {
-            self.run_panels(x, graph, norm, ws, out);
+        if order == GcnOrder::Panels && self.runs_scaled(order, graph, norm) {
+            self.run_panels(x, graph, norm, finite, ws, out);
             return;
         }
         if self.runs_scaled(order, graph, norm) {
@@ -678,6 +678,7 @@ impl GCNLayer {
         x: ArrayView2<'_, f32>,
         graph: &Csr,
         norm: &GcnNorm,
+        finite: &check::FusedFinite,
         ws: &mut Workspace,
         out: &mut Array2<f32>,
     ) {
@@ -713,6 +714,7 @@ impl GCNLayer {
                 let row0 = blk * rows_per;
                 let rows = oblock.len() / dout;
                 let xb = xs.slice(ndarray::s![row0..row0 + rows, ..]);
+                finite.block(xb.as_slice().unwrap_or(&[]));
                 fused::with_block(rows * dout, |p| {
                     if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *p) {
                         matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
