@@ -394,7 +394,9 @@ impl GATLayer {
     /// ```
     ///
     /// # Errors
-    /// As [`GATLayer::forward`] (the graph must have `x.nrows()` nodes).
+    /// As [`GATLayer::forward`] (the graph must have `x.nrows()` nodes). The
+    /// NaN/Inf check runs inside the projection's pass over `x`, so after an
+    /// [`Error::NonFinite`] `out` holds that pass's values, not the old ones.
     pub fn forward_prepared(
         &self,
         x: ArrayView2<'_, f32>,

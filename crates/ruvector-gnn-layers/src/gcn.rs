@@ -501,7 +501,9 @@ impl GCNLayer {
     /// ```
     ///
     /// # Errors
-    /// As [`GCNLayer::forward`].
+    /// As [`GCNLayer::forward`]. Project-first checks for NaN/Inf inside its
+    /// pass over `x`, so after an [`Error::NonFinite`] `out` holds that
+    /// pass's values, not the old ones.
     pub fn forward_into<G: AsGraph + ?Sized>(
         &self,
         x: ArrayView2<'_, f32>,
@@ -523,7 +525,8 @@ impl GCNLayer {
     ///
     /// # Errors
     /// As [`GCNLayer::forward`], plus [`Error::Shape`] if `norm` was computed
-    /// for a graph of another size.
+    /// for a graph of another size. As in [`GCNLayer::forward_into`], after an
+    /// [`Error::NonFinite`] `out` may hold the pass's values.
     pub fn forward_normalized(
         &self,
         x: ArrayView2<'_, f32>,
