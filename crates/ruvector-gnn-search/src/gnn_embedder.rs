@@ -2491,6 +2491,37 @@ mod tests {
         m
     }
 
+    /// The usual set-up: `N` items (`items(items_seed)`), their `k`-NN graph,
+    /// `events` synthetic events (`synthetic(.., seed)`: the events, the
+    /// target item, a query) and the feedback graph of those events.
+    #[allow(clippy::type_complexity)]
+    fn fixture(
+        items_seed: u64,
+        k: usize,
+        events: usize,
+        seed: u64,
+    ) -> (
+        Array2<f32>,
+        Csr,
+        (Vec<TrainExample>, u64, Vec<f32>),
+        FeedbackGraph,
+    ) {
+        let it = items(items_seed);
+        let g = knn_graph(it.view(), k);
+        let synth = synthetic(&it, events, seed);
+        let fb = FeedbackGraph::from_examples(&synth.0);
+        (it, g, synth, fb)
+    }
+
+    /// The search context over a fixture's parts.
+    fn context<'a>(it: &'a Array2<f32>, g: &'a Csr, fb: &'a FeedbackGraph) -> SearchContext<'a> {
+        SearchContext {
+            items: it.view(),
+            graph: g,
+            feedback: fb,
+        }
+    }
+
     fn model() -> GNNEmbedder {
         GNNEmbedder::new(EmbedderConfig {
             input_dim: D,
@@ -2558,15 +2589,8 @@ mod tests {
 
     #[test]
     fn untrained_scores_are_cosine() {
-        let it = items(1);
-        let g = knn_graph(it.view(), 4);
-        let (ex, _, q) = synthetic(&it, 10, 2);
-        let fb = FeedbackGraph::from_examples(&ex);
-        let ctx = SearchContext {
-            items: it.view(),
-            graph: &g,
-            feedback: &fb,
-        };
+        let (it, g, (_, _, q), fb) = fixture(1, 4, 10, 2);
+        let ctx = context(&it, &g, &fb);
         let m = model();
         assert!(!m.is_trained());
         let cands: Vec<u64> = (0..N as u64).collect();
@@ -2637,15 +2661,8 @@ mod tests {
 
     #[test]
     fn bad_grades_are_refused() {
-        let it = items(3);
-        let g = knn_graph(it.view(), 4);
-        let (ex, _, _) = synthetic(&it, 5, 4);
-        let fb = FeedbackGraph::from_examples(&ex);
-        let ctx = SearchContext {
-            items: it.view(),
-            graph: &g,
-            feedback: &fb,
-        };
+        let (it, g, (ex, _, _), fb) = fixture(3, 4, 5, 4);
+        let ctx = context(&it, &g, &fb);
         for grades in [vec![1.0, 2.0], vec![-1.0], vec![f32::NAN]] {
             let mut bad = ex.clone();
             bad[0].grades = Some(grades.clone());
@@ -2661,15 +2678,8 @@ mod tests {
 
     #[test]
     fn a_kfold_published_head_keeps_its_shrunk_correction() {
-        let it = items(3);
-        let g = knn_graph(it.view(), 4);
-        let (ex, _, q) = synthetic(&it, 30, 4);
-        let fb = FeedbackGraph::from_examples(&ex);
-        let ctx = SearchContext {
-            items: it.view(),
-            graph: &g,
-            feedback: &fb,
-        };
+        let (it, g, (ex, _, q), fb) = fixture(3, 4, 30, 4);
+        let ctx = context(&it, &g, &fb);
         let cfg = fit_config();
         let mut m = model();
         let report = m.fit(&ctx, &ex, &cfg).unwrap();
@@ -2717,15 +2727,8 @@ mod tests {
 
     #[test]
     fn fit_moves_the_chosen_item_up_and_round_trips() {
-        let it = items(3);
-        let g = knn_graph(it.view(), 4);
-        let (ex, target, q) = synthetic(&it, 30, 4);
-        let fb = FeedbackGraph::from_examples(&ex);
-        let ctx = SearchContext {
-            items: it.view(),
-            graph: &g,
-            feedback: &fb,
-        };
+        let (it, g, (ex, target, q), fb) = fixture(3, 4, 30, 4);
+        let ctx = context(&it, &g, &fb);
         let mut m = model();
         let cands = cosine_top(&it, &q, 10);
         let rank_of = |m: &GNNEmbedder| {
@@ -2772,15 +2775,8 @@ mod tests {
     }
 
     fn tower_kind_trains(kind: TowerKind) {
-        let it = items(6);
-        let g = knn_graph(it.view(), 4);
-        let (ex, _, q) = synthetic(&it, 24, 7);
-        let fb = FeedbackGraph::from_examples(&ex);
-        let ctx = SearchContext {
-            items: it.view(),
-            graph: &g,
-            feedback: &fb,
-        };
+        let (it, g, (ex, _, q), fb) = fixture(6, 4, 24, 7);
+        let ctx = context(&it, &g, &fb);
         let mut m = GNNEmbedder::new(EmbedderConfig {
             input_dim: D,
             output_dim: 4,
@@ -3030,15 +3026,8 @@ mod tests {
     /// guarded, rebuilds it and scores as before.
     #[test]
     fn a_poisoned_feedback_cache_is_rebuilt() {
-        let it = items(8);
-        let g = knn_graph(it.view(), 6);
-        let (ex, _, q) = synthetic(&it, 30, 9);
-        let fb = FeedbackGraph::from_examples(&ex);
-        let ctx = SearchContext {
-            items: it.view(),
-            graph: &g,
-            feedback: &fb,
-        };
+        let (it, g, (ex, _, q), fb) = fixture(8, 6, 30, 9);
+        let ctx = context(&it, &g, &fb);
         let mut m = model();
         m.trained = true;
         m.train_range(
