@@ -310,9 +310,11 @@ impl GATLayer {
     }
 
     /// Turns the NaN/Inf scan of input features on (default) or off
-    /// (non-finite input then propagates to the output). Inference scans each
-    /// block of rows inside its projection pass (almost free); training scans
-    /// the input first.
+    /// (non-finite input then propagates to the output). Inference
+    /// ([`GATLayer::forward`], [`GATLayer::forward_into`],
+    /// [`GATLayer::forward_prepared`], `forward_graph`) scans each block of
+    /// rows inside its projection pass (almost free); the attention entry
+    /// points and training scan the input first.
     pub fn with_check_finite(mut self, check: bool) -> Self {
         self.check_finite = check;
         self
@@ -361,7 +363,9 @@ impl GATLayer {
     /// has the shape `(nodes, out_width)` in row-major layout).
     ///
     /// # Errors
-    /// As [`GATLayer::forward`].
+    /// As [`GATLayer::forward`]. The NaN/Inf check runs inside the
+    /// projection's pass over `x`, so after an [`Error::NonFinite`] `out`
+    /// holds that pass's values, not the old ones.
     pub fn forward_into<G: AsGraph + ?Sized>(
         &self,
         x: ArrayView2<'_, f32>,
@@ -480,7 +484,9 @@ impl GATLayer {
 
     /// Per-node, per-head score halves `att_src[h]·x'_j` and `att_dst[h]·x'_i`,
     /// as two products of `x'` with block-diagonal `heads·c × heads` matrices
-    /// (one pass over `x'` each instead of `2·heads` short dot products per node).
+    /// (one pass over `x'` each instead of `2·heads` short dot products per node),
+    /// per block of rows as in [`GATLayer::project_with_scores`], so every
+    /// path computes the same scores bit for bit.
     fn node_scores(&self, xp: &Array2<f32>, ws: &mut Workspace) -> (Array2<f32>, Array2<f32>) {
         let n = xp.nrows();
         let heads = self.heads();
@@ -488,7 +494,7 @@ impl GATLayer {
         let mut a_dst = ws.take_matrix_dirty(SLOT_A_DST, n, heads);
         for (att, out) in [(&self.att_src, &mut a_src), (&self.att_dst, &mut a_dst)] {
             let blocks = self.score_matrix(att);
-            matmul::matmul_into(1.0, xp.view(), blocks.view(), 0.0, out.view_mut());
+            block_products(xp.view(), blocks.view(), out.view_mut());
         }
         (a_src, a_dst)
     }
@@ -731,7 +737,8 @@ impl GATLayer {
         if n > 0 {
             match sx {
                 Some(sx) => sx.matmul_into(self.weight.view(), xp.view_mut()),
-                None => matmul::matmul_into(1.0, x, self.weight.view(), 0.0, xp.view_mut()),
+                // Per block of rows, as inference projects (the same bits).
+                None => block_products(x, self.weight.view(), xp.view_mut()),
             }
         }
         let (a_src, a_dst, alpha) = self.attention(aug, &xp, ws);
@@ -778,6 +785,29 @@ impl GATLayer {
             drop,
         }
     }
+}
+
+/// `out = x·w`, one [`matmul::matmul_into_serial`] per block of
+/// [`crate::fused::FUSED_ROWS`] rows, in parallel. The `gemm` backend picks
+/// its method by the product's shape, so a whole-matrix product can round
+/// differently from block products for some shapes (an output 1 wide, an
+/// inner dimension over 512): GAT's inference, training and attention paths
+/// all project (and score) with these same block products, so they start
+/// from the same `x'` and scores bit for bit.
+fn block_products(
+    x: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    mut out: ndarray::ArrayViewMut2<'_, f32>,
+) {
+    let rows_per = crate::fused::FUSED_ROWS;
+    out.axis_chunks_iter_mut(Axis(0), rows_per)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, ob)| {
+            let row0 = b * rows_per;
+            let xb = x.slice(ndarray::s![row0..row0 + ob.nrows(), ..]);
+            matmul::matmul_into_serial(1.0, xb, w, 0.0, ob);
+        });
 }
 
 impl Parameters for GATLayer {

@@ -106,10 +106,9 @@ pub enum GcnOrder {
     /// back into the panel's output columns (self loop, scale, bias and
     /// activation fused). Each output column depends only on the same
     /// column of `X·W`, so a panel can be overwritten once it is in the
-    /// buffer. Project-first's operations per element, in its order, so
-    /// the same values up to the products' rounding (computed per row
-    /// block here; bit-identical to [`GcnOrder::ProjectFirst`] in every
-    /// measured run at 128→64); gathers `out`-wide rows in passes of two
+    /// buffer. Project-first's operations per element, in its order, with
+    /// the same per-row-block products, so the same values as
+    /// [`GcnOrder::ProjectFirst`]; gathers `out`-wide rows in passes of two
     /// cache lines per edge. Graphs with self references or edge weights
     /// run [`GcnOrder::ProjectFirst`] instead.
     Panels,
@@ -389,10 +388,12 @@ impl GCNLayer {
     }
 
     /// Turns the NaN/Inf scan of input features on (default) or off
-    /// (non-finite input then propagates to the output). Project-first
-    /// inference (the default order for `input_dim > output_dim`) scans each
-    /// block of rows inside its projection pass, so there it costs almost
-    /// nothing; the other orders and training scan the input first, one pass.
+    /// (non-finite input then propagates to the output). Project-first and
+    /// panels inference on graphs without self references or edge weights
+    /// (project-first is the default order for `input_dim > output_dim`)
+    /// scan each block of rows inside their projection pass, so there the
+    /// check costs almost nothing; the other orders and graphs, and
+    /// training, scan the input first, one pass.
     pub fn with_check_finite(mut self, check: bool) -> Self {
         self.check_finite = check;
         self
@@ -501,9 +502,10 @@ impl GCNLayer {
     /// ```
     ///
     /// # Errors
-    /// As [`GCNLayer::forward`]. Project-first checks for NaN/Inf inside its
-    /// pass over `x`, so after an [`Error::NonFinite`] `out` holds that
-    /// pass's values, not the old ones.
+    /// As [`GCNLayer::forward`]. Project-first and panels (see
+    /// [`GCNLayer::with_check_finite`]) check for NaN/Inf inside their pass
+    /// over `x`, so after an [`Error::NonFinite`] `out` may hold that pass's
+    /// values, not the old ones.
     pub fn forward_into<G: AsGraph + ?Sized>(
         &self,
         x: ArrayView2<'_, f32>,
@@ -674,8 +676,8 @@ impl GCNLayer {
     /// their own columns of `out`; then per panel (`T` refilled from `out`
     /// after the first) `out_i[panel] = act(s_i·(Σ_j T_j + T_i) + b[panel])`
     /// is gathered back, block by block. Per element the operations of
-    /// [`GCNLayer::run_scaled`] in its order (the products per row block:
-    /// the same values as its whole-matrix product in every measured run).
+    /// [`GCNLayer::run_scaled`] in its order, with the same per-block
+    /// products: the same values.
     fn run_panels(
         &self,
         x: ArrayView2<'_, f32>,

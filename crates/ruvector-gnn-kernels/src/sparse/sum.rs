@@ -46,7 +46,8 @@ impl RowScale {
 /// added to the old row — the same roundings as [`gather_rows`](super::gather_rows)
 /// with unit weights into a buffer, a scaling pass and an addition pass,
 /// in one pass over the output block instead of three, without the buffer.
-/// Source rows about 8 KiB ahead in edge order are prefetched (x86_64).
+/// Source rows about 8 KiB ahead in edge order are prefetched (x86_64, with
+/// the `simd` feature).
 ///
 /// ```
 /// use ndarray::array;
