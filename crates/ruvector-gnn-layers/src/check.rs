@@ -75,10 +75,18 @@ impl FusedFinite {
         }
     }
 
-    /// Tests one block of input values (any rows of the input; together the
-    /// blocks must cover all of it for the check to be complete).
-    pub(crate) fn block(&self, values: &[f32]) {
-        if self.on && !ruvector_gnn_kernels::vector::all_finite(values) {
+    /// Tests one block of input rows (any rows of the input; together the
+    /// blocks must cover all of it for the check to be complete): one SIMD
+    /// pass when the block is contiguous, element by element otherwise.
+    pub(crate) fn block(&self, rows: &ArrayView2<'_, f32>) {
+        if !self.on {
+            return;
+        }
+        let finite = match rows.as_slice() {
+            Some(values) => ruvector_gnn_kernels::vector::all_finite(values),
+            None => rows.iter().all(|v| v.is_finite()),
+        };
+        if !finite {
             self.bad.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -93,5 +101,32 @@ impl FusedFinite {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_finite_checks_strided_blocks_and_names_the_first_bad_value() {
+        let mut x = ndarray::Array2::<f32>::zeros((4, 3));
+        x[[2, 1]] = f32::NAN;
+        x[[3, 0]] = f32::INFINITY;
+        let on = FusedFinite::new(true);
+        // A transposed (non-contiguous) block is checked element by element.
+        on.block(&x.t().slice(ndarray::s![1.., ..]));
+        let err = on.result("x", &x.view()).unwrap_err();
+        assert!(
+            matches!(err, Error::NonFinite { row: 2, col: 1, .. }),
+            "{err}"
+        );
+        // Clean blocks, or a check switched off, report nothing.
+        let clean = FusedFinite::new(true);
+        clean.block(&x.slice(ndarray::s![..2, ..]));
+        assert!(clean.result("x", &x.view()).is_ok());
+        let off = FusedFinite::new(false);
+        off.block(&x.view());
+        assert!(off.result("x", &x.view()).is_ok());
     }
 }

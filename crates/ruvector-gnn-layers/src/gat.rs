@@ -516,10 +516,6 @@ impl GATLayer {
         let (heads, c) = (self.heads(), self.config.output_dim);
         let full = heads * c;
         let width = self.out_width();
-        if self.check_finite && full == 0 {
-            // No projection pass reads `x` at width 0: check it on its own.
-            crate::check::finite("node features", &x)?;
-        }
         // Both branches below overwrite every entry of `out`.
         ruvector_gnn_kernels::alloc::reuse_matrix(out, n, width);
         if n == 0 {
@@ -595,12 +591,6 @@ impl GATLayer {
             self.score_matrix(&self.att_src),
             self.score_matrix(&self.att_dst),
         );
-        if full == 0 {
-            // Nothing to project: the scores of empty rows are 0.
-            a_src.fill(0.0);
-            a_dst.fill(0.0);
-            return (xp, a_src, a_dst);
-        }
         let xs = x.as_standard_layout();
         let rows_per = crate::fused::FUSED_ROWS;
         if let (Some(p), Some(sv), Some(dv)) = (
@@ -616,7 +606,7 @@ impl GATLayer {
                     let row0 = b * rows_per;
                     let rows = sb.len() / heads;
                     let xb = xs.slice(ndarray::s![row0..row0 + rows, ..]);
-                    finite.block(xb.as_slice().unwrap_or(&[]));
+                    finite.block(&xb);
                     let (Ok(pv), Ok(sv), Ok(dv)) = (
                         ndarray::ArrayViewMut2::from_shape((rows, full), pb),
                         ndarray::ArrayViewMut2::from_shape((rows, heads), sb),

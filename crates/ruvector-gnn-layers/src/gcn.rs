@@ -555,8 +555,9 @@ impl GCNLayer {
     /// The inference computation (input shapes validated); `ws` is the caller's
     /// workspace ([`GCNLayer::forward_normalized`]) or `None` (a plain call:
     /// the thread's workspace, and the order chosen for a call without one).
-    /// The NaN/∞ check (when on) runs inside project-first's pass over `x`
-    /// (after an error `out` holds that pass's values), before the others.
+    /// The NaN/∞ check (when on) runs inside the pass over `x` of
+    /// project-first and panels ([`GCNLayer::runs_scaled`]; after an error
+    /// `out` holds that pass's values), before the other orders.
     fn run(
         &self,
         x: ArrayView2<'_, f32>,
@@ -568,7 +569,7 @@ impl GCNLayer {
         let n = x.nrows();
         let dout = self.config.output_dim;
         let order = self.resolved_order(ws.is_some());
-        let scaled = self.runs_scaled(order, graph, norm);
+        let scaled = Self::runs_scaled(order, graph, norm);
         if self.check_finite && !scaled {
             check::finite("node features", &x)?;
         }
@@ -589,13 +590,12 @@ impl GCNLayer {
 
     /// Whether `order` runs [`GCNLayer::run_scaled`] or
     /// [`GCNLayer::run_panels`] on `graph` (project-first with per-node
-    /// scales, whole or in panels: no self references, no edge weights, and
-    /// an output to project into); both check the input inside their pass.
-    fn runs_scaled(&self, order: GcnOrder, graph: &Csr, norm: &GcnNorm) -> bool {
+    /// scales, whole or in panels: no self references, no edge weights); both
+    /// check the input inside their pass.
+    fn runs_scaled(order: GcnOrder, graph: &Csr, norm: &GcnNorm) -> bool {
         matches!(order, GcnOrder::ProjectFirst | GcnOrder::Panels)
             && !norm.has_loops
             && graph.weights().is_none()
-            && self.config.output_dim > 0
     }
 
     /// [`GCNLayer::run`] in a resolved `order` (`out` already shaped).
@@ -616,12 +616,12 @@ impl GCNLayer {
             self.run_fused(x, graph, norm, out);
             return;
         }
-        if order == GcnOrder::Panels && self.runs_scaled(order, graph, norm) {
-            self.run_panels(x, graph, norm, finite, ws, out);
-            return;
-        }
-        if self.runs_scaled(order, graph, norm) {
-            self.run_scaled(x, graph, norm, finite, ws, out);
+        if Self::runs_scaled(order, graph, norm) {
+            if order == GcnOrder::Panels {
+                self.run_panels(x, graph, norm, finite, ws, out);
+            } else {
+                self.run_scaled(x, graph, norm, finite, ws, out);
+            }
             return;
         }
         if order == GcnOrder::AggregateFirst {
@@ -719,7 +719,7 @@ impl GCNLayer {
                 let row0 = blk * rows_per;
                 let rows = oblock.len() / dout;
                 let xb = xs.slice(ndarray::s![row0..row0 + rows, ..]);
-                finite.block(xb.as_slice().unwrap_or(&[]));
+                finite.block(&xb);
                 fused::with_block(rows * dout, |p| {
                     if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *p) {
                         matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
@@ -811,7 +811,7 @@ impl GCNLayer {
                     let row0 = blk * rows_per;
                     let rows = pb.len() / dout;
                     let xb = xs.slice(ndarray::s![row0..row0 + rows, ..]);
-                    finite.block(xb.as_slice().unwrap_or(&[]));
+                    finite.block(&xb);
                     if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *pb) {
                         matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
                     }

@@ -25,8 +25,15 @@ pub enum RowScale {
 
 impl RowScale {
     /// `c_i` for a row with `degree` edges.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::sparse::RowScale;
+    /// assert_eq!(RowScale::InvDegree.factor(4), 0.25);
+    /// assert_eq!(RowScale::InvDegree.factor(0), 0.0);
+    /// assert_eq!(RowScale::One.factor(4), 1.0);
+    /// ```
     #[inline(always)]
-    fn factor(self, degree: usize) -> f32 {
+    pub fn factor(self, degree: usize) -> f32 {
         match (self, degree) {
             (Self::One, _) => 1.0,
             (Self::InvDegree, 0) => 0.0,

@@ -468,10 +468,6 @@ impl SAGELayer {
         self.check_shapes(&x, graph)?;
         ruvector_gnn_kernels::alloc::reuse_matrix(out, n, self.output_dim);
         let x = x.as_standard_layout();
-        if self.check_finite && self.output_dim == 0 {
-            // No block pass reads `x` at width 0: check it on its own.
-            check::finite("SAGE input features", &x.view())?;
-        }
         let finite = check::FusedFinite::new(self.check_finite);
         self.forward_blocks(x.view(), graph, &finite, workspace, out);
         finite.result("SAGE input features", &x.view())?;
@@ -523,10 +519,10 @@ impl SAGELayer {
         // Aggregating first, each block's own rows of `x` are checked (its
         // root term reads them); sources that are not targets up front.
         let targets = graph.n_rows().min(x.nrows());
-        finite.block(x.slice(s![targets.., ..]).as_slice().unwrap_or(&[]));
+        finite.block(&x.slice(s![targets.., ..]));
         let finish = |row0: usize, oblock: &mut [f32]| {
             let rows = oblock.len() / self.output_dim.max(1);
-            finite.block(x.slice(s![row0..row0 + rows, ..]).as_slice().unwrap_or(&[]));
+            finite.block(&x.slice(s![row0..row0 + rows, ..]));
             self.finish_block(x, row0, oblock);
         };
         if self.aggregator == Aggregator::Max {
@@ -570,7 +566,7 @@ impl SAGELayer {
         let block = |row0: usize, pb: &mut [f32], ob: Option<&mut [f32]>| {
             let rows = pb.len() / dout.max(1);
             let xb = x.slice(s![row0..row0 + rows, ..]);
-            finite.block(xb.as_slice().unwrap_or(&[]));
+            finite.block(&xb);
             if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), pb) {
                 matmul_into_serial(1.0, xb, wn, 0.0, pv);
             }
@@ -784,10 +780,7 @@ fn scale_rows(mut m: ndarray::ArrayViewMut2<'_, f32>, inv: &[f32]) {
 
 /// The mean aggregator's `1/deg` of row `i` (0 for a row without edges).
 fn inv_degree(graph: &Csr, i: usize) -> f32 {
-    match graph.degree(i) {
-        0 => 0.0,
-        k => 1.0 / k as f32,
-    }
+    sparse::RowScale::InvDegree.factor(graph.degree(i))
 }
 
 impl GraphLayer for SAGELayer {
