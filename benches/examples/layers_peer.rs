@@ -35,7 +35,12 @@
 //!   `sage_mean_gather` the 64-wide sum over the in-edges of the projected
 //!   `X·W_neigh` alone (`sparse::gather_rows`, the same blocks), and
 //!   `sage_products` the layer's two 100K × 128 × 64 products `X·W_neigh`
-//!   and `X·W_root` alone, into reused outputs.
+//!   and `X·W_root` alone, into reused outputs. For the 2-layer model
+//!   (128→128→64, whose first layer aggregates the 128-wide input rows
+//!   first): `sage_wide_gather`, the 128-wide mean over the in-edges of
+//!   `X` alone (`sparse::sum_rows`, the same blocks), and
+//!   `sage_wide_products`, its two 128 × 128 products alone; its second
+//!   layer's parts are `sage_mean_gather` and `sage_products`.
 //! - `forward_backward`: `forward_train` + full `backward` (input and
 //!   parameter gradients), `dy` = ones.
 //! - `cora_gcn` / `cora_gat` / `cora_sage`: one full-batch training epoch of the papers'
@@ -70,6 +75,9 @@ struct Synthetic {
     projected: Array2<f32>,
     /// Two random 128×64 weights for `sage_products`.
     weights: [Array2<f32>; 2],
+    /// Two random 128×128 weights for `sage_wide_products` (the 2-layer
+    /// model's first layer).
+    wide_weights: [Array2<f32>; 2],
 }
 
 /// `f(row0, block)` for every block of 256 rows of an `n × d` result, on
@@ -87,6 +95,28 @@ fn per_block(n: usize, d: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
             std::hint::black_box(&buf);
         },
     );
+}
+
+/// `x·w[0]` and `x·w[1]` into the reused buffers `b.out` and `b.other`
+/// (the floor probes' products), per block of 256 rows as the layers
+/// multiply (both products of a block while it is in cache).
+fn two_products(x: &Array2<f32>, w: &[Array2<f32>; 2], b: &mut Buffers) {
+    use ndarray::Axis;
+    use rayon::prelude::*;
+    use ruvector_gnn::kernels::matmul::matmul_into_serial;
+    let (n, d) = (x.nrows(), w[0].ncols());
+    ruvector_gnn::kernels::alloc::reuse_matrix(&mut b.out, n, d);
+    ruvector_gnn::kernels::alloc::reuse_matrix(&mut b.other, n, d);
+    b.out
+        .axis_chunks_iter_mut(Axis(0), 256)
+        .into_par_iter()
+        .zip(b.other.axis_chunks_iter_mut(Axis(0), 256))
+        .enumerate()
+        .for_each(|(k, (o0, o1))| {
+            let xb = x.slice(ndarray::s![k * 256..k * 256 + o0.nrows(), ..]);
+            matmul_into_serial(1.0, xb, w[0].view(), 0.0, o0);
+            matmul_into_serial(1.0, xb, w[1].view(), 0.0, o1);
+        });
 }
 
 struct Cora {
@@ -244,17 +274,24 @@ fn run_synthetic(
                 Ok(())
             }),
             "sage_products" => time(reps, || {
-                let n = s.x.nrows();
-                ruvector_gnn::kernels::alloc::reuse_matrix(&mut b.out, n, 64);
-                ruvector_gnn::kernels::alloc::reuse_matrix(&mut b.other, n, 64);
-                matmul_into(1.0, s.x.view(), s.weights[0].view(), 0.0, b.out.view_mut());
-                matmul_into(
-                    1.0,
-                    s.x.view(),
-                    s.weights[1].view(),
-                    0.0,
-                    b.other.view_mut(),
-                );
+                two_products(&s.x, &s.weights, b);
+                Ok(())
+            }),
+            "sage_wide_gather" => time(reps, || {
+                per_block(s.graph.n_rows(), 128, |row0, blk| {
+                    sparse::sum_rows(
+                        &s.graph,
+                        s.x.view(),
+                        row0,
+                        sparse::RowScale::InvDegree,
+                        false,
+                        blk,
+                    );
+                });
+                Ok(())
+            }),
+            "sage_wide_products" => time(reps, || {
+                two_products(&s.x, &s.wide_weights, b);
                 Ok(())
             }),
             _ => Err(format!("unknown benchmark {name}").into()),
@@ -304,7 +341,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ["list"] => Ok(
                 "ok gcn gcn_ws gat gat_ws sage_mean sage_mean_ws sage_mean2 sage_mean2_ws \
                  sage_max sage_max_ws sage_lstm sage_max_gather sage_mean_gather \
-                 sage_products cora_gcn cora_gat cora_sage"
+                 sage_products sage_wide_gather sage_wide_products cora_gcn cora_gat \
+                 cora_sage"
                     .into(),
             ),
             ["load", w, rest @ ..] => {
@@ -320,6 +358,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let norm = GcnNorm::new(&graph)?;
                         let loops = SelfLoopGraph::new(&graph)?;
                         let weights = [random_features(128, 64, 8), random_features(128, 64, 9)];
+                        let wide_weights =
+                            [random_features(128, 128, 10), random_features(128, 128, 11)];
                         let mut projected = Array2::zeros((n, 64));
                         matmul_into(1.0, x.view(), weights[0].view(), 0.0, projected.view_mut());
                         synthetic = Some(Synthetic {
@@ -329,6 +369,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             loops,
                             projected,
                             weights,
+                            wide_weights,
                         });
                     }
                     "cora" => {

@@ -387,6 +387,10 @@ VS_GROUPS = {
 FLOOR_PROBES = {
     "sage_mean": ["sage_mean_gather", "sage_products"],
     "sage_max": ["sage_max_gather", "sage_products"],
+    # The 2-layer model: layer 1 (128->128) aggregates the 128-wide input
+    # rows first, layer 2 (128->64) projects first like `sage_mean`.
+    "sage_mean2": ["sage_wide_gather", "sage_wide_products",
+                   "sage_mean_gather", "sage_products"],
 }
 
 
@@ -417,6 +421,15 @@ class RustPeer:
 
 def med(v: list[float]) -> float:
     return float(np.median(v)) if v else float("nan")
+
+
+def ratio_spread(ratios: list[float]) -> str:
+    """The per-round ratios as `median [min-max] (k of n rounds >= 20x)`."""
+    if not ratios:
+        return "-"
+    hit = sum(r >= 20.0 for r in ratios)
+    return (f"{statistics.median(ratios):.1f}x [{min(ratios):.1f}-{max(ratios):.1f}] "
+            f"({hit} of {len(ratios)} rounds >= 20x)")
 
 
 def vs_rust(args) -> int:
@@ -461,6 +474,11 @@ def vs_rust(args) -> int:
                     else:
                         calls[name] = make_layer_call(by_name[name], w, args, mode)
                 samples: dict[tuple[str, str], list[float]] = {}
+                # Per round: PyG's default path over our plain entry point,
+                # each side's median of that round (both sides ran within
+                # seconds of each other, so slow drifts of the shared host
+                # cancel in the ratio).
+                round_ratios: list[float] = []
                 # warm-up
                 for name in ours + floors:
                     rust.ask(f"run {name} {mode} {args.warmup}")
@@ -469,11 +487,14 @@ def vs_rust(args) -> int:
                 for rnd in range(args.rounds):
                     loads.append(os.getloadavg())
                     sides = ["ours", "pyg"] if rnd % 2 == 0 else ["pyg", "ours"]
+                    this_round: dict[str, float] = {}
                     for side in sides:
                         if side == "ours":
                             for name in ours:
                                 ms = rust.ask(f"run {name} {mode} {args.reps}")
                                 samples.setdefault(("ours", name), []).extend(ms)
+                                if name == ours[0]:
+                                    this_round["ours"] = med(ms)
                             for name in floors:
                                 ms = rust.ask(f"run {name} {mode} {args.reps}")
                                 samples.setdefault(("floor", name), []).extend(ms)
@@ -482,6 +503,9 @@ def vs_rust(args) -> int:
                                 s = time_calls(call, 0, args.reps, before=before)
                                 samples.setdefault(("pyg", name), []).extend(
                                     [t * 1e3 for t in s])
+                                if name == theirs[0]:
+                                    this_round["pyg"] = med([t * 1e3 for t in s])
+                    round_ratios.append(this_round["pyg"] / this_round["ours"])
                 o = {n: med(samples[("ours", n)]) for n in ours}
                 t = {n: med(samples[("pyg", n)]) for n in theirs}
                 best_o, best_t = min(o.values()), min(t.values())
@@ -490,6 +514,7 @@ def vs_rust(args) -> int:
                      "pyg_ms": {k: round(v, 3) for k, v in t.items()},
                      "ratio_pyg_default_over_ours_plain": round(t[theirs[0]] / o[ours[0]], 2),
                      "ratio_pyg_fastest_over_ours_fastest": round(best_t / best_o, 2),
+                     "round_ratios_default_over_plain": [round(v, 2) for v in round_ratios],
                      "samples_per_variant": args.rounds * args.reps,
                      "floor_ms": {k: round(med(samples[("floor", k)]), 3) for k in floors},
                      "loadavg_1min": loads[-1][0]}
@@ -500,7 +525,8 @@ def vs_rust(args) -> int:
                 fstr = f"  floor[{fstr}]" if floors else ""
                 print(f"{wname:<5} {mode:<16} {g:<11} ours[{ostr}]  pyg[{tstr}]{fstr}  "
                       f"PyG/ours: default/plain {r['ratio_pyg_default_over_ours_plain']:.1f}x, "
-                      f"fastest/fastest {r['ratio_pyg_fastest_over_ours_fastest']:.1f}x  "
+                      f"fastest/fastest {r['ratio_pyg_fastest_over_ours_fastest']:.1f}x; "
+                      f"per round {ratio_spread(round_ratios)}  "
                       f"(load {loads[-1][0]:.2f})", flush=True)
                 if args.json:
                     args.json.parent.mkdir(parents=True, exist_ok=True)

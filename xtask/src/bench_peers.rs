@@ -62,9 +62,23 @@ fn floor_rows(layers: &Value) -> Vec<Floor> {
     let mut out = Vec::new();
     for r in layers["results"].as_array().into_iter().flatten() {
         let g = r["group"].as_str().unwrap_or("?");
-        let (label, gather_key) = match g {
-            "sage_mean" => ("GraphSAGE 1 layer mean", "sage_mean_gather"),
-            "sage_max" => ("GraphSAGE 1 layer max", "sage_max_gather"),
+        // Each row's aggregation and product probes (summed per kind).
+        let (label, gathers, products): (_, &[&str], &[&str]) = match g {
+            "sage_mean" => (
+                "GraphSAGE 1 layer mean",
+                &["sage_mean_gather"],
+                &["sage_products"],
+            ),
+            "sage_max" => (
+                "GraphSAGE 1 layer max",
+                &["sage_max_gather"],
+                &["sage_products"],
+            ),
+            "sage_mean2" => (
+                "GraphSAGE 2 layers mean",
+                &["sage_wide_gather", "sage_mean_gather"],
+                &["sage_wide_products", "sage_products"],
+            ),
             _ => continue,
         };
         let nodes = match r["workload"].as_str() {
@@ -73,11 +87,12 @@ fn floor_rows(layers: &Value) -> Vec<Floor> {
             _ => continue,
         };
         let f = &r["floor_ms"];
+        let sum = |keys: &[&str]| -> Option<f64> { keys.iter().map(|k| f[*k].as_f64()).sum() };
         if let (Some(ours), Some(peer), Some(gather), Some(products)) = (
             r["ours_ms"][g].as_f64(),
             r["pyg_ms"][g].as_f64(),
-            f[gather_key].as_f64(),
-            f["sage_products"].as_f64(),
+            sum(gathers),
+            sum(products),
         ) {
             out.push(Floor {
                 label,
@@ -260,6 +275,33 @@ fn layer_flops(group: &str, n: f64, degree: f64) -> Option<f64> {
     }
 }
 
+/// The per-round ratios (PyG's default path over our plain call, each
+/// side's median of one round) as `; per round 21.0× (18.2–24.9×)`, or
+/// nothing when the JSON has none.
+fn round_spread(ratios: &Value) -> String {
+    let mut v: Vec<f64> = ratios
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_f64)
+        .collect();
+    if v.is_empty() {
+        return String::new();
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    let median = if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        f64::midpoint(v[mid - 1], v[mid])
+    };
+    format!(
+        "; per round {median:.1}× ({:.1}–{:.1}×)",
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
 fn layer_rows(layers: &Value, roof: &Roofline) -> Vec<Row> {
     let mut rows = Vec::new();
     for r in layers["results"].as_array().into_iter().flatten() {
@@ -322,7 +364,11 @@ fn layer_rows(layers: &Value, roof: &Roofline) -> Vec<Row> {
             },
             ours: format!("{ours:.2} ms"),
             peer: format!("PyG {peer:.2} ms"),
-            ratio: format!("{:.1}× faster", peer / ours),
+            ratio: format!(
+                "{:.1}× faster{}",
+                peer / ours,
+                round_spread(&r["round_ratios_default_over_plain"])
+            ),
             load: r["loadavg_1min"]
                 .as_f64()
                 .map_or("?".into(), |l| format!("{l:.2}")),
@@ -507,7 +553,7 @@ fn render(
          transform FLOPs plus one multiply-add per edge and feature, over our time.",
         roof.triad_2t_gbs, roof.fma_2t_gflops, roof.isa
     )?;
-    writeln!(s, "- Layer times: median of the same-run alternation (`benches/peers/run_layers.sh`), forward, ours = plain entry point vs PyG's default (`edge_index`) path. HNSW: the `hnsw` bench's same-run rounds, medians.\n")?;
+    writeln!(s, "- Layer times: median of the same-run alternation (`benches/peers/run_layers.sh`), forward, ours = plain entry point vs PyG's default (`edge_index`) path; \"per round\": the median and range of the rounds' own ratios (each side's median within one round, seconds apart, so slow drifts of the shared host cancel). HNSW: the `hnsw` bench's same-run rounds, medians.\n")?;
     writeln!(
         s,
         "| workload | nodes | degree | dims | ours | peer | ratio (peer/ours) | load | roofline |"
@@ -521,7 +567,7 @@ fn render(
         )?;
     }
     if !floors.is_empty() {
-        writeln!(s, "\n**What the SAGE rows cannot go below** (same rounds; `layers_peer` floor probes): every SAGE layer aggregates over the in-edges — for max the 128-wide source rows themselves, for mean the 64-wide projected rows `X·W_neigh` — and computes the two 128→64 products `X·W_neigh` and `X·W_root`. Each part alone, on the same data, 2 threads (the probes reuse their buffers; \"ours\" is the plain allocating entry point of the table above):\n")?;
+        writeln!(s, "\n**What the SAGE rows cannot go below** (same rounds; `layers_peer` floor probes): every SAGE layer aggregates over the in-edges — for max the 128-wide source rows themselves, for mean the 64-wide projected rows `X·W_neigh` — and computes the two 128→64 products `X·W_neigh` and `X·W_root`; the 2-layer model's first layer (128→128) aggregates the 128-wide input rows and multiplies by two 128×128 weights, its second layer is the 1-layer mean's parts (both layers' parts summed). Each part alone, on the same data, 2 threads (the probes reuse their buffers; \"ours\" is the plain allocating entry point of the table above):\n")?;
         writeln!(s, "| layer | nodes | ours | aggregation alone | products alone | sum of the parts | PyG / 20 (the ≥ 20× budget) | PyG / (aggregation alone) |")?;
         writeln!(s, "|---|---|---|---|---|---|---|---|")?;
         for f in floors {
@@ -709,6 +755,31 @@ recall >= 0.9: ours ef 32 0.912 at 40.0 µs; hnswlib ef 48 0.930 at 60.0 µs; ra
     }
 
     #[test]
+    fn layer_rows_show_the_per_round_ratios() {
+        let layers: Value = serde_json::from_str(
+            r#"{"results": [
+              {"workload": "100k", "group": "sage_mean", "mode": "forward",
+               "ours_ms": {"sage_mean": 20.0}, "pyg_ms": {"sage_mean": 420.0},
+               "round_ratios_default_over_plain": [24.0, 18.5, 21.0, 22.0],
+               "loadavg_1min": 1.5},
+              {"workload": "100k", "group": "gcn", "mode": "forward",
+               "ours_ms": {"gcn": 10.0}, "pyg_ms": {"gcn": 300.0}}
+            ]}"#,
+        )
+        .unwrap();
+        let roof = Roofline {
+            isa: "avx512".into(),
+            triad_2t_gbs: 30.0,
+            fma_2t_gflops: 400.0,
+            line: String::new(),
+        };
+        let rows = layer_rows(&layers, &roof);
+        assert_eq!(rows[0].ratio, "21.0× faster; per round 21.5× (18.5–24.0×)");
+        // Results from before the per-round ratios keep the plain ratio.
+        assert_eq!(rows[1].ratio, "30.0× faster");
+    }
+
+    #[test]
     fn reads_the_floor_probes_of_the_sage_rows() {
         let layers: Value = serde_json::from_str(
             r#"{"results": [
@@ -717,13 +788,22 @@ recall >= 0.9: ours ef 32 0.912 at 40.0 µs; hnswlib ef 48 0.930 at 60.0 µs; ra
                "floor_ms": {"sage_max_gather": 15.0, "sage_products": 8.0}},
               {"workload": "100k", "group": "gcn", "mode": "forward",
                "ours_ms": {"gcn": 12.0}, "pyg_ms": {"gcn": 300.0}, "floor_ms": {}},
+              {"workload": "100k", "group": "sage_mean2", "mode": "forward",
+               "ours_ms": {"sage_mean2": 60.0}, "pyg_ms": {"sage_mean2": 900.0},
+               "floor_ms": {"sage_wide_gather": 18.0, "sage_wide_products": 20.0,
+                            "sage_mean_gather": 7.0, "sage_products": 9.0}},
+              {"workload": "100k", "group": "sage_mean2", "mode": "forward",
+               "ours_ms": {"sage_mean2": 60.0}, "pyg_ms": {"sage_mean2": 900.0},
+               "floor_ms": {"sage_mean_gather": 7.0, "sage_products": 9.0}},
               {"workload": "cora", "group": "sage_max", "mode": "train_epoch",
                "ours_ms": {"sage_max": 1.0}, "pyg_ms": {"sage_max": 2.0}}
             ]}"#,
         )
         .unwrap();
         let f = floor_rows(&layers);
-        assert_eq!(f.len(), 1);
+        // The 2-layer row sums its two layers' parts; without all four
+        // probes (an older JSON) it has no floor row.
+        assert_eq!(f.len(), 2);
         assert_eq!(
             (f[0].label, f[0].nodes),
             ("GraphSAGE 1 layer max", "100,000")
@@ -732,6 +812,8 @@ recall >= 0.9: ours ef 32 0.912 at 40.0 µs; hnswlib ef 48 0.930 at 60.0 µs; ra
             (f[0].ours, f[0].peer, f[0].gather, f[0].products),
             (24.0, 280.0, 15.0, 8.0)
         );
+        assert_eq!(f[1].label, "GraphSAGE 2 layers mean");
+        assert_eq!((f[1].gather, f[1].products), (25.0, 29.0));
     }
 
     #[test]
