@@ -1,0 +1,636 @@
+//! Can one core overlap a memory-bound row gather with FMA-bound products?
+//!
+//! The SAGE-max row of the peer comparison is bounded by its two parts, a
+//! 128-wide max gather over 16 random in-edges per node (memory-bound) and
+//! the `[max | x] · [W_neigh; W_root]` products (FMA-bound). This probe runs
+//! a hand-written AVX-512 version of that layer on the 100K workload in four
+//! modes and prints medians:
+//!
+//! - `gather`: the max gather (plus the root row copy) only;
+//! - `products`: the products only, on one tile buffer filled once;
+//! - `sequential`: per tile of 4 rows the gather, then the products (what
+//!   the library does per 256-row block);
+//! - `interleaved`: the products of tile `t` with the gather of tile `t + 1`
+//!   woven into them, one neighbour row after every few product steps, so
+//!   the out-of-order core sees loads that miss and independent FMAs in
+//!   the same window.
+//!
+//! ```sh
+//! cargo run --profile bench -p ruvector-gnn-benches --example overlap_bound -- [--rounds N] [--step K]
+//! ```
+//! `RAYON_NUM_THREADS` sets the threads (default: all cores).
+
+use ruvector_gnn_benches::{random_features, random_graph};
+use std::time::Instant;
+
+const D: usize = 128;
+const OUT: usize = 64;
+const K: usize = 2 * D;
+const TILE: usize = 4;
+
+struct Work {
+    x: Vec<f32>,
+    offsets: Vec<usize>,
+    cols: Vec<u32>,
+    w: Vec<f32>,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Work, D, K, OUT, TILE};
+    use std::arch::x86_64::{
+        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_max_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_storeu_ps, _mm_prefetch, _MM_HINT_T0, _MM_HINT_T1,
+    };
+    use std::ops::Range;
+
+    /// Max-gathers row `i`'s in-neighbours into `buf[..D]` and copies `x_i`
+    /// into `buf[D..K]`.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `buf.len() >= K`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather_row(wk: &Work, i: usize, buf: &mut [f32]) {
+        // SAFETY: this function has AVX-512F; x is n × D and buf holds K >= D floats.
+        unsafe { gather_narrow::<8>(wk, &wk.x, D, i, buf) };
+        buf[D..K].copy_from_slice(&wk.x[i * D..(i + 1) * D]);
+    }
+
+    /// One `k` step of a tile product: `acc[r][c] += a[r][k] · W[k][col0 + 16c..]`
+    /// for `CV` column vectors.
+    ///
+    /// # Safety
+    /// AVX-512F; `k < K`, `a.len() >= TILE * K`, `col0 + 16 * CV <= OUT`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn k_step<const CV: usize>(
+        wk: &Work,
+        a: &[f32],
+        k: usize,
+        col0: usize,
+        acc: &mut [[__m512; CV]; TILE],
+    ) {
+        let mut wv = [_mm512_setzero_ps(); CV];
+        for (c, w) in wv.iter_mut().enumerate() {
+            // SAFETY: k < K and col0 + 16 * c + 16 <= OUT, W is K × OUT.
+            *w = unsafe { _mm512_loadu_ps(wk.w.as_ptr().add(k * OUT + col0 + 16 * c)) };
+        }
+        for (r, accr) in acc.iter_mut().enumerate() {
+            // SAFETY: r < TILE and k < K; `a` holds TILE × K floats.
+            let av = _mm512_set1_ps(unsafe { *a.as_ptr().add(r * K + k) });
+            for (c, accv) in accr.iter_mut().enumerate() {
+                *accv = _mm512_fmadd_ps(av, wv[c], *accv);
+            }
+        }
+    }
+
+    /// Stores the tile's first `rows` accumulator rows into `out`'s columns
+    /// `col0..col0 + 16 * CV`.
+    ///
+    /// # Safety
+    /// AVX-512F; `out.len() >= rows * OUT`, `col0 + 16 * CV <= OUT`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store_tile<const CV: usize>(
+        acc: &[[__m512; CV]; TILE],
+        out: &mut [f32],
+        rows: usize,
+        col0: usize,
+    ) {
+        for (r, accr) in acc.iter().enumerate().take(rows) {
+            for (c, accv) in accr.iter().enumerate() {
+                // SAFETY: r < rows and col0 + 16 * c + 16 <= OUT.
+                unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(r * OUT + col0 + 16 * c), *accv) };
+            }
+        }
+    }
+
+    /// Requests source row `j`'s eight cache lines with hint `HINT`.
+    #[inline]
+    fn prefetch_row<const HINT: i32>(wk: &Work, j: u32) {
+        let row = wk.x.as_ptr().wrapping_add(j as usize * D).cast::<i8>();
+        for c in 0..8 {
+            // SAFETY: a prefetch is a hint that never faults; the lines are row j's.
+            unsafe { _mm_prefetch::<HINT>(row.wrapping_add(64 * c)) };
+        }
+    }
+
+    /// `out[r] = a[r] · W` for the tile's rows, `a` = `TILE × K`, W `K × OUT`.
+    ///
+    /// # Safety
+    /// AVX-512F; `a.len() >= TILE * K`, `out.len() >= rows * OUT`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn product_tile(wk: &Work, a: &[f32], out: &mut [f32], rows: usize) {
+        let mut acc = [[_mm512_setzero_ps(); 4]; TILE];
+        for k in 0..K {
+            // SAFETY: this function has AVX-512F; k < K, sizes as documented.
+            unsafe { k_step(wk, a, k, 0, &mut acc) };
+        }
+        // SAFETY: as above.
+        unsafe { store_tile(&acc, out, rows, 0) };
+    }
+
+    /// The products of the tile in `a` with tile `next`'s gather woven in:
+    /// after every `step` product steps one in-edge of the next tile is
+    /// max-accumulated into `b` (which starts at -inf).
+    ///
+    /// # Safety
+    /// AVX-512F; sizes as in [`product_tile`], `b.len() >= TILE * K`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn product_with_gather(
+        wk: &Work,
+        a: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        next: Range<usize>,
+        b: &mut [f32],
+        step: usize,
+    ) {
+        let xp = wk.x.as_ptr();
+        let bp = b.as_mut_ptr();
+        // The next tile's edges as (slot, source) pairs, consumed in order.
+        let mut edges = [(0usize, 0u32); TILE * 32];
+        let mut n_edges = 0;
+        for (slot, i) in next.clone().enumerate() {
+            for &j in &wk.cols[wk.offsets[i]..wk.offsets[i + 1]] {
+                if n_edges < edges.len() {
+                    edges[n_edges] = (slot, j);
+                    n_edges += 1;
+                }
+            }
+            // SAFETY: slot < TILE, b is TILE × K.
+            unsafe {
+                for c in 0..8 {
+                    _mm512_storeu_ps(bp.add(slot * K + 16 * c), _mm512_set1_ps(f32::NEG_INFINITY));
+                    _mm512_storeu_ps(
+                        bp.add(slot * K + D + 16 * c),
+                        _mm512_loadu_ps(xp.add(i * D + 16 * c)),
+                    );
+                }
+            }
+        }
+        let mut e = 0;
+        let mut acc = [[_mm512_setzero_ps(); 4]; TILE];
+        // The running max of the current slot lives in registers; it is
+        // stored when the edges move on to the next slot.
+        let mut gacc = [_mm512_set1_ps(f32::NEG_INFINITY); 8];
+        let mut cur = if n_edges > 0 { edges[0].0 } else { 0 };
+        let edge_step = |e: &mut usize, gacc: &mut [__m512; 8], cur: &mut usize| {
+            let (slot, j) = edges[*e];
+            *e += 1;
+            if slot != *cur {
+                // SAFETY: cur < TILE, b is TILE × K.
+                unsafe {
+                    for (c, g) in gacc.iter_mut().enumerate() {
+                        _mm512_storeu_ps(bp.add(*cur * K + 16 * c), *g);
+                        *g = _mm512_set1_ps(f32::NEG_INFINITY);
+                    }
+                }
+                *cur = slot;
+            }
+            // SAFETY: j < n.
+            unsafe {
+                let row = xp.add(j as usize * D);
+                for (c, g) in gacc.iter_mut().enumerate() {
+                    *g = _mm512_max_ps(*g, _mm512_loadu_ps(row.add(16 * c)));
+                }
+            }
+        };
+        for k in 0..K {
+            // SAFETY: this function has AVX-512F; k < K, sizes as documented.
+            unsafe { k_step(wk, a, k, 0, &mut acc) };
+            if k % step == step - 1 && e < n_edges {
+                edge_step(&mut e, &mut gacc, &mut cur);
+            }
+        }
+        // Edges left over (when step * edges > K).
+        while e < n_edges {
+            edge_step(&mut e, &mut gacc, &mut cur);
+        }
+        if n_edges > 0 {
+            // SAFETY: cur < TILE.
+            unsafe {
+                for (c, g) in gacc.iter().enumerate() {
+                    _mm512_storeu_ps(bp.add(cur * K + 16 * c), *g);
+                }
+            }
+        }
+        // SAFETY: as above.
+        unsafe { store_tile(&acc, out, rows, 0) };
+    }
+
+    /// The products of the tile in `a` with prefetches of tile `next`'s
+    /// source rows woven in: one source row (8 lines) after every `step`
+    /// product steps.
+    ///
+    /// # Safety
+    /// AVX-512F; sizes as in [`product_tile`].
+    #[target_feature(enable = "avx512f")]
+    unsafe fn product_with_prefetch<const HINT: i32, const CV: usize>(
+        wk: &Work,
+        a: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        next: Range<usize>,
+        step: usize,
+    ) {
+        let srcs = if next.is_empty() {
+            &wk.cols[0..0]
+        } else {
+            &wk.cols[wk.offsets[next.start]..wk.offsets[next.end]]
+        };
+        let mut e = 0;
+        for pass in 0..4 / CV {
+            let col0 = pass * CV * 16;
+            let mut acc = [[_mm512_setzero_ps(); CV]; TILE];
+            for k in 0..K {
+                // SAFETY: this function has AVX-512F; k < K, col0 + 16 * CV <= OUT.
+                unsafe { k_step(wk, a, k, col0, &mut acc) };
+                if k % step == step - 1 && e < srcs.len() {
+                    prefetch_row::<HINT>(wk, srcs[e]);
+                    e += 1;
+                }
+            }
+            // SAFETY: as above.
+            unsafe { store_tile(&acc, out, rows, col0) };
+        }
+        for &j in &srcs[e..] {
+            prefetch_row::<HINT>(wk, j);
+        }
+    }
+
+    /// Max-gathers row `i`'s in-neighbours from a `W`-wide source into
+    /// `buf[..W]` (`W` a multiple of 16).
+    ///
+    /// # Safety
+    /// AVX-512F; `src` holds `n × stride` floats with `W <= stride`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather_narrow<const V: usize>(
+        wk: &Work,
+        src: &[f32],
+        stride: usize,
+        i: usize,
+        buf: &mut [f32],
+    ) {
+        let sp = src.as_ptr();
+        let mut acc = [_mm512_set1_ps(f32::NEG_INFINITY); V];
+        for &j in &wk.cols[wk.offsets[i]..wk.offsets[i + 1]] {
+            // SAFETY: j < n, the source rows are `stride` wide.
+            let row = unsafe { sp.add(j as usize * stride) };
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_max_ps(*a, unsafe { _mm512_loadu_ps(row.add(16 * c)) });
+            }
+        }
+        for (c, a) in acc.iter().enumerate() {
+            // SAFETY: buf holds at least 16 * V floats.
+            unsafe { _mm512_storeu_ps(buf.as_mut_ptr().add(16 * c), *a) };
+        }
+    }
+
+    /// Software-pipelined tiles: tile `r0`'s gather alone, then for every
+    /// tile `tile(a, out_rows, rows, next, b)` computes its products from
+    /// `a` and leaves the next tile's gathered rows in `b`.
+    ///
+    /// # Safety
+    /// AVX-512F; `out.len() >= (r1 - r0) * OUT`, `r1 <= n`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pipelined(
+        wk: &Work,
+        r0: usize,
+        r1: usize,
+        out: &mut [f32],
+        mut tile: impl FnMut(&[f32], &mut [f32], usize, Range<usize>, &mut [f32]),
+    ) {
+        let mut a = vec![0f32; TILE * K];
+        let mut b = vec![0f32; TILE * K];
+        for (s, i) in (r0..(r0 + TILE).min(r1)).enumerate() {
+            // SAFETY: this function has AVX-512F; `a` is TILE × K, i < r1 <= n.
+            unsafe { gather_row(wk, i, &mut a[s * K..]) };
+        }
+        let mut t = r0;
+        while t < r1 {
+            let rows = TILE.min(r1 - t);
+            let nt = t + rows;
+            tile(
+                &a,
+                &mut out[(t - r0) * OUT..(nt - r0) * OUT],
+                rows,
+                nt..(nt + TILE).min(r1),
+                &mut b,
+            );
+            std::mem::swap(&mut a, &mut b);
+            t = nt;
+        }
+    }
+
+    /// Runs one mode over rows `r0..r1`, writing `out` (`(r1 - r0) × OUT`).
+    ///
+    /// # Safety
+    /// AVX-512F must be available.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn run(
+        wk: &Work,
+        mode: &str,
+        r0: usize,
+        r1: usize,
+        out: &mut [f32],
+        step: usize,
+    ) {
+        let mut a = vec![0f32; TILE * K];
+        match mode {
+            "gather" => {
+                for i in r0..r1 {
+                    let s = (i - r0) % TILE;
+                    // SAFETY: this function has AVX-512F; `a`/`b` are TILE × K, rows < r1 <= n.
+                    unsafe { gather_row(wk, i, &mut a[s * K..]) };
+                    if s == TILE - 1 || i + 1 == r1 {
+                        out[(i - r0) * OUT] = a[0];
+                    }
+                }
+            }
+            "products" => {
+                for t in (r0..r1).step_by(TILE) {
+                    let rows = TILE.min(r1 - t);
+                    let o = &mut out[(t - r0) * OUT..(t - r0 + rows) * OUT];
+                    // SAFETY: this function has AVX-512F; `a`/`b` are TILE × K, rows < r1 <= n.
+                    unsafe { product_tile(wk, &a, o, rows) };
+                }
+            }
+            "sequential" => {
+                for t in (r0..r1).step_by(TILE) {
+                    let rows = TILE.min(r1 - t);
+                    for s in 0..rows {
+                        // SAFETY: this function has AVX-512F; `a`/`b` are TILE × K, rows < r1 <= n.
+                        unsafe { gather_row(wk, t + s, &mut a[s * K..]) };
+                    }
+                    let o = &mut out[(t - r0) * OUT..(t - r0 + rows) * OUT];
+                    // SAFETY: this function has AVX-512F; `a`/`b` are TILE × K, rows < r1 <= n.
+                    unsafe { product_tile(wk, &a, o, rows) };
+                }
+            }
+            // SAFETY (both pipelined arms): this function has AVX-512F and
+            // the caller passes r1 <= n and an out of (r1 - r0) × OUT.
+            "interleaved" => unsafe {
+                pipelined(wk, r0, r1, out, |a, o, rows, next, b| {
+                    // SAFETY: as above; a, b are TILE × K.
+                    product_with_gather(wk, a, o, rows, next, b, step);
+                });
+            },
+            "prefetch" | "prefetch_t1" | "prefetch_c32" | "prefetch_t1_c32" => {
+                type Product = unsafe fn(&Work, &[f32], &mut [f32], usize, Range<usize>, usize);
+                let product: Product = match mode {
+                    "prefetch" => product_with_prefetch::<_MM_HINT_T0, 4>,
+                    "prefetch_t1" => product_with_prefetch::<_MM_HINT_T1, 4>,
+                    "prefetch_c32" => product_with_prefetch::<_MM_HINT_T0, 2>,
+                    _ => product_with_prefetch::<_MM_HINT_T1, 2>,
+                };
+                unsafe {
+                    pipelined(wk, r0, r1, out, |a, o, rows, next, b| {
+                        // SAFETY: as above; a, b are TILE × K, i < r1 <= n.
+                        product(wk, a, o, rows, next.clone(), step);
+                        for (s, i) in next.enumerate() {
+                            gather_row(wk, i, &mut b[s * K..]);
+                        }
+                    });
+                }
+            }
+            "gather_strided2" => {
+                for half in 0..2 {
+                    for i in r0..r1 {
+                        let s = (i - r0) % TILE;
+                        let src = &wk.x[half * 64..];
+                        // SAFETY: this function has AVX-512F; `a`/`b` are TILE × K, rows < r1 <= n.
+                        unsafe { gather_narrow::<4>(wk, src, D, i, &mut a[s * K + half * 64..]) };
+                        if s == TILE - 1 || i + 1 == r1 {
+                            out[(i - r0) * OUT] = a[0];
+                        }
+                    }
+                }
+            }
+            _ => panic!("unknown mode {mode}"),
+        }
+    }
+}
+
+/// The modes `main` times, in order (see the module docs).
+const MODES: [&str; 10] = [
+    "gather",
+    "gather_strided2",
+    "gather_split",
+    "products",
+    "sequential",
+    "interleaved",
+    "prefetch",
+    "prefetch_t1",
+    "prefetch_c32",
+    "prefetch_t1_c32",
+];
+
+/// Modes that write the whole layer output (the others write a token per tile).
+fn writes_output(mode: &str) -> bool {
+    !mode.starts_with("gather") && mode != "products"
+}
+
+/// The 100K workload's graph and features (or a smaller one for tests).
+fn work(n: usize) -> Work {
+    let graph = random_graph(n, 16, 42);
+    Work {
+        x: random_features(n, D, 7).into_raw_vec_and_offset().0,
+        offsets: graph.offsets().to_vec(),
+        cols: graph.indices().to_vec(),
+        w: random_features(K, OUT, 8).into_raw_vec_and_offset().0,
+    }
+}
+
+/// Runs `mode` over every row on the Rayon pool, `out` = `n × OUT`;
+/// `halves` are two `n × 64` buffers for `gather_split`.
+///
+/// # Safety
+/// AVX-512F must be available.
+#[cfg(target_arch = "x86_64")]
+unsafe fn run_mode(
+    wk: &Work,
+    mode: &str,
+    step: usize,
+    out: &mut [f32],
+    halves: &mut [Vec<f32>; 2],
+) {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1024;
+    let n = wk.offsets.len() - 1;
+    if mode == "gather_split" {
+        // Copy X's column halves into two contiguous arrays, then max-gather
+        // each 64 wide (each fits the 32 MB L3 at 100K rows).
+        for (h, half) in halves.iter_mut().enumerate() {
+            half.par_chunks_mut(64 * 4096)
+                .enumerate()
+                .for_each(|(c, dst)| {
+                    for (r, row) in dst.chunks_mut(64).enumerate() {
+                        let i = c * 4096 + r;
+                        row.copy_from_slice(&wk.x[i * D + h * 64..i * D + h * 64 + 64]);
+                    }
+                });
+        }
+        for half in halves.iter() {
+            out.par_chunks_mut(CHUNK * OUT)
+                .enumerate()
+                .for_each(|(c, o)| {
+                    let r0 = c * CHUNK;
+                    let mut buf = [0f32; 64];
+                    for i in r0..(r0 + CHUNK).min(n) {
+                        // SAFETY: the caller guarantees AVX-512F; half is n × 64.
+                        unsafe { avx512::gather_narrow::<4>(wk, half, 64, i, &mut buf) };
+                        if (i - r0) % TILE == TILE - 1 {
+                            o[(i - r0) * OUT] = buf[0];
+                        }
+                    }
+                });
+        }
+        return;
+    }
+    out.par_chunks_mut(CHUNK * OUT)
+        .enumerate()
+        .for_each(|(c, o)| {
+            let r0 = c * CHUNK;
+            // SAFETY: the caller guarantees AVX-512F.
+            unsafe { avx512::run(wk, mode, r0, (r0 + CHUNK).min(n), o, step) };
+        });
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("overlap_bound needs AVX-512F");
+            return;
+        }
+        let args: Vec<String> = std::env::args().collect();
+        let get = |flag: &str, default: usize| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|p| args.get(p + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let rounds = get("--rounds", 9);
+        let step = get("--step", 4).max(1);
+        let n = 100_000;
+        let wk = work(n);
+        let mut out = vec![0f32; n * OUT];
+        let mut halves = [vec![0f32; n * 64], vec![0f32; n * 64]];
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
+        let mut reference = Vec::new();
+        for round in 0..rounds {
+            for (m, mode) in MODES.iter().enumerate() {
+                let t0 = Instant::now();
+                // SAFETY: AVX-512F was detected above.
+                unsafe { run_mode(&wk, mode, step, &mut out, &mut halves) };
+                times[m].push(t0.elapsed().as_secs_f64() * 1e3);
+                if round == 0 && *mode == "sequential" {
+                    reference.clone_from(&out);
+                } else if round == 0 && writes_output(mode) {
+                    assert!(out == reference, "{mode} differs from sequential");
+                }
+            }
+        }
+        println!(
+            "threads {} step {} rounds {} (ms, median [min])",
+            rayon::current_num_threads(),
+            step,
+            rounds
+        );
+        for (m, mode) in MODES.iter().enumerate() {
+            let min = times[m].iter().copied().fold(f64::INFINITY, f64::min);
+            println!("{mode:16} {:7.2} [{min:.2}]", median(&mut times[m]));
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// `[max_j x_j | x_i] · W` in f64, the layer the probe's modes compute.
+    fn reference(wk: &Work) -> Vec<f64> {
+        let n = wk.offsets.len() - 1;
+        let mut out = vec![0f64; n * OUT];
+        for i in 0..n {
+            let mut a = vec![f64::NEG_INFINITY; K];
+            for &j in &wk.cols[wk.offsets[i]..wk.offsets[i + 1]] {
+                for c in 0..D {
+                    a[c] = a[c].max(wk.x[j as usize * D + c] as f64);
+                }
+            }
+            for c in 0..D {
+                a[D + c] = wk.x[i * D + c] as f64;
+            }
+            for (o, dst) in out[i * OUT..(i + 1) * OUT].iter_mut().enumerate() {
+                *dst = (0..K).map(|k| a[k] * wk.w[k * OUT + o] as f64).sum();
+            }
+        }
+        out
+    }
+
+    // Exercises every `unsafe` kernel of the probe on a 601-row graph (a
+    // partial last tile and chunk) against the f64 reference, and checks
+    // that the modes writing the layer output agree bit for bit.
+    #[test]
+    fn every_mode_computes_the_layer() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("skipped: no AVX-512F");
+            return;
+        }
+        let n = 601;
+        let wk = work(n);
+        let want = reference(&wk);
+        let mut halves = [vec![0f32; n * 64], vec![0f32; n * 64]];
+        let mut first: Option<Vec<f32>> = None;
+        for step in [1, 3, 8] {
+            for mode in MODES {
+                let mut out = vec![f32::NAN; n * OUT];
+                // SAFETY: AVX-512F was detected above.
+                unsafe { run_mode(&wk, mode, step, &mut out, &mut halves) };
+                if !writes_output(mode) {
+                    continue;
+                }
+                for (k, (&got, &exp)) in out.iter().zip(&want).enumerate() {
+                    let tol = 1e-4 * exp.abs().max(1.0);
+                    assert!(
+                        (got as f64 - exp).abs() <= tol,
+                        "{mode} step {step} [{k}]: {got} vs {exp}"
+                    );
+                }
+                match &first {
+                    None => first = Some(out),
+                    Some(f) => assert!(*f == out, "{mode} step {step} differs"),
+                }
+            }
+        }
+        // The gathers alone: their per-row results against the scalar max.
+        for i in [0, 1, 300, n - 1] {
+            let mut buf = vec![0f32; K];
+            let mut half = vec![0f32; 64];
+            // SAFETY: AVX-512F was detected above; buf holds K floats.
+            unsafe { avx512::gather_row(&wk, i, &mut buf) };
+            for c in 0..D {
+                let max = wk.cols[wk.offsets[i]..wk.offsets[i + 1]]
+                    .iter()
+                    .map(|&j| wk.x[j as usize * D + c])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                assert_eq!(buf[c], max, "row {i} col {c}");
+                assert_eq!(buf[D + c], wk.x[i * D + c], "root row {i} col {c}");
+                if c % 64 == 0 {
+                    // SAFETY: as above; x is n × D, half holds 64 floats.
+                    unsafe { avx512::gather_narrow::<4>(&wk, &wk.x[c..], D, i, &mut half) };
+                }
+                assert_eq!(half[c % 64], max, "narrow row {i} col {c}");
+            }
+        }
+    }
+}
