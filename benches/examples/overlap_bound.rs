@@ -3,17 +3,27 @@
 //! The SAGE-max row of the peer comparison is bounded by its two parts, a
 //! 128-wide max gather over 16 random in-edges per node (memory-bound) and
 //! the `[max | x] · [W_neigh; W_root]` products (FMA-bound). This probe runs
-//! a hand-written AVX-512 version of that layer on the 100K workload in four
-//! modes and prints medians:
+//! a hand-written AVX-512 version of that layer on the 100K workload in
+//! these modes and prints medians (results: docs/BENCHMARKS.md, "Session 18"):
 //!
 //! - `gather`: the max gather (plus the root row copy) only;
+//! - `gather_strided2`: the same as two passes over half rows of `X`;
+//! - `gather_split`: `X`'s column halves copied into two contiguous arrays
+//!   (each fits the L3), then two 64-wide gathers, copies included;
 //! - `products`: the products only, on one tile buffer filled once;
 //! - `sequential`: per tile of 4 rows the gather, then the products (what
 //!   the library does per 256-row block);
 //! - `interleaved`: the products of tile `t` with the gather of tile `t + 1`
-//!   woven into them, one neighbour row after every few product steps, so
-//!   the out-of-order core sees loads that miss and independent FMAs in
-//!   the same window.
+//!   woven into them, one neighbour row after every `--step` product steps,
+//!   so the out-of-order core sees loads that miss and independent FMAs in
+//!   the same window;
+//! - `prefetch`, `prefetch_t1`: the products of tile `t` with software
+//!   prefetches (hint T0 or T1) of tile `t + 1`'s source rows woven in, that
+//!   tile's gather after them; `prefetch_c32`, `prefetch_t1_c32`: the same
+//!   with the products in two 32-column passes (an L1-sized slice of `W`).
+//!
+//! Every mode that writes the layer's output is checked against
+//! `sequential` bit for bit in the first round.
 //!
 //! ```sh
 //! cargo run --profile bench -p ruvector-gnn-benches --example overlap_bound -- [--rounds N] [--step K]
