@@ -9,7 +9,10 @@
 //!   synthetic ones with `ruvector_gnn_benches::random_graph`, 16 in-edges
 //!   from distinct uniformly random sources, standard-normal 128-wide
 //!   features, the distribution `pyg_layers.py` draws) and answers
-//!   `ok <seconds>`.
+//!   `ok <seconds>`. The features start on a 64-byte cache line on both
+//!   sides (`alloc::line_aligned_copy` here, a torch-allocated copy there);
+//!   `LP_UNALIGNED=1` (and `PEERS_UNALIGNED=1` for `pyg_layers.py`) keeps
+//!   the allocator's placement, 16 bytes past a line.
 //! - `run NAME MODE REPS` runs `REPS` timed calls and answers
 //!   `ok <ms> <ms> ...` (or `err <message>`). `MODE` is `forward`,
 //!   `forward_backward` or (Cora) `train_epoch`.
@@ -53,6 +56,7 @@ use std::time::Instant;
 
 use ndarray::Array2;
 use ruvector_gnn::datasets::Planetoid;
+use ruvector_gnn::kernels::alloc::line_aligned_copy;
 use ruvector_gnn::kernels::matmul::matmul_into;
 use ruvector_gnn::kernels::{sparse, Csr};
 use ruvector_gnn::layers::loss::softmax_cross_entropy;
@@ -354,13 +358,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "10k" | "100k" => {
                         let n = if *w == "10k" { 10_000 } else { 100_000 };
                         let graph = random_graph(n, DEGREE, 42);
+                        // Line-aligned, as PyG's side is (pyg_layers.py
+                        // clones its input with torch's 64-byte-aligned
+                        // allocator); LP_UNALIGNED=1 keeps the plain
+                        // `Array2` (16 bytes past a line) for comparison.
                         let x = random_features(n, 128, 7);
+                        let x = if std::env::var_os("LP_UNALIGNED").is_some() {
+                            x
+                        } else {
+                            line_aligned_copy(x.view())
+                        };
                         let norm = GcnNorm::new(&graph)?;
                         let loops = SelfLoopGraph::new(&graph)?;
                         let weights = [random_features(128, 64, 8), random_features(128, 64, 9)];
                         let wide_weights =
                             [random_features(128, 128, 10), random_features(128, 128, 11)];
-                        let mut projected = Array2::zeros((n, 64));
+                        // Line-aligned as the layers' own intermediates.
+                        let mut projected = line_aligned_copy(Array2::zeros((n, 64)).view());
                         matmul_into(1.0, x.view(), weights[0].view(), 0.0, projected.view_mut());
                         synthetic = Some(Synthetic {
                             graph,

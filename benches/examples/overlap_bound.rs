@@ -7,10 +7,11 @@
 //! these modes and prints medians (results: docs/BENCHMARKS.md, "Session 18"):
 //!
 //! - `gather`: the max gather (plus the root row copy) only;
-//! - `gather_strided2`: the same as two passes over half rows of `X`;
+//! - `gather_strided2`: the max gather only, as two passes over half rows
+//!   of `X`;
 //! - `gather_split`: `X`'s column halves copied into two contiguous arrays
 //!   (each fits the L3), then two 64-wide gathers, copies included;
-//! - `products`: the products only, on one tile buffer filled once;
+//! - `products`: the products only, on one zeroed tile buffer;
 //! - `sequential`: per tile of 4 rows the gather, then the products (what
 //!   the library does per 256-row block);
 //! - `interleaved`: the products of tile `t` with the gather of tile `t + 1`
@@ -26,9 +27,15 @@
 //! `sequential` bit for bit in the first round.
 //!
 //! ```sh
-//! cargo run --profile bench -p ruvector-gnn-benches --example overlap_bound -- [--rounds N] [--step K]
+//! cargo run --profile bench -p ruvector-gnn-benches --example overlap_bound -- [--rounds N] [--step K] [--offset B]
 //! ```
-//! `RAYON_NUM_THREADS` sets the threads (default: all cores).
+//! `RAYON_NUM_THREADS` sets the threads (default: all cores). `--offset B`
+//! places `X` and the `gather_split` halves `B` bytes past a cache line
+//! (default 0: every row starts a line; 16 is where glibc puts a large
+//! `Vec`, which makes each 512-byte row of `X` span 9 lines).
+
+// The probe is x86_64-only; elsewhere `main` only says so.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
 use ruvector_gnn_benches::{random_features, random_graph};
 use std::time::Instant;
@@ -38,11 +45,58 @@ const OUT: usize = 64;
 const K: usize = 2 * D;
 const TILE: usize = 4;
 
+/// A float buffer whose first element sits at a chosen byte offset from a
+/// 64-byte cache line (`Vec`'s own placement is the allocator's: glibc puts
+/// a large block 16 bytes past a page, so an `n × 128` f32 matrix in a plain
+/// `Vec` has every 512-byte row spanning 9 lines instead of 8).
+struct Lines {
+    buf: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl Lines {
+    /// `len` floats, the first at byte offset `offset % 64` (a multiple of 4)
+    /// from a line, all set to `fill`.
+    fn new(len: usize, offset: usize, fill: f32) -> Self {
+        let buf = vec![fill; len + 32];
+        let to_line = buf.as_ptr().align_offset(64);
+        let start = (to_line + (offset % 64) / 4) % 16;
+        Lines { buf, start, len }
+    }
+
+    /// `v`'s values in a buffer placed as [`Lines::new`] places it.
+    fn from_vec(v: &[f32], offset: usize) -> Self {
+        let mut l = Lines::new(v.len(), offset, 0.0);
+        l.as_mut_slice().copy_from_slice(v);
+        l
+    }
+
+    fn as_slice(&self) -> &[f32] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
 struct Work {
-    x: Vec<f32>,
+    /// `n × D` features.
+    x: Lines,
+    /// CSR in-edges: row `i`'s sources are `cols[offsets[i]..offsets[i + 1]]`,
+    /// every source `< n`.
     offsets: Vec<usize>,
     cols: Vec<u32>,
+    /// `K × OUT` weights, `[W_neigh; W_root]`.
     w: Vec<f32>,
+}
+
+impl Work {
+    /// The features, `n × D` row-major.
+    fn xs(&self) -> &[f32] {
+        self.x.as_slice()
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -62,8 +116,8 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn gather_row(wk: &Work, i: usize, buf: &mut [f32]) {
         // SAFETY: this function has AVX-512F; x is n × D and buf holds K >= D floats.
-        unsafe { gather_narrow::<8>(wk, &wk.x, D, i, buf) };
-        buf[D..K].copy_from_slice(&wk.x[i * D..(i + 1) * D]);
+        unsafe { gather_narrow::<8>(wk, wk.xs(), D, i, buf) };
+        buf[D..K].copy_from_slice(&wk.xs()[i * D..(i + 1) * D]);
     }
 
     /// One `k` step of a tile product: `acc[r][c] += a[r][k] · W[k][col0 + 16c..]`
@@ -115,13 +169,18 @@ mod avx512 {
         }
     }
 
-    /// Requests source row `j`'s eight cache lines with hint `HINT`.
+    /// Requests the cache lines of source row `j` with hint `HINT`: eight
+    /// when the row starts a line, nine otherwise.
     #[inline]
     fn prefetch_row<const HINT: i32>(wk: &Work, j: u32) {
-        let row = wk.x.as_ptr().wrapping_add(j as usize * D).cast::<i8>();
+        let row = wk.xs().as_ptr().wrapping_add(j as usize * D).cast::<i8>();
         for c in 0..8 {
             // SAFETY: a prefetch is a hint that never faults; the lines are row j's.
             unsafe { _mm_prefetch::<HINT>(row.wrapping_add(64 * c)) };
+        }
+        if !(row as usize).is_multiple_of(64) {
+            // SAFETY: as above; the row's last byte.
+            unsafe { _mm_prefetch::<HINT>(row.wrapping_add(4 * D - 1)) };
         }
     }
 
@@ -145,9 +204,9 @@ mod avx512 {
     /// max-accumulated into `b` (which starts at -inf).
     ///
     /// # Safety
-    /// AVX-512F; sizes as in [`product_tile`], `b.len() >= TILE * K`.
+    /// AVX-512F; sizes as in [`product_tile`], `b.len() >= TILE * K`,
+    /// `next.len() <= TILE`, `next.end <= n`.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn product_with_gather(
         wk: &Work,
         a: &[f32],
@@ -157,18 +216,25 @@ mod avx512 {
         b: &mut [f32],
         step: usize,
     ) {
-        let xp = wk.x.as_ptr();
+        let xp = wk.xs().as_ptr();
         let bp = b.as_mut_ptr();
-        // The next tile's edges as (slot, source) pairs, consumed in order.
-        let mut edges = [(0usize, 0u32); TILE * 32];
-        let mut n_edges = 0;
-        for (slot, i) in next.clone().enumerate() {
-            for &j in &wk.cols[wk.offsets[i]..wk.offsets[i + 1]] {
-                if n_edges < edges.len() {
-                    edges[n_edges] = (slot, j);
-                    n_edges += 1;
-                }
+        // The next tile's in-edges, consumed in order; edge `e`'s slot (its
+        // target's row in the tile) is found by walking the offsets.
+        let (e0, srcs) = if next.is_empty() {
+            (0, &wk.cols[0..0])
+        } else {
+            let e0 = wk.offsets[next.start];
+            (e0, &wk.cols[e0..wk.offsets[next.end]])
+        };
+        let n_edges = srcs.len();
+        let slot_of = |e: usize, from: usize| {
+            let mut slot = from;
+            while e0 + e >= wk.offsets[next.start + slot + 1] {
+                slot += 1;
             }
+            slot
+        };
+        for (slot, i) in next.clone().enumerate() {
             // SAFETY: slot < TILE, b is TILE × K.
             unsafe {
                 for c in 0..8 {
@@ -185,9 +251,9 @@ mod avx512 {
         // The running max of the current slot lives in registers; it is
         // stored when the edges move on to the next slot.
         let mut gacc = [_mm512_set1_ps(f32::NEG_INFINITY); 8];
-        let mut cur = if n_edges > 0 { edges[0].0 } else { 0 };
+        let mut cur = if n_edges > 0 { slot_of(0, 0) } else { 0 };
         let edge_step = |e: &mut usize, gacc: &mut [__m512; 8], cur: &mut usize| {
-            let (slot, j) = edges[*e];
+            let (slot, j) = (slot_of(*e, *cur), srcs[*e]);
             *e += 1;
             if slot != *cur {
                 // SAFETY: cur < TILE, b is TILE × K.
@@ -409,7 +475,7 @@ mod avx512 {
                 for half in 0..2 {
                     for i in r0..r1 {
                         let s = (i - r0) % TILE;
-                        let src = &wk.x[half * 64..];
+                        let src = &wk.xs()[half * 64..];
                         // SAFETY: this function has AVX-512F; `a`/`b` are TILE × K, rows < r1 <= n.
                         unsafe { gather_narrow::<4>(wk, src, D, i, &mut a[s * K + half * 64..]) };
                         if s == TILE - 1 || i + 1 == r1 {
@@ -442,11 +508,15 @@ fn writes_output(mode: &str) -> bool {
     !mode.starts_with("gather") && mode != "products"
 }
 
-/// The 100K workload's graph and features (or a smaller one for tests).
-fn work(n: usize) -> Work {
+/// The 100K workload's graph and features (or a smaller one for tests),
+/// the features starting `x_offset` bytes past a cache line.
+fn work(n: usize, x_offset: usize) -> Work {
     let graph = random_graph(n, 16, 42);
     Work {
-        x: random_features(n, D, 7).into_raw_vec_and_offset().0,
+        x: Lines::from_vec(
+            &random_features(n, D, 7).into_raw_vec_and_offset().0,
+            x_offset,
+        ),
         offsets: graph.offsets().to_vec(),
         cols: graph.indices().to_vec(),
         w: random_features(K, OUT, 8).into_raw_vec_and_offset().0,
@@ -457,28 +527,29 @@ fn work(n: usize) -> Work {
 /// `halves` are two `n × 64` buffers for `gather_split`.
 ///
 /// # Safety
-/// AVX-512F must be available.
+/// AVX-512F must be available. (The sizes are checked: `out` must hold
+/// `n × OUT` floats and each half `n × 64`, or this panics.)
 #[cfg(target_arch = "x86_64")]
-unsafe fn run_mode(
-    wk: &Work,
-    mode: &str,
-    step: usize,
-    out: &mut [f32],
-    halves: &mut [Vec<f32>; 2],
-) {
+unsafe fn run_mode(wk: &Work, mode: &str, step: usize, out: &mut [f32], halves: &mut [Lines; 2]) {
     use rayon::prelude::*;
     const CHUNK: usize = 1024;
     let n = wk.offsets.len() - 1;
+    assert_eq!(out.len(), n * OUT, "out must be n × OUT");
+    assert!(
+        halves.iter().all(|h| h.len == n * 64),
+        "halves must be n × 64"
+    );
     if mode == "gather_split" {
         // Copy X's column halves into two contiguous arrays, then max-gather
         // each 64 wide (each fits the 32 MB L3 at 100K rows).
         for (h, half) in halves.iter_mut().enumerate() {
-            half.par_chunks_mut(64 * 4096)
+            half.as_mut_slice()
+                .par_chunks_mut(64 * 4096)
                 .enumerate()
                 .for_each(|(c, dst)| {
                     for (r, row) in dst.chunks_mut(64).enumerate() {
                         let i = c * 4096 + r;
-                        row.copy_from_slice(&wk.x[i * D + h * 64..i * D + h * 64 + 64]);
+                        row.copy_from_slice(&wk.xs()[i * D + h * 64..i * D + h * 64 + 64]);
                     }
                 });
         }
@@ -490,7 +561,7 @@ unsafe fn run_mode(
                     let mut buf = [0f32; 64];
                     for i in r0..(r0 + CHUNK).min(n) {
                         // SAFETY: the caller guarantees AVX-512F; half is n × 64.
-                        unsafe { avx512::gather_narrow::<4>(wk, half, 64, i, &mut buf) };
+                        unsafe { avx512::gather_narrow::<4>(wk, half.as_slice(), 64, i, &mut buf) };
                         if (i - r0) % TILE == TILE - 1 {
                             o[(i - r0) * OUT] = buf[0];
                         }
@@ -514,6 +585,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
+    #[cfg(not(target_arch = "x86_64"))]
+    eprintln!("overlap_bound needs x86_64 with AVX-512F");
     #[cfg(target_arch = "x86_64")]
     {
         if !std::arch::is_x86_feature_detected!("avx512f") {
@@ -528,16 +601,24 @@ fn main() {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(default)
         };
-        let rounds = get("--rounds", 9);
+        let rounds = get("--rounds", 9).max(1);
         let step = get("--step", 4).max(1);
+        let offset = get("--offset", 0) / 4 * 4 % 64;
         let n = 100_000;
-        let wk = work(n);
+        let wk = work(n, offset);
         let mut out = vec![0f32; n * OUT];
-        let mut halves = [vec![0f32; n * 64], vec![0f32; n * 64]];
+        let mut halves = [
+            Lines::new(n * 64, offset, 0.0),
+            Lines::new(n * 64, offset, 0.0),
+        ];
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
         let mut reference = Vec::new();
         for round in 0..rounds {
             for (m, mode) in MODES.iter().enumerate() {
+                if round == 0 {
+                    // No mode may pass the check below on another's output.
+                    out.fill(f32::NAN);
+                }
                 let t0 = Instant::now();
                 // SAFETY: AVX-512F was detected above.
                 unsafe { run_mode(&wk, mode, step, &mut out, &mut halves) };
@@ -550,10 +631,11 @@ fn main() {
             }
         }
         println!(
-            "threads {} step {} rounds {} (ms, median [min])",
+            "threads {} step {} rounds {} x and halves at line + {} bytes (ms, median [min])",
             rayon::current_num_threads(),
             step,
-            rounds
+            rounds,
+            offset
         );
         for (m, mode) in MODES.iter().enumerate() {
             let min = times[m].iter().copied().fold(f64::INFINITY, f64::min);
@@ -574,11 +656,11 @@ mod tests {
             let mut a = vec![f64::NEG_INFINITY; K];
             for &j in &wk.cols[wk.offsets[i]..wk.offsets[i + 1]] {
                 for c in 0..D {
-                    a[c] = a[c].max(wk.x[j as usize * D + c] as f64);
+                    a[c] = a[c].max(wk.xs()[j as usize * D + c] as f64);
                 }
             }
             for c in 0..D {
-                a[D + c] = wk.x[i * D + c] as f64;
+                a[D + c] = wk.xs()[i * D + c] as f64;
             }
             for (o, dst) in out[i * OUT..(i + 1) * OUT].iter_mut().enumerate() {
                 *dst = (0..K).map(|k| a[k] * wk.w[k * OUT + o] as f64).sum();
@@ -587,60 +669,107 @@ mod tests {
         out
     }
 
-    // Exercises every `unsafe` kernel of the probe on a 601-row graph (a
-    // partial last tile and chunk) against the f64 reference, and checks
-    // that the modes writing the layer output agree bit for bit.
+    /// A graph whose in-degrees are skewed: row 5 has 200 in-edges (more
+    /// than a tile's average by far), rows 6 and `n - 1` have none.
+    fn skewed(n: usize, x_offset: usize) -> Work {
+        let mut wk = work(n, x_offset);
+        let mut offsets = vec![0];
+        let mut cols = Vec::new();
+        for i in 0..n {
+            let deg = match i {
+                5 => 200,
+                6 => 0,
+                _ if i == n - 1 => 0,
+                _ => 1 + i % 7,
+            };
+            cols.extend((0..deg).map(|k| ((i * 31 + k * 17) % n) as u32));
+            offsets.push(cols.len());
+        }
+        wk.offsets = offsets;
+        wk.cols = cols;
+        wk
+    }
+
+    /// Runs every mode at several steps: the modes that write the layer
+    /// output must match the f64 reference and each other bit for bit; the
+    /// `gather_split` halves must hold `X`'s column halves.
+    fn check_modes(wk: &Work) {
+        let n = wk.offsets.len() - 1;
+        let want = reference(wk);
+        let mut halves = [Lines::new(n * 64, 0, 0.0), Lines::new(n * 64, 16, 0.0)];
+        let mut first: Option<Vec<f32>> = None;
+        for step in [1, 3, 8] {
+            for mode in MODES {
+                let mut out = vec![f32::NAN; n * OUT];
+                // SAFETY: the caller checked AVX-512F.
+                unsafe { run_mode(wk, mode, step, &mut out, &mut halves) };
+                if !writes_output(mode) {
+                    continue;
+                }
+                for (k, (&got, &exp)) in out.iter().zip(&want).enumerate() {
+                    let tol = 1e-4 * exp.abs().max(1.0);
+                    // A row without in-edges has a max of -inf, so NaN
+                    // outputs (-inf·w summed with +inf·w) on both sides.
+                    assert!(
+                        (got as f64 - exp).abs() <= tol || (got.is_nan() && exp.is_nan()),
+                        "{mode} step {step} [{k}]: {got} vs {exp}"
+                    );
+                }
+                match &first {
+                    None => first = Some(out),
+                    Some(f) => assert!(
+                        f.iter()
+                            .map(|v| v.to_bits())
+                            .eq(out.iter().map(|v| v.to_bits())),
+                        "{mode} step {step} differs"
+                    ),
+                }
+            }
+        }
+        for (h, half) in halves.iter().enumerate() {
+            for i in 0..n {
+                let row = &half.as_slice()[i * 64..(i + 1) * 64];
+                assert_eq!(
+                    row,
+                    &wk.xs()[i * D + h * 64..i * D + h * 64 + 64],
+                    "half {h} row {i}"
+                );
+            }
+        }
+        // The gathers alone: their per-row results against the scalar max.
+        for i in [0, 1, 5, 6, 300, n - 1] {
+            let mut buf = vec![0f32; K];
+            let mut half = vec![0f32; 64];
+            // SAFETY: the caller checked AVX-512F; buf holds K floats.
+            unsafe { avx512::gather_row(wk, i, &mut buf) };
+            for c in 0..D {
+                let max = wk.cols[wk.offsets[i]..wk.offsets[i + 1]]
+                    .iter()
+                    .map(|&j| wk.xs()[j as usize * D + c])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                assert_eq!(buf[c], max, "row {i} col {c}");
+                assert_eq!(buf[D + c], wk.xs()[i * D + c], "root row {i} col {c}");
+                if c % 64 == 0 {
+                    // SAFETY: as above; x is n × D, so the source holds
+                    // (n - 1) × D + 64 floats from column c; half holds 64.
+                    unsafe { avx512::gather_narrow::<4>(wk, &wk.xs()[c..], D, i, &mut half) };
+                }
+                assert_eq!(half[c % 64], max, "narrow row {i} col {c}");
+            }
+        }
+    }
+
+    // Exercises every `unsafe` kernel of the probe against the f64
+    // reference: on four full 1,024-row chunks plus a partial one (so also
+    // chunks that start past row 0) with `X` placed as glibc places it, and
+    // on a graph with a 200-in-edge row and empty rows with `X` line-aligned.
     #[test]
     fn every_mode_computes_the_layer() {
         if !std::arch::is_x86_feature_detected!("avx512f") {
             eprintln!("skipped: no AVX-512F");
             return;
         }
-        let n = 601;
-        let wk = work(n);
-        let want = reference(&wk);
-        let mut halves = [vec![0f32; n * 64], vec![0f32; n * 64]];
-        let mut first: Option<Vec<f32>> = None;
-        for step in [1, 3, 8] {
-            for mode in MODES {
-                let mut out = vec![f32::NAN; n * OUT];
-                // SAFETY: AVX-512F was detected above.
-                unsafe { run_mode(&wk, mode, step, &mut out, &mut halves) };
-                if !writes_output(mode) {
-                    continue;
-                }
-                for (k, (&got, &exp)) in out.iter().zip(&want).enumerate() {
-                    let tol = 1e-4 * exp.abs().max(1.0);
-                    assert!(
-                        (got as f64 - exp).abs() <= tol,
-                        "{mode} step {step} [{k}]: {got} vs {exp}"
-                    );
-                }
-                match &first {
-                    None => first = Some(out),
-                    Some(f) => assert!(*f == out, "{mode} step {step} differs"),
-                }
-            }
-        }
-        // The gathers alone: their per-row results against the scalar max.
-        for i in [0, 1, 300, n - 1] {
-            let mut buf = vec![0f32; K];
-            let mut half = vec![0f32; 64];
-            // SAFETY: AVX-512F was detected above; buf holds K floats.
-            unsafe { avx512::gather_row(&wk, i, &mut buf) };
-            for c in 0..D {
-                let max = wk.cols[wk.offsets[i]..wk.offsets[i + 1]]
-                    .iter()
-                    .map(|&j| wk.x[j as usize * D + c])
-                    .fold(f32::NEG_INFINITY, f32::max);
-                assert_eq!(buf[c], max, "row {i} col {c}");
-                assert_eq!(buf[D + c], wk.x[i * D + c], "root row {i} col {c}");
-                if c % 64 == 0 {
-                    // SAFETY: as above; x is n × D, half holds 64 floats.
-                    unsafe { avx512::gather_narrow::<4>(&wk, &wk.x[c..], D, i, &mut half) };
-                }
-                assert_eq!(half[c % 64], max, "narrow row {i} col {c}");
-            }
-        }
+        check_modes(&work(4 * 1024 + 601, 16));
+        check_modes(&skewed(601, 0));
     }
 }

@@ -118,7 +118,12 @@ def make_workload(name: str, n: int, degree: int, seed: int) -> Workload:
     src = random_in_edges(n, degree, rng)
     dst = np.repeat(np.arange(n, dtype=np.int64), degree)
     edge_index = torch.from_numpy(np.stack([src.reshape(-1), dst]))
+    # A copy from torch's allocator starts on a 64-byte line (numpy's buffer
+    # sits 16 bytes past one); the Rust side places its input the same way
+    # (layers_peer.rs). PEERS_UNALIGNED=1 keeps numpy's buffer.
     x = torch.from_numpy(rng.standard_normal((n, IN_DIM), dtype=np.float32))
+    if not os.environ.get("PEERS_UNALIGNED"):
+        x = x.clone()
     return Workload(name, n, degree, edge_index, x, rng)
 
 

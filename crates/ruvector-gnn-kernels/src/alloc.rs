@@ -81,6 +81,45 @@ pub fn copy_matrix(m: ndarray::ArrayView2<'_, f32>) -> ndarray::Array2<f32> {
     ndarray::Array2::from_shape_vec((rows, cols), v).unwrap_or_else(|_| m.to_owned())
 }
 
+/// A row-major copy of `m` whose first element starts a 64-byte cache line
+/// (the buffer advised for huge pages when large, as [`copy_matrix`]).
+///
+/// Where a matrix starts matters for the layers' random row gathers: glibc
+/// places a large allocation 16 bytes past a page, so a plain
+/// `Array2<f32>` of 100K × 128 has every 512-byte row spanning 9 cache
+/// lines instead of 8, and every 256-byte row of a 64-wide matrix 5 instead
+/// of 4. Features handed to a layer that gathers its input rows (SAGE's max
+/// and aggregate-first paths, GCN's aggregate-first and fused orders) are
+/// read faster from such a copy (docs/BENCHMARKS.md, "Session 19"). The
+/// layers place their own gathered intermediates this way.
+///
+/// ```
+/// let m = ndarray::Array2::from_shape_fn((3, 16), |(i, j)| (i * 16 + j) as f32);
+/// let c = ruvector_gnn_kernels::alloc::line_aligned_copy(m.view());
+/// assert_eq!(c, m);
+/// assert_eq!(c.as_ptr() as usize % 64, 0);
+/// ```
+pub fn line_aligned_copy(m: ndarray::ArrayView2<'_, f32>) -> ndarray::Array2<f32> {
+    const LINE: usize = 64 / std::mem::size_of::<f32>();
+    let (rows, cols) = m.dim();
+    let len = rows * cols;
+    let mut v: Vec<f32> = huge_capacity(len + LINE - 1);
+    let skip = v.as_ptr().align_offset(64).min(LINE - 1);
+    v.resize(skip, 0.0);
+    match m.as_slice() {
+        Some(s) => v.extend_from_slice(s),
+        None => {
+            for row in m.rows() {
+                v.extend(row.iter().copied());
+            }
+        }
+    }
+    ndarray::Array1::from_vec(v)
+        .slice_move(ndarray::s![skip..])
+        .into_shape_with_order((rows, cols))
+        .unwrap_or_else(|_| m.to_owned())
+}
+
 /// Makes `m` a row-major `rows × cols` matrix, keeping its allocation when
 /// it is large enough (a 100K × 128 buffer can become 100K × 64 without a
 /// fresh allocation, so no new pages are touched) and calling
@@ -431,6 +470,17 @@ mod tests {
             let t = copy_matrix(m.t());
             assert_eq!(t, m.t());
             assert!(t.is_standard_layout());
+            // The line-aligned copies, of both layouts.
+            for (src, a) in [
+                (m.view(), line_aligned_copy(m.view())),
+                (m.t(), line_aligned_copy(m.t())),
+            ] {
+                assert_eq!(a, src);
+                assert!(a.is_standard_layout());
+                if r * c > 0 {
+                    assert_eq!(a.as_ptr() as usize % 64, 0, "{r} × {c}");
+                }
+            }
         }
     }
 

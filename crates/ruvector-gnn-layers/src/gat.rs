@@ -584,7 +584,7 @@ impl GATLayer {
     ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
         let n = x.nrows();
         let (heads, full) = (self.heads(), self.heads() * self.config.output_dim);
-        let mut xp = ws.take_matrix_dirty(SLOT_XP, n, full);
+        let mut xp = ws.take_matrix_lines(SLOT_XP, n, full);
         let mut a_src = ws.take_matrix_dirty(SLOT_A_SRC, n, heads);
         let mut a_dst = ws.take_matrix_dirty(SLOT_A_DST, n, heads);
         let (bs, bd) = (

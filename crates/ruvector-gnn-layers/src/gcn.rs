@@ -799,7 +799,7 @@ impl GCNLayer {
         let (n, dout) = (x.nrows(), self.config.output_dim);
         let s = ndarray::ArrayView1::from(norm.inv_sqrt.as_slice());
         // Overwritten by the products (beta = 0): no need to zero it.
-        let mut p = ws.take_matrix_dirty(0, n, dout);
+        let mut p = ws.take_matrix_lines(0, n, dout);
         let xs = x.as_standard_layout();
         // `P = diag(s)·X·W` per block of rows, each block of `X` checked
         // for NaN/∞ and multiplied while in cache, then its rows scaled.

@@ -504,7 +504,7 @@ impl SAGELayer {
         };
         if self.projects_first(graph) {
             // The products read every row of `x`, the check with them.
-            let mut p = workspace.take_matrix_dirty(SLOT_AGG, x.nrows(), self.output_dim);
+            let mut p = workspace.take_matrix_lines(SLOT_AGG, x.nrows(), self.output_dim);
             self.project_both(x, finite, p.view_mut(), o);
             // With a root weight `x·W_root` is in `out` already: the
             // neighbour term is added to it.
