@@ -15,7 +15,9 @@
 # names), --mode forward,forward_backward, --rounds, --reps, --threads, --json).
 # Defaults here: 2 threads on both sides, forward only, 5 rounds x 2 calls,
 # workloads 10k,100k,cora.  Environment: PY (default /work/.peers-venv/bin/python),
-# CORA_DIR (default ../shared/data/cora relative to the repo).
+# CORA_DIR (default ../shared/data/cora relative to the repo). Both sides' 100K inputs
+# start on a 64-byte cache line; LP_UNALIGNED=1 PEERS_UNALIGNED=1 keep them where the
+# allocators put them (16 bytes past a line).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
