@@ -331,12 +331,7 @@ fn graph_input(
 }
 
 fn to_f32array(a: Array2<f32>) -> Float32Array {
-    let v = if a.is_standard_layout() {
-        a.into_raw_vec_and_offset().0
-    } else {
-        a.iter().copied().collect()
-    };
-    Float32Array::new(v)
+    Float32Array::new(ruvector_gnn::kernels::alloc::into_row_major_vec(a))
 }
 
 fn activation(name: Option<&str>) -> Result<Activation> {

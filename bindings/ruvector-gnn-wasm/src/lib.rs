@@ -288,11 +288,7 @@ fn float_rows(rows: Vec<Vec<f32>>) -> Array {
 }
 
 fn into_vec(a: Array2<f32>) -> Vec<f32> {
-    if a.is_standard_layout() {
-        a.into_raw_vec_and_offset().0
-    } else {
-        a.iter().copied().collect()
-    }
+    ruvector_gnn::kernels::alloc::into_row_major_vec(a)
 }
 
 // ---------------------------------------------------------------- options

@@ -120,6 +120,32 @@ pub fn line_aligned_copy(m: ndarray::ArrayView2<'_, f32>) -> ndarray::Array2<f32
         .unwrap_or_else(|_| m.to_owned())
 }
 
+/// `m`'s elements in row-major order as a `Vec`, reusing `m`'s buffer when
+/// `m` is row-major. Unlike `into_raw_vec_and_offset().0` it is right for
+/// every array: one that starts past the front of its buffer (a
+/// [`line_aligned_copy`], a moved slice) has its elements moved to the
+/// front, and other layouts are copied in row-major order.
+///
+/// ```
+/// use ruvector_gnn_kernels::alloc::{into_row_major_vec, line_aligned_copy};
+/// let m = ndarray::Array2::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f32);
+/// let want = vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
+/// assert_eq!(into_row_major_vec(line_aligned_copy(m.view())), want);
+/// assert_eq!(into_row_major_vec(m.t().to_owned().reversed_axes()), want);
+/// assert_eq!(into_row_major_vec(m), want);
+/// ```
+pub fn into_row_major_vec(m: ndarray::Array2<f32>) -> Vec<f32> {
+    if !m.is_standard_layout() {
+        return m.iter().copied().collect();
+    }
+    let len = m.len();
+    let (mut v, offset) = m.into_raw_vec_and_offset();
+    let offset = offset.unwrap_or(0);
+    v.truncate(offset + len);
+    v.drain(..offset);
+    v
+}
+
 /// Makes `m` a row-major `rows × cols` matrix, keeping its allocation when
 /// it is large enough (a 100K × 128 buffer can become 100K × 64 without a
 /// fresh allocation, so no new pages are touched) and calling
@@ -470,6 +496,16 @@ mod tests {
             let t = copy_matrix(m.t());
             assert_eq!(t, m.t());
             assert!(t.is_standard_layout());
+            // Back to a row-major Vec from every layout and placement.
+            let flat: Vec<f32> = m.iter().copied().collect();
+            assert_eq!(into_row_major_vec(m.clone()), flat);
+            assert_eq!(into_row_major_vec(line_aligned_copy(m.view())), flat);
+            let col_major = m.t().to_owned().reversed_axes();
+            assert_eq!(into_row_major_vec(col_major), flat);
+            if r > 1 {
+                let tail = m.clone().slice_move(ndarray::s![1.., ..]);
+                assert_eq!(into_row_major_vec(tail), flat[c..].to_vec());
+            }
             // The line-aligned copies, of both layouts.
             for (src, a) in [
                 (m.view(), line_aligned_copy(m.view())),
