@@ -72,7 +72,7 @@ pub enum GcnOrder {
     ///   the narrower `out`-wide rows with unit weights, the normalisation
     ///   applied per node; fused is 1.5 – 2× slower at 128→64, and
     ///   [`GcnOrder::Panels`], which saves project-first's intermediate,
-    ///   1.1 – 1.2×);
+    ///   1.1 – 1.25×);
     /// - `input_dim < output_dim`: [`GcnOrder::Fused`] (it gathers the same
     ///   narrower `in`-wide rows as aggregate-first, without its `n × in`
     ///   intermediate; the fastest of the three at 64→128);
