@@ -60,7 +60,7 @@ impl Lines {
     /// from a line, all set to `fill`.
     fn new(len: usize, offset: usize, fill: f32) -> Self {
         let buf = vec![fill; len + 32];
-        let to_line = buf.as_ptr().align_offset(64);
+        let to_line = (64 - buf.as_ptr() as usize % 64) % 64 / 4;
         let start = (to_line + (offset % 64) / 4) % 16;
         Lines { buf, start, len }
     }
@@ -297,7 +297,7 @@ mod avx512 {
     }
 
     /// The products of the tile in `a` with prefetches of tile `next`'s
-    /// source rows woven in: one source row (8 lines) after every `step`
+    /// source rows woven in: one source row (8 or 9 lines) after every `step`
     /// product steps.
     ///
     /// # Safety
@@ -340,7 +340,8 @@ mod avx512 {
     /// `buf[..W]` (`W` a multiple of 16).
     ///
     /// # Safety
-    /// AVX-512F; `src` holds `n × stride` floats with `W <= stride`.
+    /// AVX-512F; `src` holds at least `(n - 1) × stride + W` floats (row `j`
+    /// at `j × stride`), `buf` at least `W`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn gather_narrow<const V: usize>(
         wk: &Work,

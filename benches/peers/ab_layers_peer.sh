@@ -18,9 +18,12 @@ export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-2}"
 raw="${AB_RAW:-$(mktemp)}"
 : > "$raw"
 for _ in $(seq 1 "$rounds"); do
+  i=0
   for bin in "$@"; do
+    # Labelled by position too, so two builds with the same file name stay apart.
+    i=$((i + 1)); label="$i:$(basename "$bin")"
     out=$({ echo "load 100k"; for n in $names; do echo "run $n forward 11"; done; echo quit; } | "$bin" | tail -n +2)
-    paste -d' ' <(for n in $names; do echo "$(basename "$bin") $n"; done) <(echo "$out") >> "$raw"
+    paste -d' ' <(for n in $names; do echo "$label $n"; done) <(echo "$out") >> "$raw"
   done
 done
 python3 - "$raw" <<'PY'

@@ -240,7 +240,9 @@ impl Workspace {
         self.slots[slot] = v;
     }
 
-    /// Returns a matrix taken with [`Workspace::take_matrix`].
+    /// Returns a matrix taken with [`Workspace::take_matrix`],
+    /// [`Workspace::take_matrix_dirty`] or [`Workspace::take_matrix_lines`]
+    /// (the whole buffer is kept, also the part before a line-aligned start).
     pub(crate) fn give_matrix(&mut self, slot: usize, m: Array2<f32>) {
         self.give(slot, m.into_raw_vec_and_offset().0);
     }
