@@ -81,6 +81,45 @@ pub fn copy_matrix(m: ndarray::ArrayView2<'_, f32>) -> ndarray::Array2<f32> {
     ndarray::Array2::from_shape_vec((rows, cols), v).unwrap_or_else(|_| m.to_owned())
 }
 
+/// f32 elements per 64-byte cache line.
+pub const LINE_F32: usize = 64 / std::mem::size_of::<f32>();
+
+/// How many leading elements of `v` to skip so that the next one starts a
+/// 64-byte cache line (`0 ..= LINE_F32 - 1`; measured on the buffer's address,
+/// so also for an empty `Vec` with capacity).
+///
+/// ```
+/// use ruvector_gnn_kernels::alloc::{line_skip, LINE_F32};
+/// let v = vec![0f32; 100];
+/// let k = line_skip(&v);
+/// assert!(k < LINE_F32);
+/// assert_eq!(v[k..].as_ptr() as usize % 64, 0);
+/// ```
+pub fn line_skip(v: &[f32]) -> usize {
+    v.as_ptr().align_offset(64).min(LINE_F32 - 1)
+}
+
+/// `v[k..k + rows·cols]` as a row-major matrix, `k = line_skip(&v)`: the
+/// matrix starts on a cache line and keeps `v`'s whole buffer (hand it
+/// back with `into_raw_vec_and_offset().0`). `v` must hold at least
+/// `rows·cols + LINE_F32 - 1` elements; a shorter one gives a zero matrix
+/// on a fresh buffer.
+///
+/// ```
+/// let m = ruvector_gnn_kernels::alloc::matrix_at_line(vec![1.0; 6 + 15], 2, 3);
+/// assert_eq!((m.dim(), m.as_ptr() as usize % 64), ((2, 3), 0));
+/// ```
+pub fn matrix_at_line(v: Vec<f32>, rows: usize, cols: usize) -> ndarray::Array2<f32> {
+    let (skip, len) = (line_skip(&v), rows * cols);
+    if v.len() < skip + len {
+        return ndarray::Array2::zeros((rows, cols));
+    }
+    ndarray::Array1::from_vec(v)
+        .slice_move(ndarray::s![skip..skip + len])
+        .into_shape_with_order((rows, cols))
+        .unwrap_or_else(|_| ndarray::Array2::zeros((rows, cols)))
+}
+
 /// A row-major copy of `m` whose first element starts a 64-byte cache line
 /// (the buffer advised for huge pages when large, as [`copy_matrix`]).
 ///
@@ -100,11 +139,11 @@ pub fn copy_matrix(m: ndarray::ArrayView2<'_, f32>) -> ndarray::Array2<f32> {
 /// assert_eq!(c.as_ptr() as usize % 64, 0);
 /// ```
 pub fn line_aligned_copy(m: ndarray::ArrayView2<'_, f32>) -> ndarray::Array2<f32> {
-    const LINE: usize = 64 / std::mem::size_of::<f32>();
     let (rows, cols) = m.dim();
-    let len = rows * cols;
-    let mut v: Vec<f32> = huge_capacity(len + LINE - 1);
-    let skip = v.as_ptr().align_offset(64).min(LINE - 1);
+    let mut v: Vec<f32> = huge_capacity(rows * cols + LINE_F32 - 1);
+    // Zeros up to the line, then the rows (capacity is never exceeded, so
+    // the buffer and its line do not move).
+    let skip = line_skip(&v);
     v.resize(skip, 0.0);
     match m.as_slice() {
         Some(s) => v.extend_from_slice(s),
@@ -114,10 +153,7 @@ pub fn line_aligned_copy(m: ndarray::ArrayView2<'_, f32>) -> ndarray::Array2<f32
             }
         }
     }
-    ndarray::Array1::from_vec(v)
-        .slice_move(ndarray::s![skip..])
-        .into_shape_with_order((rows, cols))
-        .unwrap_or_else(|_| m.to_owned())
+    matrix_at_line(v, rows, cols)
 }
 
 /// `m`'s elements in row-major order as a `Vec`, reusing `m`'s buffer when

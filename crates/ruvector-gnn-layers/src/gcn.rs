@@ -697,9 +697,8 @@ impl GCNLayer {
         let width = GCN_PANEL.min(dout);
         // One panel buffer, started on a cache line so that each panel row
         // starts a line.
-        let line = 64 / std::mem::size_of::<f32>();
-        let mut buf = ws.take_dirty(0, n * width + line);
-        let skip = buf.as_ptr().align_offset(64).min(line);
+        let mut buf = ws.take_dirty(0, n * width + alloc::LINE_F32 - 1);
+        let skip = alloc::line_skip(&buf);
         let xs = x.as_standard_layout();
         let act = self.config.activation.to_act();
         let (Some(o), Some(bias)) = (out.as_slice_mut(), self.bias.as_slice()) else {

@@ -216,14 +216,12 @@ impl Workspace {
         rows: usize,
         cols: usize,
     ) -> Array2<f32> {
-        const LINE: usize = 64 / std::mem::size_of::<f32>();
-        let len = rows * cols;
-        let v = self.take_dirty(slot, len + LINE - 1);
-        let skip = v.as_ptr().align_offset(64).min(LINE - 1);
-        ndarray::Array1::from_vec(v)
-            .slice_move(ndarray::s![skip..skip + len])
-            .into_shape_with_order((rows, cols))
-            .unwrap_or_else(|_| Array2::zeros((rows, cols)))
+        use ruvector_gnn_kernels::alloc::{matrix_at_line, LINE_F32};
+        matrix_at_line(
+            self.take_dirty(slot, rows * cols + LINE_F32 - 1),
+            rows,
+            cols,
+        )
     }
 
     /// Takes buffer `slot` as a `rows × cols` zero matrix.
