@@ -31,11 +31,12 @@ use ruvector_gnn_benches::{random_features, random_graph};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-const ORDERS: [GcnOrder; 4] = [
+const ORDERS: [GcnOrder; 5] = [
     GcnOrder::ProjectFirst,
     GcnOrder::AggregateFirst,
     GcnOrder::Fused,
     GcnOrder::Panels,
+    GcnOrder::Halves,
 ];
 
 fn median(v: &mut [f64]) -> f64 {

@@ -65,6 +65,10 @@ const CASES: &[(&str, &str)] = &[
         "GCN 128→64, 1 layer, `forward_normalized` + `Workspace`, 2nd call",
     ),
     (
+        "gcn1_project_first",
+        "GCN 128→64, 1 layer, `GcnOrder::ProjectFirst` (the default before session 20), `forward_graph`",
+    ),
+    (
         "gcn1_fused",
         "GCN 128→64, 1 layer, `GcnOrder::Fused`, `forward_graph`",
     ),
@@ -243,6 +247,10 @@ fn child(case: &str, n: usize, dir: &Path) -> Res<()> {
         let (layer, ws): (Box<dyn GraphLayer>, bool) = match case {
             "gcn1" => (Box::new(gcn(IN, OUT, Activation::Identity, 1)?), false),
             "gcn1_ws" => (Box::new(gcn(IN, OUT, Activation::Identity, 1)?), true),
+            "gcn1_project_first" => (
+                Box::new(gcn(IN, OUT, Activation::Identity, 1)?.with_order(GcnOrder::ProjectFirst)),
+                false,
+            ),
             "gcn1_fused" => (
                 Box::new(gcn(IN, OUT, Activation::Identity, 1)?.with_order(GcnOrder::Fused)),
                 false,

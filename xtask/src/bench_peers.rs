@@ -187,7 +187,10 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
     let mem_log = bench_example(
         &root,
         "layers_memory",
-        &["--cases", "gcn1,gcn1_panels,gcn1_fused,gcn4,mmap_int8_wide"],
+        &[
+            "--cases",
+            "gcn1,gcn1_project_first,gcn1_panels,gcn1_fused,gcn4,mmap_int8_wide",
+        ],
     )?;
     let memory = memory_cases(&mem_log);
     let load_end = loadavg();
@@ -636,7 +639,10 @@ fn render(
         let panels = peak("gcn1_panels").map_or(String::new(), |(pp, po)| {
             format!("; `GcnOrder::Panels` {pp:.1} MB total, {po:.1} MB above the inputs")
         });
-        format!("GCN 1 layer: {p:.1} MB total, {own:.1} MB above the inputs (default order){panels}{fused}")
+        let project = peak("gcn1_project_first").map_or(String::new(), |(pp, po)| {
+            format!("; `GcnOrder::ProjectFirst` {pp:.1} MB total, {po:.1} MB above the inputs")
+        });
+        format!("GCN 1 layer: {p:.1} MB total, {own:.1} MB above the inputs (default order, `GcnOrder::Halves` at this size){project}{panels}{fused}")
     }));
     writeln!(s, "| 128 -> 64 (1 layer) | ~50 MB | {one} |")?;
     let four = cell(peak("gcn4").map(|(p, own)| {

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
+use crate::halves::SourceHalves;
 
 /// A validated CSR graph with optional per-edge weights.
 ///
@@ -30,25 +31,35 @@ pub struct Csr {
     indices: Vec<u32>,
     weights: Option<Vec<f32>>,
     /// The transpose, computed on first use by [`Csr::transposed`].
-    transposed: TransposeMemo,
+    transposed: Memo<Transposed>,
+    /// The split by source half, computed on first use by
+    /// [`Csr::source_halves`].
+    halves: Memo<SourceHalves>,
 }
 
 /// A graph's transpose and its edge map ([`Csr::transpose_with_edge_map`]),
 /// shared by [`Csr::transposed`].
 pub type Transposed = Arc<(Csr, Vec<u32>)>;
 
-/// Memo of [`Csr::transposed`]: ignored by `==` and `Debug` (it is derived
+/// Memo of data derived from a graph ([`Csr::transposed`],
+/// [`Csr::source_halves`]): ignored by `==` and `Debug` (it is derived
 /// data), shared by clones made after it was filled.
-#[derive(Clone, Default)]
-struct TransposeMemo(OnceLock<Transposed>);
+#[derive(Clone)]
+struct Memo<T>(OnceLock<T>);
 
-impl PartialEq for TransposeMemo {
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Self(OnceLock::new())
+    }
+}
+
+impl<T> PartialEq for Memo<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl std::fmt::Debug for TransposeMemo {
+impl<T> std::fmt::Debug for Memo<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(if self.0.get().is_some() {
             "cached"
@@ -124,7 +135,8 @@ impl Csr {
             offsets,
             indices,
             weights: None,
-            transposed: TransposeMemo::default(),
+            transposed: Memo::default(),
+            halves: Memo::default(),
         })
     }
 
@@ -190,7 +202,8 @@ impl Csr {
             offsets,
             indices,
             weights: None,
-            transposed: TransposeMemo::default(),
+            transposed: Memo::default(),
+            halves: Memo::default(),
         };
         if let Some(w) = weights {
             g = g.with_weights(w)?;
@@ -217,14 +230,14 @@ impl Csr {
             });
         }
         self.weights = Some(weights);
-        self.transposed = TransposeMemo::default();
+        self.transposed = Memo::default();
         Ok(self)
     }
 
     /// Drops the edge weights.
     pub fn without_weights(mut self) -> Self {
         self.weights = None;
-        self.transposed = TransposeMemo::default();
+        self.transposed = Memo::default();
         self
     }
 
@@ -336,7 +349,8 @@ impl Csr {
                 offsets,
                 indices,
                 weights,
-                transposed: TransposeMemo::default(),
+                transposed: Memo::default(),
+                halves: Memo::default(),
             },
             map,
         )
@@ -362,6 +376,25 @@ impl Csr {
                 .0
                 .get_or_init(|| Arc::new(self.transpose_with_edge_map())),
         )
+    }
+
+    /// The graph's edges split by source half ([`SourceHalves`]), computed
+    /// once per graph and kept for later calls, like [`Csr::transposed`]:
+    /// GCN's half-at-a-time inference order reads it on every call. The
+    /// graph then also holds the split's 4 bytes per edge and 8 per row
+    /// ([`SourceHalves::heap_bytes`]) until dropped; clones made after the
+    /// first call share it. Edge weights do not enter it (attaching or
+    /// dropping them keeps it).
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::{halves::Half, Csr};
+    /// let g = Csr::from_adjacency(&[vec![1, 2], vec![2], vec![0]])?;
+    /// assert_eq!(g.source_halves().mid(), 2);
+    /// assert_eq!(g.source_halves().row(&g, 0, Half::High), &[2]);
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
+    pub fn source_halves(&self) -> &SourceHalves {
+        self.halves.0.get_or_init(|| SourceHalves::new(self))
     }
 
     /// The transposed graph (as [`Csr::transpose_with_edge_map`], without

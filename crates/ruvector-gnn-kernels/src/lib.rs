@@ -27,6 +27,7 @@ pub mod attention;
 pub mod csr;
 pub mod dispatch;
 pub mod error;
+pub mod halves;
 pub mod layernorm;
 pub mod matmul;
 pub mod quant;

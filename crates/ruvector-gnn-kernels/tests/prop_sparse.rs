@@ -7,7 +7,7 @@ mod common;
 use common::EPS;
 use ndarray::{Array2, ArrayView2};
 use proptest::prelude::*;
-use ruvector_gnn_kernels::{sparse, Csr, Rng};
+use ruvector_gnn_kernels::{halves::Half, sparse, Csr, Rng};
 
 /// A random rectangular CSR with duplicates and empty rows allowed.
 fn random_csr(rows: usize, cols: usize, max_deg: usize, rng: &mut Rng) -> Csr {
@@ -119,6 +119,32 @@ proptest! {
         let want_t = a.t().dot(&to_f64(&gt.view()));
         let abs_t = a.t().mapv(f64::abs).dot(&to_f64(&gt.view()).mapv(f64::abs));
         check_close(&back, &want_t, &abs_t, "gather_transposed")?;
+    }
+
+    #[test]
+    fn half_gathers_sum_to_the_dense_product(
+        rows in 0usize..300, cols in 0usize..120, max_deg in 0usize..12, d in widths(),
+        row0_frac in 0.0f64..1.0, seed in any::<u64>(),
+    ) {
+        // Lower half overwriting (from a NaN-filled block), upper half
+        // accumulating: together `A·x` for the rows `row0..`, with
+        // duplicates, self loops, empty rows and rectangular graphs.
+        let mut rng = Rng::seed_from_u64(seed);
+        let g = random_csr(rows, cols, max_deg, &mut rng);
+        let x = features(cols, d, &mut rng);
+        let mid = g.source_halves().mid();
+        let row0 = ((rows as f64) * row0_frac) as usize;
+        let a = dense(&g, None);
+        let want = a.dot(&to_f64(&x.view()));
+        let abs = a.mapv(f64::abs).dot(&to_f64(&x.view()).mapv(f64::abs));
+        let mut got = vec![f32::NAN; (rows - row0) * d];
+        let (low, high) = x.view().split_at(ndarray::Axis(0), mid);
+        sparse::gather_rows_half(&g, Half::Low, low, 0.0, row0, &mut got);
+        sparse::gather_rows_half(&g, Half::High, high, 1.0, row0, &mut got);
+        let got = Array2::from_shape_vec((rows - row0, d), got).unwrap();
+        let want = want.slice(ndarray::s![row0.., ..]).to_owned();
+        let abs = abs.slice(ndarray::s![row0.., ..]).to_owned();
+        check_close(&got, &want, &abs, "gather_rows_half")?;
     }
 
     #[test]

@@ -11,6 +11,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
+use ruvector_gnn_kernels::halves::Half;
 use ruvector_gnn_kernels::sparse::RowWeights;
 use ruvector_gnn_kernels::{alloc, matmul, sparse, vector, AsGraph, Csr, Rng, Transposed};
 
@@ -49,6 +50,7 @@ pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
 /// | [`GcnOrder::ProjectFirst`] | `n × out` (`X·W`) | `2·n·out` |
 /// | [`GcnOrder::Fused`] | one `256 × in` block per Rayon task | `n·out` |
 /// | [`GcnOrder::Panels`] | `n × min(out, 32)` (one column panel of `X·W`) | `n·(out + min(out, 32))` |
+/// | [`GcnOrder::Halves`] | `⌈n/2⌉ × out` (half the rows of `X·W`) | `n·out·1.5` + the graph's split ([`Csr::source_halves`]) |
 ///
 /// ```
 /// use ndarray::Array2;
@@ -66,24 +68,29 @@ pub const GCN_DEFAULT_SEED: u64 = 0x6763_6e5f_7365_6564;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum GcnOrder {
-    /// The fastest order measured for the dims and entry point
-    /// (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md` "Peak memory"):
-    /// - `input_dim > output_dim`: [`GcnOrder::ProjectFirst`] (it gathers
-    ///   the narrower `out`-wide rows with unit weights, the normalisation
-    ///   applied per node; fused is 1.5 – 2× slower at 128→64, and
-    ///   [`GcnOrder::Panels`], which saves project-first's intermediate,
-    ///   1.1 – 1.25×);
+    /// The fastest order measured for the dims, the graph's size and the
+    /// entry point (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md`
+    /// "Peak memory" and "Session 20"; [`GCNLayer::resolved_order`]):
     /// - `input_dim < output_dim`: [`GcnOrder::Fused`] (it gathers the same
     ///   narrower `in`-wide rows as aggregate-first, without its `n × in`
-    ///   intermediate; the fastest of the three at 64→128);
-    /// - `input_dim == output_dim`: [`GcnOrder::Fused`] for the entry points
-    ///   that would allocate the intermediate afresh ([`GCNLayer::forward`],
-    ///   [`GCNLayer::forward_into`], [`GraphLayer::forward_graph`], so also
-    ///   [`crate::Sequential`] stacks), where it is as fast as project-first
-    ///   within the run-to-run spread and needs `n × out` floats less;
-    ///   [`GcnOrder::ProjectFirst`] for [`GCNLayer::forward_normalized`],
-    ///   whose [`Workspace`] already holds the intermediate (there fused is
-    ///   ~1.1 – 1.3× slower).
+    ///   intermediate; the fastest of the orders at 64→128);
+    /// - `input_dim >= output_dim` on a large graph (project-first's
+    ///   `n × out` intermediate would take [`GCN_HALVES_MIN_BYTES`], 16 MiB,
+    ///   or more: from ~65K nodes at 64 outputs): [`GcnOrder::Halves`]
+    ///   (project-first's gathers from an intermediate half its size: as fast
+    ///   at 128→64, faster at 128→128, with `n·out/2` floats less);
+    /// - `input_dim > output_dim` otherwise: [`GcnOrder::ProjectFirst`] (it
+    ///   gathers the narrower `out`-wide rows with unit weights, the
+    ///   normalisation applied per node; fused is 1.3 – 2× slower at 128→64,
+    ///   halves 1.04 – 1.16× while the intermediate stays in cache);
+    /// - `input_dim == output_dim` otherwise: [`GcnOrder::Fused`] for the
+    ///   entry points that would allocate the intermediate afresh
+    ///   ([`GCNLayer::forward`], [`GCNLayer::forward_into`],
+    ///   [`GraphLayer::forward_graph`], so also [`crate::Sequential`]
+    ///   stacks), where it is as fast as project-first within the run-to-run
+    ///   spread and needs `n × out` floats less; [`GcnOrder::ProjectFirst`]
+    ///   for [`GCNLayer::forward_normalized`], whose [`Workspace`] already
+    ///   holds the intermediate (there fused is ~1.1 – 1.3× slower).
     #[default]
     Auto,
     /// `(Â·X)·W`: gathers `in`-wide rows into an `n × in` intermediate.
@@ -112,6 +119,19 @@ pub enum GcnOrder {
     /// cache lines per edge. Graphs with self references or edge weights
     /// run [`GcnOrder::ProjectFirst`] instead.
     Panels,
+    /// Project-first half the source nodes at a time: `diag(s)·X·W` for the
+    /// lower half of the nodes (`⌈n/2⌉` rows, 12.8 MB at 100K nodes × 64)
+    /// is gathered into every output row, then the buffer is refilled with
+    /// the upper half's rows and gathered onto the same rows (self loop,
+    /// scale, bias and activation fused into the second pass). Gathers whole
+    /// `out`-wide rows, as project-first does, from an intermediate half its
+    /// size; the graph's edges are split by source half once per graph
+    /// ([`Csr::source_halves`], kept with the graph: 4 bytes per edge and 8
+    /// per node, 7.2 MB for 100K nodes × 16 edges). Sums a row's terms in
+    /// another order than [`GcnOrder::ProjectFirst`] (lower half and own row
+    /// first): equal within f32 rounding. Graphs with self references or
+    /// edge weights run [`GcnOrder::ProjectFirst`] instead.
+    Halves,
 }
 
 /// Columns per panel of [`GcnOrder::Panels`]: two 64-byte cache lines of
@@ -127,6 +147,15 @@ fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
         dst[k] = src[k] * s;
     }
 }
+
+/// Size of project-first's `n × out` intermediate (f32 bytes) from which
+/// [`GcnOrder::Auto`] runs [`GcnOrder::Halves`] when `input_dim >=
+/// output_dim`: half this machine's 32 MiB L3 (AMD EPYC, 2 cores). At 100K
+/// nodes × 64 (25.6 MB) halves is as fast as project-first and at × 128
+/// (51.2 MB) 0.83 – 0.88× its time; at 10K – 30K nodes × 64 (2.6 – 7.7 MB,
+/// where the whole intermediate stays in cache) it costs 1.04 – 1.16×
+/// (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md` "Session 20").
+pub const GCN_HALVES_MIN_BYTES: usize = 16 << 20;
 
 /// The symmetric normalisation of one graph: per-edge weights
 /// `1/sqrt(d_i·d_j)` and per-node self-loop weights `1/d_i`, with
@@ -422,30 +451,37 @@ impl GCNLayer {
         self.order
     }
 
-    /// The order inference actually runs ([`GcnOrder::Auto`] resolved):
-    /// `with_workspace` is `true` for [`GCNLayer::forward_normalized`] (a
-    /// caller-held [`Workspace`]) and `false` for the other entry points.
+    /// The order inference actually runs ([`GcnOrder::Auto`] resolved) on a
+    /// graph of `nodes` nodes: `with_workspace` is `true` for
+    /// [`GCNLayer::forward_normalized`] (a caller-held [`Workspace`]) and
+    /// `false` for the other entry points.
     ///
     /// ```
     /// use ruvector_gnn_layers::{gcn::GcnOrder, GCNLayer, GNNConfig};
     /// let square = GCNLayer::new(GNNConfig { input_dim: 8, output_dim: 8, ..Default::default() })?;
-    /// assert_eq!(square.resolved_order(false), GcnOrder::Fused);
-    /// assert_eq!(square.resolved_order(true), GcnOrder::ProjectFirst);
+    /// assert_eq!(square.resolved_order(1_000, false), GcnOrder::Fused);
+    /// assert_eq!(square.resolved_order(1_000, true), GcnOrder::ProjectFirst);
+    /// // `X·W` would take 16 MiB or more: half of it at a time.
+    /// assert_eq!(square.resolved_order(1 << 19, true), GcnOrder::Halves);
     /// # Ok::<(), ruvector_gnn_layers::Error>(())
     /// ```
-    pub fn resolved_order(&self, with_workspace: bool) -> GcnOrder {
+    pub fn resolved_order(&self, nodes: usize, with_workspace: bool) -> GcnOrder {
         let (din, dout) = (self.config.input_dim, self.config.output_dim);
+        let large = nodes.saturating_mul(dout).saturating_mul(4) >= GCN_HALVES_MIN_BYTES;
         match self.order {
-            GcnOrder::Auto if din < dout || (din == dout && !with_workspace) => GcnOrder::Fused,
+            GcnOrder::Auto if din < dout => GcnOrder::Fused,
+            GcnOrder::Auto if large => GcnOrder::Halves,
+            GcnOrder::Auto if din == dout && !with_workspace => GcnOrder::Fused,
             GcnOrder::Auto => GcnOrder::ProjectFirst,
             o => o,
         }
     }
 
     /// Whether the inference path reads per-edge weights (only
-    /// aggregate-first's whole-matrix gather does; the others scale per node).
+    /// aggregate-first's whole-matrix gather does, and [`GcnOrder::Auto`]
+    /// never resolves to it; the others scale per node).
     fn inference_needs_edges(&self) -> bool {
-        self.resolved_order(false) == GcnOrder::AggregateFirst
+        self.order == GcnOrder::AggregateFirst
     }
 
     /// The configuration the layer was built with.
@@ -568,7 +604,7 @@ impl GCNLayer {
     ) -> Result<()> {
         let n = x.nrows();
         let dout = self.config.output_dim;
-        let order = self.resolved_order(ws.is_some());
+        let order = self.resolved_order(n, ws.is_some());
         let scaled = Self::runs_scaled(order, graph, norm);
         if self.check_finite && !scaled {
             check::finite("node features", &x)?;
@@ -593,8 +629,10 @@ impl GCNLayer {
     /// scales, whole or in panels: no self references, no edge weights); both
     /// check the input inside their pass.
     fn runs_scaled(order: GcnOrder, graph: &Csr, norm: &GcnNorm) -> bool {
-        matches!(order, GcnOrder::ProjectFirst | GcnOrder::Panels)
-            && !norm.has_loops
+        matches!(
+            order,
+            GcnOrder::ProjectFirst | GcnOrder::Panels | GcnOrder::Halves
+        ) && !norm.has_loops
             && graph.weights().is_none()
     }
 
@@ -619,6 +657,8 @@ impl GCNLayer {
         if Self::runs_scaled(order, graph, norm) {
             if order == GcnOrder::Panels {
                 self.run_panels(x, graph, norm, finite, ws, out);
+            } else if order == GcnOrder::Halves {
+                self.run_halves(x, graph, norm, finite, ws, out);
             } else {
                 self.run_scaled(x, graph, norm, finite, ws, out);
             }
@@ -775,6 +815,96 @@ impl GCNLayer {
             });
         }
         ws.give(0, buf);
+    }
+
+    /// [`GcnOrder::Halves`] inference (graphs without self references or
+    /// edge weights): per source half `H` ([`Csr::source_halves`]),
+    /// `P_H = diag(s_H)·X_H·W` into one `⌈n/2⌉ × out` buffer, block by block
+    /// (each block of `X` checked for NaN/∞ while in cache), then for every
+    /// output row `o_i += Σ_{j ∈ H} P_j` ([`sparse::gather_rows_half`]:
+    /// overwriting for the lower half, accumulating for the upper), plus
+    /// `P_i` when `i ∈ H`; the upper half's pass ends each row with
+    /// `act(s_i·o_i + b)`.
+    fn run_halves(
+        &self,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        norm: &GcnNorm,
+        finite: &check::FusedFinite,
+        ws: &mut Workspace,
+        out: &mut Array2<f32>,
+    ) {
+        use rayon::prelude::*;
+        let (n, dout) = (x.nrows(), self.config.output_dim);
+        if n == 0 || dout == 0 {
+            // Nothing to compute (and no zero-size chunks below).
+            return;
+        }
+        let halves = graph.source_halves();
+        let s = norm.inv_sqrt.as_slice();
+        let mut p = ws.take_matrix_lines(0, halves.mid(), dout);
+        let xs = x.as_standard_layout();
+        let act = self.config.activation.to_act();
+        let rows_per = fused::FUSED_ROWS;
+        if let (Some(o), Some(bias), Some(ps)) =
+            (out.as_slice_mut(), self.bias.as_slice(), p.as_slice_mut())
+        {
+            for half in [Half::Low, Half::High] {
+                let src = halves.sources(half, n);
+                let ph = &mut ps[..src.len() * dout];
+                ph.par_chunks_mut(rows_per * dout)
+                    .enumerate()
+                    .for_each(|(blk, pb)| {
+                        let j0 = src.start + blk * rows_per;
+                        let rows = pb.len() / dout;
+                        let xb = xs.slice(ndarray::s![j0..j0 + rows, ..]);
+                        finite.block(&xb);
+                        if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *pb) {
+                            matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
+                        }
+                        for (prow, &sj) in pb.chunks_exact_mut(dout).zip(&s[j0..j0 + rows]) {
+                            vector::scale(sj, prow);
+                        }
+                    });
+                let ph = &*ph;
+                let Ok(pv) = ArrayView2::from_shape((src.len(), dout), ph) else {
+                    break;
+                };
+                let last = half == Half::High;
+                fused::row_blocks(o, dout, |row0, oblock| {
+                    let beta = if last { 1.0 } else { 0.0 };
+                    sparse::gather_rows_half(graph, half, pv, beta, row0, oblock);
+                    for (r, orow) in oblock.chunks_exact_mut(dout).enumerate() {
+                        let i = row0 + r;
+                        let own = src
+                            .contains(&i)
+                            .then(|| &ph[(i - src.start) * dout..(i - src.start + 1) * dout]);
+                        match (own, last) {
+                            (Some(pi), false) => {
+                                for (o, &q) in orow.iter_mut().zip(pi) {
+                                    *o += q;
+                                }
+                            }
+                            (Some(pi), true) => {
+                                for ((o, &q), &b) in orow.iter_mut().zip(pi).zip(bias) {
+                                    *o = s[i] * (*o + q) + b;
+                                }
+                            }
+                            (None, true) => {
+                                for (o, &b) in orow.iter_mut().zip(bias) {
+                                    *o = s[i] * *o + b;
+                                }
+                            }
+                            (None, false) => {}
+                        }
+                    }
+                    if last {
+                        act.forward_inplace(oblock);
+                    }
+                });
+            }
+        }
+        ws.give_matrix(0, p);
     }
 
     /// Project-first inference with per-node scaling, for graphs without

@@ -157,6 +157,7 @@ fn gcn_is_deterministic_per_thread_count() {
             GcnOrder::ProjectFirst,
             GcnOrder::Fused,
             GcnOrder::Panels,
+            GcnOrder::Halves,
         ] {
             let layer = gcn(din, dout, 0.0).with_order(order);
             assert_deterministic(&format!("gcn {din}->{dout} inference {order:?}"), || {

@@ -75,6 +75,7 @@ fn gcn_every_order_and_entry_point_names_the_bad_value() {
             GcnOrder::AggregateFirst,
             GcnOrder::Fused,
             GcnOrder::Panels,
+            GcnOrder::Halves,
         ] {
             let layer = GCNLayer::with_seed(
                 GNNConfig {

@@ -7,18 +7,19 @@
 
 use ndarray::Array2;
 use ruvector_gnn_kernels::{Csr, Rng};
-use ruvector_gnn_layers::gcn::{GcnNorm, GcnOrder};
+use ruvector_gnn_layers::gcn::{GcnNorm, GcnOrder, GCN_HALVES_MIN_BYTES};
 use ruvector_gnn_layers::{
     Activation, Aggregator, Error, ForwardCtx, GCNLayer, GNNConfig, GraphLayer, LayerNorm,
     SAGELayer, Sequential, Workspace,
 };
 
-const ORDERS: [GcnOrder; 5] = [
+const ORDERS: [GcnOrder; 6] = [
     GcnOrder::Auto,
     GcnOrder::AggregateFirst,
     GcnOrder::ProjectFirst,
     GcnOrder::Fused,
     GcnOrder::Panels,
+    GcnOrder::Halves,
 ];
 
 fn lists(n: usize, seed: u64, self_refs: bool) -> Vec<Vec<usize>> {
@@ -86,6 +87,42 @@ fn graphs(n: usize) -> Vec<(&'static str, Csr)> {
     ]
 }
 
+/// `GcnOrder::Halves` splits each row's edges by source half; rows that list
+/// upper-half sources first (unsorted) and an odd node count (a lower half
+/// one row longer) must give the same layer, and `Auto` takes that path from
+/// 16 MiB of `X·W` on (65,536 nodes × 64 outputs).
+#[test]
+fn halves_on_unsorted_rows_and_auto_from_the_threshold() {
+    for n in [701usize, GCN_HALVES_MIN_BYTES / (4 * 64)] {
+        let mut rng = Rng::seed_from_u64(n as u64);
+        let adj: Vec<Vec<usize>> = (0..n)
+            .map(|_| (0..rng.below(7)).map(|_| rng.below(n)).collect())
+            .collect();
+        let g = Csr::from_adjacency(&adj).unwrap();
+        let x = dense(n, 72, 5);
+        let base = gcn(72, 64, Activation::ReLU);
+        let (want, _) = base
+            .forward_train(x.view(), &g, &mut ForwardCtx::inference())
+            .unwrap();
+        let order = if n > 1_000 {
+            assert_eq!(base.resolved_order(n, false), GcnOrder::Halves);
+            GcnOrder::Auto
+        } else {
+            GcnOrder::Halves
+        };
+        let layer = base.with_order(order);
+        let e = rel_err(&layer.forward_graph(x.view(), &g).unwrap(), &want);
+        assert!(e < 1e-5, "{n} nodes {order:?}: {e}");
+        let norm = GcnNorm::new(&g).unwrap();
+        let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+        layer
+            .forward_normalized(x.view(), &g, &norm, &mut ws, &mut out)
+            .unwrap();
+        let e = rel_err(&out, &want);
+        assert!(e < 1e-5, "{n} nodes {order:?}, workspace: {e}");
+    }
+}
+
 #[test]
 fn every_order_matches_the_training_forward() {
     let n = 700;
@@ -121,18 +158,29 @@ fn every_order_matches_the_training_forward() {
 }
 
 #[test]
-fn auto_resolution_follows_dims_and_entry_point() {
-    let r = |i, o, ws| gcn(i, o, Activation::Identity).resolved_order(ws);
-    assert_eq!(r(128, 64, false), GcnOrder::ProjectFirst);
-    assert_eq!(r(128, 64, true), GcnOrder::ProjectFirst);
-    assert_eq!(r(64, 128, false), GcnOrder::Fused);
-    assert_eq!(r(64, 128, true), GcnOrder::Fused);
-    assert_eq!(r(128, 128, false), GcnOrder::Fused);
-    assert_eq!(r(128, 128, true), GcnOrder::ProjectFirst);
+fn auto_resolution_follows_dims_size_and_entry_point() {
+    let r = |i, o, n, ws| gcn(i, o, Activation::Identity).resolved_order(n, ws);
+    let small = 10_000;
+    assert_eq!(r(128, 64, small, false), GcnOrder::ProjectFirst);
+    assert_eq!(r(128, 64, small, true), GcnOrder::ProjectFirst);
+    assert_eq!(r(64, 128, small, false), GcnOrder::Fused);
+    assert_eq!(r(64, 128, small, true), GcnOrder::Fused);
+    assert_eq!(r(128, 128, small, false), GcnOrder::Fused);
+    assert_eq!(r(128, 128, small, true), GcnOrder::ProjectFirst);
+    // From 16 MiB of `X·W` (65,536 nodes × 64 outputs) on: halves.
+    let min = GCN_HALVES_MIN_BYTES / (4 * 64);
+    assert_eq!(min, 65_536);
+    assert_eq!(r(128, 64, min - 1, false), GcnOrder::ProjectFirst);
+    for ws in [false, true] {
+        assert_eq!(r(128, 64, min, ws), GcnOrder::Halves);
+        assert_eq!(r(128, 128, min, ws), GcnOrder::Halves);
+        assert_eq!(r(64, 128, min, ws), GcnOrder::Fused);
+        assert_eq!(r(128, 64, usize::MAX, ws), GcnOrder::Halves);
+    }
     let fixed = gcn(128, 64, Activation::Identity).with_order(GcnOrder::AggregateFirst);
-    assert_eq!(fixed.resolved_order(false), GcnOrder::AggregateFirst);
+    assert_eq!(fixed.resolved_order(min, false), GcnOrder::AggregateFirst);
     let panels = gcn(128, 64, Activation::Identity).with_order(GcnOrder::Panels);
-    assert_eq!(panels.resolved_order(true), GcnOrder::Panels);
+    assert_eq!(panels.resolved_order(min, true), GcnOrder::Panels);
     let mut l = gcn(4, 4, Activation::Identity);
     l.set_order(GcnOrder::Fused);
     assert_eq!(l.order(), GcnOrder::Fused);

@@ -66,7 +66,7 @@ fn plain_calls_equal_fresh_workspace_calls() {
         let want = {
             let mut out = Array2::zeros((0, 0));
             gcn.clone()
-                .with_order(gcn.resolved_order(false))
+                .with_order(gcn.resolved_order(n, false))
                 .forward_normalized(x.view(), &g, &norm, &mut Workspace::new(), &mut out)
                 .unwrap();
             out

@@ -23,11 +23,13 @@ use crate::csr::Csr;
 #[cfg(feature = "simd")]
 use crate::dispatch::dispatch;
 
+mod halves;
 mod sum;
 #[cfg(not(feature = "simd"))]
 use crate::scalar;
 #[cfg(not(feature = "simd"))]
 use crate::vector;
+pub use halves::gather_rows_half;
 pub use sum::{sum_rows, RowScale};
 
 /// Rows per Rayon task: large enough to amortise scheduling and the one
@@ -220,6 +222,28 @@ impl Sources<'_> {
     }
 }
 
+/// Where a gather row kernel ([`gather_row_simd`]) reads edge `e`'s source
+/// row: [`Sources`], or one source half ([`halves`]).
+#[cfg(feature = "simd")]
+trait RowSource: Copy {
+    /// The `R` registers from column `off` of edge `e`'s source row.
+    fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s];
+    /// The masked tail (`len` values from column `off`) of edge `e`'s source row.
+    fn tail<S: Simd>(&self, simd: S, e: usize, off: usize, len: usize) -> S::f32s;
+}
+
+#[cfg(feature = "simd")]
+impl RowSource for Sources<'_> {
+    #[inline(always)]
+    fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s] {
+        Sources::segment::<S, R>(self, e, off)
+    }
+    #[inline(always)]
+    fn tail<S: Simd>(&self, simd: S, e: usize, off: usize, len: usize) -> S::f32s {
+        Sources::tail(self, simd, e, off, len)
+    }
+}
+
 #[cfg(feature = "simd")]
 impl Sources<'_> {
     /// The `R` registers from column `off` of edge `e`'s source row; the
@@ -251,16 +275,16 @@ impl Sources<'_> {
 /// `acc += w_e·x[src_e][off..]` over the row's edges, held in `R` registers
 /// so every source row segment is read once and `out` is written once.
 #[cfg(feature = "simd")]
-struct GatherTile<'a, S, W> {
+struct GatherTile<S, W, Src> {
     simd: S,
-    src: Sources<'a>,
+    src: Src,
     range: std::ops::Range<usize>,
     w: W,
     beta: f32,
 }
 
 #[cfg(feature = "simd")]
-impl<S: Simd, W: EdgeWeights> RowTile<S> for GatherTile<'_, S, W> {
+impl<S: Simd, W: EdgeWeights, Src: RowSource> RowTile<S> for GatherTile<S, W, Src> {
     #[inline(always)]
     fn tile<const R: usize>(&mut self, off: usize, regs: &mut [S::f32s]) {
         let Self {
@@ -304,9 +328,7 @@ impl<S: Simd, W: EdgeWeights> RowTile<S> for GatherTile<'_, S, W> {
 #[inline(always)]
 fn gather_row_simd<S: Simd, W: EdgeWeights>(
     simd: S,
-    xs: &[f32],
-    d: usize,
-    indices: &[u32],
+    src: impl RowSource,
     range: std::ops::Range<usize>,
     w: W,
     beta: f32,
@@ -315,7 +337,6 @@ fn gather_row_simd<S: Simd, W: EdgeWeights>(
     let lanes = S::F32_LANES;
     let (rh, rt) = S::as_mut_simd_f32s(row);
     let nreg = rh.len();
-    let src = Sources { xs, d, indices };
     for_each_tile::<S>(
         rh,
         &mut GatherTile {
@@ -400,7 +421,8 @@ impl<W: EdgeWeights> WithSimd for GatherBlock<'_, W> {
         } = self;
         let indices = csr.indices();
         for (r, row) in out.chunks_exact_mut(d).enumerate() {
-            gather_row_simd(simd, xs, d, indices, csr.row_range(row0 + r), w, beta, row);
+            let src = Sources { xs, d, indices };
+            gather_row_simd(simd, src, csr.row_range(row0 + r), w, beta, row);
         }
     }
 }

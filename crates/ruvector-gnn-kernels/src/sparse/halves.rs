@@ -1,0 +1,272 @@
+//! Gathers over one source half of a graph ([`Csr::source_halves`]): the
+//! rows of `x` for half of the sources only, so a caller that computes `x`
+//! itself needs half of it in memory at a time.
+
+use ndarray::ArrayView2;
+#[cfg(feature = "simd")]
+use pulp::{Simd, WithSimd};
+
+#[cfg(feature = "simd")]
+use super::{gather_row_simd, prefetch, prefetch_edges, RowSource, Unit};
+use crate::csr::Csr;
+#[cfg(feature = "simd")]
+use crate::dispatch::dispatch;
+use crate::halves::{Half, SourceHalves};
+
+/// Source rows of one half: row `j - base` of `xs` for source `j`.
+#[derive(Clone, Copy)]
+struct HalfSources<'a> {
+    xs: &'a [f32],
+    d: usize,
+    indices: &'a [u32],
+    base: usize,
+}
+
+impl HalfSources<'_> {
+    /// Offset in `xs` of column `off` of edge `e`'s source row.
+    #[inline(always)]
+    fn at(&self, e: usize, off: usize) -> usize {
+        (self.indices[e] as usize - self.base) * self.d + off
+    }
+
+    /// Requests the source row [`super::PREFETCH_BYTES`] ahead of edge `e`
+    /// in the half's edge order, as the whole-graph gathers do (an edge of
+    /// the other half past the end of this one is out of `xs` and skipped).
+    #[cfg(feature = "simd")]
+    #[inline(always)]
+    fn prefetch_ahead(&self, e: usize) {
+        if let Some(&p) = self.indices.get(e + prefetch_edges(self.d)) {
+            if let Some(at) = (p as usize).wrapping_sub(self.base).checked_mul(self.d) {
+                prefetch(self.xs, at, self.d);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "simd")]
+impl RowSource for HalfSources<'_> {
+    #[inline(always)]
+    fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s] {
+        if off == 0 {
+            self.prefetch_ahead(e);
+        }
+        let at = self.at(e, off);
+        S::as_simd_f32s(&self.xs[at..at + R * S::F32_LANES]).0
+    }
+
+    #[inline(always)]
+    fn tail<S: Simd>(&self, simd: S, e: usize, off: usize, len: usize) -> S::f32s {
+        if off == 0 {
+            self.prefetch_ahead(e);
+        }
+        let at = self.at(e, off);
+        simd.partial_load_f32s(&self.xs[at..at + len])
+    }
+}
+
+/// A block of rows of one half's gather, dispatched once.
+struct HalfBlock<'a> {
+    csr: &'a Csr,
+    halves: &'a SourceHalves,
+    half: Half,
+    src: HalfSources<'a>,
+    beta: f32,
+    row0: usize,
+    out: &'a mut [f32],
+}
+
+impl HalfBlock<'_> {
+    fn run(self) {
+        #[cfg(feature = "simd")]
+        dispatch(self);
+        #[cfg(not(feature = "simd"))]
+        {
+            let Self {
+                csr,
+                halves,
+                half,
+                src,
+                beta,
+                row0,
+                out,
+            } = self;
+            let (xs, d) = (src.xs, src.d);
+            for (r, row) in out.chunks_exact_mut(d).enumerate() {
+                if beta == 0.0 {
+                    row.fill(0.0);
+                } else if beta != 1.0 {
+                    crate::vector::scale(beta, row);
+                }
+                for e in halves.range(csr, row0 + r, half) {
+                    let at = src.at(e, 0);
+                    crate::scalar::add(&xs[at..at + d], row);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "simd")]
+impl WithSimd for HalfBlock<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Self {
+            csr,
+            halves,
+            half,
+            src,
+            beta,
+            row0,
+            out,
+        } = self;
+        for (r, row) in out.chunks_exact_mut(src.d).enumerate() {
+            let range = halves.range(csr, row0 + r, half);
+            gather_row_simd(simd, src, range, Unit, beta, row);
+        }
+    }
+}
+
+/// `out[i] = beta·out[i] + Σ x[src_e − start]` over row `i`'s edges whose
+/// source lies in `half` (`start..end`, [`SourceHalves::sources`]), for the
+/// rows `row0 .. row0 + rows` only, on the calling thread (one SIMD
+/// dispatch). `x` holds the half's source rows only (`end − start` rows);
+/// `out` is `rows × d`, row-major, `d = x.ncols()`.
+///
+/// Every edge weight is 1 (the graph's own weights, if any, are not read).
+/// `beta` is 0 (overwrite, even NaN) or 1 (accumulate onto the other half's
+/// sum) in practice. Per row the edges are summed in the row's order within
+/// the half ([`SourceHalves`]), through the register tiles of [`super::gather`].
+///
+/// ```
+/// use ndarray::array;
+/// use ruvector_gnn_kernels::{halves::Half, sparse, Csr};
+/// // 4 sources: mid = 2.
+/// let g = Csr::from_adjacency(&[vec![3, 1, 2], vec![0], vec![], vec![]])?;
+/// let low = array![[1.0f32], [2.0]]; // sources 0, 1
+/// let high = array![[10.0f32], [20.0]]; // sources 2, 3
+/// let mut y = [0.0f32; 2]; // rows 0 and 1
+/// sparse::gather_rows_half(&g, Half::Low, low.view(), 0.0, 0, &mut y);
+/// assert_eq!(y, [2.0, 1.0]);
+/// sparse::gather_rows_half(&g, Half::High, high.view(), 1.0, 0, &mut y);
+/// assert_eq!(y, [32.0, 1.0]);
+/// # Ok::<(), ruvector_gnn_kernels::Error>(())
+/// ```
+///
+/// # Panics
+/// If `x` is not row-major contiguous or does not have the half's number of
+/// rows, `out.len()` is not a multiple of `d`, or the rows run past `n_rows`.
+pub fn gather_rows_half(
+    csr: &Csr,
+    half: Half,
+    x: ArrayView2<'_, f32>,
+    beta: f32,
+    row0: usize,
+    out: &mut [f32],
+) {
+    let halves = csr.source_halves();
+    let sources = halves.sources(half, csr.n_cols());
+    assert_eq!(
+        x.nrows(),
+        sources.len(),
+        "sparse: x rows != the half's sources"
+    );
+    let d = x.ncols();
+    let xs = x
+        .to_slice()
+        .expect("sparse: row-range kernels need a row-major x");
+    if d == 0 {
+        return;
+    }
+    assert_eq!(out.len() % d, 0, "sparse: out is rows × d");
+    assert!(
+        row0 + out.len() / d <= csr.n_rows(),
+        "sparse: rows past the graph"
+    );
+    HalfBlock {
+        csr,
+        halves,
+        half,
+        src: HalfSources {
+            xs,
+            d,
+            indices: halves.indices(),
+            base: sources.start,
+        },
+        beta,
+        row0,
+        out,
+    }
+    .run();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{s, Array2};
+
+    /// Both halves (low overwriting, high accumulating) against the
+    /// whole-graph gather, over graphs that need a grouped copy and graphs
+    /// that do not, several widths (register tiles and masked tails) and a
+    /// row block that starts inside the graph.
+    #[test]
+    fn two_halves_sum_to_the_whole_gather() {
+        let n = 3_001;
+        for sorted in [false, true] {
+            let adj: Vec<Vec<usize>> = (0..n)
+                .map(|i| {
+                    let deg = if i == 7 { 300 } else { i % 19 };
+                    let mut l: Vec<usize> =
+                        (0..deg).map(|k| (i * 7919 + k * 104_729) % n).collect();
+                    if sorted {
+                        l.sort_unstable();
+                    }
+                    l
+                })
+                .collect();
+            let g = Csr::from_adjacency(&adj).unwrap();
+            let mid = g.source_halves().mid();
+            for d in [1usize, 5, 16, 37, 64, 128] {
+                let x =
+                    Array2::from_shape_fn((n, d), |(i, j)| ((i * 31 + j * 7) % 23) as f32 - 11.0);
+                let mut want = Array2::zeros((n, d));
+                crate::sparse::gather(&g, None, x.view(), 0.0, want.view_mut());
+                let (row0, rows) = (5usize, n - 5);
+                let mut got = vec![f32::NAN; rows * d];
+                let low = x.slice(s![..mid, ..]);
+                let high = x.slice(s![mid.., ..]);
+                gather_rows_half(&g, Half::Low, low, 0.0, row0, &mut got);
+                gather_rows_half(&g, Half::High, high, 1.0, row0, &mut got);
+                let want = want.slice(s![row0.., ..]);
+                // Integer-valued features: both orders of summation are exact.
+                assert_eq!(
+                    got.as_slice(),
+                    want.as_slice().unwrap(),
+                    "sorted {sorted}, d {d}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn empty_rows_and_zero_width() {
+        let g = Csr::from_adjacency(&[vec![], vec![0], vec![]]).unwrap();
+        let x = Array2::<f32>::ones((2, 3));
+        let mut out = [f32::NAN; 9];
+        gather_rows_half(&g, Half::Low, x.view(), 0.0, 0, &mut out);
+        assert_eq!(out, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+        let x = Array2::<f32>::ones((1, 3));
+        gather_rows_half(&g, Half::High, x.view(), 1.0, 0, &mut out);
+        assert_eq!(out, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+        let empty = Array2::<f32>::zeros((2, 0));
+        gather_rows_half(&g, Half::Low, empty.view(), 0.0, 0, &mut []);
+    }
+
+    #[test]
+    #[should_panic(expected = "half's sources")]
+    fn wrong_half_length_panics() {
+        let g = Csr::from_adjacency(&[vec![1], vec![0], vec![0]]).unwrap();
+        let x = Array2::<f32>::ones((3, 2));
+        gather_rows_half(&g, Half::Low, x.view(), 0.0, 0, &mut [0.0; 6]);
+    }
+}
