@@ -2,7 +2,7 @@
 //! lower half of the source nodes and which from the upper half.
 //!
 //! A gather of `x`'s rows can then run in two passes, each reading only half
-//! of `x` ([`crate::sparse::gather_rows_half`]): a layer that computes its
+//! of `x` ([`crate::sparse::sum_rows_half`]): a layer that computes its
 //! gathered rows itself (GCN's `X·W`) needs only half of them in memory at a
 //! time. Built once per graph by [`Csr::source_halves`].
 

@@ -7,7 +7,8 @@ mod common;
 use common::EPS;
 use ndarray::{Array2, ArrayView2};
 use proptest::prelude::*;
-use ruvector_gnn_kernels::{halves::Half, sparse, Csr, Rng};
+use ruvector_gnn_kernels::sparse::{self, RowScale};
+use ruvector_gnn_kernels::{halves::Half, Csr, Rng};
 
 /// A random rectangular CSR with duplicates and empty rows allowed.
 fn random_csr(rows: usize, cols: usize, max_deg: usize, rng: &mut Rng) -> Csr {
@@ -122,29 +123,34 @@ proptest! {
     }
 
     #[test]
-    fn half_gathers_sum_to_the_dense_product(
+    fn half_sums_add_up_to_the_dense_product(
         rows in 0usize..300, cols in 0usize..120, max_deg in 0usize..12, d in widths(),
-        row0_frac in 0.0f64..1.0, seed in any::<u64>(),
+        mean in any::<bool>(), row0_frac in 0.0f64..1.0, seed in any::<u64>(),
     ) {
-        // Lower half overwriting (from a NaN-filled block), upper half
-        // accumulating: together `A·x` for the rows `row0..`, with
-        // duplicates, self loops, empty rows and rectangular graphs.
+        // Lower half written (over a NaN-filled block), upper half added:
+        // together `c_i·(A·x)_i` (c_i = 1 or 1/deg_i of the whole row) for the
+        // rows `row0..`, with duplicates, self loops, empty rows and
+        // rectangular graphs.
         let mut rng = Rng::seed_from_u64(seed);
         let g = random_csr(rows, cols, max_deg, &mut rng);
         let x = features(cols, d, &mut rng);
         let mid = g.source_halves().mid();
         let row0 = ((rows as f64) * row0_frac) as usize;
-        let a = dense(&g, None);
+        let scale = if mean { RowScale::InvDegree } else { RowScale::One };
+        let mut a = dense(&g, None);
+        for (i, mut row) in a.rows_mut().into_iter().enumerate() {
+            row *= f64::from(scale.factor(g.degree(i)));
+        }
         let want = a.dot(&to_f64(&x.view()));
         let abs = a.mapv(f64::abs).dot(&to_f64(&x.view()).mapv(f64::abs));
         let mut got = vec![f32::NAN; (rows - row0) * d];
         let (low, high) = x.view().split_at(ndarray::Axis(0), mid);
-        sparse::gather_rows_half(&g, Half::Low, low, 0.0, row0, &mut got);
-        sparse::gather_rows_half(&g, Half::High, high, 1.0, row0, &mut got);
+        sparse::sum_rows_half(&g, Half::Low, low, row0, scale, false, &mut got);
+        sparse::sum_rows_half(&g, Half::High, high, row0, scale, true, &mut got);
         let got = Array2::from_shape_vec((rows - row0, d), got).unwrap();
         let want = want.slice(ndarray::s![row0.., ..]).to_owned();
         let abs = abs.slice(ndarray::s![row0.., ..]).to_owned();
-        check_close(&got, &want, &abs, "gather_rows_half")?;
+        check_close(&got, &want, &abs, "sum_rows_half")?;
     }
 
     #[test]

@@ -22,8 +22,8 @@ use crate::fused;
 use crate::init::glorot_uniform;
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::message_passing::{
-    check_features, dropout_scales, lenient_csr, nan_matrix, require_square, MessagePassing,
-    Workspace,
+    check_features, dropout_scales, halves_pay, lenient_csr, nan_matrix, require_square,
+    MessagePassing, Workspace,
 };
 use crate::params::{Gradients, Parameters};
 use crate::sparse_input::SparseRows;
@@ -75,7 +75,7 @@ pub enum GcnOrder {
     ///   narrower `in`-wide rows as aggregate-first, without its `n × in`
     ///   intermediate; the fastest of the orders at 64→128);
     /// - `input_dim >= output_dim` on a large graph (project-first's
-    ///   `n × out` intermediate would take [`GCN_HALVES_MIN_BYTES`], 16 MiB,
+    ///   `n × out` intermediate would take [`HALVES_MIN_BYTES`](crate::message_passing::HALVES_MIN_BYTES), 16 MiB,
     ///   or more: from ~65K nodes at 64 outputs): [`GcnOrder::Halves`]
     ///   (project-first's gathers from an intermediate half its size: as fast
     ///   at 128→64, faster at 128→128, with `n·out/2` floats less);
@@ -147,15 +147,6 @@ fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
         dst[k] = src[k] * s;
     }
 }
-
-/// Size of project-first's `n × out` intermediate (f32 bytes) from which
-/// [`GcnOrder::Auto`] runs [`GcnOrder::Halves`] when `input_dim >=
-/// output_dim`: half this machine's 32 MiB L3 (AMD EPYC, 2 cores). At 100K
-/// nodes × 64 (25.6 MB) halves is as fast as project-first and at × 128
-/// (51.2 MB) 0.83 – 0.88× its time; at 10K – 30K nodes × 64 (2.6 – 7.7 MB,
-/// where the whole intermediate stays in cache) it costs 1.04 – 1.16×
-/// (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md` "Session 20").
-pub const GCN_HALVES_MIN_BYTES: usize = 16 << 20;
 
 /// The symmetric normalisation of one graph: per-edge weights
 /// `1/sqrt(d_i·d_j)` and per-node self-loop weights `1/d_i`, with
@@ -467,7 +458,7 @@ impl GCNLayer {
     /// ```
     pub fn resolved_order(&self, nodes: usize, with_workspace: bool) -> GcnOrder {
         let (din, dout) = (self.config.input_dim, self.config.output_dim);
-        let large = nodes.saturating_mul(dout).saturating_mul(4) >= GCN_HALVES_MIN_BYTES;
+        let large = halves_pay(nodes, dout);
         match self.order {
             GcnOrder::Auto if din < dout => GcnOrder::Fused,
             GcnOrder::Auto if large => GcnOrder::Halves,
@@ -821,7 +812,7 @@ impl GCNLayer {
     /// edge weights): per source half `H` ([`Csr::source_halves`]),
     /// `P_H = diag(s_H)·X_H·W` into one `⌈n/2⌉ × out` buffer, block by block
     /// (each block of `X` checked for NaN/∞ while in cache), then for every
-    /// output row `o_i += Σ_{j ∈ H} P_j` ([`sparse::gather_rows_half`]:
+    /// output row `o_i += Σ_{j ∈ H} P_j` ([`sparse::sum_rows_half`]:
     /// overwriting for the lower half, accumulating for the upper), plus
     /// `P_i` when `i ∈ H`; the upper half's pass ends each row with
     /// `act(s_i·o_i + b)`.
@@ -872,8 +863,8 @@ impl GCNLayer {
                 };
                 let last = half == Half::High;
                 fused::row_blocks(o, dout, |row0, oblock| {
-                    let beta = if last { 1.0 } else { 0.0 };
-                    sparse::gather_rows_half(graph, half, pv, beta, row0, oblock);
+                    let one = sparse::RowScale::One;
+                    sparse::sum_rows_half(graph, half, pv, row0, one, last, oblock);
                     for (r, orow) in oblock.chunks_exact_mut(dout).enumerate() {
                         let i = row0 + r;
                         let own = src

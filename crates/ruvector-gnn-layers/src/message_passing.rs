@@ -64,6 +64,22 @@ pub trait MessagePassing {
     fn forward(&self, features: &Array2<f32>, adjacency: &[Vec<usize>]) -> Result<Array2<f32>>;
 }
 
+/// Size of a projected `nodes × out` intermediate (f32 bytes) from which the
+/// GCN's [`crate::GcnOrder::Auto`] computes it half the source nodes at a
+/// time ([`crate::GcnOrder::Halves`], when `input_dim >= output_dim`): half
+/// this machine's 32 MiB L3 (AMD EPYC, 2 cores). At 100K nodes × 64 (25.6 MB) halves is as fast as projecting all
+/// at once and at × 128 (51.2 MB) 0.81 – 0.88× its time; at 10K – 30K nodes
+/// × 64 (2.6 – 7.7 MB, where the whole intermediate stays in cache) it costs
+/// 1.1 – 1.2× (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md`
+/// "Session 20"). (SAGE's mean/sum layers do not use halves: measured
+/// 0.95 – 1.03× of their own paths at 128→64 and 128→128.)
+pub const HALVES_MIN_BYTES: usize = 16 << 20;
+
+/// Whether a `nodes × out` f32 intermediate reaches [`HALVES_MIN_BYTES`].
+pub(crate) fn halves_pay(nodes: usize, out: usize) -> bool {
+    nodes.saturating_mul(out).saturating_mul(4) >= HALVES_MIN_BYTES
+}
+
 /// A square graph over `n` nodes built leniently from neighbour lists:
 /// out-of-range ids skipped, missing lists empty, extra lists ignored.
 /// `None` only when `n` exceeds the 32-bit id space.

@@ -7,7 +7,8 @@
 
 use ndarray::Array2;
 use ruvector_gnn_kernels::{Csr, Rng};
-use ruvector_gnn_layers::gcn::{GcnNorm, GcnOrder, GCN_HALVES_MIN_BYTES};
+use ruvector_gnn_layers::gcn::{GcnNorm, GcnOrder};
+use ruvector_gnn_layers::message_passing::HALVES_MIN_BYTES;
 use ruvector_gnn_layers::{
     Activation, Aggregator, Error, ForwardCtx, GCNLayer, GNNConfig, GraphLayer, LayerNorm,
     SAGELayer, Sequential, Workspace,
@@ -93,7 +94,7 @@ fn graphs(n: usize) -> Vec<(&'static str, Csr)> {
 /// 16 MiB of `X·W` on (65,536 nodes × 64 outputs).
 #[test]
 fn halves_on_unsorted_rows_and_auto_from_the_threshold() {
-    for n in [701usize, GCN_HALVES_MIN_BYTES / (4 * 64)] {
+    for n in [701usize, HALVES_MIN_BYTES / (4 * 64)] {
         let mut rng = Rng::seed_from_u64(n as u64);
         let adj: Vec<Vec<usize>> = (0..n)
             .map(|_| (0..rng.below(7)).map(|_| rng.below(n)).collect())
@@ -168,7 +169,7 @@ fn auto_resolution_follows_dims_size_and_entry_point() {
     assert_eq!(r(128, 128, small, false), GcnOrder::Fused);
     assert_eq!(r(128, 128, small, true), GcnOrder::ProjectFirst);
     // From 16 MiB of `X·W` (65,536 nodes × 64 outputs) on: halves.
-    let min = GCN_HALVES_MIN_BYTES / (4 * 64);
+    let min = HALVES_MIN_BYTES / (4 * 64);
     assert_eq!(min, 65_536);
     assert_eq!(r(128, 64, min - 1, false), GcnOrder::ProjectFirst);
     for ws in [false, true] {

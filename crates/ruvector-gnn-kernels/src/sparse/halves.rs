@@ -1,4 +1,4 @@
-//! Gathers over one source half of a graph ([`Csr::source_halves`]): the
+//! Neighbour sums over one source half of a graph ([`Csr::source_halves`]): the
 //! rows of `x` for half of the sources only, so a caller that computes `x`
 //! itself needs half of it in memory at a time.
 
@@ -7,7 +7,10 @@ use ndarray::ArrayView2;
 use pulp::{Simd, WithSimd};
 
 #[cfg(feature = "simd")]
-use super::{gather_row_simd, prefetch, prefetch_edges, RowSource, Unit};
+use super::sum::sum_row_simd;
+use super::sum::RowScale;
+#[cfg(feature = "simd")]
+use super::{prefetch, prefetch_edges, RowSource};
 use crate::csr::Csr;
 #[cfg(feature = "simd")]
 use crate::dispatch::dispatch;
@@ -70,7 +73,8 @@ struct HalfBlock<'a> {
     halves: &'a SourceHalves,
     half: Half,
     src: HalfSources<'a>,
-    beta: f32,
+    scale: RowScale,
+    accumulate: bool,
     row0: usize,
     out: &'a mut [f32],
 }
@@ -86,20 +90,23 @@ impl HalfBlock<'_> {
                 halves,
                 half,
                 src,
-                beta,
+                scale,
+                accumulate,
                 row0,
                 out,
             } = self;
             let (xs, d) = (src.xs, src.d);
+            let mut acc = vec![0.0f32; d];
             for (r, row) in out.chunks_exact_mut(d).enumerate() {
-                if beta == 0.0 {
-                    row.fill(0.0);
-                } else if beta != 1.0 {
-                    crate::vector::scale(beta, row);
-                }
-                for e in halves.range(csr, row0 + r, half) {
+                let i = row0 + r;
+                acc.fill(0.0);
+                for e in halves.range(csr, i, half) {
                     let at = src.at(e, 0);
-                    crate::scalar::add(&xs[at..at + d], row);
+                    crate::scalar::add(&xs[at..at + d], &mut acc);
+                }
+                let c = scale.factor(csr.degree(i));
+                for (o, a) in row.iter_mut().zip(&acc) {
+                    *o = if accumulate { *o + c * a } else { c * a };
                 }
             }
         }
@@ -116,52 +123,62 @@ impl WithSimd for HalfBlock<'_> {
             halves,
             half,
             src,
-            beta,
+            scale,
+            accumulate,
             row0,
             out,
         } = self;
         for (r, row) in out.chunks_exact_mut(src.d).enumerate() {
-            let range = halves.range(csr, row0 + r, half);
-            gather_row_simd(simd, src, range, Unit, beta, row);
+            let i = row0 + r;
+            let c = scale.factor(csr.degree(i));
+            sum_row_simd(simd, src, halves.range(csr, i, half), c, accumulate, row);
         }
     }
 }
 
-/// `out[i] = beta·out[i] + Σ x[src_e − start]` over row `i`'s edges whose
-/// source lies in `half` (`start..end`, [`SourceHalves::sources`]), for the
-/// rows `row0 .. row0 + rows` only, on the calling thread (one SIMD
-/// dispatch). `x` holds the half's source rows only (`end − start` rows);
-/// `out` is `rows × d`, row-major, `d = x.ncols()`.
+/// `out_i = c_i · Σ x[src_e − start]` (or, with `accumulate`, `out_i += c_i
+/// · Σ …`) over row `i`'s edges whose source lies in `half` (`start..end`,
+/// [`SourceHalves::sources`]), for the rows `row0 .. row0 + rows` only, on
+/// the calling thread (one SIMD dispatch). `x` holds the half's source rows
+/// only (`end − start` rows); `out` is `rows × d`, row-major, `d = x.ncols()`.
 ///
-/// Every edge weight is 1 (the graph's own weights, if any, are not read).
-/// `beta` is 0 (overwrite, even NaN) or 1 (accumulate onto the other half's
-/// sum) in practice. Per row the edges are summed in the row's order within
-/// the half ([`SourceHalves`]), through the register tiles of [`super::gather`].
+/// [`super::sum_rows`] over one half of the sources: every edge weighs 1
+/// (the graph's own weights, if any, are not read) and `c_i` is `scale`'s
+/// factor for row `i`'s whole degree (both halves), so the lower half
+/// written and the upper half added give the whole row's mean or sum (with
+/// the two halves' sums rounded separately). Per row the half's edges are
+/// summed in the row's order, through the same register tiles, prefetching
+/// along the half's edges.
 ///
 /// ```
 /// use ndarray::array;
-/// use ruvector_gnn_kernels::{halves::Half, sparse, Csr};
+/// use ruvector_gnn_kernels::{halves::Half, sparse::{self, RowScale}, Csr};
 /// // 4 sources: mid = 2.
 /// let g = Csr::from_adjacency(&[vec![3, 1, 2], vec![0], vec![], vec![]])?;
 /// let low = array![[1.0f32], [2.0]]; // sources 0, 1
 /// let high = array![[10.0f32], [20.0]]; // sources 2, 3
 /// let mut y = [0.0f32; 2]; // rows 0 and 1
-/// sparse::gather_rows_half(&g, Half::Low, low.view(), 0.0, 0, &mut y);
+/// sparse::sum_rows_half(&g, Half::Low, low.view(), 0, RowScale::One, false, &mut y);
 /// assert_eq!(y, [2.0, 1.0]);
-/// sparse::gather_rows_half(&g, Half::High, high.view(), 1.0, 0, &mut y);
+/// sparse::sum_rows_half(&g, Half::High, high.view(), 0, RowScale::One, true, &mut y);
 /// assert_eq!(y, [32.0, 1.0]);
+/// // The mean: each half scaled by 1/deg of the whole row (3 for row 0).
+/// sparse::sum_rows_half(&g, Half::Low, low.view(), 0, RowScale::InvDegree, false, &mut y);
+/// sparse::sum_rows_half(&g, Half::High, high.view(), 0, RowScale::InvDegree, true, &mut y);
+/// assert!((y[0] - 32.0 / 3.0).abs() < 1e-5 && y[1] == 1.0);
 /// # Ok::<(), ruvector_gnn_kernels::Error>(())
 /// ```
 ///
 /// # Panics
 /// If `x` is not row-major contiguous or does not have the half's number of
 /// rows, `out.len()` is not a multiple of `d`, or the rows run past `n_rows`.
-pub fn gather_rows_half(
+pub fn sum_rows_half(
     csr: &Csr,
     half: Half,
     x: ArrayView2<'_, f32>,
-    beta: f32,
     row0: usize,
+    scale: RowScale,
+    accumulate: bool,
     out: &mut [f32],
 ) {
     let halves = csr.source_halves();
@@ -193,7 +210,8 @@ pub fn gather_rows_half(
             indices: halves.indices(),
             base: sources.start,
         },
-        beta,
+        scale,
+        accumulate,
         row0,
         out,
     }
@@ -235,8 +253,8 @@ mod tests {
                 let mut got = vec![f32::NAN; rows * d];
                 let low = x.slice(s![..mid, ..]);
                 let high = x.slice(s![mid.., ..]);
-                gather_rows_half(&g, Half::Low, low, 0.0, row0, &mut got);
-                gather_rows_half(&g, Half::High, high, 1.0, row0, &mut got);
+                sum_rows_half(&g, Half::Low, low, row0, RowScale::One, false, &mut got);
+                sum_rows_half(&g, Half::High, high, row0, RowScale::One, true, &mut got);
                 let want = want.slice(s![row0.., ..]);
                 // Integer-valued features: both orders of summation are exact.
                 assert_eq!(
@@ -253,13 +271,21 @@ mod tests {
         let g = Csr::from_adjacency(&[vec![], vec![0], vec![]]).unwrap();
         let x = Array2::<f32>::ones((2, 3));
         let mut out = [f32::NAN; 9];
-        gather_rows_half(&g, Half::Low, x.view(), 0.0, 0, &mut out);
+        sum_rows_half(&g, Half::Low, x.view(), 0, RowScale::One, false, &mut out);
         assert_eq!(out, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
         let x = Array2::<f32>::ones((1, 3));
-        gather_rows_half(&g, Half::High, x.view(), 1.0, 0, &mut out);
+        sum_rows_half(&g, Half::High, x.view(), 0, RowScale::One, true, &mut out);
         assert_eq!(out, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
         let empty = Array2::<f32>::zeros((2, 0));
-        gather_rows_half(&g, Half::Low, empty.view(), 0.0, 0, &mut []);
+        sum_rows_half(
+            &g,
+            Half::Low,
+            empty.view(),
+            0,
+            RowScale::One,
+            false,
+            &mut [],
+        );
     }
 
     #[test]
@@ -267,6 +293,14 @@ mod tests {
     fn wrong_half_length_panics() {
         let g = Csr::from_adjacency(&[vec![1], vec![0], vec![0]]).unwrap();
         let x = Array2::<f32>::ones((3, 2));
-        gather_rows_half(&g, Half::Low, x.view(), 0.0, 0, &mut [0.0; 6]);
+        sum_rows_half(
+            &g,
+            Half::Low,
+            x.view(),
+            0,
+            RowScale::One,
+            false,
+            &mut [0.0; 6],
+        );
     }
 }

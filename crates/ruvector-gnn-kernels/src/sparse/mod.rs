@@ -29,7 +29,7 @@ mod sum;
 use crate::scalar;
 #[cfg(not(feature = "simd"))]
 use crate::vector;
-pub use halves::gather_rows_half;
+pub use halves::sum_rows_half;
 pub use sum::{sum_rows, RowScale};
 
 /// Rows per Rayon task: large enough to amortise scheduling and the one
@@ -222,7 +222,7 @@ impl Sources<'_> {
     }
 }
 
-/// Where a gather row kernel ([`gather_row_simd`]) reads edge `e`'s source
+/// Where a sum row kernel ([`sum::sum_row_simd`]) reads edge `e`'s source
 /// row: [`Sources`], or one source half ([`halves`]).
 #[cfg(feature = "simd")]
 trait RowSource: Copy {
@@ -275,16 +275,16 @@ impl Sources<'_> {
 /// `acc += w_e·x[src_e][off..]` over the row's edges, held in `R` registers
 /// so every source row segment is read once and `out` is written once.
 #[cfg(feature = "simd")]
-struct GatherTile<S, W, Src> {
+struct GatherTile<'a, S, W> {
     simd: S,
-    src: Src,
+    src: Sources<'a>,
     range: std::ops::Range<usize>,
     w: W,
     beta: f32,
 }
 
 #[cfg(feature = "simd")]
-impl<S: Simd, W: EdgeWeights, Src: RowSource> RowTile<S> for GatherTile<S, W, Src> {
+impl<S: Simd, W: EdgeWeights> RowTile<S> for GatherTile<'_, S, W> {
     #[inline(always)]
     fn tile<const R: usize>(&mut self, off: usize, regs: &mut [S::f32s]) {
         let Self {
@@ -328,7 +328,9 @@ impl<S: Simd, W: EdgeWeights, Src: RowSource> RowTile<S> for GatherTile<S, W, Sr
 #[inline(always)]
 fn gather_row_simd<S: Simd, W: EdgeWeights>(
     simd: S,
-    src: impl RowSource,
+    xs: &[f32],
+    d: usize,
+    indices: &[u32],
     range: std::ops::Range<usize>,
     w: W,
     beta: f32,
@@ -337,6 +339,7 @@ fn gather_row_simd<S: Simd, W: EdgeWeights>(
     let lanes = S::F32_LANES;
     let (rh, rt) = S::as_mut_simd_f32s(row);
     let nreg = rh.len();
+    let src = Sources { xs, d, indices };
     for_each_tile::<S>(
         rh,
         &mut GatherTile {
@@ -421,8 +424,7 @@ impl<W: EdgeWeights> WithSimd for GatherBlock<'_, W> {
         } = self;
         let indices = csr.indices();
         for (r, row) in out.chunks_exact_mut(d).enumerate() {
-            let src = Sources { xs, d, indices };
-            gather_row_simd(simd, src, csr.row_range(row0 + r), w, beta, row);
+            gather_row_simd(simd, xs, d, indices, csr.row_range(row0 + r), w, beta, row);
         }
     }
 }

@@ -7,7 +7,7 @@ use pulp::{Simd, WithSimd};
 
 use super::row_range_source;
 #[cfg(feature = "simd")]
-use super::{for_each_tile, RowTile, Sources};
+use super::{for_each_tile, RowSource, RowTile, Sources};
 use crate::csr::Csr;
 #[cfg(feature = "simd")]
 use crate::dispatch::dispatch;
@@ -154,36 +154,54 @@ impl WithSimd for SumBlock<'_> {
             row0,
             out,
         } = self;
-        let indices = csr.indices();
-        let lanes = S::F32_LANES;
-        let src = Sources { xs, d, indices };
+        let src = Sources {
+            xs,
+            d,
+            indices: csr.indices(),
+        };
         for (r, row) in out.chunks_exact_mut(d).enumerate() {
             let range = csr.row_range(row0 + r);
             let c = scale.factor(range.len());
-            let (rh, rt) = S::as_mut_simd_f32s(row);
-            let off = rh.len() * lanes;
-            for_each_tile::<S>(
-                rh,
-                &mut SumTile {
-                    simd,
-                    src,
-                    range: range.clone(),
-                    c,
-                    accumulate,
-                },
-            );
-            if !rt.is_empty() {
-                let len = rt.len();
-                let mut acc = simd.splat_f32s(0.0);
-                for e in range {
-                    acc = simd.add_f32s(acc, src.tail(simd, e, off, len));
-                }
-                let v = finish(simd, simd.splat_f32s(c), acc, accumulate, || {
-                    simd.partial_load_f32s(rt)
-                });
-                simd.partial_store_f32s(rt, v);
-            }
+            sum_row_simd(simd, src, range, c, accumulate, row);
         }
+    }
+}
+
+/// One row of [`sum_rows`] (and of [`super::sum_rows_half`]): the sum over
+/// `range`'s source rows from 0 in register tiles, then a masked tail; each
+/// scaled by `c` and written or added into `row`.
+#[cfg(feature = "simd")]
+#[inline(always)]
+pub(super) fn sum_row_simd<S: Simd>(
+    simd: S,
+    src: impl RowSource,
+    range: std::ops::Range<usize>,
+    c: f32,
+    accumulate: bool,
+    row: &mut [f32],
+) {
+    let (rh, rt) = S::as_mut_simd_f32s(row);
+    let off = rh.len() * S::F32_LANES;
+    for_each_tile::<S>(
+        rh,
+        &mut SumTile {
+            simd,
+            src,
+            range: range.clone(),
+            c,
+            accumulate,
+        },
+    );
+    if !rt.is_empty() {
+        let len = rt.len();
+        let mut acc = simd.splat_f32s(0.0);
+        for e in range {
+            acc = simd.add_f32s(acc, src.tail(simd, e, off, len));
+        }
+        let v = finish(simd, simd.splat_f32s(c), acc, accumulate, || {
+            simd.partial_load_f32s(rt)
+        });
+        simd.partial_store_f32s(rt, v);
     }
 }
 
@@ -209,16 +227,16 @@ fn finish<S: Simd>(
 /// A row's tiles for [`sum_rows`]: `R` register accumulators from 0 over the
 /// row's edges, then scaled and written or added.
 #[cfg(feature = "simd")]
-struct SumTile<'a, S> {
+struct SumTile<S, Src> {
     simd: S,
-    src: Sources<'a>,
+    src: Src,
     range: std::ops::Range<usize>,
     c: f32,
     accumulate: bool,
 }
 
 #[cfg(feature = "simd")]
-impl<S: Simd> RowTile<S> for SumTile<'_, S> {
+impl<S: Simd, Src: RowSource> RowTile<S> for SumTile<S, Src> {
     #[inline(always)]
     fn tile<const R: usize>(&mut self, off: usize, regs: &mut [S::f32s]) {
         let Self {
