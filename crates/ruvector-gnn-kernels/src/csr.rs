@@ -34,7 +34,7 @@ pub struct Csr {
     transposed: Memo<Transposed>,
     /// The split by source half, computed on first use by
     /// [`Csr::source_halves`].
-    halves: Memo<SourceHalves>,
+    halves: Memo<Arc<SourceHalves>>,
 }
 
 /// A graph's transpose and its edge map ([`Csr::transpose_with_edge_map`]),
@@ -394,7 +394,9 @@ impl Csr {
     /// # Ok::<(), ruvector_gnn_kernels::Error>(())
     /// ```
     pub fn source_halves(&self) -> &SourceHalves {
-        self.halves.0.get_or_init(|| SourceHalves::new(self))
+        self.halves
+            .0
+            .get_or_init(|| Arc::new(SourceHalves::new(self)))
     }
 
     /// The transposed graph (as [`Csr::transpose_with_edge_map`], without

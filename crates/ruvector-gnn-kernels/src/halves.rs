@@ -37,12 +37,14 @@ pub enum Half {
 /// assert_eq!(h.row(&g, 0, Half::Low), &[1]);
 /// assert_eq!(h.row(&g, 0, Half::High), &[3, 2]);
 /// assert_eq!(h.row(&g, 1, Half::High), &[2]);
-/// assert_eq!(h.edges(&g, Half::Low), 3);
+/// assert_eq!(h.edges(Half::Low), 3);
 /// # Ok::<(), ruvector_gnn_kernels::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceHalves {
     mid: usize,
+    /// Edges of the graph it was built for (both halves).
+    n_edges: usize,
     /// Prefix sums of the rows' lower-half edge counts (`n_rows + 1`).
     low_offsets: Vec<usize>,
     /// Every row's lower-half sources, then every row's upper-half sources.
@@ -52,7 +54,15 @@ pub struct SourceHalves {
 impl SourceHalves {
     /// Splits `csr`'s rows at `mid = ⌈n_cols / 2⌉`: one pass over the edges
     /// to count, one to copy (each in parallel over blocks of rows with the
-    /// `parallel` feature).
+    /// `parallel` feature). [`Csr::source_halves`] builds it once per graph
+    /// and keeps it; this builds a fresh one.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::{halves::SourceHalves, Csr};
+    /// let g = Csr::from_adjacency(&[vec![2], vec![0, 2], vec![1]])?;
+    /// assert_eq!(&SourceHalves::new(&g), g.source_halves());
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
     pub fn new(csr: &Csr) -> Self {
         let mid = csr.n_cols().div_ceil(2);
         let counts = map_rows(csr.n_rows(), |i| {
@@ -68,17 +78,33 @@ impl SourceHalves {
         let indices = split_indices(csr, mid, &low_offsets);
         Self {
             mid,
+            n_edges: csr.n_edges(),
             low_offsets,
             indices,
         }
     }
 
     /// The first source of the upper half, `⌈n_cols / 2⌉`.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::Csr;
+    /// let g = Csr::from_lists(&[vec![4]], 5, false)?; // 1 row over 5 sources
+    /// assert_eq!(g.source_halves().mid(), 3);
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
     pub fn mid(&self) -> usize {
         self.mid
     }
 
     /// The source range of `half`, for a graph with `n_cols` sources.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::{halves::Half, Csr};
+    /// let g = Csr::from_lists(&[vec![4]], 5, false)?;
+    /// assert_eq!(g.source_halves().sources(Half::Low, 5), 0..3);
+    /// assert_eq!(g.source_halves().sources(Half::High, 5), 3..5);
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
     pub fn sources(&self, half: Half, n_cols: usize) -> std::ops::Range<usize> {
         match half {
             Half::Low => 0..self.mid,
@@ -86,7 +112,15 @@ impl SourceHalves {
         }
     }
 
-    /// Heap bytes held: 4 per edge, 8 per row.
+    /// Heap bytes held: 4 per edge, 8 per row (plus 8: the offsets have one
+    /// entry more than there are rows).
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::Csr;
+    /// let g = Csr::from_adjacency(&[vec![1], vec![0]])?; // 2 rows, 2 edges
+    /// assert_eq!(g.source_halves().heap_bytes(), 4 * 2 + 8 * 3);
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
     pub fn heap_bytes(&self) -> usize {
         4 * self.indices.len() + std::mem::size_of::<usize>() * self.low_offsets.len()
     }
@@ -97,27 +131,59 @@ impl SourceHalves {
     }
 
     /// Edges from `half` over all rows.
-    pub fn edges(&self, csr: &Csr, half: Half) -> usize {
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::{halves::Half, Csr};
+    /// let g = Csr::from_adjacency(&[vec![1, 2], vec![0], vec![0]])?; // mid 2
+    /// assert_eq!(g.source_halves().edges(Half::Low), 3);
+    /// assert_eq!(g.source_halves().edges(Half::High), 1);
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
+    pub fn edges(&self, half: Half) -> usize {
         match half {
             Half::Low => self.low_edges(),
-            Half::High => csr.n_edges() - self.low_edges(),
+            Half::High => self.n_edges - self.low_edges(),
         }
     }
 
     /// The rearranged indices (global source ids) the ranges of
     /// [`SourceHalves::range`] point into.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::Csr;
+    /// let g = Csr::from_adjacency(&[vec![2, 1], vec![2], vec![0]])?; // mid 2
+    /// // Lower-half sources of rows 0, 1, 2, then upper-half ones.
+    /// assert_eq!(g.source_halves().indices(), &[1, 0, 2, 2]);
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
     pub fn indices(&self) -> &[u32] {
         &self.indices
     }
 
-    /// Slots of row `i`'s sources in `half` in [`SourceHalves::indices`]
-    /// (`csr` is the graph the split was built for: the upper half's slots
-    /// follow from its row offsets).
+    /// Slots of row `i`'s sources in `half` in [`SourceHalves::indices`].
+    /// `csr` must be the graph the split was built for (the upper half's
+    /// slots follow from its row offsets), as with `g.source_halves().range(&g,
+    /// …)`.
+    ///
+    /// ```
+    /// use ruvector_gnn_kernels::{halves::Half, Csr};
+    /// let g = Csr::from_adjacency(&[vec![2, 1], vec![2], vec![0]])?; // mid 2
+    /// let h = g.source_halves();
+    /// assert_eq!(h.range(&g, 0, Half::Low), 0..1);
+    /// assert_eq!(h.range(&g, 1, Half::High), 3..4);
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
     ///
     /// # Panics
-    /// If `i` is not a row of `csr`.
+    /// If `i` is not a row of `csr`; with another graph than the one the
+    /// split was built for the ranges are meaningless and may panic (checked
+    /// in debug builds: same row and edge counts).
     #[inline]
     pub fn range(&self, csr: &Csr, i: usize, half: Half) -> std::ops::Range<usize> {
+        debug_assert!(
+            csr.n_rows() + 1 == self.low_offsets.len() && csr.n_edges() == self.n_edges,
+            "halves: a split of another graph"
+        );
         let (l0, l1) = (self.low_offsets[i], self.low_offsets[i + 1]);
         match half {
             Half::Low => l0..l1,
@@ -130,7 +196,8 @@ impl SourceHalves {
         }
     }
 
-    /// Row `i`'s sources in `half` (global source ids).
+    /// Row `i`'s sources in `half` (global source ids; `csr` as for
+    /// [`SourceHalves::range`]). Example: [`SourceHalves`].
     ///
     /// # Panics
     /// As [`SourceHalves::range`].
@@ -217,8 +284,8 @@ mod tests {
             assert_eq!(h.row(csr, i, Half::High), high.as_slice(), "row {i}");
             low_edges += low.len();
         }
-        assert_eq!(h.edges(csr, Half::Low), low_edges);
-        assert_eq!(h.edges(csr, Half::High), csr.n_edges() - low_edges);
+        assert_eq!(h.edges(Half::Low), low_edges);
+        assert_eq!(h.edges(Half::High), csr.n_edges() - low_edges);
         assert_eq!(h.indices().len(), csr.n_edges());
         assert_eq!(
             h.heap_bytes(),
@@ -255,6 +322,9 @@ mod tests {
         let g = Csr::from_lists(&[vec![4, 0, 3], vec![2]], 5, false).unwrap();
         check(&g);
         assert_eq!(g.source_halves().row(&g, 0, Half::High), &[4, 3]);
+        // Clones made after the first call share the split.
+        let c = g.clone();
+        assert!(std::ptr::eq(g.source_halves(), c.source_halves()));
         // Attaching weights keeps the memo (the split ignores weights).
         let w = g.clone().with_weights(vec![1.0; 4]).unwrap();
         assert_eq!(w.source_halves(), g.source_halves());

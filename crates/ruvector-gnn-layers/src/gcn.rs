@@ -128,9 +128,11 @@ pub enum GcnOrder {
     /// size; the graph's edges are split by source half once per graph
     /// ([`Csr::source_halves`], kept with the graph: 4 bytes per edge and 8
     /// per node, 7.2 MB for 100K nodes × 16 edges). Sums a row's terms in
-    /// another order than [`GcnOrder::ProjectFirst`] (lower half and own row
-    /// first): equal within f32 rounding. Graphs with self references or
-    /// edge weights run [`GcnOrder::ProjectFirst`] instead.
+    /// another order than [`GcnOrder::ProjectFirst`] (the lower half's
+    /// neighbours first, then — for a row in the lower half — its own row,
+    /// then the upper half's neighbours, then — for a row in the upper
+    /// half — its own row): equal within f32 rounding. Graphs with self
+    /// references or edge weights run [`GcnOrder::ProjectFirst`] instead.
     Halves,
 }
 
@@ -408,9 +410,10 @@ impl GCNLayer {
     }
 
     /// Turns the NaN/Inf scan of input features on (default) or off
-    /// (non-finite input then propagates to the output). Project-first and
-    /// panels inference on graphs without self references or edge weights
-    /// (project-first is the default order for `input_dim > output_dim`)
+    /// (non-finite input then propagates to the output). Project-first,
+    /// panels and halves inference on graphs without self references or edge
+    /// weights (one of them is the default order for `input_dim >
+    /// output_dim`, and halves for `input_dim == output_dim` on large graphs)
     /// scan each block of rows inside their projection pass, so there the
     /// check costs almost nothing; the other orders and graphs, and
     /// training, scan the input first, one pass.
@@ -443,9 +446,12 @@ impl GCNLayer {
     }
 
     /// The order inference actually runs ([`GcnOrder::Auto`] resolved) on a
-    /// graph of `nodes` nodes: `with_workspace` is `true` for
-    /// [`GCNLayer::forward_normalized`] (a caller-held [`Workspace`]) and
-    /// `false` for the other entry points.
+    /// graph of `nodes` nodes without self references or edge weights:
+    /// `with_workspace` is `true` for [`GCNLayer::forward_normalized`] (a
+    /// caller-held [`Workspace`]) and `false` for the other entry points. On
+    /// a graph with self references or edge weights, where
+    /// [`GcnOrder::Halves`] would run as generic project-first, `Auto`
+    /// resolves as for a small graph (`resolved_order(0, with_workspace)`).
     ///
     /// ```
     /// use ruvector_gnn_layers::{gcn::GcnOrder, GCNLayer, GNNConfig};
@@ -466,6 +472,21 @@ impl GCNLayer {
             GcnOrder::Auto => GcnOrder::ProjectFirst,
             o => o,
         }
+    }
+
+    /// [`GCNLayer::resolved_order`] for `graph`: [`GcnOrder::Halves`], like
+    /// [`GcnOrder::Panels`], needs the per-node scaled path and runs as
+    /// generic project-first on a graph with self references or edge weights,
+    /// so there [`GcnOrder::Auto`] keeps the choice it makes for smaller
+    /// graphs (e.g. [`GcnOrder::Fused`], no intermediate, at
+    /// `input_dim == output_dim` without a workspace).
+    fn order_for(&self, graph: &Csr, norm: &GcnNorm, with_workspace: bool) -> GcnOrder {
+        let order = self.resolved_order(graph.n_rows(), with_workspace);
+        let scaled_only = norm.has_loops || graph.weights().is_some();
+        if self.order == GcnOrder::Auto && order == GcnOrder::Halves && scaled_only {
+            return self.resolved_order(0, with_workspace);
+        }
+        order
     }
 
     /// Whether the inference path reads per-edge weights (only
@@ -529,7 +550,7 @@ impl GCNLayer {
     /// ```
     ///
     /// # Errors
-    /// As [`GCNLayer::forward`]. Project-first and panels (see
+    /// As [`GCNLayer::forward`]. Project-first, panels and halves (see
     /// [`GCNLayer::with_check_finite`]) check for NaN/Inf inside their pass
     /// over `x`, so after an [`Error::NonFinite`] `out` may hold that pass's
     /// values, not the old ones.
@@ -583,7 +604,7 @@ impl GCNLayer {
     /// workspace ([`GCNLayer::forward_normalized`]) or `None` (a plain call:
     /// the thread's workspace, and the order chosen for a call without one).
     /// The NaN/∞ check (when on) runs inside the pass over `x` of
-    /// project-first and panels ([`GCNLayer::runs_scaled`]; after an error
+    /// project-first, panels and halves ([`GCNLayer::runs_scaled`]; after an error
     /// `out` holds that pass's values), before the other orders.
     fn run(
         &self,
@@ -595,7 +616,7 @@ impl GCNLayer {
     ) -> Result<()> {
         let n = x.nrows();
         let dout = self.config.output_dim;
-        let order = self.resolved_order(n, ws.is_some());
+        let order = self.order_for(graph, norm, ws.is_some());
         let scaled = Self::runs_scaled(order, graph, norm);
         if self.check_finite && !scaled {
             check::finite("node features", &x)?;
@@ -615,10 +636,11 @@ impl GCNLayer {
         finite.result("node features", &x)
     }
 
-    /// Whether `order` runs [`GCNLayer::run_scaled`] or
-    /// [`GCNLayer::run_panels`] on `graph` (project-first with per-node
-    /// scales, whole or in panels: no self references, no edge weights); both
-    /// check the input inside their pass.
+    /// Whether `order` runs [`GCNLayer::run_scaled`], [`GCNLayer::run_panels`]
+    /// or [`GCNLayer::run_halves`] on `graph` (project-first with per-node
+    /// scales, whole, in column panels or in source halves: no self
+    /// references, no edge weights); all three check the input inside their
+    /// pass over it.
     fn runs_scaled(order: GcnOrder, graph: &Csr, norm: &GcnNorm) -> bool {
         matches!(
             order,
@@ -1228,5 +1250,50 @@ impl MessagePassing for GCNLayer {
 
     fn forward(&self, features: &Array2<f32>, adjacency: &[Vec<usize>]) -> Result<Array2<f32>> {
         GCNLayer::forward(self, features, adjacency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(din: usize, dout: usize) -> GCNLayer {
+        GCNLayer::new(GNNConfig {
+            input_dim: din,
+            output_dim: dout,
+            ..GNNConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// At the halves threshold `Auto` runs halves on a plain graph, and on a
+    /// graph with a self reference or edge weights (where halves would run
+    /// as generic project-first) what it runs on small graphs.
+    #[test]
+    fn auto_keeps_its_small_graph_choice_where_halves_cannot_run() {
+        let n = crate::message_passing::HALVES_MIN_BYTES / (4 * 64);
+        let mut lists = vec![Vec::new(); n];
+        lists[1] = vec![0];
+        let plain = Csr::from_lists(&lists, n, false).unwrap();
+        lists[2] = vec![2];
+        let looped = Csr::from_lists(&lists, n, false).unwrap();
+        let weighted = plain.clone().with_weights(vec![0.5]).unwrap();
+        for (din, ws, small) in [
+            (64, false, GcnOrder::Fused),
+            (64, true, GcnOrder::ProjectFirst),
+            (128, false, GcnOrder::ProjectFirst),
+        ] {
+            let l = layer(din, 64);
+            let norm = GcnNorm::new(&plain).unwrap();
+            assert_eq!(l.order_for(&plain, &norm, ws), GcnOrder::Halves);
+            for g in [&looped, &weighted] {
+                let norm = GcnNorm::new(g).unwrap();
+                assert_eq!(l.order_for(g, &norm, ws), small, "{din}→64 ws {ws}");
+            }
+            // An explicit order is kept as set.
+            let fixed = layer(din, 64).with_order(GcnOrder::Halves);
+            let norm = GcnNorm::new(&weighted).unwrap();
+            assert_eq!(fixed.order_for(&weighted, &norm, ws), GcnOrder::Halves);
+        }
     }
 }

@@ -67,7 +67,7 @@ pub trait MessagePassing {
 /// Size of a projected `nodes × out` intermediate (f32 bytes) from which the
 /// GCN's [`crate::GcnOrder::Auto`] computes it half the source nodes at a
 /// time ([`crate::GcnOrder::Halves`], when `input_dim >= output_dim`): half
-/// this machine's 32 MiB L3 (AMD EPYC, 2 cores). At 100K nodes × 64 (25.6 MB) halves is as fast as projecting all
+/// the 32 MiB L3 of the benchmark machine (AMD EPYC, 2 cores). At 100K nodes × 64 (25.6 MB) halves is as fast as projecting all
 /// at once and at × 128 (51.2 MB) 0.81 – 0.88× its time; at 10K – 30K nodes
 /// × 64 (2.6 – 7.7 MB, where the whole intermediate stays in cache) it costs
 /// 1.1 – 1.2× (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md`

@@ -33,8 +33,12 @@ impl HalfSources<'_> {
     }
 
     /// Requests the source row [`super::PREFETCH_BYTES`] ahead of edge `e`
-    /// in the half's edge order, as the whole-graph gathers do (an edge of
-    /// the other half past the end of this one is out of `xs` and skipped).
+    /// in the half's edge order, as the whole-graph gathers do. Past the end
+    /// of the lower half the look-ahead reaches upper-half sources, whose
+    /// rows lie past the end of `xs` (skipped by [`prefetch`]'s bounds
+    /// check); the upper half's look-ahead never leaves it (the subtraction
+    /// wraps only for a source below `base`, which it never sees, and the
+    /// bounds check would skip that too).
     #[cfg(feature = "simd")]
     #[inline(always)]
     fn prefetch_ahead(&self, e: usize) {
@@ -197,7 +201,8 @@ pub fn sum_rows_half(
     }
     assert_eq!(out.len() % d, 0, "sparse: out is rows × d");
     assert!(
-        row0 + out.len() / d <= csr.n_rows(),
+        row0.checked_add(out.len() / d)
+            .is_some_and(|end| end <= csr.n_rows()),
         "sparse: rows past the graph"
     );
     HalfBlock {
