@@ -43,6 +43,8 @@ pub enum Half {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceHalves {
     mid: usize,
+    /// Sources (columns) of the graph it was built for.
+    n_cols: usize,
     /// Edges of the graph it was built for (both halves).
     n_edges: usize,
     /// Prefix sums of the rows' lower-half edge counts (`n_rows + 1`).
@@ -78,6 +80,7 @@ impl SourceHalves {
         let indices = split_indices(csr, mid, &low_offsets);
         Self {
             mid,
+            n_cols: csr.n_cols(),
             n_edges: csr.n_edges(),
             low_offsets,
             indices,
@@ -96,19 +99,19 @@ impl SourceHalves {
         self.mid
     }
 
-    /// The source range of `half`, for a graph with `n_cols` sources.
+    /// The source range of `half`.
     ///
     /// ```
     /// use ruvector_gnn_kernels::{halves::Half, Csr};
     /// let g = Csr::from_lists(&[vec![4]], 5, false)?;
-    /// assert_eq!(g.source_halves().sources(Half::Low, 5), 0..3);
-    /// assert_eq!(g.source_halves().sources(Half::High, 5), 3..5);
+    /// assert_eq!(g.source_halves().sources(Half::Low), 0..3);
+    /// assert_eq!(g.source_halves().sources(Half::High), 3..5);
     /// # Ok::<(), ruvector_gnn_kernels::Error>(())
     /// ```
-    pub fn sources(&self, half: Half, n_cols: usize) -> std::ops::Range<usize> {
+    pub fn sources(&self, half: Half) -> std::ops::Range<usize> {
         match half {
             Half::Low => 0..self.mid,
-            Half::High => self.mid..n_cols,
+            Half::High => self.mid..self.n_cols,
         }
     }
 

@@ -75,8 +75,10 @@ pub enum GcnOrder {
     ///   narrower `in`-wide rows as aggregate-first, without its `n × in`
     ///   intermediate; the fastest of the orders at 64→128);
     /// - `input_dim >= output_dim` on a large graph (project-first's
-    ///   `n × out` intermediate would take [`HALVES_MIN_BYTES`](crate::message_passing::HALVES_MIN_BYTES), 16 MiB,
-    ///   or more: from ~65K nodes at 64 outputs): [`GcnOrder::Halves`]
+    ///   `n × out` intermediate would take
+    ///   [`HALVES_MIN_BYTES`](crate::message_passing::HALVES_MIN_BYTES),
+    ///   16 MiB, or more: from ~65K nodes at 64 outputs; on graphs without
+    ///   self references or edge weights): [`GcnOrder::Halves`]
     ///   (project-first's gathers from an intermediate half its size: as fast
     ///   at 128→64, faster at 128→128, with `n·out/2` floats less);
     /// - `input_dim > output_dim` otherwise: [`GcnOrder::ProjectFirst`] (it
@@ -224,6 +226,13 @@ impl GcnNorm {
             inv_sqrt: per_node.iter().map(|p| p.0 as f32).collect(),
             has_loops,
         })
+    }
+
+    /// Whether the normalisation can be applied per node on `graph` (the
+    /// graph it was built for): no self references and no edge weights,
+    /// so every edge weighs `s_i·s_j` and the self loop `s_i²`.
+    fn per_node(&self, graph: &Csr) -> bool {
+        !self.has_loops && graph.weights().is_none()
     }
 
     /// Per-edge weights, in the graph's edge order.
@@ -482,8 +491,7 @@ impl GCNLayer {
     /// `input_dim == output_dim` without a workspace).
     fn order_for(&self, graph: &Csr, norm: &GcnNorm, with_workspace: bool) -> GcnOrder {
         let order = self.resolved_order(graph.n_rows(), with_workspace);
-        let scaled_only = norm.has_loops || graph.weights().is_some();
-        if self.order == GcnOrder::Auto && order == GcnOrder::Halves && scaled_only {
+        if self.order == GcnOrder::Auto && order == GcnOrder::Halves && !norm.per_node(graph) {
             return self.resolved_order(0, with_workspace);
         }
         order
@@ -645,8 +653,7 @@ impl GCNLayer {
         matches!(
             order,
             GcnOrder::ProjectFirst | GcnOrder::Panels | GcnOrder::Halves
-        ) && !norm.has_loops
-            && graph.weights().is_none()
+        ) && norm.per_node(graph)
     }
 
     /// [`GCNLayer::run`] in a resolved `order` (`out` already shaped).
@@ -713,7 +720,7 @@ impl GCNLayer {
         let (Some(bias), Some(o)) = (self.bias.as_slice(), out.as_slice_mut()) else {
             return;
         };
-        let per_node = !norm.has_loops && graph.weights().is_none();
+        let per_node = norm.per_node(graph);
         let act = self.config.activation.to_act();
         fused::project_row_blocks(
             o,
@@ -847,7 +854,6 @@ impl GCNLayer {
         ws: &mut Workspace,
         out: &mut Array2<f32>,
     ) {
-        use rayon::prelude::*;
         let (n, dout) = (x.nrows(), self.config.output_dim);
         if n == 0 || dout == 0 {
             // Nothing to compute (and no zero-size chunks below).
@@ -858,27 +864,13 @@ impl GCNLayer {
         let mut p = ws.take_matrix_lines(0, halves.mid(), dout);
         let xs = x.as_standard_layout();
         let act = self.config.activation.to_act();
-        let rows_per = fused::FUSED_ROWS;
         if let (Some(o), Some(bias), Some(ps)) =
             (out.as_slice_mut(), self.bias.as_slice(), p.as_slice_mut())
         {
             for half in [Half::Low, Half::High] {
-                let src = halves.sources(half, n);
+                let src = halves.sources(half);
                 let ph = &mut ps[..src.len() * dout];
-                ph.par_chunks_mut(rows_per * dout)
-                    .enumerate()
-                    .for_each(|(blk, pb)| {
-                        let j0 = src.start + blk * rows_per;
-                        let rows = pb.len() / dout;
-                        let xb = xs.slice(ndarray::s![j0..j0 + rows, ..]);
-                        finite.block(&xb);
-                        if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *pb) {
-                            matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
-                        }
-                        for (prow, &sj) in pb.chunks_exact_mut(dout).zip(&s[j0..j0 + rows]) {
-                            vector::scale(sj, prow);
-                        }
-                    });
+                self.project_scaled(xs.view(), s, finite, src.start, ph);
                 let ph = &*ph;
                 let Ok(pv) = ArrayView2::from_shape((src.len(), dout), ph) else {
                     break;
@@ -920,6 +912,37 @@ impl GCNLayer {
         ws.give_matrix(0, p);
     }
 
+    /// `p = diag(s)·X·W` for the rows `j0 .. j0 + rows` of `x` (`p` holds
+    /// `rows × out`, row-major), per block of [`fused::FUSED_ROWS`] rows in
+    /// parallel: each block of `x` is checked for NaN/∞ and multiplied while
+    /// in cache, then its rows scaled ([`GCNLayer::run_scaled`] for all rows,
+    /// [`GCNLayer::run_halves`] per half).
+    fn project_scaled(
+        &self,
+        x: ArrayView2<'_, f32>,
+        s: &[f32],
+        finite: &check::FusedFinite,
+        j0: usize,
+        p: &mut [f32],
+    ) {
+        use rayon::prelude::*;
+        let (dout, rows_per) = (self.config.output_dim, fused::FUSED_ROWS);
+        p.par_chunks_mut(rows_per * dout)
+            .enumerate()
+            .for_each(|(blk, pb)| {
+                let row0 = j0 + blk * rows_per;
+                let rows = pb.len() / dout;
+                let xb = x.slice(ndarray::s![row0..row0 + rows, ..]);
+                finite.block(&xb);
+                if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *pb) {
+                    matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
+                }
+                for (prow, &sj) in pb.chunks_exact_mut(dout).zip(&s[row0..row0 + rows]) {
+                    vector::scale(sj, prow);
+                }
+            });
+    }
+
     /// Project-first inference with per-node scaling, for graphs without
     /// self references or edge weights: with `s = D^-1/2`,
     /// `Â·X·W = diag(s)·(A + I)·diag(s)·X·W`, so `P = diag(s)·X·W` is
@@ -937,7 +960,6 @@ impl GCNLayer {
         ws: &mut Workspace,
         out: &mut Array2<f32>,
     ) {
-        use rayon::prelude::*;
         let (n, dout) = (x.nrows(), self.config.output_dim);
         let s = ndarray::ArrayView1::from(norm.inv_sqrt.as_slice());
         // Overwritten by the products (beta = 0): no need to zero it.
@@ -945,22 +967,8 @@ impl GCNLayer {
         let xs = x.as_standard_layout();
         // `P = diag(s)·X·W` per block of rows, each block of `X` checked
         // for NaN/∞ and multiplied while in cache, then its rows scaled.
-        let rows_per = fused::FUSED_ROWS;
         if let (Some(ps), Some(sv)) = (p.as_slice_mut(), s.as_slice()) {
-            ps.par_chunks_mut(rows_per * dout)
-                .enumerate()
-                .for_each(|(blk, pb)| {
-                    let row0 = blk * rows_per;
-                    let rows = pb.len() / dout;
-                    let xb = xs.slice(ndarray::s![row0..row0 + rows, ..]);
-                    finite.block(&xb);
-                    if let Ok(pv) = ndarray::ArrayViewMut2::from_shape((rows, dout), &mut *pb) {
-                        matmul::matmul_into_serial(1.0, xb, self.weight.view(), 0.0, pv);
-                    }
-                    for (prow, &sj) in pb.chunks_exact_mut(dout).zip(&sv[row0..row0 + rows]) {
-                        vector::scale(sj, prow);
-                    }
-                });
+            self.project_scaled(xs.view(), sv, finite, 0, ps);
         }
         sparse::gather(graph, None, p.view(), 0.0, out.view_mut());
         let act = self.config.activation.to_act();

@@ -67,10 +67,10 @@ pub trait MessagePassing {
 /// Size of a projected `nodes × out` intermediate (f32 bytes) from which the
 /// GCN's [`crate::GcnOrder::Auto`] computes it half the source nodes at a
 /// time ([`crate::GcnOrder::Halves`], when `input_dim >= output_dim`): half
-/// the 32 MiB L3 of the benchmark machine (AMD EPYC, 2 cores). At 100K nodes × 64 (25.6 MB) halves is as fast as projecting all
-/// at once and at × 128 (51.2 MB) 0.81 – 0.88× its time; at 10K – 30K nodes
-/// × 64 (2.6 – 7.7 MB, where the whole intermediate stays in cache) it costs
-/// 1.1 – 1.2× (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md`
+/// the 32 MiB L3 of the benchmark machine (AMD EPYC, 2 cores). At 100K nodes
+/// × 64 (25.6 MB) halves is as fast as projecting all at once and at × 128
+/// (51.2 MB) 0.81 – 0.88× its time; at 10K – 30K nodes × 64 (2.6 – 7.7 MB,
+/// where the whole intermediate stays in cache) it costs 1.1 – 1.2× (`benches/examples/gcn_orders.rs`, `docs/BENCHMARKS.md`
 /// "Session 20"). (SAGE's mean/sum layers do not use halves: measured
 /// 0.95 – 1.03× of their own paths at 128→64 and 128→128.)
 pub const HALVES_MIN_BYTES: usize = 16 << 20;

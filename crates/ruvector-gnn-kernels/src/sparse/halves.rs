@@ -103,15 +103,12 @@ impl HalfBlock<'_> {
             let mut acc = vec![0.0f32; d];
             for (r, row) in out.chunks_exact_mut(d).enumerate() {
                 let i = row0 + r;
-                acc.fill(0.0);
-                for e in halves.range(csr, i, half) {
+                let rows = halves.range(csr, i, half).map(|e| {
                     let at = src.at(e, 0);
-                    crate::scalar::add(&xs[at..at + d], &mut acc);
-                }
+                    &xs[at..at + d]
+                });
                 let c = scale.factor(csr.degree(i));
-                for (o, a) in row.iter_mut().zip(&acc) {
-                    *o = if accumulate { *o + c * a } else { c * a };
-                }
+                super::sum::sum_row_scalar(rows, c, accumulate, &mut acc, row);
             }
         }
     }
@@ -186,7 +183,7 @@ pub fn sum_rows_half(
     out: &mut [f32],
 ) {
     let halves = csr.source_halves();
-    let sources = halves.sources(half, csr.n_cols());
+    let sources = halves.sources(half);
     assert_eq!(
         x.nrows(),
         sources.len(),

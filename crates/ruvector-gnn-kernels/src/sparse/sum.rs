@@ -126,17 +126,34 @@ impl SumBlock<'_> {
         for (r, row) in out.chunks_exact_mut(d).enumerate() {
             let range = csr.row_range(row0 + r);
             let c = scale.factor(range.len());
-            acc.fill(0.0);
-            for &j in &csr.indices()[range] {
+            let rows = csr.indices()[range].iter().map(|&j| {
                 let j = j as usize;
-                for (a, v) in acc.iter_mut().zip(&xs[j * d..(j + 1) * d]) {
-                    *a += v;
-                }
-            }
-            for (o, a) in row.iter_mut().zip(&acc) {
-                *o = if accumulate { *o + c * a } else { c * a };
-            }
+                &xs[j * d..(j + 1) * d]
+            });
+            sum_row_scalar(rows, c, accumulate, &mut acc, row);
         }
+    }
+}
+
+/// Scalar twin of [`sum_row_simd`] (one row of [`sum_rows`] and of
+/// [`super::sum_rows_half`]): `acc` = the sum of `sources` from 0, then
+/// `row = c·acc`, or `row += c·acc` with `accumulate`.
+#[cfg(not(feature = "simd"))]
+pub(super) fn sum_row_scalar<'a>(
+    sources: impl Iterator<Item = &'a [f32]>,
+    c: f32,
+    accumulate: bool,
+    acc: &mut [f32],
+    row: &mut [f32],
+) {
+    acc.fill(0.0);
+    for src in sources {
+        for (a, v) in acc.iter_mut().zip(src) {
+            *a += v;
+        }
+    }
+    for (o, a) in row.iter_mut().zip(acc.iter()) {
+        *o = if accumulate { *o + c * a } else { c * a };
     }
 }
 
