@@ -85,6 +85,10 @@ const CASES: &[(&str, &str)] = &[
     ("sage_mean1", "SAGE-mean 128→64, `forward_graph`"),
     ("sage_max1", "SAGE-max 128→64, `forward_graph`"),
     (
+        "sage_mean2",
+        "SAGE-mean 128→128→64 (2 layers, ReLU; one fused pair), `Sequential::forward_graph`",
+    ),
+    (
         "mmap_f32_gcn4",
         "GCN 4 layers, f32 file, `QuantizedModel::load_mmap` + forward",
     ),
@@ -282,6 +286,21 @@ fn child(case: &str, n: usize, dir: &Path) -> Res<()> {
                 Box::new(SAGELayer::new(IN, OUT, Aggregator::Mean, false, 2)?),
                 false,
             ),
+            "sage_mean2" => {
+                let mut m = Sequential::new(Vec::new());
+                m.push(Box::new(
+                    SAGELayer::new(IN, 128, Aggregator::Mean, false, 1)?
+                        .with_activation(Activation::ReLU),
+                ))?;
+                m.push(Box::new(SAGELayer::new(
+                    128,
+                    OUT,
+                    Aggregator::Mean,
+                    false,
+                    2,
+                )?))?;
+                (Box::new(m), false)
+            }
             "sage_max1" => (
                 Box::new(SAGELayer::new(IN, OUT, Aggregator::Max, false, 3)?),
                 false,

@@ -28,9 +28,14 @@
 //!   inference entry points for repeated calls on one graph
 //!   (`GCNLayer::forward_normalized` with a precomputed `GcnNorm`,
 //!   `GATLayer::forward_prepared` with a `SelfLoopGraph`,
-//!   `SAGELayer::forward_into`), reusing a `Workspace` and the output buffer
-//!   between calls. The PyG counterparts with the graph preprocessing done
-//!   once are `gcn_csr_cached` and the `*_csr` variants.
+//!   `SAGELayer::forward_into`; for the 2-layer model
+//!   `SAGELayer::forward_pair_into`, one pass without the hidden matrix),
+//!   reusing a `Workspace` and the output buffer between calls.
+//!   `sage_mean2_two` is the 2-layer model as two `forward_into` calls
+//!   through a reused hidden buffer (what `sage_mean2_ws` was before
+//!   session 21), for comparing the fused pass in one process. The PyG
+//!   counterparts with the graph preprocessing done once are
+//!   `gcn_csr_cached` and the `*_csr` variants.
 //! - Floor probes (forward only, beside the SAGE layers; what a 128→64
 //!   SAGE layer cannot avoid doing): `sage_max_gather` is the 128-wide max
 //!   over every node's in-edges alone (`sparse::gather_max_rows` per block
@@ -245,6 +250,15 @@ fn run_synthetic(
                     .forward_prepared(s.x.view(), &s.loops, &mut b.ws, &mut b.out)?)
             }),
             "sage_mean2_ws" => time(reps, || {
+                Ok(l.sage1.forward_pair_into(
+                    &l.sage2,
+                    s.x.view(),
+                    &s.graph,
+                    &mut b.ws,
+                    &mut b.out,
+                )?)
+            }),
+            "sage_mean2_two" => time(reps, || {
                 l.sage1
                     .forward_into(s.x.view(), &s.graph, &mut b.ws, &mut b.hidden)?;
                 l.sage2

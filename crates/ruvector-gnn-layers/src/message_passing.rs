@@ -367,8 +367,8 @@ pub(crate) fn lend_thread_local<T: Default + 'static, R>(
 
 /// The default of [`Workspace::thread_local_limit`]: 256 MiB per thread
 /// (at 100K nodes a 128→64 GCN or GAT layer keeps 26–32 MB, a `Sequential`
-/// of two 128-wide SAGE layers ≈ 77 MB). Larger scratch is freed after the
-/// call that needed it.
+/// of SAGE 128→128→64 ≈ 26 MB, the fused pair's projected rows). Larger
+/// scratch is freed after the call that needed it.
 pub const THREAD_SCRATCH_MAX_BYTES: usize = 256 << 20;
 
 /// [`Workspace::set_thread_local_limit`]'s value.

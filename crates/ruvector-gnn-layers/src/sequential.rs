@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
 use crate::message_passing::Workspace;
 use crate::params::{Gradients, Parameters};
+use crate::sage::SAGELayer;
 
 /// The thread workspace's slot for [`Sequential`]'s second buffer (the
 /// layers use slots 0–5 during the call).
@@ -108,6 +109,50 @@ impl Sequential {
     /// Whether the stack has no layers (it is then the identity).
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
+    }
+}
+
+impl Sequential {
+    /// The inference steps on `graph`: `(i, false)` runs layer `i` alone,
+    /// `(i, true)` layers `i` and `i + 1` as one fused pair
+    /// ([`SAGELayer::forward_pair_into`], when [`SAGELayer::fuses_with`]).
+    fn steps(&self, graph: &Csr) -> Vec<(usize, bool)> {
+        let mut steps = Vec::with_capacity(self.layers.len());
+        let mut i = 0;
+        while i < self.layers.len() {
+            let pair = self.sage_pair(i, graph).is_some();
+            steps.push((i, pair));
+            i += if pair { 2 } else { 1 };
+        }
+        steps
+    }
+
+    /// Layers `i` and `i + 1` when both are SAGE layers that fuse on `graph`.
+    fn sage_pair(&self, i: usize, graph: &Csr) -> Option<(&SAGELayer, &SAGELayer)> {
+        let first = self.layers.get(i)?.as_any().downcast_ref::<SAGELayer>()?;
+        let second = self
+            .layers
+            .get(i + 1)?
+            .as_any()
+            .downcast_ref::<SAGELayer>()?;
+        first.fuses_with(second, graph).then_some((first, second))
+    }
+
+    /// One inference step (see [`Sequential::steps`]) from `x` into `out`.
+    fn step(
+        &self,
+        i: usize,
+        pair: bool,
+        x: ArrayView2<'_, f32>,
+        graph: &Csr,
+        out: &mut Array2<f32>,
+    ) -> Result<()> {
+        match self.sage_pair(i, graph).filter(|_| pair) {
+            Some((first, second)) => Workspace::with_thread_local(|ws| {
+                first.forward_pair_into(second, x, graph, ws, out)
+            }),
+            None => self.layers[i].forward_graph_into(x, graph, out),
+        }
     }
 }
 
@@ -220,7 +265,11 @@ impl GraphLayer for Sequential {
     /// ping-pong through the stack (layer `i` reads one and writes the
     /// other), so besides the caller's input only one layer input and one
     /// output are alive at any time, and layers that reuse the buffer's
-    /// allocation (GCN, SAGE) write into the one two layers back.
+    /// allocation (GCN, SAGE) write into the one two layers back. Two
+    /// adjacent SAGE layers that fuse on the graph
+    /// ([`SAGELayer::fuses_with`]) run as one step,
+    /// [`SAGELayer::forward_pair_into`], which never writes the hidden
+    /// matrix between them (same result, bit for bit).
     fn forward_graph(&self, x: ArrayView2<'_, f32>, graph: &Csr) -> Result<Array2<f32>> {
         let mut out = Array2::zeros((0, 0));
         self.forward_graph_into(x, graph, &mut out)?;
@@ -233,34 +282,34 @@ impl GraphLayer for Sequential {
         graph: &Csr,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        let n = self.layers.len();
-        if n == 0 {
+        if self.layers.is_empty() {
             *out = x.to_owned();
             return Ok(());
         }
+        let steps = self.steps(graph);
         // The second buffer comes from the thread's workspace (kept between
         // plain calls), taken out of it so the layers can borrow it too.
-        let mut spare = if n > 1 {
+        let mut spare = if steps.len() > 1 {
             Workspace::with_thread_local(|ws| ws.take_matrix_dirty(SLOT_SPARE, 0, 0))
         } else {
             Array2::zeros((0, 0))
         };
         let mut run = || -> Result<()> {
-            for (i, layer) in self.layers.iter().enumerate() {
-                // The last layer writes into `out`, so layer i writes there when
-                // an even number of layers follows it.
-                let into_out = (n - 1 - i) % 2 == 0;
-                match (i, into_out) {
-                    (0, true) => layer.forward_graph_into(x, graph, out)?,
-                    (0, false) => layer.forward_graph_into(x, graph, &mut spare)?,
-                    (_, true) => layer.forward_graph_into(spare.view(), graph, out)?,
-                    (_, false) => layer.forward_graph_into(out.view(), graph, &mut spare)?,
+            for (k, &(i, pair)) in steps.iter().enumerate() {
+                // The last step writes into `out`, so step k writes there when
+                // an even number of steps follows it.
+                let into_out = (steps.len() - 1 - k) % 2 == 0;
+                match (k, into_out) {
+                    (0, true) => self.step(i, pair, x, graph, out)?,
+                    (0, false) => self.step(i, pair, x, graph, &mut spare)?,
+                    (_, true) => self.step(i, pair, spare.view(), graph, out)?,
+                    (_, false) => self.step(i, pair, out.view(), graph, &mut spare)?,
                 }
             }
             Ok(())
         };
         let result = run();
-        if n > 1 {
+        if steps.len() > 1 {
             Workspace::with_thread_local(|ws| ws.give_matrix(SLOT_SPARE, spare));
         }
         result

@@ -20,6 +20,8 @@ use crate::message_passing::Workspace;
 use crate::params::{Gradients, Parameters};
 use crate::sparse_input::SparseRows;
 
+mod pair;
+
 /// [`Workspace`] slots of the inference path.
 const SLOT_AGG: usize = 0;
 
@@ -496,12 +498,7 @@ impl SAGELayer {
         let Some(o) = out.as_slice_mut() else {
             return;
         };
-        // SAGE ignores edge weights (`sum_rows` reads none); the mean
-        // scales each row's sum by `1/deg`.
-        let scale = match self.aggregator {
-            Aggregator::Mean => sparse::RowScale::InvDegree,
-            _ => sparse::RowScale::One,
-        };
+        let scale = self.row_scale();
         if self.projects_first(graph) {
             // The products read every row of `x`, the check with them.
             let mut p = workspace.take_matrix_lines(SLOT_AGG, x.nrows(), self.output_dim);
@@ -539,6 +536,16 @@ impl SAGELayer {
                 |row0, h| sparse::sum_rows(graph, x, row0, scale, false, h),
                 finish,
             );
+        }
+    }
+
+    /// How [`sparse::sum_rows`] scales a row's sum for this aggregator:
+    /// SAGE ignores edge weights (`sum_rows` reads none); the mean scales
+    /// each row's sum by `1/deg`.
+    fn row_scale(&self) -> sparse::RowScale {
+        match self.aggregator {
+            Aggregator::Mean => sparse::RowScale::InvDegree,
+            _ => sparse::RowScale::One,
         }
     }
 

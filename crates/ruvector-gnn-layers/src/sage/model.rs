@@ -13,6 +13,7 @@ use crate::check;
 use crate::config::{check_positive, Activation, SAGEConfig};
 use crate::error::{Error, Result};
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
+use crate::message_passing::Workspace;
 use crate::params::{Gradients, Parameters};
 
 /// A stack of [`SAGELayer`]s: `input_dim → hidden → … → hidden → output_dim`.
@@ -284,11 +285,27 @@ impl GraphSAGE {
     pub fn forward<G: AsGraph + ?Sized>(&self, x: &Array2<f32>, adj: &G) -> Result<Array2<f32>> {
         check::width("GraphSAGE features", &x.view(), self.config.input_dim)?;
         let g = adj.as_csr(x.nrows())?;
-        let mut h = self.layers[0].forward_graph(x.view(), &g)?;
-        for layer in &self.layers[1..] {
-            h = layer.forward_graph(h.view(), &g)?;
+        // Adjacent layers that fuse run as one pass without the hidden
+        // matrix between them (same result; `SAGELayer::forward_pair_into`).
+        let mut h: Option<Array2<f32>> = None;
+        let mut i = 0;
+        while i < self.layers.len() {
+            let input = h.as_ref().map_or(x.view(), |a| a.view());
+            let layer = &self.layers[i];
+            let next = self.layers.get(i + 1);
+            if let Some(next) = next.filter(|next| layer.fuses_with(next, &g)) {
+                let mut out = Array2::zeros((0, 0));
+                Workspace::with_thread_local(|ws| {
+                    layer.forward_pair_into(next, input, &g, ws, &mut out)
+                })?;
+                h = Some(out);
+                i += 2;
+            } else {
+                h = Some(layer.forward_graph(input, &g)?);
+                i += 1;
+            }
         }
-        Ok(h)
+        Ok(h.unwrap_or_else(|| x.clone()))
     }
 
     /// Embeddings of `batch_nodes` (`batch_nodes.len() × output_dim`, row `k`
