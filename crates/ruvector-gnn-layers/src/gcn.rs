@@ -172,7 +172,11 @@ fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct GcnNorm {
+    /// Per-edge weights; empty when built by [`GcnNorm::for_layer`] for a
+    /// layer whose inference does not read them.
     edge: Vec<f32>,
+    /// Edges of the graph it was built for.
+    n_edges: usize,
     self_loop: Vec<f32>,
     /// `1/sqrt(d_i)` per node (f32), for the per-node scaled inference path.
     inv_sqrt: Vec<f32>,
@@ -188,6 +192,38 @@ impl GcnNorm {
     /// [`Error::Shape`] if the graph is not square.
     pub fn new(graph: &Csr) -> Result<Self> {
         Self::build(graph, true)
+    }
+
+    /// The normalisation `layer`'s [`GCNLayer::forward_normalized`] reads on
+    /// `graph`: as [`GcnNorm::new`], but without the per-edge weights
+    /// (4 bytes per edge, 6.4 MB at 100K nodes × 16 edges) when the layer's
+    /// order scales per node instead (every order but
+    /// [`GcnOrder::AggregateFirst`] on a graph without self references or
+    /// edge weights); [`GcnNorm::edge_weights`] is then empty. Such a
+    /// normalisation serves every layer with the same need: a layer that
+    /// reads per-edge weights rejects it with [`Error::Config`].
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use ruvector_gnn_layers::{gcn::{GcnNorm, GcnOrder}, Csr, GCNLayer, GNNConfig, Workspace};
+    /// let gcn = GCNLayer::new(GNNConfig { input_dim: 4, output_dim: 2, ..Default::default() })?;
+    /// let g = Csr::from_adjacency(&[vec![1], vec![0, 2], vec![]])?;
+    /// let norm = GcnNorm::for_layer(&gcn, &g)?;
+    /// assert!(norm.edge_weights().is_empty());
+    /// let (mut ws, mut out) = (Workspace::new(), Array2::zeros((0, 0)));
+    /// gcn.forward_normalized(Array2::ones((3, 4)).view(), &g, &norm, &mut ws, &mut out)?;
+    /// // The per-edge order needs the weights.
+    /// let edgewise = gcn.clone().with_order(GcnOrder::AggregateFirst);
+    /// assert_eq!(GcnNorm::for_layer(&edgewise, &g)?.edge_weights().len(), 3);
+    /// let err = edgewise.forward_normalized(Array2::ones((3, 4)).view(), &g, &norm, &mut ws, &mut out);
+    /// assert!(err.is_err());
+    /// # Ok::<(), ruvector_gnn_layers::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the graph is not square.
+    pub fn for_layer(layer: &GCNLayer, graph: &Csr) -> Result<Self> {
+        Self::build(graph, layer.inference_needs_edges())
     }
 
     /// The per-node scales (`inv_sqrt`, self-loop weights, in parallel) and,
@@ -222,6 +258,7 @@ impl GcnNorm {
         }
         Ok(Self {
             edge,
+            n_edges: graph.n_edges(),
             self_loop: per_node.iter().map(|p| (p.0 * p.0) as f32).collect(),
             inv_sqrt: per_node.iter().map(|p| p.0 as f32).collect(),
             has_loops,
@@ -235,7 +272,8 @@ impl GcnNorm {
         !self.has_loops && graph.weights().is_none()
     }
 
-    /// Per-edge weights, in the graph's edge order.
+    /// Per-edge weights, in the graph's edge order (empty when built by
+    /// [`GcnNorm::for_layer`] for a layer that scales per node).
     pub fn edge_weights(&self) -> &[f32] {
         &self.edge
     }
@@ -596,13 +634,25 @@ impl GCNLayer {
         // Width here; NaN/∞ in `run` (fused into the projection's pass).
         check_features(&x, self.config.input_dim, false)?;
         require_square("GCN", graph, x.nrows())?;
-        // `GcnNorm::new` always has the edge weights; the check keeps a norm
-        // of another graph with as many nodes from being used.
-        if norm.n_nodes() != graph.n_rows() || norm.edge.len() != graph.n_edges() {
+        // The edge count keeps a norm of another graph with as many nodes
+        // from being used.
+        if norm.n_nodes() != graph.n_rows() || norm.n_edges != graph.n_edges() {
             return Err(Error::shape(
                 "GCN normalisation (nodes, edges)",
                 format!("({}, {})", graph.n_rows(), graph.n_edges()),
-                format!("({}, {})", norm.n_nodes(), norm.edge.len()),
+                format!("({}, {})", norm.n_nodes(), norm.n_edges),
+            ));
+        }
+        // Edge weights are read by the per-edge order and, on a graph with
+        // self references or edge weights, by every order.
+        let reads_edges = self.inference_needs_edges() || !norm.per_node(graph);
+        if norm.edge.len() != graph.n_edges() && reads_edges {
+            return Err(Error::Config(
+                "GCN normalisation without per-edge weights (GcnNorm::for_layer of a layer \
+                 that scales per node) where they are read (GcnOrder::AggregateFirst, or a \
+                 graph with self references or edge weights); build it with GcnNorm::new \
+                 or GcnNorm::for_layer(this layer, this graph)"
+                    .into(),
             ));
         }
         self.run(x, graph, norm, Some(workspace), out)

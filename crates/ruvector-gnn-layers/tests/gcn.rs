@@ -241,3 +241,65 @@ fn normalized_forward_checks_the_norm_and_reuses_workspace() {
             .is_err());
     }
 }
+
+/// `GcnNorm::for_layer` leaves out the per-edge weights exactly when the
+/// layer's inference does not read them: every order gives the same output
+/// with it as with `GcnNorm::new`; a per-edge reader (`AggregateFirst`, or
+/// any order on a graph with edge weights) given an edgeless normalisation
+/// gets `Error::Config`, not a panic.
+#[test]
+fn for_layer_norms_skip_unread_edge_weights() {
+    use ruvector_gnn_layers::gcn::GcnOrder;
+    use ruvector_gnn_layers::{Error, GcnNorm, Workspace};
+    let adj = random_graph(300, 5, 3, 21);
+    let g = Csr::from_adjacency(&adj).unwrap();
+    let x = features(300, 6, 22);
+    let full = GcnNorm::new(&g).unwrap();
+    let (mut ws, mut a, mut b) = (
+        Workspace::new(),
+        Array2::zeros((0, 0)),
+        Array2::zeros((0, 0)),
+    );
+    for order in [
+        GcnOrder::Auto,
+        GcnOrder::AggregateFirst,
+        GcnOrder::ProjectFirst,
+        GcnOrder::Fused,
+        GcnOrder::Panels,
+        GcnOrder::Halves,
+    ] {
+        let gcn = GCNLayer::with_seed(config(6, 4, Activation::ReLU, 0.0), 3)
+            .unwrap()
+            .with_order(order);
+        let lean = GcnNorm::for_layer(&gcn, &g).unwrap();
+        let reads_edges = order == GcnOrder::AggregateFirst;
+        assert_eq!(lean.edge_weights().is_empty(), !reads_edges, "{order:?}");
+        assert_eq!(lean.self_weights(), full.self_weights());
+        gcn.forward_normalized(x.view(), &g, &lean, &mut ws, &mut a)
+            .unwrap();
+        gcn.forward_normalized(x.view(), &g, &full, &mut ws, &mut b)
+            .unwrap();
+        assert_eq!(a, b, "{order:?}");
+    }
+    let per_node = GCNLayer::with_seed(config(6, 4, Activation::ReLU, 0.0), 3).unwrap();
+    let lean = GcnNorm::for_layer(&per_node, &g).unwrap();
+    let edgewise = per_node.clone().with_order(GcnOrder::AggregateFirst);
+    let err = edgewise
+        .forward_normalized(x.view(), &g, &lean, &mut ws, &mut a)
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    // The same graph with edge weights: every order reads per-edge weights.
+    let weighted = g.clone().with_weights(vec![2.0; g.n_edges()]).unwrap();
+    let err = per_node
+        .forward_normalized(x.view(), &weighted, &lean, &mut ws, &mut a)
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    let own = GcnNorm::for_layer(&per_node, &weighted).unwrap();
+    assert_eq!(own.edge_weights().len(), g.n_edges());
+    per_node
+        .forward_normalized(x.view(), &weighted, &own, &mut ws, &mut a)
+        .unwrap();
+    // GCN ignores a graph's edge weights: the per-edge path's rounding only.
+    let plain = per_node.forward(&x, &adj[..]).unwrap();
+    assert!((&a - &plain).iter().all(|d| d.abs() < 1e-5));
+}
