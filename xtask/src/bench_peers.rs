@@ -189,7 +189,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result<()> {
         "layers_memory",
         &[
             "--cases",
-            "gcn1,gcn1_project_first,gcn1_panels,gcn1_fused,gcn4,mmap_int8_wide",
+            "gcn1,gcn1_ws,gcn1_project_first,gcn1_panels,gcn1_fused,gcn4,sage_mean2,mmap_int8_wide",
         ],
     )?;
     let memory = memory_cases(&mem_log);
@@ -642,13 +642,23 @@ fn render(
         let project = peak("gcn1_project_first").map_or(String::new(), |(pp, po)| {
             format!("; `GcnOrder::ProjectFirst` {pp:.1} MB total, {po:.1} MB above the inputs")
         });
-        format!("GCN 1 layer: {p:.1} MB total, {own:.1} MB above the inputs (default order, `GcnOrder::Halves` at this size){project}{panels}{fused}")
+        let ws = peak("gcn1_ws").map_or(String::new(), |(wp, wo)| {
+            format!("; repeated calls (`forward_normalized`, `GcnNorm::for_layer`, a `Workspace`) {wp:.1} MB total, {wo:.1} MB above the inputs")
+        });
+        format!("GCN 1 layer: {p:.1} MB total, {own:.1} MB above the inputs (default order, `GcnOrder::Halves` at this size){ws}{project}{panels}{fused}")
     }));
     writeln!(s, "| 128 -> 64 (1 layer) | ~50 MB | {one} |")?;
     let four = cell(peak("gcn4").map(|(p, own)| {
         format!("GCN 4 layers (128→128→128→128→64): {p:.1} MB total, {own:.1} MB above the inputs")
     }));
     writeln!(s, "| 128 -> 64 (4 layers) | ~150 MB | {four} |")?;
+    let sage2 = cell(peak("sage_mean2").map(|(p, own)| {
+        format!("GraphSAGE-mean 128→128→64 (`Sequential`, one fused pair): {p:.1} MB total, {own:.1} MB above the inputs")
+    }));
+    writeln!(
+        s,
+        "| GraphSAGE 2 layers (not in the seed's table) | — | {sage2} |"
+    )?;
     let mapped = cell(
         mb("mmap_int8_wide", "map_rss_after_forward_kb").zip(mb("mmap_int8_wide", "file_kb")).map(
             |(r, f)| format!("8.8 M-weight int8 model, `load_mmap` + a forward on 1,000 nodes: {r:.1} MB of the mapping resident (file {f:.1} MB)"),
