@@ -358,7 +358,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ["quit"] => Ok(String::new()),
             ["list"] => Ok(
                 "ok gcn gcn_ws gat gat_ws sage_mean sage_mean_ws sage_mean2 sage_mean2_ws \
-                 sage_max sage_max_ws sage_lstm sage_max_gather sage_mean_gather \
+                 sage_mean2_two sage_max sage_max_ws sage_lstm sage_max_gather sage_mean_gather \
                  sage_products sage_wide_gather sage_wide_products cora_gcn cora_gat \
                  cora_sage"
                     .into(),

@@ -172,8 +172,7 @@ fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct GcnNorm {
-    /// Per-edge weights; empty when built by [`GcnNorm::for_layer`] for a
-    /// layer whose inference does not read them.
+    /// Per-edge weights; empty when [`GcnNorm::for_layer`] left them out.
     edge: Vec<f32>,
     /// Edges of the graph it was built for.
     n_edges: usize,
@@ -272,8 +271,8 @@ impl GcnNorm {
         !self.has_loops && graph.weights().is_none()
     }
 
-    /// Per-edge weights, in the graph's edge order (empty when built by
-    /// [`GcnNorm::for_layer`] for a layer that scales per node).
+    /// Per-edge weights, in the graph's edge order (empty when
+    /// [`GcnNorm::for_layer`] left them out: see there).
     pub fn edge_weights(&self) -> &[f32] {
         &self.edge
     }
@@ -621,8 +620,12 @@ impl GCNLayer {
     ///
     /// # Errors
     /// As [`GCNLayer::forward`], plus [`Error::Shape`] if `norm` was computed
-    /// for a graph of another size. As in [`GCNLayer::forward_into`], after an
-    /// [`Error::NonFinite`] `out` may hold the pass's values.
+    /// for a graph with another number of nodes or edges, and
+    /// [`Error::Config`] if `norm` has no per-edge weights (a
+    /// [`GcnNorm::for_layer`] of a layer that scales per node) and this
+    /// layer's order or this graph reads them. As in
+    /// [`GCNLayer::forward_into`], after an [`Error::NonFinite`] `out` may
+    /// hold the pass's values.
     pub fn forward_normalized(
         &self,
         x: ArrayView2<'_, f32>,
@@ -634,8 +637,8 @@ impl GCNLayer {
         // Width here; NaN/∞ in `run` (fused into the projection's pass).
         check_features(&x, self.config.input_dim, false)?;
         require_square("GCN", graph, x.nrows())?;
-        // The edge count keeps a norm of another graph with as many nodes
-        // from being used.
+        // Sizes only: a norm of another graph with as many nodes and edges
+        // is not detected (the docs say to pass the graph it was built for).
         if norm.n_nodes() != graph.n_rows() || norm.n_edges != graph.n_edges() {
             return Err(Error::shape(
                 "GCN normalisation (nodes, edges)",

@@ -155,6 +155,8 @@ pub(crate) fn check_features(x: &ArrayView2<'_, f32>, dim: usize, finite: bool) 
 /// freed after the call that needed it; [`Workspace::set_thread_local_limit`]
 /// changes it for every thread, 0 keeps nothing);
 /// [`Workspace::release_thread_local`] frees the calling thread's at once.
+/// (The fused block paths' per-task buffers — at most 256 rows × a layer
+/// width each, 128 KiB at 128 wide — are kept per thread apart from it.)
 ///
 /// ```
 /// use ndarray::Array2;

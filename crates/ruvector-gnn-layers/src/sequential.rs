@@ -265,7 +265,7 @@ impl GraphLayer for Sequential {
     /// ping-pong through the stack (layer `i` reads one and writes the
     /// other), so besides the caller's input only one layer input and one
     /// output are alive at any time, and layers that reuse the buffer's
-    /// allocation (GCN, SAGE) write into the one two layers back. Two
+    /// allocation (GCN, SAGE) write into the one two steps back. Two
     /// adjacent SAGE layers that fuse on the graph
     /// ([`SAGELayer::fuses_with`]) run as one step,
     /// [`SAGELayer::forward_pair_into`], which never writes the hidden

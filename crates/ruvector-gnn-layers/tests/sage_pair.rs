@@ -118,7 +118,7 @@ fn pairs_that_do_not_fuse_run_the_two_calls() {
             sage(6, 10, Aggregator::Lstm, 1),
             sage(10, 4, Aggregator::Mean, 2),
         ),
-        // 6 → 4 projects first; 4 → 12 aggregates first.
+        // 6 → 4 projects first; then 10 → 12 aggregates first.
         (
             sage(6, 4, Aggregator::Mean, 1),
             sage(4, 2, Aggregator::Mean, 2),
@@ -278,4 +278,84 @@ fn bad_input_gives_the_unfused_errors() {
     let empty = Csr::from_adjacency::<Vec<usize>>(&[]).unwrap();
     let out = pair(&first, &second, &Array2::zeros((0, 6)), &empty, &mut ws).unwrap();
     assert_eq!(out.dim(), (0, 4));
+}
+
+/// Block edges: fewer rows than one block, exactly one and two blocks, one
+/// row past them; width-1 layers.
+#[test]
+fn fused_pairs_at_block_edges_and_width_one() {
+    let mut ws = Workspace::new();
+    for n in [1, 2, 255, 256, 257, 512, 513] {
+        let g = graph(n, n as u64);
+        for (din, dh, dout) in [(3, 5, 2), (1, 1, 1), (1, 2, 1)] {
+            let x = dense(n, din, 3);
+            let first = sage(din, dh, Aggregator::Max, 1).with_activation(Activation::ReLU);
+            let second = sage(dh, dout, Aggregator::Sum, 2);
+            if n > 1 && dh > dout {
+                assert!(first.fuses_with(&second, &g), "{n} {din} {dh} {dout}");
+            }
+            let want = unfused(&first, &second, &x, &g).unwrap();
+            assert_eq!(pair(&first, &second, &x, &g, &mut ws).unwrap(), want, "{n}");
+        }
+    }
+}
+
+/// The first layer's check off and the second's on: a NaN in `x` reaches
+/// the hidden rows and the second layer names it there, as in the two calls.
+#[test]
+fn a_nan_passed_by_the_first_layer_is_named_by_the_second() {
+    let n = 400;
+    let g = graph(n, 12);
+    let first = sage(6, 10, Aggregator::Mean, 1).with_check_finite(false);
+    let second = sage(10, 4, Aggregator::Mean, 2);
+    let mut x = dense(n, 6, 13);
+    x[[333, 4]] = f32::NAN;
+    let err = pair(&first, &second, &x, &g, &mut Workspace::new()).unwrap_err();
+    let want = unfused(&first, &second, &x, &g).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { .. }), "{err}");
+    assert_eq!(err.to_string(), want.to_string());
+}
+
+/// Five SAGE layers (two fused pairs and a single layer) and a graph
+/// without nodes, through `Sequential`; a 5-layer `GraphSAGE`.
+#[test]
+fn five_layer_stacks_and_empty_graphs() {
+    let relu = |l: SAGELayer| l.with_activation(Activation::ReLU);
+    let five = || -> Vec<Box<dyn GraphLayer>> {
+        vec![
+            Box::new(relu(sage(4, 8, Aggregator::Mean, 1))),
+            Box::new(relu(sage(8, 6, Aggregator::Mean, 2))),
+            Box::new(relu(sage(6, 9, Aggregator::Sum, 3))),
+            Box::new(relu(sage(9, 5, Aggregator::Mean, 4))),
+            Box::new(sage(5, 3, Aggregator::Sum, 5)),
+        ]
+    };
+    for n in [0usize, 1, 300] {
+        let g = if n == 0 {
+            Csr::from_adjacency::<Vec<usize>>(&[]).unwrap()
+        } else {
+            graph(n, 14)
+        };
+        let x = dense(n, 4, 15);
+        let mut want = x.clone();
+        for l in five() {
+            want = l.forward_graph(want.view(), &g).unwrap();
+        }
+        let model = Sequential::new(five());
+        assert_eq!(model.forward_graph(x.view(), &g).unwrap(), want, "{n}");
+    }
+    let g = graph(300, 16);
+    let x = dense(300, 4, 17);
+    let config = SAGEConfig {
+        input_dim: 4,
+        output_dim: 2,
+        num_layers: 5,
+        ..SAGEConfig::default()
+    };
+    let model = GraphSAGE::new(config).unwrap().with_hidden_dim(8).unwrap();
+    let mut want = x.clone();
+    for l in model.layers() {
+        want = l.forward_graph(want.view(), &g).unwrap();
+    }
+    assert_eq!(model.forward(&x, &g).unwrap(), want);
 }

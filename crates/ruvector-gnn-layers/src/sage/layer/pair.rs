@@ -31,7 +31,10 @@ use crate::message_passing::{lend_thread_local, Workspace};
 const SLOT_HIDDEN: usize = 1;
 
 thread_local! {
-    /// The hidden block of one task (the first layer's output rows).
+    /// The hidden block of one task (the first layer's output rows): at
+    /// most 256 rows × the hidden width (128 KiB at 128 wide) per thread,
+    /// kept like the fused paths' other block buffer and, like it, outside
+    /// the [`Workspace`] accounting.
     static HIDDEN: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -80,6 +83,8 @@ impl SAGELayer {
         workspace: &mut Workspace,
         out: &mut ndarray::Array2<f32>,
     ) -> Result<()> {
+        // This layer's input first, as the first of the two calls would.
+        self.check_shapes(&x, graph)?;
         if next.input_dim != self.output_dim {
             return Err(Error::shape(
                 "second SAGE layer's input width",
@@ -95,7 +100,6 @@ impl SAGELayer {
             workspace.give_matrix(SLOT_HIDDEN, hidden);
             return result;
         }
-        self.check_shapes(&x, graph)?;
         let n = graph.n_rows();
         ruvector_gnn_kernels::alloc::reuse_matrix(out, n, next.output_dim);
         let x = x.as_standard_layout();
