@@ -4,34 +4,23 @@
 //! inference (which use it for every fusing pair) equal their layers run
 //! one at a time; bad input gives the same errors as the unfused calls.
 
+mod common;
+
+use common::{features, random_graph};
 use ndarray::Array2;
-use ruvector_gnn_kernels::{Csr, Rng};
+use ruvector_gnn_kernels::Csr;
 use ruvector_gnn_layers::{
     Activation, Aggregator, Error, GCNLayer, GNNConfig, GraphLayer, GraphSAGE, SAGEConfig,
     SAGELayer, Sequential, Workspace,
 };
 
-/// `n` nodes, 0–6 distinct random in-neighbours each (some rows empty).
+/// `n` nodes, 0–6 random in-neighbours each (node 0 and some others none).
 fn graph(n: usize, seed: u64) -> Csr {
-    let mut rng = Rng::seed_from_u64(seed);
-    let lists: Vec<Vec<usize>> = (0..n)
-        .map(|i| {
-            let mut l = Vec::new();
-            for _ in 0..rng.below(7) {
-                let j = rng.below(n);
-                if j != i && !l.contains(&j) {
-                    l.push(j);
-                }
-            }
-            l
-        })
-        .collect();
-    Csr::from_adjacency(&lists).unwrap()
+    Csr::from_adjacency(&random_graph(n, 6, 0, seed)).unwrap()
 }
 
 fn dense(n: usize, d: usize, seed: u64) -> Array2<f32> {
-    let mut rng = Rng::seed_from_u64(seed);
-    Array2::from_shape_simple_fn((n, d), || rng.uniform_range(-1.0, 1.0))
+    features(n, d, seed)
 }
 
 fn sage(din: usize, dout: usize, agg: Aggregator, seed: u64) -> SAGELayer {
