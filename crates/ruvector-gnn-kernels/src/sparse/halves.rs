@@ -9,8 +9,7 @@ use pulp::{Simd, WithSimd};
 #[cfg(feature = "simd")]
 use super::sum::sum_row_simd;
 use super::sum::RowScale;
-#[cfg(feature = "simd")]
-use super::{prefetch, prefetch_edges, RowSource};
+use super::RowSource;
 use crate::csr::Csr;
 #[cfg(feature = "simd")]
 use crate::dispatch::dispatch;
@@ -25,49 +24,15 @@ struct HalfSources<'a> {
     base: usize,
 }
 
-impl HalfSources<'_> {
-    /// Offset in `xs` of column `off` of edge `e`'s source row.
-    #[inline(always)]
-    fn at(&self, e: usize, off: usize) -> usize {
-        (self.indices[e] as usize - self.base) * self.d + off
-    }
-
-    /// Requests the source row [`super::PREFETCH_BYTES`] ahead of edge `e`
-    /// in the half's edge order, as the whole-graph gathers do. Past the end
-    /// of the lower half the look-ahead reaches upper-half sources, whose
-    /// rows lie past the end of `xs` (skipped by [`prefetch`]'s bounds
-    /// check); the upper half's look-ahead never leaves it (the subtraction
-    /// wraps only for a source below `base`, which it never sees, and the
-    /// bounds check would skip that too).
-    #[cfg(feature = "simd")]
-    #[inline(always)]
-    fn prefetch_ahead(&self, e: usize) {
-        if let Some(&p) = self.indices.get(e + prefetch_edges(self.d)) {
-            if let Some(at) = (p as usize).wrapping_sub(self.base).checked_mul(self.d) {
-                prefetch(self.xs, at, self.d);
-            }
-        }
-    }
-}
-
-#[cfg(feature = "simd")]
 impl RowSource for HalfSources<'_> {
     #[inline(always)]
-    fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s] {
-        if off == 0 {
-            self.prefetch_ahead(e);
-        }
-        let at = self.at(e, off);
-        S::as_simd_f32s(&self.xs[at..at + R * S::F32_LANES]).0
+    fn parts(&self) -> (&[f32], usize, &[u32]) {
+        (self.xs, self.d, self.indices)
     }
 
     #[inline(always)]
-    fn tail<S: Simd>(&self, simd: S, e: usize, off: usize, len: usize) -> S::f32s {
-        if off == 0 {
-            self.prefetch_ahead(e);
-        }
-        let at = self.at(e, off);
-        simd.partial_load_f32s(&self.xs[at..at + len])
+    fn base(&self) -> usize {
+        self.base
     }
 }
 

@@ -208,66 +208,74 @@ struct Sources<'a> {
     indices: &'a [u32],
 }
 
-impl Sources<'_> {
+impl RowSource for Sources<'_> {
+    #[inline(always)]
+    fn parts(&self) -> (&[f32], usize, &[u32]) {
+        (self.xs, self.d, self.indices)
+    }
+}
+
+/// Where a row kernel reads edge `e`'s source row: `xs` (row-major, `d`
+/// wide) holds the rows of the sources from [`RowSource::base`] on, and
+/// `indices` are the graph's (whole-graph [`Sources`], base 0), or one
+/// source half's ([`halves`]: base the half's first source). The bodies
+/// are shared; with base 0 the subtraction folds away.
+trait RowSource: Copy {
+    /// `(xs, d, indices)`.
+    fn parts(&self) -> (&[f32], usize, &[u32]);
+
+    /// The first source whose row `xs` holds: source `j` is row `j - base`.
+    #[inline(always)]
+    fn base(&self) -> usize {
+        0
+    }
+
+    /// Offset in `xs` of column `off` of edge `e`'s source row.
+    #[inline(always)]
+    fn at(&self, e: usize, off: usize) -> usize {
+        let (_, d, indices) = self.parts();
+        (indices[e] as usize - self.base()) * d + off
+    }
+
     /// Requests the source row [`PREFETCH_BYTES`] ahead of edge `e` in edge
     /// order (across row boundaries). In the SIMD bodies it is called by
     /// whichever part of a row starts at column 0: the first tile, or the
-    /// masked tail of a row narrower than one register.
+    /// masked tail of a row narrower than one register. A look-ahead source
+    /// outside `xs` (past the end of a lower half; the subtraction wraps
+    /// only for a source below `base`, which an upper half never holds) is
+    /// skipped by [`prefetch`]'s bounds check.
     #[inline(always)]
     fn prefetch_ahead(&self, e: usize) {
-        let Self { xs, d, indices } = *self;
+        let (xs, d, indices) = self.parts();
         if let Some(&p) = indices.get(e + prefetch_edges(d)) {
-            prefetch(xs, p as usize * d, d);
+            if let Some(at) = (p as usize).wrapping_sub(self.base()).checked_mul(d) {
+                prefetch(xs, at, d);
+            }
         }
     }
-}
 
-/// Where a sum row kernel ([`sum::sum_row_simd`]) reads edge `e`'s source
-/// row: [`Sources`], or one source half ([`halves`]).
-#[cfg(feature = "simd")]
-trait RowSource: Copy {
-    /// The `R` registers from column `off` of edge `e`'s source row.
-    fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s];
-    /// The masked tail (`len` values from column `off`) of edge `e`'s source row.
-    fn tail<S: Simd>(&self, simd: S, e: usize, off: usize, len: usize) -> S::f32s;
-}
-
-#[cfg(feature = "simd")]
-impl RowSource for Sources<'_> {
-    #[inline(always)]
-    fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s] {
-        Sources::segment::<S, R>(self, e, off)
-    }
-    #[inline(always)]
-    fn tail<S: Simd>(&self, simd: S, e: usize, off: usize, len: usize) -> S::f32s {
-        Sources::tail(self, simd, e, off, len)
-    }
-}
-
-#[cfg(feature = "simd")]
-impl Sources<'_> {
     /// The `R` registers from column `off` of edge `e`'s source row; the
-    /// tile at `off == 0` also requests the row ahead ([`Sources::prefetch_ahead`]).
+    /// tile at `off == 0` also requests the row ahead ([`RowSource::prefetch_ahead`]).
+    #[cfg(feature = "simd")]
     #[inline(always)]
     fn segment<S: Simd, const R: usize>(&self, e: usize, off: usize) -> &[S::f32s] {
         if off == 0 {
             self.prefetch_ahead(e);
         }
-        let Self { xs, d, indices } = *self;
-        let base = indices[e] as usize * d + off;
-        S::as_simd_f32s(&xs[base..base + R * S::F32_LANES]).0
+        let at = self.at(e, off);
+        S::as_simd_f32s(&self.parts().0[at..at + R * S::F32_LANES]).0
     }
 
     /// The masked tail (`len` values from column `off`) of edge `e`'s
     /// source row; requests the row ahead when the tail is the whole row.
+    #[cfg(feature = "simd")]
     #[inline(always)]
     fn tail<S: Simd>(&self, simd: S, e: usize, off: usize, len: usize) -> S::f32s {
         if off == 0 {
             self.prefetch_ahead(e);
         }
-        let Self { xs, d, indices } = *self;
-        let base = indices[e] as usize * d + off;
-        simd.partial_load_f32s(&xs[base..base + len])
+        let at = self.at(e, off);
+        simd.partial_load_f32s(&self.parts().0[at..at + len])
     }
 }
 
