@@ -41,7 +41,18 @@ pub(crate) fn add_bias_act(block: &mut [f32], bias: &[f32], act: Act) {
 /// [`project_row_blocks`] uses) resized to at least `len` floats; its
 /// contents are unspecified.
 pub(crate) fn with_block<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    lend_thread_local(&BLOCK, |buf| {
+    with_thread_buffer(&BLOCK, len, f)
+}
+
+/// `f(buf)` with the thread's buffer `key` resized to at least `len`
+/// floats (contents unspecified; a nested call on this thread gets a fresh
+/// one): the per-task block buffers of the fused paths.
+pub(crate) fn with_thread_buffer<R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    lend_thread_local(key, |buf| {
         if buf.len() < len {
             buf.resize(len, 0.0);
         }

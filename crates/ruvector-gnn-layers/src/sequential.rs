@@ -110,48 +110,60 @@ impl Sequential {
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
+
+    /// The inference steps on `graph` ([`inference_steps`]).
+    fn steps(&self, graph: &Csr) -> Vec<Step<'_>> {
+        let layers: Vec<&dyn GraphLayer> = self.layers.iter().map(|l| &**l).collect();
+        inference_steps(&layers, graph)
+    }
 }
 
-impl Sequential {
-    /// The inference steps on `graph`: `(i, false)` runs layer `i` alone,
-    /// `(i, true)` layers `i` and `i + 1` as one fused pair
-    /// ([`SAGELayer::forward_pair_into`], when [`SAGELayer::fuses_with`]).
-    fn steps(&self, graph: &Csr) -> Vec<(usize, bool)> {
-        let mut steps = Vec::with_capacity(self.layers.len());
-        let mut i = 0;
-        while i < self.layers.len() {
-            let pair = self.sage_pair(i, graph).is_some();
-            steps.push((i, pair));
-            i += if pair { 2 } else { 1 };
+/// The inference steps of a stack of `layers` on `graph`: each layer alone,
+/// except two adjacent SAGE layers that fuse ([`SAGELayer::fuses_with`]),
+/// which run as one pair ([`SAGELayer::forward_pair_into`]). Used by
+/// [`Sequential`] and [`crate::GraphSAGE`] inference.
+pub(crate) fn inference_steps<'a>(layers: &[&'a dyn GraphLayer], graph: &Csr) -> Vec<Step<'a>> {
+    let sage = |i: usize| {
+        layers
+            .get(i)
+            .and_then(|l| l.as_any().downcast_ref::<SAGELayer>())
+    };
+    let mut steps = Vec::with_capacity(layers.len());
+    let mut i = 0;
+    while i < layers.len() {
+        match (sage(i), sage(i + 1)) {
+            (Some(first), Some(second)) if first.fuses_with(second, graph) => {
+                steps.push(Step::Pair(first, second));
+                i += 2;
+            }
+            _ => {
+                steps.push(Step::One(layers[i]));
+                i += 1;
+            }
         }
-        steps
     }
+    steps
+}
 
-    /// Layers `i` and `i + 1` when both are SAGE layers that fuse on `graph`.
-    fn sage_pair(&self, i: usize, graph: &Csr) -> Option<(&SAGELayer, &SAGELayer)> {
-        let first = self.layers.get(i)?.as_any().downcast_ref::<SAGELayer>()?;
-        let second = self
-            .layers
-            .get(i + 1)?
-            .as_any()
-            .downcast_ref::<SAGELayer>()?;
-        first.fuses_with(second, graph).then_some((first, second))
-    }
+/// One inference step of a stack (see [`inference_steps`]).
+pub(crate) enum Step<'a> {
+    One(&'a dyn GraphLayer),
+    Pair(&'a SAGELayer, &'a SAGELayer),
+}
 
-    /// One inference step (see [`Sequential::steps`]) from `x` into `out`.
-    fn step(
+impl Step<'_> {
+    /// Runs the step from `x` into `out`.
+    pub(crate) fn run(
         &self,
-        i: usize,
-        pair: bool,
         x: ArrayView2<'_, f32>,
         graph: &Csr,
         out: &mut Array2<f32>,
     ) -> Result<()> {
-        match self.sage_pair(i, graph).filter(|_| pair) {
-            Some((first, second)) => Workspace::with_thread_local(|ws| {
+        match *self {
+            Step::One(layer) => layer.forward_graph_into(x, graph, out),
+            Step::Pair(first, second) => Workspace::with_thread_local(|ws| {
                 first.forward_pair_into(second, x, graph, ws, out)
             }),
-            None => self.layers[i].forward_graph_into(x, graph, out),
         }
     }
 }
@@ -295,15 +307,15 @@ impl GraphLayer for Sequential {
             Array2::zeros((0, 0))
         };
         let mut run = || -> Result<()> {
-            for (k, &(i, pair)) in steps.iter().enumerate() {
+            for (k, step) in steps.iter().enumerate() {
                 // The last step writes into `out`, so step k writes there when
                 // an even number of steps follows it.
                 let into_out = (steps.len() - 1 - k) % 2 == 0;
                 match (k, into_out) {
-                    (0, true) => self.step(i, pair, x, graph, out)?,
-                    (0, false) => self.step(i, pair, x, graph, &mut spare)?,
-                    (_, true) => self.step(i, pair, spare.view(), graph, out)?,
-                    (_, false) => self.step(i, pair, out.view(), graph, &mut spare)?,
+                    (0, true) => step.run(x, graph, out)?,
+                    (0, false) => step.run(x, graph, &mut spare)?,
+                    (_, true) => step.run(spare.view(), graph, out)?,
+                    (_, false) => step.run(out.view(), graph, &mut spare)?,
                 }
             }
             Ok(())

@@ -498,18 +498,11 @@ impl SAGELayer {
         let Some(o) = out.as_slice_mut() else {
             return;
         };
-        let scale = self.row_scale();
         if self.projects_first(graph) {
             // The products read every row of `x`, the check with them.
             let mut p = workspace.take_matrix_lines(SLOT_AGG, x.nrows(), self.output_dim);
             self.project_both(x, finite, p.view_mut(), o);
-            // With a root weight `x·W_root` is in `out` already: the
-            // neighbour term is added to it.
-            let root = self.weight_root.is_some();
-            fused::row_blocks(o, self.output_dim, |row0, oblock| {
-                sparse::sum_rows(graph, p.view(), row0, scale, root, oblock);
-                self.bias_act_block(oblock);
-            });
+            self.gather_projected(graph, p.view(), o);
             workspace.give_matrix(SLOT_AGG, p);
             return;
         }
@@ -522,21 +515,35 @@ impl SAGELayer {
             finite.block(&x.slice(s![row0..row0 + rows, ..]));
             self.finish_block(x, row0, oblock);
         };
+        fused::project_row_blocks(
+            o,
+            self.weight_neigh.view(),
+            |row0, h| self.aggregate_rows(graph, x, row0, h),
+            finish,
+        );
+    }
+
+    /// The mean, sum or max aggregate of the rows from `row0` into `h`
+    /// (`rows × x.ncols()`, row-major, overwritten): the aggregate-first
+    /// block paths' gather.
+    fn aggregate_rows(&self, graph: &Csr, x: ArrayView2<'_, f32>, row0: usize, h: &mut [f32]) {
         if self.aggregator == Aggregator::Max {
-            fused::project_row_blocks(
-                o,
-                self.weight_neigh.view(),
-                |row0, h| sparse::gather_max_rows(graph, x, row0, h),
-                finish,
-            );
+            sparse::gather_max_rows(graph, x, row0, h);
         } else {
-            fused::project_row_blocks(
-                o,
-                self.weight_neigh.view(),
-                |row0, h| sparse::sum_rows(graph, x, row0, scale, false, h),
-                finish,
-            );
+            sparse::sum_rows(graph, x, row0, self.row_scale(), false, h);
         }
+    }
+
+    /// Projecting first, after `p = x·W_neigh` (every source row) and, with
+    /// a root weight, `o = x·W_root`: the neighbour term `agg(p)` into `o`
+    /// (added to the root term, or written without one), then bias and
+    /// activation per block (unless rows are normalised).
+    fn gather_projected(&self, graph: &Csr, p: ArrayView2<'_, f32>, o: &mut [f32]) {
+        let (scale, root) = (self.row_scale(), self.weight_root.is_some());
+        fused::row_blocks(o, self.output_dim, |row0, oblock| {
+            sparse::sum_rows(graph, p, row0, scale, root, oblock);
+            self.bias_act_block(oblock);
+        });
     }
 
     /// How [`sparse::sum_rows`] scales a row's sum for this aggregator:

@@ -13,8 +13,8 @@ use crate::check;
 use crate::config::{check_positive, Activation, SAGEConfig};
 use crate::error::{Error, Result};
 use crate::layer::{Cache, ForwardCtx, GraphLayer};
-use crate::message_passing::Workspace;
 use crate::params::{Gradients, Parameters};
+use crate::sequential::inference_steps;
 
 /// A stack of [`SAGELayer`]s: `input_dim → hidden → … → hidden → output_dim`.
 ///
@@ -287,23 +287,13 @@ impl GraphSAGE {
         let g = adj.as_csr(x.nrows())?;
         // Adjacent layers that fuse run as one pass without the hidden
         // matrix between them (same result; `SAGELayer::forward_pair_into`).
+        let layers: Vec<&dyn GraphLayer> = self.layers.iter().map(|l| l as _).collect();
         let mut h: Option<Array2<f32>> = None;
-        let mut i = 0;
-        while i < self.layers.len() {
+        for step in inference_steps(&layers, &g) {
             let input = h.as_ref().map_or(x.view(), |a| a.view());
-            let layer = &self.layers[i];
-            let next = self.layers.get(i + 1);
-            if let Some(next) = next.filter(|next| layer.fuses_with(next, &g)) {
-                let mut out = Array2::zeros((0, 0));
-                Workspace::with_thread_local(|ws| {
-                    layer.forward_pair_into(next, input, &g, ws, &mut out)
-                })?;
-                h = Some(out);
-                i += 2;
-            } else {
-                h = Some(layer.forward_graph(input, &g)?);
-                i += 1;
-            }
+            let mut out = Array2::zeros((0, 0));
+            step.run(input, &g, &mut out)?;
+            h = Some(out);
         }
         Ok(h.unwrap_or_else(|| x.clone()))
     }

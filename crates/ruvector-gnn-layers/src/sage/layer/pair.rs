@@ -17,7 +17,7 @@
 
 use ndarray::{s, ArrayView2, ArrayViewMut2};
 use ruvector_gnn_kernels::matmul::matmul_into_serial;
-use ruvector_gnn_kernels::{sparse, Csr};
+use ruvector_gnn_kernels::Csr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{SAGELayer, SLOT_AGG};
@@ -25,7 +25,7 @@ use crate::check;
 use crate::config::Aggregator;
 use crate::error::{Error, Result};
 use crate::fused;
-use crate::message_passing::{lend_thread_local, Workspace};
+use crate::message_passing::Workspace;
 
 /// [`Workspace`] slot of the hidden matrix when the pair does not fuse.
 const SLOT_HIDDEN: usize = 1;
@@ -118,15 +118,8 @@ impl SAGELayer {
         let checked = finite
             .result("SAGE input features", &x.view())
             .and_then(|()| hidden_bad.result("SAGE input features", self.output_dim));
-        if checked.is_ok() {
-            let scale = next.row_scale();
-            let root = next.weight_root.is_some();
-            if let Some(o) = out.as_slice_mut() {
-                fused::row_blocks(o, next.output_dim, |row0, oblock| {
-                    sparse::sum_rows(graph, p.view(), row0, scale, root, oblock);
-                    next.bias_act_block(oblock);
-                });
-            }
+        if let (Ok(()), Some(o)) = (&checked, out.as_slice_mut()) {
+            next.gather_projected(graph, p.view(), o);
         }
         workspace.give_matrix(SLOT_AGG, p);
         checked
@@ -181,7 +174,6 @@ impl SAGELayer {
         let (Some(ps), Some(o)) = (p.as_slice_mut(), out.as_slice_mut()) else {
             return;
         };
-        let scale = self.row_scale();
         let wn = self.weight_neigh.view();
         let (wn2, wr2) = (
             next.weight_neigh.view(),
@@ -195,12 +187,8 @@ impl SAGELayer {
                 let row0 = b * rows_per;
                 let rows = pb.len() / dout;
                 fused::with_block(rows * din, |agg| {
-                    if self.aggregator == Aggregator::Max {
-                        sparse::gather_max_rows(graph, x, row0, agg);
-                    } else {
-                        sparse::sum_rows(graph, x, row0, scale, false, agg);
-                    }
-                    with_hidden(rows * dh, |h| {
+                    self.aggregate_rows(graph, x, row0, agg);
+                    fused::with_thread_buffer(&HIDDEN, rows * dh, |h| {
                         let (Ok(av), Ok(mut hv)) = (
                             ArrayView2::from_shape((rows, din), &*agg),
                             ArrayViewMut2::from_shape((rows, dh), &mut *h),
@@ -226,17 +214,6 @@ impl SAGELayer {
                 });
             });
     }
-}
-
-/// `f(buf)` with this thread's hidden block buffer resized to `len`
-/// floats (contents unspecified; a nested call gets a fresh one).
-fn with_hidden<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    lend_thread_local(&HIDDEN, |buf| {
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
-        f(&mut buf[..len])
-    })
 }
 
 /// The first non-finite value of a matrix seen only block by block (the
