@@ -35,6 +35,8 @@ pub struct Csr {
     /// The split by source half, computed on first use by
     /// [`Csr::source_halves`].
     halves: Memo<Arc<SourceHalves>>,
+    /// The structure's digest, computed on first use by [`Csr::fingerprint`].
+    fingerprint: Memo<u64>,
 }
 
 /// A graph's transpose and its edge map ([`Csr::transpose_with_edge_map`]),
@@ -42,7 +44,7 @@ pub struct Csr {
 pub type Transposed = Arc<(Csr, Vec<u32>)>;
 
 /// Memo of data derived from a graph ([`Csr::transposed`],
-/// [`Csr::source_halves`]): ignored by `==` and `Debug` (it is derived
+/// [`Csr::source_halves`], [`Csr::fingerprint`]): ignored by `==` and `Debug` (it is derived
 /// data), shared by clones made after it was filled.
 #[derive(Clone)]
 struct Memo<T>(OnceLock<T>);
@@ -137,6 +139,7 @@ impl Csr {
             weights: None,
             transposed: Memo::default(),
             halves: Memo::default(),
+            fingerprint: Memo::default(),
         })
     }
 
@@ -204,6 +207,7 @@ impl Csr {
             weights: None,
             transposed: Memo::default(),
             halves: Memo::default(),
+            fingerprint: Memo::default(),
         };
         if let Some(w) = weights {
             g = g.with_weights(w)?;
@@ -351,6 +355,7 @@ impl Csr {
                 weights,
                 transposed: Memo::default(),
                 halves: Memo::default(),
+                fingerprint: Memo::default(),
             },
             map,
         )
@@ -397,6 +402,58 @@ impl Csr {
         self.halves
             .0
             .get_or_init(|| Arc::new(SourceHalves::new(self)))
+    }
+
+    /// A 64-bit digest of the graph's structure: its row and column counts,
+    /// offsets and source indices (not its edge weights), computed once per
+    /// graph and kept, like [`Csr::transposed`] (clones made after the first
+    /// call share it; attaching or dropping weights keeps it).
+    ///
+    /// Equal structures give equal fingerprints, whatever the thread count.
+    /// Graphs that differ in one offset or one index always give different
+    /// ones (each step of the digest is a bijection of its state); other
+    /// differences collide with probability about 2⁻⁶⁴. It detects a
+    /// mismatch, such as data derived from one graph (a GCN normalisation)
+    /// used with another; it is not a cryptographic hash.
+    ///
+    /// ```
+    /// # use ruvector_gnn_kernels::Csr;
+    /// let a = Csr::from_adjacency(&[vec![1], vec![0]])?;
+    /// let b = Csr::from_adjacency(&[vec![1], vec![0]])?.with_weights(vec![2.0, 3.0])?;
+    /// let c = Csr::from_adjacency(&[vec![1], vec![]])?;
+    /// assert_eq!(a.fingerprint(), b.fingerprint());
+    /// assert_ne!(a.fingerprint(), c.fingerprint());
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
+    pub fn fingerprint(&self) -> u64 {
+        *self.fingerprint.0.get_or_init(|| self.digest())
+    }
+
+    /// [`Csr::fingerprint`]'s computation: the shape, then the offsets and
+    /// the indices (two to a 64-bit word) in fixed-size chunks, digested in
+    /// parallel (the chunking, not the thread count, fixes the result) and
+    /// chained in order.
+    fn digest(&self) -> u64 {
+        use rayon::prelude::*;
+        /// Items per chunk: big enough to amortise a task, small enough
+        /// for both threads to share a 100K-node graph.
+        const CHUNK: usize = 1 << 16;
+        let offsets = self
+            .offsets
+            .par_chunks(CHUNK)
+            .map(|c| digest_lanes(c.len() as u64, c, 1, |w| w[0] as u64));
+        let indices = self.indices.par_chunks(CHUNK).map(|c| {
+            digest_lanes(c.len() as u64, c, 2, |w| {
+                u64::from(w[0]) | u64::from(w.get(1).copied().unwrap_or(0)) << 32
+            })
+        });
+        let parts: Vec<u64> = offsets.chain(indices).collect();
+        let shape = [
+            self.n_rows as u64,
+            self.n_cols as u64,
+            self.indices.len() as u64,
+        ];
+        digest_words(0x6373_725f_6670, shape.into_iter().chain(parts))
     }
 
     /// The transposed graph (as [`Csr::transpose_with_edge_map`], without
@@ -470,6 +527,48 @@ impl<T: AsGraph + ?Sized> AsGraph for &T {
     }
 }
 
+/// The multiplier of the digest's step (FxHash's).
+const DIGEST_K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// One digest step, `(rotl(h, 5) ^ w) · K`: for a fixed word, a bijection
+/// of `h` (so sequences that differ in one word end in different states).
+#[inline(always)]
+fn digest_step(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(DIGEST_K)
+}
+
+/// The SplitMix64 finaliser (a bijection), so every input bit reaches
+/// every output bit.
+fn digest_finish(mut h: u64) -> u64 {
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// A chain of [`digest_step`]s over `words` from a seed, finished.
+fn digest_words(seed: u64, words: impl Iterator<Item = u64>) -> u64 {
+    digest_finish(words.fold(seed.wrapping_mul(DIGEST_K), digest_step))
+}
+
+/// [`digest_words`] of `items` read `per_word` at a time (`word` packs
+/// them; the last may be short) as four interleaved chains, whose states are
+/// then chained: four independent multiplies in flight instead of one.
+fn digest_lanes<T>(seed: u64, items: &[T], per_word: usize, word: impl Fn(&[T]) -> u64) -> u64 {
+    let mut lanes = [1u64, 2, 3, 4].map(|l| (seed ^ l).wrapping_mul(DIGEST_K));
+    let mut quads = items.chunks_exact(4 * per_word);
+    for q in quads.by_ref() {
+        for (lane, w) in lanes.iter_mut().zip(q.chunks_exact(per_word)) {
+            *lane = digest_step(*lane, word(w));
+        }
+    }
+    for (lane, w) in lanes.iter_mut().zip(quads.remainder().chunks(per_word)) {
+        *lane = digest_step(*lane, word(w));
+    }
+    digest_words(seed, lanes.into_iter())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,5 +634,64 @@ mod tests {
         let adj = vec![vec![1usize], vec![0]];
         assert!(adj.as_csr(3).is_err());
         assert_eq!(adj.as_csr(2).unwrap().n_edges(), 2);
+    }
+
+    /// The fingerprint follows the structure (shape, offsets, indices) and
+    /// nothing else: equal for equal structures built any way, with or
+    /// without weights, at any thread count; different for one moved edge,
+    /// one changed source, a changed column count, the transpose of an
+    /// asymmetric graph, and across chunk boundaries of a large graph.
+    #[test]
+    fn fingerprint_follows_the_structure() {
+        let lists = vec![vec![1usize, 2], vec![2], vec![0, 1]];
+        let a = Csr::from_lists(&lists, 3, true).unwrap();
+        let fp = a.fingerprint();
+        assert_eq!(fp, a.fingerprint());
+        assert_eq!(fp, a.clone().fingerprint());
+        let parts = Csr::from_parts(3, 3, vec![0, 2, 3, 5], vec![1, 2, 2, 0, 1], None).unwrap();
+        assert_eq!(parts.fingerprint(), fp);
+        let weighted = a.clone().with_weights(vec![1.0; 5]).unwrap();
+        assert_eq!(weighted.fingerprint(), fp);
+        assert_eq!(weighted.without_weights().fingerprint(), fp);
+        // One edge moved between rows (one offset differs).
+        let moved = Csr::from_parts(3, 3, vec![0, 1, 3, 5], vec![1, 2, 2, 0, 1], None).unwrap();
+        assert_ne!(moved.fingerprint(), fp);
+        // One source changed.
+        let other = Csr::from_parts(3, 3, vec![0, 2, 3, 5], vec![1, 2, 2, 0, 0], None).unwrap();
+        assert_ne!(other.fingerprint(), fp);
+        // More columns, same arrays.
+        let wide = Csr::from_parts(3, 4, vec![0, 2, 3, 5], vec![1, 2, 2, 0, 1], None).unwrap();
+        assert_ne!(wide.fingerprint(), fp);
+        assert_ne!(a.transpose().fingerprint(), fp);
+        assert_ne!(
+            Csr::from_adjacency(&[] as &[Vec<usize>])
+                .unwrap()
+                .fingerprint(),
+            fp
+        );
+
+        // A graph over several chunks, digested at 1 and 2 threads.
+        let n = 100_000usize;
+        let big: Vec<Vec<usize>> = (0..n)
+            .map(|i| vec![(i * 7 + 1) % n, (i * 13 + 5) % n])
+            .collect();
+        let g = Csr::from_adjacency(&big).unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let d1 = one.install(|| g.clone().digest());
+        assert_eq!(d1, two.install(|| g.clone().digest()));
+        assert_eq!(d1, g.fingerprint());
+        let mut last = big.clone();
+        last[n - 1][1] = (last[n - 1][1] + 1) % n;
+        assert_ne!(Csr::from_adjacency(&last).unwrap().fingerprint(), d1);
+        let mut first = big;
+        first[0][0] += 1;
+        assert_ne!(Csr::from_adjacency(&first).unwrap().fingerprint(), d1);
     }
 }

@@ -158,7 +158,8 @@ fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
 ///
 /// Computing it costs one pass over the edges; build it once with
 /// [`GcnNorm::new`] and pass it to [`GCNLayer::forward_normalized`] to reuse
-/// it across calls on the same graph. Self references present in a [`Csr`]
+/// it across calls on the same graph (it remembers the graph's
+/// [`Csr::fingerprint`], and that call checks it). Self references present in a [`Csr`]
 /// (possible with [`Csr::from_parts`]) get weight 0 and do not count in the
 /// degree: the layer adds exactly one self loop per node.
 ///
@@ -176,6 +177,9 @@ pub struct GcnNorm {
     edge: Vec<f32>,
     /// Edges of the graph it was built for.
     n_edges: usize,
+    /// [`Csr::fingerprint`] of the graph it was built for (`None` for the
+    /// layers' own per-call normalisations, which are never checked).
+    graph: Option<u64>,
     self_loop: Vec<f32>,
     /// `1/sqrt(d_i)` per node (f32), for the per-node scaled inference path.
     inv_sqrt: Vec<f32>,
@@ -190,7 +194,7 @@ impl GcnNorm {
     /// # Errors
     /// [`Error::Shape`] if the graph is not square.
     pub fn new(graph: &Csr) -> Result<Self> {
-        Self::build(graph, true)
+        Self::build(graph, true).map(|norm| norm.tied_to(graph))
     }
 
     /// The normalisation `layer`'s [`GCNLayer::forward_normalized`] reads on
@@ -222,13 +226,21 @@ impl GcnNorm {
     /// # Errors
     /// [`Error::Shape`] if the graph is not square.
     pub fn for_layer(layer: &GCNLayer, graph: &Csr) -> Result<Self> {
-        Self::build(graph, layer.inference_needs_edges())
+        Self::build(graph, layer.inference_needs_edges()).map(|norm| norm.tied_to(graph))
+    }
+
+    /// Remembers `graph`'s fingerprint, which [`GCNLayer::forward_normalized`]
+    /// compares (computed once per graph, then kept on it).
+    fn tied_to(mut self, graph: &Csr) -> Self {
+        self.graph = Some(graph.fingerprint());
+        self
     }
 
     /// The per-node scales (`inv_sqrt`, self-loop weights, in parallel) and,
     /// when `edges` is set or the graph has self references or its own edge
-    /// weights (then the weighted path runs), the per-edge weights.
-    fn build(graph: &Csr, edges: bool) -> Result<Self> {
+    /// weights (then the weighted path runs), the per-edge weights. Not tied
+    /// to the graph: for a single call.
+    pub(crate) fn build(graph: &Csr, edges: bool) -> Result<Self> {
         use rayon::prelude::*;
         require_square("GCN", graph, graph.n_rows())?;
         let per_node: Vec<(f64, bool)> = (0..graph.n_rows())
@@ -258,6 +270,7 @@ impl GcnNorm {
         Ok(Self {
             edge,
             n_edges: graph.n_edges(),
+            graph: None,
             self_loop: per_node.iter().map(|p| (p.0 * p.0) as f32).collect(),
             inv_sqrt: per_node.iter().map(|p| p.0 as f32).collect(),
             has_loops,
@@ -620,7 +633,11 @@ impl GCNLayer {
     ///
     /// # Errors
     /// As [`GCNLayer::forward`], plus [`Error::Shape`] if `norm` was computed
-    /// for a graph with another number of nodes or edges, and
+    /// for a graph with another number of nodes or edges, [`Error::Config`]
+    /// if it was computed for another graph of that size (their
+    /// [`Csr::fingerprint`]s differ: the first call with a graph object
+    /// that has not computed its fingerprint yet pays one pass over its
+    /// edges, later calls none), and
     /// [`Error::Config`] if `norm` has no per-edge weights (a
     /// [`GcnNorm::for_layer`] of a layer that scales per node) and this
     /// layer's order or this graph reads them. As in
@@ -637,13 +654,18 @@ impl GCNLayer {
         // Width here; NaN/∞ in `run` (fused into the projection's pass).
         check_features(&x, self.config.input_dim, false)?;
         require_square("GCN", graph, x.nrows())?;
-        // Sizes only: a norm of another graph with as many nodes and edges
-        // is not detected (the docs say to pass the graph it was built for).
         if norm.n_nodes() != graph.n_rows() || norm.n_edges != graph.n_edges() {
             return Err(Error::shape(
                 "GCN normalisation (nodes, edges)",
                 format!("({}, {})", graph.n_rows(), graph.n_edges()),
                 format!("({}, {})", norm.n_nodes(), norm.n_edges),
+            ));
+        }
+        if norm.graph.is_some_and(|f| f != graph.fingerprint()) {
+            return Err(Error::Config(
+                "GCN normalisation built for another graph (as many nodes and edges, other \
+                 edges); build it with GcnNorm::new or GcnNorm::for_layer for this graph"
+                    .into(),
             ));
         }
         // Edge weights are read by the per-edge order and, on a graph with

@@ -534,7 +534,7 @@ impl QNode {
             } => {
                 check_features(&x, *input_dim, true)?;
                 require_square("GCN", graph, x.nrows())?;
-                let norm = GcnNorm::new(graph)?;
+                let norm = GcnNorm::build(graph, true)?;
                 let n = x.nrows();
                 let mut out = Array2::zeros((n, *output_dim));
                 if n > 0 {

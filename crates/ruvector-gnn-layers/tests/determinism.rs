@@ -12,10 +12,9 @@
 
 mod common;
 
-use common::features;
+use common::{features, GCN_ORDERS};
 use ndarray::Array2;
 use ruvector_gnn_kernels::{Csr, Rng};
-use ruvector_gnn_layers::gcn::GcnOrder;
 use ruvector_gnn_layers::{
     Activation, AttentionConfig, ForwardCtx, GATLayer, GCNLayer, GNNConfig, GraphLayer,
 };
@@ -151,14 +150,7 @@ fn gcn_is_deterministic_per_thread_count() {
             });
             assert!(r.y_train.iter().any(|&b| b != 0));
         }
-        for order in [
-            GcnOrder::Auto,
-            GcnOrder::AggregateFirst,
-            GcnOrder::ProjectFirst,
-            GcnOrder::Fused,
-            GcnOrder::Panels,
-            GcnOrder::Halves,
-        ] {
+        for order in GCN_ORDERS {
             let layer = gcn(din, dout, 0.0).with_order(order);
             assert_deterministic(&format!("gcn {din}->{dout} inference {order:?}"), || {
                 bits(&layer.forward_graph(x.view(), &g).unwrap())

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{check_training_dx, features, random_graph};
+use common::{check_training_dx, features, random_graph, GCN_ORDERS};
 use ndarray::{array, Array1, Array2};
 use ruvector_gnn_layers::gradcheck::check_layer;
 use ruvector_gnn_layers::{
@@ -230,15 +230,79 @@ fn normalized_forward_checks_the_norm_and_reuses_workspace() {
         assert_eq!(out, gcn.forward(&x, &adj[..]).unwrap());
         let other =
             GcnNorm::new(&Csr::from_adjacency(&random_graph(25, 4, 2, 9)).unwrap()).unwrap();
-        if other.edge_weights().len() != norm.edge_weights().len() {
-            assert!(gcn
-                .forward_normalized(x.view(), &g, &other, &mut ws, &mut out)
-                .is_err());
-        }
+        assert!(gcn
+            .forward_normalized(x.view(), &g, &other, &mut ws, &mut out)
+            .is_err());
         let tiny = GcnNorm::new(&Csr::from_adjacency(&[vec![1], vec![0]]).unwrap()).unwrap();
         assert!(gcn
             .forward_normalized(x.view(), &g, &tiny, &mut ws, &mut out)
             .is_err());
+    }
+}
+
+/// A normalisation is tied to its graph's structure: another graph with as
+/// many nodes and edges gets `Error::Config` (under every order, from `new`
+/// and `for_layer`); the same structure built again, a clone made before the
+/// norm, and the graph with edge weights attached (which GCN ignores) are
+/// accepted.
+#[test]
+fn normalized_forward_rejects_another_graph_of_the_same_size() {
+    use ruvector_gnn_layers::{Error, GcnNorm, Workspace};
+    let adj = random_graph(400, 6, 3, 31);
+    let g = Csr::from_adjacency(&adj).unwrap();
+    let early_clone = g.clone();
+    // One edge's source changed: same nodes, same edges, same degrees.
+    let mut indices = g.indices().to_vec();
+    let e = indices.len() / 2;
+    let row = g.offsets().iter().rposition(|&o| o <= e).unwrap();
+    indices[e] = (0..400u32)
+        .find(|&j| j as usize != row && !g.row(row).contains(&j))
+        .unwrap();
+    let moved = Csr::from_parts(400, 400, g.offsets().to_vec(), indices, None).unwrap();
+    let x = features(400, 6, 32);
+    let (mut ws, mut out, mut want) = (
+        Workspace::new(),
+        Array2::zeros((0, 0)),
+        Array2::zeros((0, 0)),
+    );
+    for order in GCN_ORDERS {
+        let gcn = GCNLayer::with_seed(config(6, 4, Activation::ReLU, 0.0), 5)
+            .unwrap()
+            .with_order(order);
+        for norm in [
+            GcnNorm::new(&g).unwrap(),
+            GcnNorm::for_layer(&gcn, &g).unwrap(),
+        ] {
+            let err = gcn
+                .forward_normalized(x.view(), &moved, &norm, &mut ws, &mut out)
+                .unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{order:?}: {err}");
+            assert!(err.to_string().contains("another graph"), "{err}");
+            gcn.forward_normalized(x.view(), &g, &norm, &mut ws, &mut want)
+                .unwrap();
+            let rebuilt = Csr::from_adjacency(&adj).unwrap();
+            for same in [&rebuilt, &early_clone] {
+                gcn.forward_normalized(x.view(), same, &norm, &mut ws, &mut out)
+                    .unwrap();
+                assert_eq!(out, want, "{order:?}");
+            }
+        }
+        let weighted = g.clone().with_weights(vec![2.0; g.n_edges()]).unwrap();
+        gcn.forward_normalized(
+            x.view(),
+            &weighted,
+            &GcnNorm::new(&g).unwrap(),
+            &mut ws,
+            &mut out,
+        )
+        .unwrap();
+        // The per-edge path then runs: the same up to rounding.
+        for (a, b) in out.iter().zip(&want) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{order:?}: {a} vs {b}"
+            );
+        }
     }
 }
 
@@ -260,14 +324,7 @@ fn for_layer_norms_skip_unread_edge_weights() {
         Array2::zeros((0, 0)),
         Array2::zeros((0, 0)),
     );
-    for order in [
-        GcnOrder::Auto,
-        GcnOrder::AggregateFirst,
-        GcnOrder::ProjectFirst,
-        GcnOrder::Fused,
-        GcnOrder::Panels,
-        GcnOrder::Halves,
-    ] {
+    for order in GCN_ORDERS {
         let gcn = GCNLayer::with_seed(config(6, 4, Activation::ReLU, 0.0), 3)
             .unwrap()
             .with_order(order);

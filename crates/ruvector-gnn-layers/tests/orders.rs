@@ -5,6 +5,9 @@
 //! equals layer-by-layer inference; SAGE-max's fused inference equals its
 //! training forward.
 
+mod common;
+
+use common::GCN_ORDERS;
 use ndarray::Array2;
 use ruvector_gnn_kernels::{Csr, Rng};
 use ruvector_gnn_layers::gcn::{GcnNorm, GcnOrder};
@@ -13,15 +16,6 @@ use ruvector_gnn_layers::{
     Activation, Aggregator, Error, ForwardCtx, GCNLayer, GNNConfig, GraphLayer, LayerNorm,
     SAGELayer, Sequential, Workspace,
 };
-
-const ORDERS: [GcnOrder; 6] = [
-    GcnOrder::Auto,
-    GcnOrder::AggregateFirst,
-    GcnOrder::ProjectFirst,
-    GcnOrder::Fused,
-    GcnOrder::Panels,
-    GcnOrder::Halves,
-];
 
 fn lists(n: usize, seed: u64, self_refs: bool) -> Vec<Vec<usize>> {
     let mut rng = Rng::seed_from_u64(seed);
@@ -137,7 +131,7 @@ fn every_order_matches_the_training_forward() {
                     .forward_train(x.view(), &g, &mut ForwardCtx::inference())
                     .unwrap();
                 let norm = GcnNorm::new(&g).unwrap();
-                for order in ORDERS {
+                for order in GCN_ORDERS {
                     let layer = base.clone().with_order(order);
                     assert_eq!(layer.order(), order);
                     let y = layer.forward_graph(x.view(), &g).unwrap();

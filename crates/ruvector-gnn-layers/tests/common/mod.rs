@@ -6,7 +6,18 @@
 
 use ndarray::Array2;
 use ruvector_gnn_kernels::{Csr, Rng};
+use ruvector_gnn_layers::gcn::GcnOrder;
 use ruvector_gnn_layers::{ForwardCtx, Gradients, GraphLayer, Parameters};
+
+/// Every GCN inference order, for tests that run each.
+pub const GCN_ORDERS: [GcnOrder; 6] = [
+    GcnOrder::Auto,
+    GcnOrder::AggregateFirst,
+    GcnOrder::ProjectFirst,
+    GcnOrder::Fused,
+    GcnOrder::Panels,
+    GcnOrder::Halves,
+];
 
 /// Random matrix with entries in `[-1, 1)`.
 pub fn rand_mat(rows: usize, cols: usize, rng: &mut Rng) -> Array2<f32> {
