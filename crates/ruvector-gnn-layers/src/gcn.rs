@@ -1103,7 +1103,7 @@ impl GraphLayer for GCNLayer {
     ) -> Result<(Array2<f32>, Cache)> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         require_square("GCN", graph, x.nrows())?;
-        let norm = GcnNorm::new(graph)?;
+        let norm = GcnNorm::build(graph, true)?;
         let n = x.nrows();
         let p = if ctx.training {
             self.config.dropout
@@ -1304,7 +1304,7 @@ impl MessagePassing for GCNLayer {
         let Some(graph) = lenient_csr(neighbors, n) else {
             return nan_matrix(n, features.ncols());
         };
-        let Ok(norm) = GcnNorm::new(&graph) else {
+        let Ok(norm) = GcnNorm::build(&graph, true) else {
             return nan_matrix(n, features.ncols());
         };
         let mut out = Array2::zeros(features.dim());
