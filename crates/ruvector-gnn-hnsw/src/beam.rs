@@ -132,6 +132,14 @@ pub(crate) fn best_first<'g>(
                 prefetch(nb);
             }
         }
+        // The list of the candidate likely expanded next, while this one's
+        // distances are computed (hnswlib does the same): in a flat layer
+        // it is a separate cache miss, which would otherwise come at the
+        // next expansion with nothing else in flight.
+        if let Some(&Reverse((_, next))) = cand.peek() {
+            let list = neighbours(next);
+            ruvector_gnn_kernels::sparse::prefetch(list, 0, list.len());
+        }
         for &nb in row {
             if !vis.insert(nb) {
                 continue;
