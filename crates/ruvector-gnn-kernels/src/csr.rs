@@ -44,8 +44,8 @@ pub struct Csr {
 pub type Transposed = Arc<(Csr, Vec<u32>)>;
 
 /// Memo of data derived from a graph ([`Csr::transposed`],
-/// [`Csr::source_halves`], [`Csr::fingerprint`]): ignored by `==` and `Debug` (it is derived
-/// data), shared by clones made after it was filled.
+/// [`Csr::source_halves`], [`Csr::fingerprint`]): ignored by `==` and
+/// `Debug` (it is derived data), shared by clones made after it was filled.
 #[derive(Clone)]
 struct Memo<T>(OnceLock<T>);
 

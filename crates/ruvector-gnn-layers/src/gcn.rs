@@ -159,9 +159,9 @@ fn scale_into(dst: &mut [f32], src: &[f32], s: f32) {
 /// Computing it costs one pass over the edges; build it once with
 /// [`GcnNorm::new`] and pass it to [`GCNLayer::forward_normalized`] to reuse
 /// it across calls on the same graph (it remembers the graph's
-/// [`Csr::fingerprint`], and that call checks it). Self references present in a [`Csr`]
-/// (possible with [`Csr::from_parts`]) get weight 0 and do not count in the
-/// degree: the layer adds exactly one self loop per node.
+/// [`Csr::fingerprint`], and that call checks it). Self references present
+/// in a [`Csr`] (possible with [`Csr::from_parts`]) get weight 0 and do not
+/// count in the degree: the layer adds exactly one self loop per node.
 ///
 /// ```
 /// use ruvector_gnn_layers::{gcn::GcnNorm, Csr};
