@@ -55,6 +55,21 @@ impl<T> Default for Memo<T> {
     }
 }
 
+impl<T> Memo<T> {
+    /// The value, computed by `f` *outside* the lock when unset. `f` may run
+    /// Rayon work, and a thread blocked inside `OnceLock::get_or_init` can
+    /// steal a task that calls it again on the same memo, which deadlocks
+    /// (rayon-rs/rayon#1251); so two threads may both compute it, and the
+    /// first value stored is kept (every computation gives the same value).
+    fn get_or_compute(&self, f: impl FnOnce() -> T) -> &T {
+        if let Some(v) = self.0.get() {
+            return v;
+        }
+        let v = f();
+        self.0.get_or_init(|| v)
+    }
+}
+
 impl<T> PartialEq for Memo<T> {
     fn eq(&self, _: &Self) -> bool {
         true
@@ -378,8 +393,7 @@ impl Csr {
     pub fn transposed(&self) -> Transposed {
         Arc::clone(
             self.transposed
-                .0
-                .get_or_init(|| Arc::new(self.transpose_with_edge_map())),
+                .get_or_compute(|| Arc::new(self.transpose_with_edge_map())),
         )
     }
 
@@ -400,8 +414,7 @@ impl Csr {
     /// ```
     pub fn source_halves(&self) -> &SourceHalves {
         self.halves
-            .0
-            .get_or_init(|| Arc::new(SourceHalves::new(self)))
+            .get_or_compute(|| Arc::new(SourceHalves::new(self)))
     }
 
     /// A 64-bit digest of the graph's structure: its row and column counts,
@@ -426,7 +439,7 @@ impl Csr {
     /// # Ok::<(), ruvector_gnn_kernels::Error>(())
     /// ```
     pub fn fingerprint(&self) -> u64 {
-        *self.fingerprint.0.get_or_init(|| self.digest())
+        *self.fingerprint.get_or_compute(|| self.digest())
     }
 
     /// [`Csr::fingerprint`]'s computation: the shape, then the offsets and
@@ -434,20 +447,30 @@ impl Csr {
     /// parallel (the chunking, not the thread count, fixes the result) and
     /// chained in order.
     fn digest(&self) -> u64 {
-        use rayon::prelude::*;
         /// Items per chunk: big enough to amortise a task, small enough
         /// for both threads to share a 100K-node graph.
         const CHUNK: usize = 1 << 16;
-        let offsets = self
-            .offsets
-            .par_chunks(CHUNK)
-            .map(|c| digest_lanes(c.len() as u64, c, 1, |w| w[0] as u64));
-        let indices = self.indices.par_chunks(CHUNK).map(|c| {
+        let offset_part = |c: &[usize]| digest_lanes(c.len() as u64, c, 1, |w| w[0] as u64);
+        let index_part = |c: &[u32]| {
             digest_lanes(c.len() as u64, c, 2, |w| {
                 u64::from(w[0]) | u64::from(w.get(1).copied().unwrap_or(0)) << 32
             })
-        });
-        let parts: Vec<u64> = offsets.chain(indices).collect();
+        };
+        #[cfg(feature = "parallel")]
+        let parts: Vec<u64> = {
+            use rayon::prelude::*;
+            let offsets = self.offsets.par_chunks(CHUNK).map(offset_part);
+            offsets
+                .chain(self.indices.par_chunks(CHUNK).map(index_part))
+                .collect()
+        };
+        #[cfg(not(feature = "parallel"))]
+        let parts: Vec<u64> = {
+            let offsets = self.offsets.chunks(CHUNK).map(offset_part);
+            offsets
+                .chain(self.indices.chunks(CHUNK).map(index_part))
+                .collect()
+        };
         let shape = [
             self.n_rows as u64,
             self.n_cols as u64,
@@ -693,5 +716,36 @@ mod tests {
         let mut first = big;
         first[0][0] += 1;
         assert_ne!(Csr::from_adjacency(&first).unwrap().fingerprint(), d1);
+    }
+
+    /// The memos are filled outside their lock: Rayon tasks that all ask
+    /// one fresh graph for its (parallel) fingerprint and source halves, on
+    /// a pool with more threads than tasks can steal, finish — with the
+    /// memo filled inside `OnceLock::get_or_init` a waiting thread could
+    /// steal a task that re-enters it and deadlock — and agree.
+    #[test]
+    fn memos_filled_from_many_tasks_at_once() {
+        use rayon::prelude::*;
+        let n = 150_000usize;
+        let lists: Vec<Vec<usize>> = (0..n)
+            .map(|i| vec![(i * 31 + 7) % n, (i * 17 + 3) % n])
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        // 40 fresh graphs: with the memo filled under the lock this hung
+        // within 40 rounds here (2 cores), not always within 3.
+        for _ in 0..40 {
+            let g = Csr::from_adjacency(&lists).unwrap();
+            let (fps, mids): (Vec<u64>, Vec<usize>) = pool.install(|| {
+                (0..6)
+                    .into_par_iter()
+                    .map(|_| (g.fingerprint(), g.source_halves().mid()))
+                    .unzip()
+            });
+            assert!(fps.iter().all(|&f| f == g.digest()));
+            assert!(mids.iter().all(|&m| m == n.div_ceil(2)));
+        }
     }
 }

@@ -635,7 +635,9 @@ impl GCNLayer {
     /// As [`GCNLayer::forward`], plus [`Error::Shape`] if `norm` was computed
     /// for a graph with another number of nodes or edges, [`Error::Config`]
     /// if it was computed for another graph of that size (their
-    /// [`Csr::fingerprint`]s differ: the first call with a graph object
+    /// [`Csr::fingerprint`]s differ — even where the result would be the
+    /// same, e.g. a per-node norm on other edges with the same row lengths;
+    /// the first call with a graph object
     /// that has not computed its fingerprint yet pays one pass over its
     /// edges, later calls none), and
     /// [`Error::Config`] if `norm` has no per-edge weights (a
