@@ -456,21 +456,8 @@ impl Csr {
                 u64::from(w[0]) | u64::from(w.get(1).copied().unwrap_or(0)) << 32
             })
         };
-        #[cfg(feature = "parallel")]
-        let parts: Vec<u64> = {
-            use rayon::prelude::*;
-            let offsets = self.offsets.par_chunks(CHUNK).map(offset_part);
-            offsets
-                .chain(self.indices.par_chunks(CHUNK).map(index_part))
-                .collect()
-        };
-        #[cfg(not(feature = "parallel"))]
-        let parts: Vec<u64> = {
-            let offsets = self.offsets.chunks(CHUNK).map(offset_part);
-            offsets
-                .chain(self.indices.chunks(CHUNK).map(index_part))
-                .collect()
-        };
+        let mut parts = chunk_digests(&self.offsets, CHUNK, offset_part);
+        parts.extend(chunk_digests(&self.indices, CHUNK, index_part));
         let shape = [
             self.n_rows as u64,
             self.n_cols as u64,
@@ -573,6 +560,22 @@ fn digest_finish(mut h: u64) -> u64 {
 /// A chain of [`digest_step`]s over `words` from a seed, finished.
 fn digest_words(seed: u64, words: impl Iterator<Item = u64>) -> u64 {
     digest_finish(words.fold(seed.wrapping_mul(DIGEST_K), digest_step))
+}
+
+/// `f` of each `chunk`-item chunk of `items`, in order (in parallel with
+/// the `parallel` feature).
+fn chunk_digests<T: Sync>(
+    items: &[T],
+    chunk: usize,
+    f: impl Fn(&[T]) -> u64 + Sync + Send,
+) -> Vec<u64> {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        items.par_chunks(chunk).map(f).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    items.chunks(chunk).map(f).collect()
 }
 
 /// [`digest_words`] of `items` read `per_word` at a time (`word` packs

@@ -637,9 +637,8 @@ impl GCNLayer {
     /// if it was computed for another graph of that size (their
     /// [`Csr::fingerprint`]s differ — even where the result would be the
     /// same, e.g. a per-node norm on other edges with the same row lengths;
-    /// the first call with a graph object
-    /// that has not computed its fingerprint yet pays one pass over its
-    /// edges, later calls none), and
+    /// the first call with a graph object that has not computed its
+    /// fingerprint yet pays one pass over its edges, later calls none), and
     /// [`Error::Config`] if `norm` has no per-edge weights (a
     /// [`GcnNorm::for_layer`] of a layer that scales per node) and this
     /// layer's order or this graph reads them. As in
