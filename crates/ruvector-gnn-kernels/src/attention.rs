@@ -42,8 +42,9 @@ pub struct AttentionInputs<'a> {
 
 /// Attention-weighted sums for the rows `row0 .. row0 + rows` of `csr`, on
 /// the calling thread, overwriting `out` (`rows × H·c`, row-major). A row
-/// without edges is all zeros. The next row's source scores and rows are
-/// prefetched while a row computes (x86_64; the 8 × 8 body two rows ahead).
+/// without edges is all zeros. Source scores and rows are prefetched ahead
+/// of use (x86_64; the general body the next row's while a row computes,
+/// the 8 × 8 body edge by edge, 16 edges ahead).
 ///
 /// ```
 /// use ndarray::array;
@@ -152,32 +153,43 @@ impl WithSimd for Job8x8<'_, '_> {
         let zero = simd.splat_f32s(0.0);
         let slope = simd.splat_f32s(a.slope);
         let mut scores: Vec<S::f32s> = Vec::new();
-        fetch_sources(csr, src, xs, (8, 64), row0);
-        fetch_sources(csr, src, xs, (8, 64), row0 + 1);
+        // Sources are requested edge by edge, `AHEAD_8X8` edges ahead of the
+        // weighted sum: a steady stream of requests (whole rows two ahead,
+        // ~85 lines at once, were measured slower); start the stream.
+        let first = csr.row_range(row0).start;
+        for e in first..(first + AHEAD_8X8).min(idx.len()) {
+            fetch_edge(idx, src, xs, e);
+        }
         for (r, orow) in out.chunks_exact_mut(64).enumerate() {
             let i = row0 + r;
-            fetch_sources(csr, src, xs, (8, 64), i + 2);
             let range = csr.row_range(i);
             let dv = load8(simd, &dst[i * 8..]);
             // Scores (LeakyReLU as max(s, slope·s): the same value as the
             // general body's branch for 0 ≤ slope ≤ 1) and their maximum.
+            // Into a buffer grown up front, not pushed: a growth call in
+            // the loop kept `max` and the loop's constants on the stack.
+            let ids = &idx[range.clone()];
+            if scores.len() < ids.len() {
+                scores.resize(ids.len(), zero);
+            }
+            let sc = &mut scores[..ids.len()];
             let mut max = simd.splat_f32s(f32::NEG_INFINITY);
-            scores.clear();
-            for &j in &idx[range.clone()] {
+            for (s_out, &j) in sc.iter_mut().zip(ids) {
                 let s = simd.add_f32s(load8(simd, &src[j as usize * 8..]), dv);
                 let s = simd.max_f32s(s, simd.mul_f32s(slope, s));
                 max = simd.max_f32s(s, max);
-                scores.push(s);
+                *s_out = s;
             }
             let mut sum = zero;
-            for s in &mut scores {
+            for s in sc.iter_mut() {
                 *s = crate::softmax::exp_simd(simd, simd.sub_f32s(*s, max));
                 sum = simd.add_f32s(sum, *s);
             }
             let inv = simd.div_f32s(simd.splat_f32s(1.0), sum);
             let mut acc = [zero; 8];
             let mut w = [0.0f32; 8];
-            for (&e, &j) in scores.iter().zip(&idx[range]) {
+            for ((&e, &j), k) in sc.iter().zip(ids).zip(range.start..) {
+                fetch_edge(idx, src, xs, k + AHEAD_8X8);
                 S::as_mut_simd_f32s(&mut w).0[0] = simd.mul_f32s(e, inv);
                 let xv = &xs[j as usize * 64..j as usize * 64 + 64];
                 for (t, a) in acc.iter_mut().enumerate() {
@@ -189,6 +201,21 @@ impl WithSimd for Job8x8<'_, '_> {
                 S::as_mut_simd_f32s(o).0[0] = a;
             }
         }
+    }
+}
+
+/// Edges ahead whose source score and row the 8 × 8 body requests.
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+const AHEAD_8X8: usize = 16;
+
+/// Prefetches edge `e`'s source score (8 heads) and source row (64 wide),
+/// nothing past the last edge.
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+#[inline(always)]
+fn fetch_edge(idx: &[u32], src: &[f32], xs: &[f32], e: usize) {
+    if let Some(&j) = idx.get(e) {
+        prefetch(src, j as usize * 8, 8);
+        prefetch(xs, j as usize * 64, 64);
     }
 }
 
@@ -420,8 +447,16 @@ mod tests {
     fn the_specialised_body_gives_the_general_bodys_bits() {
         let mut rng = Rng::seed_from_u64(9);
         let n = 50;
+        // Rows of 0 to 24 edges (empty ones, and longer rows after shorter
+        // ones, so the score buffer grows mid-call).
         let lists: Vec<Vec<usize>> = (0..n)
-            .map(|i| (0..5).map(|_| rng.below(n)).chain([i]).collect())
+            .map(|i| match i % 7 {
+                3 => vec![],
+                _ => (0..rng.below(24))
+                    .map(|_| rng.below(n))
+                    .chain([i])
+                    .collect(),
+            })
             .collect();
         let g = Csr::from_adjacency(&lists).unwrap();
         let mut r = |len: usize| (0..len).map(|_| rng.normal_f32()).collect::<Vec<f32>>();
@@ -435,8 +470,12 @@ mod tests {
             dst: &dst,
             x,
         };
+        // In two calls, the second starting mid-graph (its prefetch stream
+        // starts at that row; the first's runs past its last row).
         let mut fixed = vec![0.0f32; n * 64];
-        gather_rows(&g, &a, 0, &mut fixed);
+        let (head, tail) = fixed.split_at_mut(17 * 64);
+        gather_rows(&g, &a, 0, head);
+        gather_rows(&g, &a, 17, tail);
         let mut general = vec![0.0f32; n * 64];
         Job {
             csr: &g,

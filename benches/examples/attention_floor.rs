@@ -1,0 +1,108 @@
+//! GAT's fused attention kernel against the plain gather of the same rows,
+//! alternated in one process: how far the attention (scores, softmax and
+//! the weighted sum) is above the memory traffic it cannot avoid.
+//!
+//! ```sh
+//! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor
+//! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor -- --sources 2048
+//! ```
+//!
+//! Workload: the 100K-node layer workload's graph (16 in-edges from random
+//! sources, `random_graph`) plus a self loop per node (what a GAT layer
+//! attends over), 8 heads × 8 channels (64-wide projected rows, the GAT
+//! benchmark's shape), random scores and rows. Per round, all rows are
+//! computed in blocks of 256 on the Rayon pool by
+//! `attention::gather_rows` (the 8 × 8 body on x86_64 with AVX2) and by
+//! `sparse::gather_rows` (the unweighted 64-wide sum of the same source
+//! rows, the floor). `--sources N` maps every source id into `0..N`, so a
+//! small `N` keeps all source rows in cache and shows the kernels' compute
+//! alone. Printed: the median and minimum ms of each over the rounds.
+#![allow(missing_docs)]
+
+use std::time::Instant;
+
+use ndarray::Array2;
+use rayon::prelude::*;
+use ruvector_gnn::kernels::alloc::line_aligned_copy;
+use ruvector_gnn::kernels::attention::{self, AttentionInputs};
+use ruvector_gnn::kernels::sparse::{self, RowWeights};
+use ruvector_gnn::kernels::Csr;
+use ruvector_gnn_benches::{random_features, random_graph};
+
+const NODES: usize = 100_000;
+const ROUNDS: usize = 41;
+
+fn arg(name: &str) -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == name)?;
+    args.get(at + 1)?.parse().ok()
+}
+
+fn median_min(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0])
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sources = arg("--sources").unwrap_or(NODES).clamp(1, NODES);
+    let base = random_graph(NODES, 16, 1);
+    let lists: Vec<Vec<usize>> = (0..NODES)
+        .map(|i| {
+            base.row(i)
+                .iter()
+                .map(|&j| j as usize)
+                .chain([i])
+                .map(|j| j % sources)
+                .collect()
+        })
+        .collect();
+    let graph = Csr::from_lists(&lists, sources, false)?;
+    let x = line_aligned_copy(random_features(sources, 64, 2).view());
+    let (src, dst) = (random_features(sources, 8, 3), random_features(NODES, 8, 4));
+    let att = AttentionInputs {
+        heads: 8,
+        slope: 0.2,
+        src: src.as_slice().unwrap_or_default(),
+        dst: dst.as_slice().unwrap_or_default(),
+        x: x.view(),
+    };
+    let mut out = Array2::<f32>::zeros((NODES, 64));
+    let out = out.as_slice_mut().unwrap_or_default();
+    let (mut attn, mut gather) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let time_attention = |out: &mut [f32]| {
+            let t = Instant::now();
+            out.par_chunks_mut(64 * 256)
+                .enumerate()
+                .for_each(|(b, block)| attention::gather_rows(&graph, &att, b * 256, block));
+            t.elapsed().as_secs_f64() * 1e3
+        };
+        let time_gather = |out: &mut [f32]| {
+            let t = Instant::now();
+            out.par_chunks_mut(64 * 256)
+                .enumerate()
+                .for_each(|(b, block)| {
+                    sparse::gather_rows(&graph, RowWeights::Graph, x.view(), b * 256, block);
+                });
+            t.elapsed().as_secs_f64() * 1e3
+        };
+        // Sides alternate first/second every round.
+        if round % 2 == 0 {
+            attn.push(time_attention(out));
+            gather.push(time_gather(out));
+        } else {
+            gather.push(time_gather(out));
+            attn.push(time_attention(out));
+        }
+    }
+    let ((am, a0), (gm, g0)) = (median_min(attn), median_min(gather));
+    println!(
+        "# attention_floor: {NODES} rows x 17 edges (16 + self loop), 8 heads x 8 channels, \
+         sources 0..{sources}, {} rayon threads, {ROUNDS} rounds",
+        rayon::current_num_threads()
+    );
+    println!("attention::gather_rows  median {am:.1} ms  min {a0:.1} ms");
+    println!("sparse::gather_rows     median {gm:.1} ms  min {g0:.1} ms");
+    println!("attention / gather      {:.2} (medians)", am / gm);
+    Ok(())
+}
