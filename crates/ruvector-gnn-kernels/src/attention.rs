@@ -10,16 +10,21 @@
 //! bias (the layer crate owns those).
 //!
 //! The common shape (8 heads × 8 channels, the GAT papers' hidden layer) runs
-//! a body written for 8-lane vectors (one head's scores per edge in one
-//! vector, one head's channels per accumulator) on x86_64 with AVX2; every
-//! other shape and CPU runs the general body, in the same arithmetic order,
-//! so both give the same bits.
+//! a body written for 8-lane vectors (one edge's 8 head scores in one
+//! vector, one head's channels per accumulator) on x86_64 with AVX2, and one
+//! for 16-lane vectors with AVX-512 (two edges' scores per vector, two
+//! heads per accumulator; `avx512.rs`); every other shape and CPU runs the
+//! general body. All three do the same arithmetic per value in the same
+//! order, so they give the same bits.
 
 use ndarray::ArrayView2;
 #[cfg(feature = "simd")]
 use pulp::{Simd, WithSimd};
 
 use crate::csr::Csr;
+
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+mod avx512;
 #[cfg(feature = "simd")]
 use crate::dispatch::dispatch;
 use crate::sparse::prefetch;
@@ -103,6 +108,9 @@ pub fn gather_rows(csr: &Csr, a: &AttentionInputs<'_>, row0: usize, out: &mut [f
     };
     #[cfg(all(feature = "simd", target_arch = "x86_64"))]
     if job.a.heads == 8 && full == 64 && (0.0..=1.0).contains(&job.a.slope) {
+        if let pulp::Arch::V4(v4) = crate::dispatch::arch() {
+            return Simd::vectorize(v4, avx512::Job8x8Wide(v4, job));
+        }
         if let Some(v3) = pulp::x86::V3::try_new() {
             return Simd::vectorize(v3, Job8x8(job));
         }
@@ -470,12 +478,6 @@ mod tests {
             dst: &dst,
             x,
         };
-        // In two calls, the second starting mid-graph (its prefetch stream
-        // starts at that row; the first's runs past its last row).
-        let mut fixed = vec![0.0f32; n * 64];
-        let (head, tail) = fixed.split_at_mut(17 * 64);
-        gather_rows(&g, &a, 0, head);
-        gather_rows(&g, &a, 17, tail);
         let mut general = vec![0.0f32; n * 64];
         Job {
             csr: &g,
@@ -485,7 +487,37 @@ mod tests {
             out: &mut general,
         }
         .rows(KernelExp);
-        assert_eq!(fixed, general);
+        // Each body in two calls, the second starting mid-graph (its
+        // prefetch stream starts at that row; the first's runs past its
+        // last row).
+        let run = |body: &dyn Fn(Job<'_, '_>)| {
+            let mut out = vec![0.0f32; n * 64];
+            let (head, tail) = out.split_at_mut(17 * 64);
+            for (row0, out) in [(0, head), (17, tail)] {
+                body(Job {
+                    csr: &g,
+                    a: &a,
+                    xs: &xs,
+                    row0,
+                    out,
+                });
+            }
+            out
+        };
+        // What `gather_rows` dispatches to here, then every specialised
+        // body this CPU can run.
+        let dispatched = run(&|job: Job<'_, '_>| gather_rows(job.csr, job.a, job.row0, job.out));
+        assert_eq!(dispatched, general);
+        #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+        {
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                assert_eq!(run(&|job| Simd::vectorize(v3, Job8x8(job))), general);
+            }
+            if let Some(v4) = pulp::x86::V4::try_new() {
+                let wide = run(&|job| Simd::vectorize(v4, avx512::Job8x8Wide(v4, job)));
+                assert_eq!(wide, general);
+            }
+        }
     }
 
     #[test]
