@@ -10,6 +10,8 @@
 //! * `sparse/*`: CSR gather-accumulate, 100,000 nodes × 16 neighbours × 64
 //!   f32 dims; throughput in minimum bytes moved (X rows read + Y written +
 //!   indices + offsets).
+//! * `csr/*`: graph preparation at the same size (`Csr::with_self_loops`,
+//!   what GAT's plain forward builds per call).
 //! * `matmul/*`: X·W (100,000×128 · 128×64), Xᵀ·G and G·Wᵀ on every
 //!   backend (our pulp kernel, `gemm`, ndarray); throughput in FLOP.
 //! * `quant/*`: f16 and int8 dot and dequantize-row.
@@ -231,6 +233,17 @@ fn gather(c: &mut Criterion) {
     let mut am = vec![0u32; NODES * DIM];
     g.bench_function("max", |bench| {
         bench.iter(|| sparse::gather_max(&graph, x.view(), y.view_mut(), &mut am));
+    });
+    g.finish();
+}
+
+/// Preparing a graph for attention: self references dropped, one self loop
+/// per row (what GAT's plain forward does on every call).
+fn graph_prep(c: &mut Criterion) {
+    let graph = random_graph(NODES, DEGREE, 7);
+    let mut g = c.benchmark_group("csr/100k_x16");
+    g.bench_function("with_self_loops", |bench| {
+        bench.iter(|| graph.with_self_loops());
     });
     g.finish();
 }
@@ -516,6 +529,6 @@ fn rows(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = stream, peak_fma, vectors, gather, dense, quantized, rows, roofline_summary
+    targets = stream, peak_fma, vectors, gather, graph_prep, dense, quantized, rows, roofline_summary
 }
 criterion_main!(benches);

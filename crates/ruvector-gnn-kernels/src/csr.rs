@@ -466,6 +466,76 @@ impl Csr {
         digest_words(0x6373_725f_6670, shape.into_iter().chain(parts))
     }
 
+    /// The graph with its self references dropped and one self loop
+    /// appended to each row (`i` last in row `i`), without edge weights:
+    /// what graph attention (GAT) attends over. Rows are counted and copied
+    /// in parallel over blocks of rows (feature `parallel`); the result is
+    /// the same either way.
+    ///
+    /// ```
+    /// # use ruvector_gnn_kernels::Csr;
+    /// let g = Csr::from_adjacency(&[vec![1, 0], vec![]])?.with_self_loops()?;
+    /// assert_eq!((g.row(0), g.row(1)), (&[1, 0][..], &[1][..]));
+    /// # Ok::<(), ruvector_gnn_kernels::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the graph is not square (a self loop
+    /// needs node `i` as both a row and a column).
+    pub fn with_self_loops(&self) -> Result<Self> {
+        /// Rows per parallel block.
+        const ROWS: usize = 4096;
+        self.check_shape(self.n_rows, self.n_rows)?;
+        let n = self.n_rows;
+        let kept = crate::halves::map_rows(n, |i| {
+            self.row(i).iter().filter(|&&j| j as usize != i).count()
+        });
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0);
+        for k in kept {
+            offsets.push(offsets[offsets.len() - 1] + k + 1);
+        }
+        let mut indices = vec![0u32; offsets[n]];
+        // One slice of `indices` per block of rows, filled in parallel.
+        let mut rest = indices.as_mut_slice();
+        let mut blocks = Vec::with_capacity(n.div_ceil(ROWS));
+        for r0 in (0..n).step_by(ROWS) {
+            let r1 = (r0 + ROWS).min(n);
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(offsets[r1] - offsets[r0]);
+            rest = tail;
+            blocks.push((r0..r1, head));
+        }
+        let fill = |(rows, out): (std::ops::Range<usize>, &mut [u32])| {
+            let mut at = 0;
+            for i in rows {
+                for &j in self.row(i).iter().filter(|&&j| j as usize != i) {
+                    out[at] = j;
+                    at += 1;
+                }
+                // `i < n_rows ≤ u32::MAX` (checked at construction).
+                out[at] = i as u32;
+                at += 1;
+            }
+        };
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            blocks.into_par_iter().for_each(fill);
+        }
+        #[cfg(not(feature = "parallel"))]
+        blocks.into_iter().for_each(fill);
+        Ok(Self {
+            n_rows: n,
+            n_cols: n,
+            offsets,
+            indices,
+            weights: None,
+            transposed: Memo::default(),
+            halves: Memo::default(),
+            fingerprint: Memo::default(),
+        })
+    }
+
     /// The transposed graph (as [`Csr::transpose_with_edge_map`], without
     /// building the edge map).
     pub fn transpose(&self) -> Self {
@@ -667,6 +737,58 @@ mod tests {
     /// without weights, at any thread count; different for one moved edge,
     /// one changed source, a changed column count, the transpose of an
     /// asymmetric graph, and across chunk boundaries of a large graph.
+    #[test]
+    fn self_loops_replace_self_references() {
+        // Over several blocks of rows: self references (some twice), empty
+        // rows, rows of only a self reference; against a one-pass reference.
+        let n = 10_000usize;
+        let mut rng = crate::Rng::seed_from_u64(3);
+        let lists: Vec<Vec<usize>> = (0..n)
+            .map(|i| match i % 11 {
+                0 => vec![],
+                1 => vec![i],
+                2 => vec![i, rng.below(n), i],
+                _ => (0..rng.below(9)).map(|_| rng.below(n)).collect(),
+            })
+            .collect();
+        let mut offsets = vec![0];
+        for l in &lists {
+            offsets.push(offsets[offsets.len() - 1] + l.len());
+        }
+        let indices = lists.iter().flatten().map(|&j| j as u32).collect();
+        let g = Csr::from_parts(n, n, offsets, indices, None).unwrap();
+        let expected: Vec<Vec<usize>> = lists
+            .iter()
+            .enumerate()
+            .map(|(i, l)| l.iter().copied().filter(|&j| j != i).chain([i]).collect())
+            .collect();
+        let weighted = g.clone().with_weights(vec![2.0; g.n_edges()]).unwrap();
+        for graph in [&g, &weighted] {
+            let looped = graph.with_self_loops().unwrap();
+            assert!(looped.to_adjacency() == expected, "rows differ");
+            assert_eq!(looped.weights(), None);
+            assert_eq!(
+                looped.n_edges(),
+                expected.iter().map(Vec::len).sum::<usize>()
+            );
+        }
+        #[cfg(feature = "parallel")]
+        {
+            let one = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            assert_eq!(
+                one.install(|| g.with_self_loops()).unwrap(),
+                g.with_self_loops().unwrap()
+            );
+        }
+        let empty = Csr::from_adjacency(&[] as &[Vec<usize>]).unwrap();
+        assert_eq!(empty.with_self_loops().unwrap().n_edges(), 0);
+        let rect = Csr::from_lists(&[vec![2]], 3, false).unwrap();
+        assert!(rect.with_self_loops().is_err());
+    }
+
     #[test]
     fn fingerprint_follows_the_structure() {
         let lists = vec![vec![1usize, 2], vec![2], vec![0, 1]];

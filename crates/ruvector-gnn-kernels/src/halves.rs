@@ -211,7 +211,7 @@ impl SourceHalves {
 
 /// `f(i)` for every row `i < n`, in parallel over blocks of rows with the
 /// `parallel` feature.
-fn map_rows<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+pub(crate) fn map_rows<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;

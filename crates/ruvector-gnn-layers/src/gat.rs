@@ -178,18 +178,10 @@ struct GatCache {
     pass: Pass,
 }
 
-/// The graph with self references dropped and one self loop appended to each row.
+/// The graph with self references dropped and one self loop appended to
+/// each row ([`Csr::with_self_loops`]).
 fn with_self_loops(graph: &Csr) -> Result<Csr> {
-    let n = graph.n_rows();
-    let mut offsets = Vec::with_capacity(n + 1);
-    let mut indices = Vec::with_capacity(graph.n_edges() + n);
-    offsets.push(0);
-    for i in 0..n {
-        indices.extend(graph.row(i).iter().copied().filter(|&j| j as usize != i));
-        indices.push(i as u32);
-        offsets.push(indices.len());
-    }
-    Ok(Csr::from_parts(n, n, offsets, indices, None)?)
+    Ok(graph.with_self_loops()?)
 }
 
 /// A square graph prepared for [`GATLayer::forward_prepared`]: self
