@@ -5,15 +5,17 @@
 //! ```sh
 //! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor
 //! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor -- --sources 2048
+//! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor -- --heads 4 --channels 16
 //! ```
 //!
 //! Workload: the 100K-node layer workload's graph (16 in-edges from random
 //! sources, `random_graph`) plus a self loop per node (what a GAT layer
 //! attends over), 8 heads × 8 channels (64-wide projected rows, the GAT
-//! benchmark's shape), random scores and rows. Per round, all rows are
+//! benchmark's shape; `--heads H --channels C` for another, which runs the
+//! general body), random scores and rows. Per round, all rows are
 //! computed in blocks of 256 on the Rayon pool by
-//! `attention::gather_rows` (the 8 × 8 body on x86_64 with AVX2) and by
-//! `sparse::gather_rows` (the unweighted 64-wide sum of the same source
+//! `attention::gather_rows` (for 8 × 8 the AVX-512 or AVX2 body on x86_64)
+//! and by `sparse::gather_rows` (the unweighted sum of the same source
 //! rows, the floor). `--sources N` maps every source id into `0..N`, so a
 //! small `N` keeps all source rows in cache and shows the kernels' compute
 //! alone. Printed: the median and minimum ms of each over the rounds.
@@ -45,6 +47,8 @@ fn median_min(mut v: Vec<f64>) -> (f64, f64) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sources = arg("--sources").unwrap_or(NODES).clamp(1, NODES);
+    let heads = arg("--heads").unwrap_or(8).max(1);
+    let width = heads * arg("--channels").unwrap_or(8).max(1);
     let base = random_graph(NODES, 16, 1);
     let lists: Vec<Vec<usize>> = (0..NODES)
         .map(|i| {
@@ -57,29 +61,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let graph = Csr::from_lists(&lists, sources, false)?;
-    let x = line_aligned_copy(random_features(sources, 64, 2).view());
-    let (src, dst) = (random_features(sources, 8, 3), random_features(NODES, 8, 4));
+    let x = line_aligned_copy(random_features(sources, width, 2).view());
+    let (src, dst) = (
+        random_features(sources, heads, 3),
+        random_features(NODES, heads, 4),
+    );
     let att = AttentionInputs {
-        heads: 8,
+        heads,
         slope: 0.2,
         src: src.as_slice().unwrap_or_default(),
         dst: dst.as_slice().unwrap_or_default(),
         x: x.view(),
     };
-    let mut out = Array2::<f32>::zeros((NODES, 64));
+    let mut out = Array2::<f32>::zeros((NODES, width));
     let out = out.as_slice_mut().unwrap_or_default();
     let (mut attn, mut gather) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let time_attention = |out: &mut [f32]| {
             let t = Instant::now();
-            out.par_chunks_mut(64 * 256)
+            out.par_chunks_mut(width * 256)
                 .enumerate()
                 .for_each(|(b, block)| attention::gather_rows(&graph, &att, b * 256, block));
             t.elapsed().as_secs_f64() * 1e3
         };
         let time_gather = |out: &mut [f32]| {
             let t = Instant::now();
-            out.par_chunks_mut(64 * 256)
+            out.par_chunks_mut(width * 256)
                 .enumerate()
                 .for_each(|(b, block)| {
                     sparse::gather_rows(&graph, RowWeights::Graph, x.view(), b * 256, block);
@@ -97,8 +104,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let ((am, a0), (gm, g0)) = (median_min(attn), median_min(gather));
     println!(
-        "# attention_floor: {NODES} rows x 17 edges (16 + self loop), 8 heads x 8 channels, \
-         sources 0..{sources}, {} rayon threads, {ROUNDS} rounds",
+        "# attention_floor: {NODES} rows x 17 edges (16 + self loop), {heads} heads x {} \
+         channels, sources 0..{sources}, {} rayon threads, {ROUNDS} rounds",
+        width / heads,
         rayon::current_num_threads()
     );
     println!("attention::gather_rows  median {am:.1} ms  min {a0:.1} ms");

@@ -16,7 +16,7 @@ use core::arch::x86_64::{__m256, __m512, __m512i};
 
 use pulp::{cast, f32x16, f32x8, x86::V3, x86::V4, Simd, WithSimd};
 
-use super::{fetch_edge, Job, AHEAD_8X8};
+use super::{ahead_edges, fetch_edge, Job};
 
 /// A [`Job`] of shape 8 heads × 8 channels on AVX-512.
 pub(super) struct Job8x8Wide<'a, 'b>(pub(super) V4, pub(super) Job<'a, 'b>);
@@ -70,9 +70,10 @@ impl WithSimd for Job8x8Wide<'_, '_> {
             cast::<[i32; 16], __m512i>(core::array::from_fn(|lane| (2 * q + lane / 8) as i32))
         });
         let mut scores: Vec<f32x8> = Vec::new();
+        let ahead = ahead_edges(64);
         let first = csr.row_range(row0).start;
-        for e in first..(first + AHEAD_8X8).min(idx.len()) {
-            fetch_edge(idx, src, xs, e);
+        for e in first..(first + ahead).min(idx.len()) {
+            fetch_edge(idx, src, xs, (8, 64), e);
         }
         for (r, orow) in out.chunks_exact_mut(64).enumerate() {
             let i = row0 + r;
@@ -124,7 +125,7 @@ impl WithSimd for Job8x8Wide<'_, '_> {
             // row times their weights into accumulator q.
             let mut acc = [zero16; 4];
             for ((&e, &j), k) in scores[..ids.len()].iter().zip(ids).zip(range.start..) {
-                fetch_edge(idx, src, xs, k + AHEAD_8X8);
+                fetch_edge(idx, src, xs, (8, 64), k + ahead);
                 let w: __m512 = v4
                     .avx512f
                     ._mm512_castps256_ps512(cast::<f32x8, __m256>(v3.mul_f32s(e, inv)));
