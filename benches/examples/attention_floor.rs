@@ -6,6 +6,7 @@
 //! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor
 //! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor -- --sources 2048
 //! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor -- --heads 4 --channels 16
+//! cargo run --profile bench -p ruvector-gnn-benches --example attention_floor -- --long-rows 7
 //! ```
 //!
 //! Workload: the 100K-node layer workload's graph (16 in-edges from random
@@ -18,7 +19,8 @@
 //! and by `sparse::gather_rows` (the unweighted sum of the same source
 //! rows, the floor). `--sources N` maps every source id into `0..N`, so a
 //! small `N` keeps all source rows in cache and shows the kernels' compute
-//! alone. Printed: the median and minimum ms of each over the rounds.
+//! alone (duplicate sources merge, so rows get shorter); `--long-rows K`
+//! gives every 8th row the in-edges of the K rows after it as well. Printed: the median and minimum ms of each over the rounds.
 #![allow(missing_docs)]
 
 use std::time::Instant;
@@ -49,12 +51,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sources = arg("--sources").unwrap_or(NODES).clamp(1, NODES);
     let heads = arg("--heads").unwrap_or(8).max(1);
     let width = heads * arg("--channels").unwrap_or(8).max(1);
+    let long = arg("--long-rows").unwrap_or(0);
     let base = random_graph(NODES, 16, 1);
+    // `--long-rows K`: every 8th row also takes the in-edges of the K rows
+    // after it (a skewed graph: 1 in 8 rows about K + 1 times as long).
     let lists: Vec<Vec<usize>> = (0..NODES)
         .map(|i| {
-            base.row(i)
-                .iter()
-                .map(|&j| j as usize)
+            let extra = if i % 8 == 0 { long } else { 0 };
+            (i..=(i + extra).min(NODES - 1))
+                .flat_map(|r| base.row(r).iter().map(|&j| j as usize))
                 .chain([i])
                 .map(|j| j % sources)
                 .collect()
@@ -104,8 +109,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let ((am, a0), (gm, g0)) = (median_min(attn), median_min(gather));
     println!(
-        "# attention_floor: {NODES} rows x 17 edges (16 + self loop), {heads} heads x {} \
-         channels, sources 0..{sources}, {} rayon threads, {ROUNDS} rounds",
+        "# attention_floor: {NODES} rows x {:.1} edges on average (16 random + self loop{}), \
+         {heads} heads x {} channels, sources 0..{sources}, {} rayon threads, {ROUNDS} rounds",
+        graph.n_edges() as f64 / NODES as f64,
+        if long > 0 {
+            format!("; every 8th row {long} rows' worth more")
+        } else {
+            String::new()
+        },
         width / heads,
         rayon::current_num_threads()
     );

@@ -9,13 +9,15 @@
 //! This is the inference forward of a GAT layer without its projection and
 //! bias (the layer crate owns those).
 //!
-//! The common shape (8 heads × 8 channels, the GAT papers' hidden layer) runs
-//! a body written for 8-lane vectors (one edge's 8 head scores in one
-//! vector, one head's channels per accumulator) on x86_64 with AVX2, and one
-//! for 16-lane vectors with AVX-512 (two edges' scores per vector, two
-//! heads per accumulator; `avx512.rs`); every other shape and CPU runs the
-//! general body. All three do the same arithmetic per value in the same
-//! order, so they give the same bits.
+//! The common shape (8 heads × 8 channels, the GAT papers' hidden layer) with
+//! a LeakyReLU slope in `0..=1` runs a body written for 8-lane vectors (one
+//! edge's 8 head scores in one vector, one head's channels per accumulator)
+//! on x86_64 with AVX2, and one for 16-lane vectors with AVX-512 (two edges'
+//! scores per vector, two heads per accumulator; `avx512.rs`); everything
+//! else runs the general body. All three compute each value with the same
+//! operations on the same operands in the same order — except the row
+//! maximum, which the AVX-512 body takes in another order and which does not
+//! depend on it — so they give the same bits.
 
 use ndarray::ArrayView2;
 #[cfg(feature = "simd")]
@@ -48,7 +50,7 @@ pub struct AttentionInputs<'a> {
 /// Attention-weighted sums for the rows `row0 .. row0 + rows` of `csr`, on
 /// the calling thread, overwriting `out` (`rows × H·c`, row-major). A row
 /// without edges is all zeros. Source scores and rows are prefetched edge
-/// by edge, about 4 KiB of source rows ahead of use (x86_64).
+/// by edge, about 4 KiB of source rows ahead of use (4 to 64 edges; x86_64).
 ///
 /// ```
 /// use ndarray::array;
@@ -160,14 +162,7 @@ impl WithSimd for Job8x8<'_, '_> {
         let zero = simd.splat_f32s(0.0);
         let slope = simd.splat_f32s(a.slope);
         let mut scores: Vec<S::f32s> = Vec::new();
-        // Sources are requested edge by edge, `ahead` edges ahead of the
-        // weighted sum: a steady stream of requests (whole rows two ahead,
-        // ~85 lines at once, were measured slower); start the stream.
-        let ahead = ahead_edges(64);
-        let first = csr.row_range(row0).start;
-        for e in first..(first + ahead).min(idx.len()) {
-            fetch_edge(idx, src, xs, (8, 64), e);
-        }
+        let ahead = start_stream(csr, src, xs, (8, 64), row0);
         for (r, orow) in out.chunks_exact_mut(64).enumerate() {
             let i = row0 + r;
             let range = csr.row_range(i);
@@ -182,7 +177,8 @@ impl WithSimd for Job8x8<'_, '_> {
             }
             let sc = &mut scores[..ids.len()];
             let mut max = simd.splat_f32s(f32::NEG_INFINITY);
-            for (s_out, &j) in sc.iter_mut().zip(ids) {
+            for ((s_out, &j), k) in sc.iter_mut().zip(ids).zip(range.start..) {
+                fetch_score(idx, src, 8, k + ahead);
                 let s = simd.add_f32s(load8(simd, &src[j as usize * 8..]), dv);
                 let s = simd.max_f32s(s, simd.mul_f32s(slope, s));
                 max = simd.max_f32s(s, max);
@@ -269,13 +265,7 @@ impl Job<'_, '_> {
         let idx = csr.indices();
         let mut scores: Vec<f32> = Vec::new();
         let mut stats = vec![0.0f32; 2 * h];
-        // Sources requested edge by edge, about `AHEAD_BYTES` of source rows
-        // ahead of the weighted sum (as the 8 × 8 bodies do); start the stream.
-        let ahead = ahead_edges(full);
-        let first = csr.row_range(row0).start;
-        for e in first..(first + ahead).min(idx.len()) {
-            fetch_edge(idx, src, xs, (h, full), e);
-        }
+        let ahead = start_stream(csr, src, xs, (h, full), row0);
         for (r, orow) in out.chunks_exact_mut(full).enumerate() {
             let i = row0 + r;
             let range = csr.row_range(i);
@@ -289,6 +279,7 @@ impl Job<'_, '_> {
             scores.resize(range.len() * h, 0.0);
             max.fill(f32::NEG_INFINITY);
             for (k, &j) in idx[range.clone()].iter().enumerate() {
+                fetch_score(idx, src, h, range.start + k + ahead);
                 let j = j as usize;
                 let sv = &src[j * h..j * h + h];
                 let sc = &mut scores[k * h..k * h + h];
@@ -339,10 +330,28 @@ impl Job<'_, '_> {
 /// every shape.
 const AHEAD_BYTES: usize = 4096;
 
-/// Edges ahead for `full`-wide source rows ([`AHEAD_BYTES`]; 16 for 8 × 8).
+/// Starts the stream of source requests for a call from `row0` (the first
+/// `ahead` edges' scores and rows) and returns `ahead`, the edges the
+/// bodies then request ahead of use, edge by edge: each score pass
+/// requests the score of edge `k + ahead` (a long row's later scores are
+/// read before its weighted sum runs), each weighted sum the score and row
+/// of edge `k + ahead` — a steady stream, where requesting a whole row two
+/// rows ahead (~85 lines at once for 8 × 8) was measured slower.
 #[inline(always)]
-fn ahead_edges(full: usize) -> usize {
-    (AHEAD_BYTES / (4 * full).max(1)).clamp(2, 64)
+fn start_stream(
+    csr: &Csr,
+    src: &[f32],
+    xs: &[f32],
+    (h, full): (usize, usize),
+    row0: usize,
+) -> usize {
+    let ahead = crate::sparse::edges_ahead(AHEAD_BYTES, full);
+    let idx = csr.indices();
+    let first = csr.offsets().get(row0).copied().unwrap_or(idx.len());
+    for e in first..(first + ahead).min(idx.len()) {
+        fetch_edge(idx, src, xs, (h, full), e);
+    }
+    ahead
 }
 
 /// Prefetches edge `e`'s source scores (`h`) and source row (`full` wide),
@@ -353,6 +362,14 @@ fn fetch_edge(idx: &[u32], src: &[f32], xs: &[f32], (h, full): (usize, usize), e
         let j = j as usize;
         prefetch(src, j * h, h);
         prefetch(xs, j * full, full);
+    }
+}
+
+/// Prefetches edge `e`'s source scores (`h`), nothing past the last edge.
+#[inline(always)]
+fn fetch_score(idx: &[u32], src: &[f32], h: usize, e: usize) {
+    if let Some(&j) = idx.get(e) {
+        prefetch(src, j as usize * h, h);
     }
 }
 
@@ -454,67 +471,91 @@ mod tests {
     fn the_specialised_body_gives_the_general_bodys_bits() {
         let mut rng = Rng::seed_from_u64(9);
         let n = 50;
-        // Rows of 0 to 24 edges (empty ones, and longer rows after shorter
-        // ones, so the score buffer grows mid-call).
+        // Rows of 0 to 23 edges (empty ones, odd and even counts, and longer
+        // rows after shorter ones, so the score buffer grows mid-call).
         let lists: Vec<Vec<usize>> = (0..n)
             .map(|i| match i % 7 {
                 3 => vec![],
-                _ => (0..rng.below(24))
-                    .map(|_| rng.below(n))
-                    .chain([i])
-                    .collect(),
+                _ => (0..rng.below(24)).map(|_| rng.below(n)).collect(),
             })
             .collect();
         let g = Csr::from_adjacency(&lists).unwrap();
         let mut r = |len: usize| (0..len).map(|_| rng.normal_f32()).collect::<Vec<f32>>();
-        let (src, dst) = (r(n * 8), r(n * 8));
-        let xs = r(n * 64);
-        let x = ndarray::ArrayView2::from_shape((n, 64), &xs).unwrap();
-        let a = AttentionInputs {
-            heads: 8,
-            slope: 0.2,
-            src: &src,
-            dst: &dst,
-            x,
-        };
-        let mut general = vec![0.0f32; n * 64];
-        Job {
-            csr: &g,
-            a: &a,
-            xs: &xs,
-            row0: 0,
-            out: &mut general,
+        let (src, dst, xs) = (r(n * 8), r(n * 8), r(n * 64));
+        // Exact-zero scores of both signs in one row (head 0: +0 from even
+        // sources, −0 from odd ones; head 1: all −0; head 2: all +0), so
+        // the row maximum's sign depends on the order it is taken in.
+        let mut zsrc = src.clone();
+        let mut zdst = dst.clone();
+        for j in 0..n {
+            zsrc[j * 8] = if j % 2 == 0 { 0.0 } else { -0.0 };
+            (zsrc[j * 8 + 1], zsrc[j * 8 + 2]) = (-0.0, 0.5);
+            (zdst[j * 8], zdst[j * 8 + 1], zdst[j * 8 + 2]) = (-0.0, -0.0, -0.5);
         }
-        .rows(KernelExp);
-        // Each body in two calls, the second starting mid-graph (its
-        // prefetch stream starts at that row; the first's runs past its
-        // last row).
-        let run = |body: &dyn Fn(Job<'_, '_>)| {
-            let mut out = vec![0.0f32; n * 64];
-            let (head, tail) = out.split_at_mut(17 * 64);
-            for (row0, out) in [(0, head), (17, tail)] {
-                body(Job {
+        // Non-finite inputs (the layers' finite check can be switched off).
+        let (mut fsrc, mut fdst, mut fxs) = (src.clone(), dst.clone(), xs.clone());
+        (fsrc[5 * 8 + 2], fsrc[9 * 8 + 4], fdst[3 * 8 + 1]) =
+            (f32::INFINITY, f32::NAN, -f32::INFINITY);
+        (fxs[7 * 64 + 3], fxs[11 * 64 + 40]) = (f32::NAN, f32::INFINITY);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        let cases = [(&src, &dst, &xs), (&zsrc, &zdst, &xs), (&fsrc, &fdst, &fxs)];
+        for (case, (src, dst, xs)) in cases.into_iter().enumerate() {
+            for slope in [0.0, 0.2, 1.0] {
+                let x = ndarray::ArrayView2::from_shape((n, 64), xs.as_slice()).unwrap();
+                let a = AttentionInputs {
+                    heads: 8,
+                    slope,
+                    src,
+                    dst,
+                    x,
+                };
+                let mut general = vec![0.0f32; n * 64];
+                Job {
                     csr: &g,
                     a: &a,
-                    xs: &xs,
-                    row0,
-                    out,
-                });
-            }
-            out
-        };
-        // What `gather_rows` dispatches to here, then every specialised
-        // body this CPU can run.
-        let dispatched = run(&|job: Job<'_, '_>| gather_rows(job.csr, job.a, job.row0, job.out));
-        assert_eq!(dispatched, general);
-        #[cfg(all(feature = "simd", target_arch = "x86_64"))]
-        {
-            if let Some(v3) = pulp::x86::V3::try_new() {
-                assert_eq!(run(&|job| Simd::vectorize(v3, Job8x8(job))), general);
-            }
-            if let Some(v4) = pulp::x86::V4::try_new() {
-                let wide = run(&|job| Simd::vectorize(v4, avx512::Job8x8Wide(v4, job)));
-                assert_eq!(wide, general);
+                    xs,
+                    row0: 0,
+                    out: &mut general,
+                }
+                .rows(KernelExp);
+                let general = bits(&general);
+                // Each body in two calls, the second starting mid-graph (its
+                // prefetch stream starts at that row; the first's runs past
+                // its last row).
+                let run = |body: &dyn Fn(Job<'_, '_>)| {
+                    let mut out = vec![0.0f32; n * 64];
+                    let (head, tail) = out.split_at_mut(17 * 64);
+                    for (row0, out) in [(0, head), (17, tail)] {
+                        body(Job {
+                            csr: &g,
+                            a: &a,
+                            xs,
+                            row0,
+                            out,
+                        });
+                    }
+                    bits(&out)
+                };
+                let what = format!("case {case}, slope {slope}");
+                // What `gather_rows` dispatches to here, then every
+                // specialised body this CPU can run.
+                let dispatched =
+                    run(&|job: Job<'_, '_>| gather_rows(job.csr, job.a, job.row0, job.out));
+                assert!(dispatched == general, "dispatched body, {what}");
+                #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+                {
+                    if let Some(v3) = pulp::x86::V3::try_new() {
+                        let narrow = run(&|job| Simd::vectorize(v3, Job8x8(job)));
+                        assert!(narrow == general, "AVX2 body, {what}");
+                    }
+                    match pulp::x86::V4::try_new() {
+                        Some(v4) => {
+                            let wide = run(&|job| Simd::vectorize(v4, avx512::Job8x8Wide(v4, job)));
+                            assert!(wide == general, "AVX-512 body, {what}");
+                        }
+                        None => eprintln!("no AVX-512 here: its body is not compared"),
+                    }
+                }
             }
         }
     }

@@ -146,16 +146,13 @@ impl Csr {
             }
             offsets.push(indices.len());
         }
-        Ok(Self {
-            n_rows: adjacency.len(),
+        Ok(Self::assemble(
+            adjacency.len(),
             n_cols,
             offsets,
             indices,
-            weights: None,
-            transposed: Memo::default(),
-            halves: Memo::default(),
-            fingerprint: Memo::default(),
-        })
+            None,
+        ))
     }
 
     /// Builds a graph from raw CSR arrays, validating every invariant.
@@ -214,16 +211,7 @@ impl Csr {
                 }
             }
         }
-        let mut g = Self {
-            n_rows,
-            n_cols,
-            offsets,
-            indices,
-            weights: None,
-            transposed: Memo::default(),
-            halves: Memo::default(),
-            fingerprint: Memo::default(),
-        };
+        let mut g = Self::assemble(n_rows, n_cols, offsets, indices, None);
         if let Some(w) = weights {
             g = g.with_weights(w)?;
         }
@@ -362,16 +350,7 @@ impl Csr {
             }
         }
         (
-            Self {
-                n_rows: self.n_cols,
-                n_cols: self.n_rows,
-                offsets,
-                indices,
-                weights,
-                transposed: Memo::default(),
-                halves: Memo::default(),
-                fingerprint: Memo::default(),
-            },
+            Self::assemble(self.n_cols, self.n_rows, offsets, indices, weights),
             map,
         )
     }
@@ -481,11 +460,17 @@ impl Csr {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if the graph is not square (a self loop
-    /// needs node `i` as both a row and a column).
+    /// needs node `i` as both a row and a column), naming both counts.
     pub fn with_self_loops(&self) -> Result<Self> {
         /// Rows per parallel block.
         const ROWS: usize = 4096;
-        self.check_shape(self.n_rows, self.n_rows)?;
+        if self.n_cols != self.n_rows {
+            return Err(Error::LengthMismatch {
+                what: "graph columns for self loops (must equal its rows)",
+                expected: self.n_rows,
+                got: self.n_cols,
+            });
+        }
         let n = self.n_rows;
         let kept = crate::halves::map_rows(n, |i| {
             self.row(i).iter().filter(|&&j| j as usize != i).count()
@@ -524,16 +509,27 @@ impl Csr {
         }
         #[cfg(not(feature = "parallel"))]
         blocks.into_iter().for_each(fill);
-        Ok(Self {
-            n_rows: n,
-            n_cols: n,
+        Ok(Self::assemble(n, n, offsets, indices, None))
+    }
+
+    /// A graph from parts already known to be valid, with empty memos.
+    fn assemble(
+        n_rows: usize,
+        n_cols: usize,
+        offsets: Vec<usize>,
+        indices: Vec<u32>,
+        weights: Option<Vec<f32>>,
+    ) -> Self {
+        Self {
+            n_rows,
+            n_cols,
             offsets,
             indices,
-            weights: None,
+            weights,
             transposed: Memo::default(),
             halves: Memo::default(),
             fingerprint: Memo::default(),
-        })
+        }
     }
 
     /// The transposed graph (as [`Csr::transpose_with_edge_map`], without
@@ -732,11 +728,6 @@ mod tests {
         assert_eq!(adj.as_csr(2).unwrap().n_edges(), 2);
     }
 
-    /// The fingerprint follows the structure (shape, offsets, indices) and
-    /// nothing else: equal for equal structures built any way, with or
-    /// without weights, at any thread count; different for one moved edge,
-    /// one changed source, a changed column count, the transpose of an
-    /// asymmetric graph, and across chunk boundaries of a large graph.
     #[test]
     fn self_loops_replace_self_references() {
         // Over several blocks of rows: self references (some twice), empty
@@ -786,9 +777,21 @@ mod tests {
         let empty = Csr::from_adjacency(&[] as &[Vec<usize>]).unwrap();
         assert_eq!(empty.with_self_loops().unwrap().n_edges(), 0);
         let rect = Csr::from_lists(&[vec![2]], 3, false).unwrap();
-        assert!(rect.with_self_loops().is_err());
+        assert!(matches!(
+            rect.with_self_loops(),
+            Err(Error::LengthMismatch {
+                expected: 1,
+                got: 3,
+                ..
+            })
+        ));
     }
 
+    /// The fingerprint follows the structure (shape, offsets, indices) and
+    /// nothing else: equal for equal structures built any way, with or
+    /// without weights, at any thread count; different for one moved edge,
+    /// one changed source, a changed column count, the transpose of an
+    /// asymmetric graph, and across chunk boundaries of a large graph.
     #[test]
     fn fingerprint_follows_the_structure() {
         let lists = vec![vec![1usize, 2], vec![2], vec![0, 1]];

@@ -178,12 +178,6 @@ struct GatCache {
     pass: Pass,
 }
 
-/// The graph with self references dropped and one self loop appended to
-/// each row ([`Csr::with_self_loops`]).
-fn with_self_loops(graph: &Csr) -> Result<Csr> {
-    Ok(graph.with_self_loops()?)
-}
-
 /// A square graph prepared for [`GATLayer::forward_prepared`]: self
 /// references dropped and one self loop appended to every row, as the
 /// layer's attention needs. Build it once per graph.
@@ -208,7 +202,7 @@ impl SelfLoopGraph {
     pub fn new(graph: &Csr) -> Result<Self> {
         require_square("GAT", graph, graph.n_rows())?;
         Ok(Self {
-            csr: with_self_loops(graph)?,
+            csr: graph.with_self_loops()?,
         })
     }
 
@@ -471,7 +465,7 @@ impl GATLayer {
         check_features(&x, self.config.input_dim, finite && self.check_finite)?;
         let graph = adj.as_csr(x.nrows())?;
         require_square("GAT", &graph, x.nrows())?;
-        with_self_loops(&graph)
+        Ok(graph.with_self_loops()?)
     }
 
     /// Per-node, per-head score halves `att_src[h]·x'_j` and `att_dst[h]·x'_i`,
@@ -829,7 +823,7 @@ impl GraphLayer for GATLayer {
     ) -> Result<(Array2<f32>, Cache)> {
         check_features(&x, self.config.input_dim, self.check_finite)?;
         require_square("GAT", graph, x.nrows())?;
-        let aug = with_self_loops(graph)?;
+        let aug = graph.with_self_loops()?;
         let mut out = Array2::zeros((0, 0));
         let rng = if ctx.training && self.config.dropout > 0.0 {
             Some(&mut ctx.rng)
@@ -878,7 +872,7 @@ impl GraphLayer for GATLayer {
         // NaN/∞ are checked inside the projection's pass (`run_inference`).
         check_features(&x, self.config.input_dim, false)?;
         require_square("GAT", graph, x.nrows())?;
-        let aug = with_self_loops(graph)?;
+        let aug = graph.with_self_loops()?;
         Workspace::with_thread_local(|ws| self.run_inference(x, &aug, ws, out))
     }
 
@@ -1095,7 +1089,7 @@ impl MessagePassing for GATLayer {
         if features.ncols() != self.config.input_dim {
             return nan_matrix(n, hc);
         }
-        let Some(aug) = lenient_csr(neighbors, n).and_then(|g| with_self_loops(&g).ok()) else {
+        let Some(aug) = lenient_csr(neighbors, n).and_then(|g| g.with_self_loops().ok()) else {
             return nan_matrix(n, hc);
         };
         let mut full = Array2::zeros((n, hc));

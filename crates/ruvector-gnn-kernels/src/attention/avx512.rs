@@ -16,16 +16,10 @@ use core::arch::x86_64::{__m256, __m512, __m512i};
 
 use pulp::{cast, f32x16, f32x8, x86::V3, x86::V4, Simd, WithSimd};
 
-use super::{ahead_edges, fetch_edge, Job};
+use super::{fetch_edge, fetch_score, load8, start_stream, Job};
 
 /// A [`Job`] of shape 8 heads × 8 channels on AVX-512.
 pub(super) struct Job8x8Wide<'a, 'b>(pub(super) V4, pub(super) Job<'a, 'b>);
-
-/// The first 8 values of `v` as one 8-lane vector.
-#[inline(always)]
-fn load8(v: &[f32]) -> f32x8 {
-    V3::as_simd_f32s(&v[..8]).0[0]
-}
 
 /// `lo` in lanes 0–7 and `hi` in lanes 8–15.
 #[inline(always)]
@@ -70,11 +64,7 @@ impl WithSimd for Job8x8Wide<'_, '_> {
             cast::<[i32; 16], __m512i>(core::array::from_fn(|lane| (2 * q + lane / 8) as i32))
         });
         let mut scores: Vec<f32x8> = Vec::new();
-        let ahead = ahead_edges(64);
-        let first = csr.row_range(row0).start;
-        for e in first..(first + ahead).min(idx.len()) {
-            fetch_edge(idx, src, xs, (8, 64), e);
-        }
+        let ahead = start_stream(csr, src, xs, (8, 64), row0);
         for (r, orow) in out.chunks_exact_mut(64).enumerate() {
             let i = row0 + r;
             let range = csr.row_range(i);
@@ -83,17 +73,23 @@ impl WithSimd for Job8x8Wide<'_, '_> {
                 scores.resize(ids.len(), zero8);
             }
             let sc = &mut scores[..ids.len()];
-            let dv8 = load8(&dst[i * 8..]);
+            let dv8 = load8(v3, &dst[i * 8..]);
             let dv = pair(v4, dv8, dv8);
             // Scores, two edges per vector (LeakyReLU as max(s, slope·s)),
             // and their maximum.
             let mut max = v4.splat_f32s(f32::NEG_INFINITY);
             let (sc2, sc1) = sc.split_at_mut(ids.len() & !1);
-            for (s_out, jj) in sc2.chunks_exact_mut(2).zip(ids.chunks_exact(2)) {
+            for ((s_out, jj), k) in sc2
+                .chunks_exact_mut(2)
+                .zip(ids.chunks_exact(2))
+                .zip((range.start..).step_by(2))
+            {
+                fetch_score(idx, src, 8, k + ahead);
+                fetch_score(idx, src, 8, k + 1 + ahead);
                 let s = pair(
                     v4,
-                    load8(&src[jj[0] as usize * 8..]),
-                    load8(&src[jj[1] as usize * 8..]),
+                    load8(v3, &src[jj[0] as usize * 8..]),
+                    load8(v3, &src[jj[1] as usize * 8..]),
                 );
                 let s = v4.add_f32s(s, dv);
                 let s = v4.max_f32s(s, v4.mul_f32s(slope, s));
@@ -103,7 +99,7 @@ impl WithSimd for Job8x8Wide<'_, '_> {
             let (lo, hi) = halves(max);
             let mut max8 = v3.max_f32s(lo, hi);
             if let (Some(s_out), Some(&j)) = (sc1.first_mut(), ids.last()) {
-                let s = v3.add_f32s(load8(&src[j as usize * 8..]), dv8);
+                let s = v3.add_f32s(load8(v3, &src[j as usize * 8..]), dv8);
                 let s = v3.max_f32s(s, v3.mul_f32s(slope8, s));
                 max8 = v3.max_f32s(s, max8);
                 *s_out = s;

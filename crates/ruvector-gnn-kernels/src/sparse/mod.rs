@@ -46,7 +46,13 @@ const PREFETCH_BYTES: usize = 8192;
 /// Edges ahead to request for `d`-wide f32 source rows ([`PREFETCH_BYTES`]).
 #[inline(always)]
 fn prefetch_edges(d: usize) -> usize {
-    (PREFETCH_BYTES / (4 * d).max(1)).clamp(4, 64)
+    edges_ahead(PREFETCH_BYTES, d)
+}
+
+/// Edges whose `d`-wide f32 source rows span about `bytes` (4 to 64).
+#[inline(always)]
+pub(crate) fn edges_ahead(bytes: usize, d: usize) -> usize {
+    (bytes / (4 * d).max(1)).clamp(4, 64)
 }
 
 /// Runs `f(first_row, rows)` over blocks of [`ROW_BLOCK`] contiguous output
