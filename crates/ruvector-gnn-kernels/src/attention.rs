@@ -287,9 +287,20 @@ impl Job<'_, '_> {
                     let s = sv[t] + dv[t];
                     let s = if s > 0.0 { s } else { slope * s };
                     sc[t] = s;
-                    // Same as `f32::max` for non-NaN scores (finite inputs);
-                    // a select, not a branch on random data.
-                    max[t] = if s > max[t] { s } else { max[t] };
+                    // Same as `f32::max` for non-NaN scores (finite inputs).
+                    // A select, not a branch on random scores — except on
+                    // wasm32, where LLVM vectorizes the select into relaxed
+                    // SIMD (`f32x4.relaxed_max`: missing from some engines,
+                    // e.g. Node 20 without a flag, and with NaN/±0 results
+                    // left to the engine).
+                    #[cfg(not(target_arch = "wasm32"))]
+                    {
+                        max[t] = if s > max[t] { s } else { max[t] };
+                    }
+                    #[cfg(target_arch = "wasm32")]
+                    if s > max[t] {
+                        max[t] = s;
+                    }
                 }
             }
             for sc in scores.chunks_exact_mut(h) {
