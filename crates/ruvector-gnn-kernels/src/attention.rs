@@ -193,7 +193,7 @@ impl WithSimd for Job8x8<'_, '_> {
             let mut acc = [zero; 8];
             let mut w = [0.0f32; 8];
             for ((&e, &j), k) in sc.iter().zip(ids).zip(range.start..) {
-                fetch_edge(idx, src, xs, (8, 64), k + ahead);
+                fetch_row(idx, xs, 64, k + ahead);
                 S::as_mut_simd_f32s(&mut w).0[0] = simd.mul_f32s(e, inv);
                 let xv = &xs[j as usize * 64..j as usize * 64 + 64];
                 for (t, a) in acc.iter_mut().enumerate() {
@@ -319,7 +319,7 @@ impl Job<'_, '_> {
                 *s = 1.0 / *s;
             }
             for (k, &j) in idx[range.clone()].iter().enumerate() {
-                fetch_edge(idx, src, xs, (h, full), range.start + k + ahead);
+                fetch_row(idx, xs, full, range.start + k + ahead);
                 let j = j as usize;
                 let xv = &xs[j * full..j * full + full];
                 let sc = &scores[k * h..k * h + h];
@@ -344,8 +344,8 @@ const AHEAD_BYTES: usize = 4096;
 /// Starts the stream of source requests for a call from `row0` (the first
 /// `ahead` edges' scores and rows) and returns `ahead`, the edges the
 /// bodies then request ahead of use, edge by edge: each score pass
-/// requests the score of edge `k + ahead` (a long row's later scores are
-/// read before its weighted sum runs), each weighted sum the score and row
+/// requests the score of edge `k + ahead` (so a long row's later scores are
+/// requested before its score pass reads them), each weighted sum the row
 /// of edge `k + ahead` — a steady stream, where requesting a whole row two
 /// rows ahead (~85 lines at once for 8 × 8) was measured slower.
 #[inline(always)]
@@ -360,19 +360,18 @@ fn start_stream(
     let idx = csr.indices();
     let first = csr.offsets().get(row0).copied().unwrap_or(idx.len());
     for e in first..(first + ahead).min(idx.len()) {
-        fetch_edge(idx, src, xs, (h, full), e);
+        fetch_score(idx, src, h, e);
+        fetch_row(idx, xs, full, e);
     }
     ahead
 }
 
-/// Prefetches edge `e`'s source scores (`h`) and source row (`full` wide),
-/// nothing past the last edge.
+/// Prefetches edge `e`'s source row (`full` wide), nothing past the last
+/// edge.
 #[inline(always)]
-fn fetch_edge(idx: &[u32], src: &[f32], xs: &[f32], (h, full): (usize, usize), e: usize) {
+fn fetch_row(idx: &[u32], xs: &[f32], full: usize, e: usize) {
     if let Some(&j) = idx.get(e) {
-        let j = j as usize;
-        prefetch(src, j * h, h);
-        prefetch(xs, j * full, full);
+        prefetch(xs, j as usize * full, full);
     }
 }
 

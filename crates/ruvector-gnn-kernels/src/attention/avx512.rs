@@ -16,7 +16,7 @@ use core::arch::x86_64::{__m256, __m512, __m512i};
 
 use pulp::{cast, f32x16, f32x8, x86::V3, x86::V4, Simd, WithSimd};
 
-use super::{fetch_edge, fetch_score, load8, start_stream, Job};
+use super::{fetch_row, fetch_score, load8, start_stream, Job};
 
 /// A [`Job`] of shape 8 heads × 8 channels on AVX-512.
 pub(super) struct Job8x8Wide<'a, 'b>(pub(super) V4, pub(super) Job<'a, 'b>);
@@ -99,6 +99,7 @@ impl WithSimd for Job8x8Wide<'_, '_> {
             let (lo, hi) = halves(max);
             let mut max8 = v3.max_f32s(lo, hi);
             if let (Some(s_out), Some(&j)) = (sc1.first_mut(), ids.last()) {
+                fetch_score(idx, src, 8, range.end - 1 + ahead);
                 let s = v3.add_f32s(load8(v3, &src[j as usize * 8..]), dv8);
                 let s = v3.max_f32s(s, v3.mul_f32s(slope8, s));
                 max8 = v3.max_f32s(s, max8);
@@ -121,7 +122,7 @@ impl WithSimd for Job8x8Wide<'_, '_> {
             // row times their weights into accumulator q.
             let mut acc = [zero16; 4];
             for ((&e, &j), k) in scores[..ids.len()].iter().zip(ids).zip(range.start..) {
-                fetch_edge(idx, src, xs, (8, 64), k + ahead);
+                fetch_row(idx, xs, 64, k + ahead);
                 let w: __m512 = v4
                     .avx512f
                     ._mm512_castps256_ps512(cast::<f32x8, __m256>(v3.mul_f32s(e, inv)));
