@@ -47,7 +47,7 @@ Commands:
                      Debian's rustc-web + -Zbuild-std, wasm-bindgen and wasm-opt -O3;
                      run its wasm-bindgen-test tests under Node, its JS tests and the
                      demo page in headless Chromium; `bench` also times a layer forward
-                     (wasm scalar, wasm simd128, native)
+                     (the wasm package, a +simd128 build, native)
   parity   <dir>: run the reference cases under <dir> (e.g. /work/shared/fixtures/pyg);
            prints one line per case, exits 1 if any fails or exceeds 1e-4
   help     print this help

@@ -1,5 +1,5 @@
-// Times a layer forward in WebAssembly (run by `cargo xtask wasm bench` on the scalar and
-// the +simd128 Node builds): GCN 128->64 and GAT 128->8x8 heads over 2,000 nodes with 10
+// Times a layer forward in WebAssembly (run by `cargo xtask wasm bench` on the package's
+// Node build and on a +simd128 build): GCN 128->64 and GAT 128->8x8 heads over 2,000 nodes with 10
 // seeded neighbours each; prints the median of 15 runs after 3 warm-ups. The same workload
 // runs natively in examples/forward_native.rs.
 import { createRequire } from 'node:module'

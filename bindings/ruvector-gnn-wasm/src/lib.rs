@@ -51,8 +51,10 @@ pub fn js_version() -> String {
     version().to_string()
 }
 
-/// The instruction set the kernels run on: `"simd128"` for the package built
-/// with `+simd128`, else `"scalar"`.
+/// The instruction set the kernels run on: `"simd128"` (the kernels and the
+/// dense products switch their simd128 bodies on at first use; every engine
+/// that can load the module supports them), or `"scalar"` for a build
+/// without the `simd` feature.
 #[wasm_bindgen(js_name = "isaName")]
 pub fn isa_name() -> String {
     ruvector_gnn::kernels::dispatch::isa_name().to_string()

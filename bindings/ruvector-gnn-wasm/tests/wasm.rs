@@ -8,7 +8,7 @@ mod common;
 
 use js_sys::{Array, Reflect};
 use ruvector_gnn_wasm::{
-    JsGatLayer, JsGcnLayer, JsGnnEmbedder, JsGraphSage, JsQuantizedModel, JsVectorDb,
+    isa_name, JsGatLayer, JsGcnLayer, JsGnnEmbedder, JsGraphSage, JsQuantizedModel, JsVectorDb,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -82,6 +82,13 @@ fn thrown<T>(r: Result<T, ruvector_gnn_wasm::Fail>, code: &str, contains: &str) 
 
 fn hit_ids(hits: &Array) -> Vec<f64> {
     hits.iter().map(|h| num(&h, "id")).collect()
+}
+
+/// The package (built without `+simd128`) runs its kernels on simd128, so
+/// every other test here checks those bodies against native references.
+#[wasm_bindgen_test]
+fn the_kernels_run_on_simd128() {
+    assert_eq!(isa_name(), "simd128");
 }
 
 #[wasm_bindgen_test]

@@ -2,9 +2,9 @@
 //!
 //! With the `simd` feature (default) the best instruction set pulp supports
 //! on this CPU is detected on first use and cached: AVX-512 (pulp `V4`),
-//! AVX2+FMA (`V3`), NEON on aarch64, simd128 on wasm32 when compiled with it,
-//! else scalar. Without the feature every public kernel runs its scalar twin
-//! from [`crate::scalar`].
+//! AVX2+FMA (`V3`), NEON on aarch64, simd128 on wasm32 (see
+//! `enable_wasm_simd`), else scalar. Without the feature every public
+//! kernel runs its scalar twin from [`crate::scalar`].
 //!
 //! Layers never see [`pulp::Simd`]: dispatch lives at the kernel crate's edge.
 
@@ -21,7 +21,32 @@ static ARCH: OnceLock<Arch> = OnceLock::new();
 #[cfg(feature = "simd")]
 #[inline]
 pub(crate) fn arch() -> Arch {
-    *ARCH.get_or_init(Arch::new)
+    *ARCH.get_or_init(|| {
+        enable_wasm_simd();
+        Arch::new()
+    })
+}
+
+/// On wasm32, switches the simd128 bodies of pulp (our kernels) and of
+/// `gemm` (the dense products) on; elsewhere nothing. Called before the
+/// first dispatch and before every `gemm` call (two relaxed atomic stores).
+///
+/// Both crates compile their simd128 bodies into every wasm32 module that
+/// holds these kernels, with or without `-C target-feature=+simd128`
+/// (function-level target features), and pick them at run time only when
+/// told to. A WebAssembly engine validates the whole module before running
+/// any of it, so an engine that runs this code at all supports simd128
+/// (every current browser; Node ≥ 16.4): the bodies are safe to pick.
+/// Relaxed SIMD stays off (Node 20 rejects it without a flag, and its
+/// results are left to the engine).
+#[cfg(feature = "simd")]
+#[inline]
+pub(crate) fn enable_wasm_simd() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        pulp::wasm::enable_simd128();
+        gemm::set_wasm_simd128(true);
+    }
 }
 
 /// Runs `op` once on the best available instruction set.

@@ -166,6 +166,8 @@ fn gemm_into(
     mut c: ArrayViewMut2<'_, f32>,
     parallel: bool,
 ) {
+    #[cfg(feature = "simd")]
+    crate::dispatch::enable_wasm_simd();
     let (m, k) = a.dim();
     let n = b.ncols();
     let parallelism = if parallel && cfg!(feature = "parallel") && m * n * k >= PARALLEL_MIN_FLOPS {
