@@ -168,14 +168,10 @@ impl WithSimd for Job8x8<'_, '_> {
             let range = csr.row_range(i);
             let dv = load8(simd, &dst[i * 8..]);
             // Scores (LeakyReLU as max(s, slope·s): the same value as the
-            // general body's branch for 0 ≤ slope ≤ 1) and their maximum.
-            // Into a buffer grown up front, not pushed: a growth call in
-            // the loop kept `max` and the loop's constants on the stack.
+            // general body's branch for 0 ≤ slope ≤ 1) and their maximum,
+            // into the row's score slots.
             let ids = &idx[range.clone()];
-            if scores.len() < ids.len() {
-                scores.resize(ids.len(), zero);
-            }
-            let sc = &mut scores[..ids.len()];
+            let sc = slots(&mut scores, ids.len(), zero);
             let mut max = simd.splat_f32s(f32::NEG_INFINITY);
             for ((s_out, &j), k) in sc.iter_mut().zip(ids).zip(range.start..) {
                 fetch_score(idx, src, 8, k + ahead);
@@ -206,6 +202,19 @@ impl WithSimd for Job8x8<'_, '_> {
             }
         }
     }
+}
+
+/// The first `len` entries of a row's score buffer, grown (with `fill`)
+/// when the row is longer than any before it. The bodies fill scores into
+/// these slots rather than `push` them: a growth call inside the score loop
+/// made the compiler keep the loop's values on the stack.
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+#[inline(always)]
+fn slots<T: Copy>(scores: &mut Vec<T>, len: usize, fill: T) -> &mut [T] {
+    if scores.len() < len {
+        scores.resize(len, fill);
+    }
+    &mut scores[..len]
 }
 
 /// The first 8 values of `v` as one 8-lane vector.

@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::halves::SourceHalves;
+use crate::row_blocks;
 
 /// A validated CSR graph with optional per-edge weights.
 ///
@@ -462,8 +463,6 @@ impl Csr {
     /// [`Error::LengthMismatch`] if the graph is not square (a self loop
     /// needs node `i` as both a row and a column), naming both counts.
     pub fn with_self_loops(&self) -> Result<Self> {
-        /// Rows per parallel block.
-        const ROWS: usize = 4096;
         if self.n_cols != self.n_rows {
             return Err(Error::LengthMismatch {
                 what: "graph columns for self loops (must equal its rows)",
@@ -472,7 +471,7 @@ impl Csr {
             });
         }
         let n = self.n_rows;
-        let kept = crate::halves::map_rows(n, |i| {
+        let kept = row_blocks::map_rows(n, |i| {
             self.row(i).iter().filter(|&&j| j as usize != i).count()
         });
         let mut offsets = Vec::with_capacity(n + 1);
@@ -482,15 +481,14 @@ impl Csr {
         }
         let mut indices = vec![0u32; offsets[n]];
         // One slice of `indices` per block of rows, filled in parallel.
-        let mut rest = indices.as_mut_slice();
-        let mut blocks = Vec::with_capacity(n.div_ceil(ROWS));
-        for r0 in (0..n).step_by(ROWS) {
-            let r1 = (r0 + ROWS).min(n);
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(offsets[r1] - offsets[r0]);
-            rest = tail;
-            blocks.push((r0..r1, head));
-        }
-        let fill = |(rows, out): (std::ops::Range<usize>, &mut [u32])| {
+        let mut rest = row_blocks::Carve::new(&mut indices);
+        let blocks: Vec<_> = row_blocks::blocks(n)
+            .map(|rows| {
+                let len = offsets[rows.end] - offsets[rows.start];
+                (rows, rest.next(len))
+            })
+            .collect();
+        row_blocks::fill_each(blocks, |(rows, out)| {
             let mut at = 0;
             for i in rows {
                 for &j in self.row(i).iter().filter(|&&j| j as usize != i) {
@@ -501,14 +499,7 @@ impl Csr {
                 out[at] = i as u32;
                 at += 1;
             }
-        };
-        #[cfg(feature = "parallel")]
-        {
-            use rayon::prelude::*;
-            blocks.into_par_iter().for_each(fill);
-        }
-        #[cfg(not(feature = "parallel"))]
-        blocks.into_iter().for_each(fill);
+        });
         Ok(Self::assemble(n, n, offsets, indices, None))
     }
 

@@ -7,6 +7,7 @@
 //! time. Built once per graph by [`Csr::source_halves`].
 
 use crate::csr::Csr;
+use crate::row_blocks::{self, Carve};
 
 /// One half of a graph's source nodes (columns): `Low` is `0 .. mid`,
 /// `High` is `mid .. n_cols`, with `mid = ⌈n_cols / 2⌉`
@@ -67,7 +68,7 @@ impl SourceHalves {
     /// ```
     pub fn new(csr: &Csr) -> Self {
         let mid = csr.n_cols().div_ceil(2);
-        let counts = map_rows(csr.n_rows(), |i| {
+        let counts = row_blocks::map_rows(csr.n_rows(), |i| {
             csr.row(i).iter().filter(|&&j| (j as usize) < mid).count()
         });
         let mut low_offsets = Vec::with_capacity(csr.n_rows() + 1);
@@ -209,36 +210,21 @@ impl SourceHalves {
     }
 }
 
-/// `f(i)` for every row `i < n`, in parallel over blocks of rows with the
-/// `parallel` feature.
-pub(crate) fn map_rows<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        (0..n).into_par_iter().with_min_len(4096).map(f).collect()
-    }
-    #[cfg(not(feature = "parallel"))]
-    (0..n).map(f).collect()
-}
-
 /// The graph's indices rearranged ([`SourceHalves`]), written in parallel
 /// over blocks of rows: each block owns one slice of each part.
 fn split_indices(csr: &Csr, mid: usize, low_offsets: &[usize]) -> Vec<u32> {
-    const ROWS: usize = 4096;
     let (n, off) = (csr.n_rows(), csr.offsets());
     let mut out = vec![0u32; csr.n_edges()];
-    let (mut low_rest, mut high_rest) = out.split_at_mut(low_offsets[n]);
-    let mut blocks = Vec::with_capacity(n.div_ceil(ROWS));
-    for r0 in (0..n).step_by(ROWS) {
-        let r1 = (r0 + ROWS).min(n);
-        let low = low_offsets[r1] - low_offsets[r0];
-        let high = off[r1] - off[r0] - low;
-        let (lh, lt) = std::mem::take(&mut low_rest).split_at_mut(low);
-        let (hh, ht) = std::mem::take(&mut high_rest).split_at_mut(high);
-        (low_rest, high_rest) = (lt, ht);
-        blocks.push((r0..r1, lh, hh));
-    }
-    let fill = |(rows, low, high): (std::ops::Range<usize>, &mut [u32], &mut [u32])| {
+    let (low_part, high_part) = out.split_at_mut(low_offsets[n]);
+    let (mut low_rest, mut high_rest) = (Carve::new(low_part), Carve::new(high_part));
+    let blocks: Vec<_> = row_blocks::blocks(n)
+        .map(|rows| {
+            let low = low_offsets[rows.end] - low_offsets[rows.start];
+            let high = off[rows.end] - off[rows.start] - low;
+            (rows, low_rest.next(low), high_rest.next(high))
+        })
+        .collect();
+    row_blocks::fill_each(blocks, |(rows, low, high)| {
         let (mut a, mut b) = (0, 0);
         for &j in &csr.indices()[off[rows.start]..off[rows.end]] {
             if (j as usize) < mid {
@@ -249,14 +235,7 @@ fn split_indices(csr: &Csr, mid: usize, low_offsets: &[usize]) -> Vec<u32> {
                 b += 1;
             }
         }
-    };
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        blocks.into_par_iter().for_each(fill);
-    }
-    #[cfg(not(feature = "parallel"))]
-    blocks.into_iter().for_each(fill);
+    });
     out
 }
 

@@ -32,6 +32,7 @@ pub mod layernorm;
 pub mod matmul;
 pub mod quant;
 pub mod rng;
+mod row_blocks;
 pub mod scalar;
 pub mod softmax;
 pub mod sparse;

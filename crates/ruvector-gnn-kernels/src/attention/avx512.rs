@@ -16,7 +16,7 @@ use core::arch::x86_64::{__m256, __m512, __m512i};
 
 use pulp::{cast, f32x16, f32x8, x86::V3, x86::V4, Simd, WithSimd};
 
-use super::{fetch_row, fetch_score, load8, start_stream, Job};
+use super::{fetch_row, fetch_score, load8, slots, start_stream, Job};
 
 /// A [`Job`] of shape 8 heads × 8 channels on AVX-512.
 pub(super) struct Job8x8Wide<'a, 'b>(pub(super) V4, pub(super) Job<'a, 'b>);
@@ -69,10 +69,7 @@ impl WithSimd for Job8x8Wide<'_, '_> {
             let i = row0 + r;
             let range = csr.row_range(i);
             let ids = &idx[range.clone()];
-            if scores.len() < ids.len() {
-                scores.resize(ids.len(), zero8);
-            }
-            let sc = &mut scores[..ids.len()];
+            let sc = slots(&mut scores, ids.len(), zero8);
             let dv8 = load8(v3, &dst[i * 8..]);
             let dv = pair(v4, dv8, dv8);
             // Scores, two edges per vector (LeakyReLU as max(s, slope·s)),
