@@ -31,27 +31,16 @@ use ruvector_gnn::kernels::alloc::line_aligned_copy;
 use ruvector_gnn::kernels::attention::{self, AttentionInputs};
 use ruvector_gnn::kernels::sparse::{self, RowWeights};
 use ruvector_gnn::kernels::Csr;
-use ruvector_gnn_benches::{random_features, random_graph};
+use ruvector_gnn_benches::{median_min, random_features, random_graph, usize_flag};
 
 const NODES: usize = 100_000;
 const ROUNDS: usize = 41;
 
-fn arg(name: &str) -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    let at = args.iter().position(|a| a == name)?;
-    args.get(at + 1)?.parse().ok()
-}
-
-fn median_min(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0])
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let sources = arg("--sources").unwrap_or(NODES).clamp(1, NODES);
-    let heads = arg("--heads").unwrap_or(8).max(1);
-    let width = heads * arg("--channels").unwrap_or(8).max(1);
-    let long = arg("--long-rows").unwrap_or(0);
+    let sources = usize_flag("--sources").unwrap_or(NODES).clamp(1, NODES);
+    let heads = usize_flag("--heads").unwrap_or(8).max(1);
+    let width = heads * usize_flag("--channels").unwrap_or(8).max(1);
+    let long = usize_flag("--long-rows").unwrap_or(0);
     let base = random_graph(NODES, 16, 1);
     // `--long-rows K`: every 8th row also takes the in-edges of the K rows
     // after it (a skewed graph: 1 in 8 rows about K + 1 times as long).

@@ -41,3 +41,24 @@ pub fn gather_traffic_bytes(csr: &Csr, d: usize) -> u64 {
         + e * std::mem::size_of::<u32>() as u64
         + (rows + 1) * std::mem::size_of::<usize>() as u64
 }
+
+/// The number after `name` on the command line (`--rounds 9` → 9), for the
+/// probe examples' options; `None` when absent or not a number.
+pub fn usize_flag(name: &str) -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == name)?;
+    args.get(at + 1)?.parse().ok()
+}
+
+/// The median and the minimum of timing samples (`(NaN, NaN)` for none).
+///
+/// ```
+/// assert_eq!(ruvector_gnn_benches::median_min(vec![3.0, 1.0, 2.0]), (2.0, 1.0));
+/// ```
+pub fn median_min(mut v: Vec<f64>) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0])
+}
