@@ -353,7 +353,7 @@ fn bench(root: &Path, tools: &Tools, pkg_node: &Path) -> Result<()> {
     bindgen(tools, &raw, &simd_pkg, "nodejs", true)?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("load average before timing: {}", load.trim());
-    // The +simd128 build also holds relaxed-SIMD opcodes (pulp), behind a flag in Node 20.
+    // The +simd128 build may hold relaxed-SIMD opcodes from LLVM, behind a flag in Node 20.
     for (name, pkg, flag) in [
         (
             "wasm package (simd128 switched on at run time)",

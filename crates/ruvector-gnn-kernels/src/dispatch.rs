@@ -7,6 +7,12 @@
 //! kernel runs its scalar twin from [`crate::scalar`].
 //!
 //! Layers never see [`pulp::Simd`]: dispatch lives at the kernel crate's edge.
+//!
+//! Kernel bodies multiply-add with pulp's `mul_add_e_f32s` (one fused
+//! instruction where the target has one: AVX2/AVX-512 FMA, NEON; a multiply
+//! then an add elsewhere), not `mul_add_f32s`, which promises a correctly
+//! rounded fused result and so, on wasm32 (no FMA instruction outside relaxed
+//! SIMD), became a software `fmaf` call per lane.
 
 #[cfg(feature = "simd")]
 use std::sync::OnceLock;

@@ -435,7 +435,7 @@ mod skinny {
                 for r in 0..M {
                     let x = simd.splat_f32s(arows[r][p]);
                     for q in 0..NR {
-                        acc[r][q] = simd.mul_add_f32s(x, bq[q], acc[r][q]);
+                        acc[r][q] = simd.mul_add_e_f32s(x, bq[q], acc[r][q]);
                     }
                 }
             }
@@ -449,7 +449,7 @@ mod skinny {
                     let dst = &mut crow[j..(j + lanes).min(n)];
                     let mut v = simd.mul_f32s(av, acc[r][q]);
                     if beta != 0.0 {
-                        v = simd.mul_add_f32s(bv, simd.partial_load_f32s(dst), v);
+                        v = simd.mul_add_e_f32s(bv, simd.partial_load_f32s(dst), v);
                     }
                     simd.partial_store_f32s(dst, v);
                 }

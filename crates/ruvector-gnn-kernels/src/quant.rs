@@ -149,18 +149,18 @@ fn accumulate4<S: Simd>(simd: S, a: &[f32], b: &[f32], acc: &mut [S::f32s; 4]) {
     let mut ac = ah.chunks_exact(4);
     let mut bc = bh.chunks_exact(4);
     for (x, y) in (&mut ac).zip(&mut bc) {
-        acc[0] = simd.mul_add_f32s(x[0], y[0], acc[0]);
-        acc[1] = simd.mul_add_f32s(x[1], y[1], acc[1]);
-        acc[2] = simd.mul_add_f32s(x[2], y[2], acc[2]);
-        acc[3] = simd.mul_add_f32s(x[3], y[3], acc[3]);
+        acc[0] = simd.mul_add_e_f32s(x[0], y[0], acc[0]);
+        acc[1] = simd.mul_add_e_f32s(x[1], y[1], acc[1]);
+        acc[2] = simd.mul_add_e_f32s(x[2], y[2], acc[2]);
+        acc[3] = simd.mul_add_e_f32s(x[3], y[3], acc[3]);
     }
     for (&x, &y) in ac.remainder().iter().zip(bc.remainder()) {
-        acc[0] = simd.mul_add_f32s(x, y, acc[0]);
+        acc[0] = simd.mul_add_e_f32s(x, y, acc[0]);
     }
     if !at.is_empty() {
         let x = simd.partial_load_f32s(at);
         let y = simd.partial_load_f32s(bt);
-        acc[1] = simd.mul_add_f32s(x, y, acc[1]);
+        acc[1] = simd.mul_add_e_f32s(x, y, acc[1]);
     }
 }
 

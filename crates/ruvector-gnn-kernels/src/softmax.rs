@@ -28,20 +28,20 @@ pub(crate) fn exp_simd<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
     // n = round(x·log2(e)) via the 1.5·2^23 trick: the integer lands in the
     // low mantissa bits of `nm`.
     let magic = splat(12_582_912.0);
-    let nm = simd.mul_add_f32s(xc, splat(std::f32::consts::LOG2_E), magic);
+    let nm = simd.mul_add_e_f32s(xc, splat(std::f32::consts::LOG2_E), magic);
     let n = simd.sub_f32s(nm, magic);
     // r = x − n·ln2 in two parts (Cody–Waite).
-    let r = simd.mul_add_f32s(n, splat(-0.693_359_4), xc);
-    let r = simd.mul_add_f32s(n, splat(2.121_944_4e-4), r);
+    let r = simd.mul_add_e_f32s(n, splat(-0.693_359_4), xc);
+    let r = simd.mul_add_e_f32s(n, splat(2.121_944_4e-4), r);
     // Cephes expf polynomial.
     let mut p = splat(1.987_569_1e-4);
-    p = simd.mul_add_f32s(p, r, splat(1.398_2e-3));
-    p = simd.mul_add_f32s(p, r, splat(8.333_452e-3));
-    p = simd.mul_add_f32s(p, r, splat(4.166_579_6e-2));
-    p = simd.mul_add_f32s(p, r, splat(1.666_666_5e-1));
-    p = simd.mul_add_f32s(p, r, splat(0.5));
+    p = simd.mul_add_e_f32s(p, r, splat(1.398_2e-3));
+    p = simd.mul_add_e_f32s(p, r, splat(8.333_452e-3));
+    p = simd.mul_add_e_f32s(p, r, splat(4.166_579_6e-2));
+    p = simd.mul_add_e_f32s(p, r, splat(1.666_666_5e-1));
+    p = simd.mul_add_e_f32s(p, r, splat(0.5));
     let r2 = simd.mul_f32s(r, r);
-    let y = simd.add_f32s(simd.mul_add_f32s(p, r2, r), splat(1.0));
+    let y = simd.add_f32s(simd.mul_add_e_f32s(p, r2, r), splat(1.0));
     // y·2^n: add n to the exponent field.
     let n_bits = simd.sub_u32s(simd.transmute_u32s_f32s(nm), simd.splat_u32s(0x4B40_0000));
     let shifted = simd.wrapping_dyn_shl_u32s(n_bits, simd.splat_u32s(23));

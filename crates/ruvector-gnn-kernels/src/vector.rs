@@ -44,18 +44,18 @@ pub(crate) fn dot_simd<S: Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
     let mut ac = ah.chunks_exact(4);
     let mut bc = bh.chunks_exact(4);
     for (x, y) in (&mut ac).zip(&mut bc) {
-        acc[0] = simd.mul_add_f32s(x[0], y[0], acc[0]);
-        acc[1] = simd.mul_add_f32s(x[1], y[1], acc[1]);
-        acc[2] = simd.mul_add_f32s(x[2], y[2], acc[2]);
-        acc[3] = simd.mul_add_f32s(x[3], y[3], acc[3]);
+        acc[0] = simd.mul_add_e_f32s(x[0], y[0], acc[0]);
+        acc[1] = simd.mul_add_e_f32s(x[1], y[1], acc[1]);
+        acc[2] = simd.mul_add_e_f32s(x[2], y[2], acc[2]);
+        acc[3] = simd.mul_add_e_f32s(x[3], y[3], acc[3]);
     }
     for (&x, &y) in ac.remainder().iter().zip(bc.remainder()) {
-        acc[0] = simd.mul_add_f32s(x, y, acc[0]);
+        acc[0] = simd.mul_add_e_f32s(x, y, acc[0]);
     }
     if !at.is_empty() {
         let x = simd.partial_load_f32s(at);
         let y = simd.partial_load_f32s(bt);
-        acc[1] = simd.mul_add_f32s(x, y, acc[1]);
+        acc[1] = simd.mul_add_e_f32s(x, y, acc[1]);
     }
     reduce4(simd, acc)
 }
@@ -69,11 +69,11 @@ pub(crate) fn axpy_simd<S: Simd>(simd: S, alpha: f32, x: &[f32], y: &mut [f32]) 
     let (xh, xt) = S::as_simd_f32s(x);
     let (yh, yt) = S::as_mut_simd_f32s(y);
     for (y, &x) in yh.iter_mut().zip(xh) {
-        *y = simd.mul_add_f32s(a, x, *y);
+        *y = simd.mul_add_e_f32s(a, x, *y);
     }
     if !xt.is_empty() {
         let x = simd.partial_load_f32s(xt);
-        let v = simd.mul_add_f32s(a, x, simd.partial_load_f32s(yt));
+        let v = simd.mul_add_e_f32s(a, x, simd.partial_load_f32s(yt));
         simd.partial_store_f32s(yt, v);
     }
 }
@@ -135,17 +135,17 @@ pub(crate) fn sum_squares_simd<S: Simd>(simd: S, x: &[f32]) -> f32 {
     let mut acc = [zero; 4];
     let mut xc = xh.chunks_exact(4);
     for v in &mut xc {
-        acc[0] = simd.mul_add_f32s(v[0], v[0], acc[0]);
-        acc[1] = simd.mul_add_f32s(v[1], v[1], acc[1]);
-        acc[2] = simd.mul_add_f32s(v[2], v[2], acc[2]);
-        acc[3] = simd.mul_add_f32s(v[3], v[3], acc[3]);
+        acc[0] = simd.mul_add_e_f32s(v[0], v[0], acc[0]);
+        acc[1] = simd.mul_add_e_f32s(v[1], v[1], acc[1]);
+        acc[2] = simd.mul_add_e_f32s(v[2], v[2], acc[2]);
+        acc[3] = simd.mul_add_e_f32s(v[3], v[3], acc[3]);
     }
     for &v in xc.remainder() {
-        acc[0] = simd.mul_add_f32s(v, v, acc[0]);
+        acc[0] = simd.mul_add_e_f32s(v, v, acc[0]);
     }
     if !xt.is_empty() {
         let v = simd.partial_load_f32s(xt);
-        acc[1] = simd.mul_add_f32s(v, v, acc[1]);
+        acc[1] = simd.mul_add_e_f32s(v, v, acc[1]);
     }
     reduce4(simd, acc)
 }
@@ -164,17 +164,17 @@ pub(crate) fn l2_squared_simd<S: Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in (&mut ac).zip(&mut bc) {
         for k in 0..4 {
             let d = simd.sub_f32s(x[k], y[k]);
-            acc[k] = simd.mul_add_f32s(d, d, acc[k]);
+            acc[k] = simd.mul_add_e_f32s(d, d, acc[k]);
         }
     }
     for (&x, &y) in ac.remainder().iter().zip(bc.remainder()) {
         let d = simd.sub_f32s(x, y);
-        acc[0] = simd.mul_add_f32s(d, d, acc[0]);
+        acc[0] = simd.mul_add_e_f32s(d, d, acc[0]);
     }
     if !at.is_empty() {
         // Masked-off lanes load 0 from both sides, so they add 0.
         let d = simd.sub_f32s(simd.partial_load_f32s(at), simd.partial_load_f32s(bt));
-        acc[1] = simd.mul_add_f32s(d, d, acc[1]);
+        acc[1] = simd.mul_add_e_f32s(d, d, acc[1]);
     }
     reduce4(simd, acc)
 }
@@ -192,15 +192,15 @@ pub(crate) fn dot_norms_simd<S: Simd>(simd: S, a: &[f32], b: &[f32]) -> (f32, f3
     let mut bc = bh.chunks_exact(2);
     for (x, y) in (&mut ac).zip(&mut bc) {
         for k in 0..2 {
-            ab[k] = simd.mul_add_f32s(x[k], y[k], ab[k]);
-            aa[k] = simd.mul_add_f32s(x[k], x[k], aa[k]);
-            bb[k] = simd.mul_add_f32s(y[k], y[k], bb[k]);
+            ab[k] = simd.mul_add_e_f32s(x[k], y[k], ab[k]);
+            aa[k] = simd.mul_add_e_f32s(x[k], x[k], aa[k]);
+            bb[k] = simd.mul_add_e_f32s(y[k], y[k], bb[k]);
         }
     }
     let mut step = |x: S::f32s, y: S::f32s| {
-        ab[0] = simd.mul_add_f32s(x, y, ab[0]);
-        aa[0] = simd.mul_add_f32s(x, x, aa[0]);
-        bb[0] = simd.mul_add_f32s(y, y, bb[0]);
+        ab[0] = simd.mul_add_e_f32s(x, y, ab[0]);
+        aa[0] = simd.mul_add_e_f32s(x, x, aa[0]);
+        bb[0] = simd.mul_add_e_f32s(y, y, bb[0]);
     };
     for (&x, &y) in ac.remainder().iter().zip(bc.remainder()) {
         step(x, y);
@@ -224,14 +224,14 @@ pub(crate) fn all_finite_simd<S: Simd>(simd: S, x: &[f32]) -> bool {
     let mut xc = xh.chunks_exact(4);
     for v in &mut xc {
         for k in 0..4 {
-            acc[k] = simd.mul_add_f32s(v[k], zero, acc[k]);
+            acc[k] = simd.mul_add_e_f32s(v[k], zero, acc[k]);
         }
     }
     for &v in xc.remainder() {
-        acc[0] = simd.mul_add_f32s(v, zero, acc[0]);
+        acc[0] = simd.mul_add_e_f32s(v, zero, acc[0]);
     }
     if !xt.is_empty() {
-        acc[1] = simd.mul_add_f32s(simd.partial_load_f32s(xt), zero, acc[1]);
+        acc[1] = simd.mul_add_e_f32s(simd.partial_load_f32s(xt), zero, acc[1]);
     }
     reduce4(simd, acc) == 0.0
 }

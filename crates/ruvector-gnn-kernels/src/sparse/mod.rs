@@ -329,7 +329,7 @@ impl<S: Simd, W: EdgeWeights> RowTile<S> for GatherTile<'_, S, W> {
             } else {
                 let we = simd.splat_f32s(w.get(e));
                 for r in 0..R {
-                    acc[r] = simd.mul_add_f32s(we, x[r], acc[r]);
+                    acc[r] = simd.mul_add_e_f32s(we, x[r], acc[r]);
                 }
             }
         }
@@ -377,7 +377,7 @@ fn gather_row_simd<S: Simd, W: EdgeWeights>(
             acc = if W::UNIT {
                 simd.add_f32s(acc, v)
             } else {
-                simd.mul_add_f32s(simd.splat_f32s(w.get(e)), v, acc)
+                simd.mul_add_e_f32s(simd.splat_f32s(w.get(e)), v, acc)
             };
         }
         simd.partial_store_f32s(rt, acc);
