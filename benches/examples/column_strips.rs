@@ -9,7 +9,8 @@
 //!
 //! Workload: the 100K-node layer workload (16 in-edges from random sources,
 //! `random_graph`; standard-normal 128-wide features on a cache line).
-//! Timed per round, alternating, on the Rayon pool in blocks of 256 rows:
+//! Timed per round, one after the other in this order, on the Rayon pool
+//! (gathers in blocks of 256 rows, copies in blocks of 2,048):
 //! - `whole rows`: `sparse::gather_max_rows` over `X` (what SAGE-max
 //!   inference gathers), into per-thread block buffers;
 //! - `strips`: the same over `S` contiguous `100K × 128/S` copies of `X`'s
@@ -20,8 +21,10 @@
 //!   and output);
 //! - `strip pipeline`: the layer's work done through strips — the copies,
 //!   one pass per strip writing its columns of a `100K × 128` aggregate,
-//!   then per block `agg·W_neigh + X·W_root` — to see what the strips save
-//!   once their copies and the aggregate's traffic are paid.
+//!   then per block `agg·W_neigh + X·W_root` (no bias or input check, which
+//!   the layer has) — to see what the strips save once their copies and
+//!   the aggregate's traffic are paid. Its aggregate is checked bit for bit
+//!   against the whole-row gather before timing.
 //!
 //! Printed: the median and minimum ms of each.
 #![allow(missing_docs)]
@@ -75,8 +78,54 @@ fn copy_strip(x: &Array2<f32>, k: usize, strip: &mut Array2<f32>) {
         });
 }
 
+/// SAGE-max's aggregate and products through column strips: the copies,
+/// one whole-graph pass per strip writing its columns of `agg`, then per
+/// block `out = agg·w[0] + x·w[1]`.
+fn strip_pipeline(
+    g: &Csr,
+    x: &Array2<f32>,
+    strips: &mut [Array2<f32>],
+    agg: &mut Array2<f32>,
+    out: &mut Array2<f32>,
+    w: [&Array2<f32>; 2],
+) {
+    let sw = strips[0].ncols();
+    for (k, st) in strips.iter_mut().enumerate() {
+        copy_strip(x, k, st);
+    }
+    for (k, st) in strips.iter().enumerate() {
+        agg.axis_chunks_iter_mut(Axis(0), BLOCK)
+            .into_par_iter()
+            .enumerate()
+            .for_each_init(
+                || vec![0.0f32; BLOCK * sw],
+                |buf, (b, mut a)| {
+                    let n = a.nrows();
+                    sparse::gather_max_rows(g, st.view(), b * BLOCK, &mut buf[..n * sw]);
+                    let rows = a.as_slice_mut().expect("row-major");
+                    for (i, row) in rows.chunks_exact_mut(128).enumerate() {
+                        row[k * sw..(k + 1) * sw].copy_from_slice(&buf[i * sw..(i + 1) * sw]);
+                    }
+                },
+            );
+    }
+    out.axis_chunks_iter_mut(Axis(0), BLOCK)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, mut o)| {
+            let rows = b * BLOCK..b * BLOCK + o.nrows();
+            let a = agg.slice(s![rows.clone(), ..]);
+            matmul_into_serial(1.0, a, w[0].view(), 0.0, o.view_mut());
+            let xb = x.slice(s![rows, ..]);
+            matmul_into_serial(1.0, xb, w[1].view(), 1.0, o.view_mut());
+        });
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let parts = usize_flag("--strips").unwrap_or(4).clamp(1, 8);
+    let parts = usize_flag("--strips").unwrap_or(4);
+    if ![1, 2, 4, 8].contains(&parts) {
+        return Err("--strips takes 1, 2, 4 or 8 (whole cache lines of the 128 columns)".into());
+    }
     let rounds = usize_flag("--rounds").unwrap_or(21).max(1);
     let w = 128 / parts;
     let g = random_graph(NODES, 16, 1);
@@ -98,6 +147,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "layer",
         "strip pipeline",
     ];
+    // The pipeline's aggregate must equal the whole-row gather (a max is
+    // exact, so bit for bit) before anything is timed.
+    strip_pipeline(&g, &x, &mut strips, &mut agg, &mut out, [&w_neigh, &w_root]);
+    let mut whole = zeros(128);
+    sparse::gather_max_rows(&g, x.view(), 0, whole.as_slice_mut().expect("row-major"));
+    if agg != whole {
+        return Err("the strips' aggregate differs from the whole-row gather".into());
+    }
     let mut t: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for _ in 0..rounds {
         let t0 = Instant::now();
@@ -118,35 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t[3].push(ms(t0));
 
         let t0 = Instant::now();
-        for (k, st) in strips.iter_mut().enumerate() {
-            copy_strip(&x, k, st);
-        }
-        for (k, st) in strips.iter().enumerate() {
-            agg.axis_chunks_iter_mut(Axis(0), BLOCK)
-                .into_par_iter()
-                .enumerate()
-                .for_each_init(
-                    || vec![0.0f32; BLOCK * w],
-                    |buf, (b, mut a)| {
-                        let n = a.nrows();
-                        sparse::gather_max_rows(&g, st.view(), b * BLOCK, &mut buf[..n * w]);
-                        let rows = a.as_slice_mut().expect("row-major");
-                        for (i, row) in rows.chunks_exact_mut(128).enumerate() {
-                            row[k * w..(k + 1) * w].copy_from_slice(&buf[i * w..(i + 1) * w]);
-                        }
-                    },
-                );
-        }
-        out.axis_chunks_iter_mut(Axis(0), BLOCK)
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(b, mut o)| {
-                let rows = b * BLOCK..b * BLOCK + o.nrows();
-                let a = agg.slice(s![rows.clone(), ..]);
-                matmul_into_serial(1.0, a, w_neigh.view(), 0.0, o.view_mut());
-                let xb = x.slice(s![rows, ..]);
-                matmul_into_serial(1.0, xb, w_root.view(), 1.0, o.view_mut());
-            });
+        strip_pipeline(&g, &x, &mut strips, &mut agg, &mut out, [&w_neigh, &w_root]);
         t[4].push(ms(t0));
     }
     println!(

@@ -50,7 +50,8 @@ pub fn usize_flag(name: &str) -> Option<usize> {
     args.get(at + 1)?.parse().ok()
 }
 
-/// The median and the minimum of timing samples (`(NaN, NaN)` for none).
+/// The median (the upper one of an even count) and the minimum of timing
+/// samples (`(NaN, NaN)` for none).
 ///
 /// ```
 /// assert_eq!(ruvector_gnn_benches::median_min(vec![3.0, 1.0, 2.0]), (2.0, 1.0));
