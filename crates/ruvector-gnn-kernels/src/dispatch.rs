@@ -44,7 +44,9 @@ pub(crate) fn arch() -> Arch {
 /// any of it, so an engine that runs this code at all supports simd128
 /// (every current browser; Node ≥ 16.4): the bodies are safe to pick.
 /// Relaxed SIMD stays off (Node 20 rejects it without a flag, and its
-/// results are left to the engine).
+/// results are left to the engine). `gemm` picks its kernel on its first
+/// call: a program that calls `gemm` itself before any of our products
+/// keeps its scalar kernel (ours switch pulp's on either way).
 #[cfg(feature = "simd")]
 #[inline]
 pub(crate) fn enable_wasm_simd() {
