@@ -38,7 +38,7 @@ use ruvector_gnn::kernels::matmul::matmul_into_serial;
 use ruvector_gnn::kernels::sparse;
 use ruvector_gnn::kernels::Csr;
 use ruvector_gnn::layers::{Aggregator, SAGELayer, Workspace};
-use ruvector_gnn_benches::{median_min, random_features, random_graph, usize_flag};
+use ruvector_gnn_benches::{median_min, per_block, random_features, random_graph, usize_flag};
 
 const NODES: usize = 100_000;
 const BLOCK: usize = 256;
@@ -50,15 +50,9 @@ fn ms(t: Instant) -> f64 {
 /// The max gather of every row of `g` over `x`, block by block into
 /// per-thread buffers.
 fn gather_all(g: &Csr, x: ArrayView2<'_, f32>) {
-    let d = x.ncols();
-    (0..NODES.div_ceil(BLOCK)).into_par_iter().for_each_init(
-        || vec![0.0f32; BLOCK * d],
-        |buf, b| {
-            let rows = BLOCK.min(NODES - b * BLOCK);
-            sparse::gather_max_rows(g, x, b * BLOCK, &mut buf[..rows * d]);
-            std::hint::black_box(&buf);
-        },
-    );
+    per_block(NODES, x.ncols(), |row0, blk| {
+        sparse::gather_max_rows(g, x, row0, blk);
+    });
 }
 
 /// Copies column strip `k` of `x` (width `strip.ncols()`) into `strip`.

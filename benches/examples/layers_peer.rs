@@ -71,7 +71,7 @@ use ruvector_gnn::layers::{
     GraphLayer, SAGELayer, SelfLoopGraph, Sequential, Workspace,
 };
 use ruvector_gnn::node_classification::{build_model, ModelKind};
-use ruvector_gnn_benches::{random_features, random_graph};
+use ruvector_gnn_benches::{per_block, random_features, random_graph};
 
 const DEGREE: usize = 16;
 
@@ -87,23 +87,6 @@ struct Synthetic {
     /// Two random 128×128 weights for `sage_wide_products` (the 2-layer
     /// model's first layer).
     wide_weights: [Array2<f32>; 2],
-}
-
-/// `f(row0, block)` for every block of 256 rows of an `n × d` result, on
-/// Rayon, each task writing into its thread's own buffer (no `n × d` output,
-/// as in the layers' fused inference).
-fn per_block(n: usize, d: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    use rayon::prelude::*;
-    const ROWS: usize = 256;
-    (0..n.div_ceil(ROWS)).into_par_iter().for_each_init(
-        || vec![0.0f32; ROWS * d],
-        |buf, b| {
-            let row0 = b * ROWS;
-            let rows = ROWS.min(n - row0);
-            f(row0, &mut buf[..rows * d]);
-            std::hint::black_box(&buf);
-        },
-    );
 }
 
 /// `x·w[0]` and `x·w[1]` into the reused buffers `b.out` and `b.other`

@@ -42,6 +42,33 @@ pub fn gather_traffic_bytes(csr: &Csr, d: usize) -> u64 {
         + (rows + 1) * std::mem::size_of::<usize>() as u64
 }
 
+/// `f(row0, block)` for every block of 256 rows of an `n × d` result, on
+/// Rayon, each task writing into its thread's own buffer (no `n × d` output,
+/// as in the layers' fused inference): how the floor probes time a gather
+/// alone.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// let rows = AtomicUsize::new(0);
+/// ruvector_gnn_benches::per_block(600, 4, |_, blk| {
+///     rows.fetch_add(blk.len() / 4, Ordering::Relaxed);
+/// });
+/// assert_eq!(rows.into_inner(), 600);
+/// ```
+pub fn per_block(n: usize, d: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    use rayon::prelude::*;
+    const ROWS: usize = 256;
+    (0..n.div_ceil(ROWS)).into_par_iter().for_each_init(
+        || vec![0.0f32; ROWS * d],
+        |buf, b| {
+            let row0 = b * ROWS;
+            let rows = ROWS.min(n - row0);
+            f(row0, &mut buf[..rows * d]);
+            std::hint::black_box(&buf);
+        },
+    );
+}
+
 /// The number after `name` on the command line (`--rounds 9` → 9), for the
 /// probe examples' options; `None` when absent or not a number.
 pub fn usize_flag(name: &str) -> Option<usize> {
