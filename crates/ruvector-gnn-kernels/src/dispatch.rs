@@ -34,8 +34,9 @@ pub(crate) fn arch() -> Arch {
 }
 
 /// On wasm32, switches the simd128 bodies of pulp (our kernels) and of
-/// `gemm` (the dense products) on; elsewhere nothing. Called before the
-/// first dispatch and before every `gemm` call (two relaxed atomic stores).
+/// `gemm` (the dense products) on; elsewhere nothing. Called once, by
+/// [`arch`] before it detects the instruction set; `matmul` calls [`arch`]
+/// before its first `gemm` call for the same reason.
 ///
 /// Both crates compile their simd128 bodies into every wasm32 module that
 /// holds these kernels, with or without `-C target-feature=+simd128`
@@ -49,7 +50,7 @@ pub(crate) fn arch() -> Arch {
 /// keeps its scalar kernel (ours switch pulp's on either way).
 #[cfg(feature = "simd")]
 #[inline]
-pub(crate) fn enable_wasm_simd() {
+fn enable_wasm_simd() {
     #[cfg(target_arch = "wasm32")]
     {
         pulp::wasm::enable_simd128();

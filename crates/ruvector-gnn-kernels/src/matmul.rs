@@ -166,8 +166,10 @@ fn gemm_into(
     mut c: ArrayViewMut2<'_, f32>,
     parallel: bool,
 ) {
+    // The dispatch's one-time set-up also switches `gemm`'s wasm32 simd128
+    // kernels on, which `gemm` reads on its first call.
     #[cfg(feature = "simd")]
-    crate::dispatch::enable_wasm_simd();
+    crate::dispatch::arch();
     let (m, k) = a.dim();
     let n = b.ncols();
     let parallelism = if parallel && cfg!(feature = "parallel") && m * n * k >= PARALLEL_MIN_FLOPS {
